@@ -1,0 +1,213 @@
+from onnxplain_client._proto.xai.v1 import methods_pb2 as _methods_pb2
+from onnxplain_client._proto.xai.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCORE_SPACE_UNSPECIFIED: _ClassVar[ScoreSpace]
+    SCORE_SPACE_RAW: _ClassVar[ScoreSpace]
+    SCORE_SPACE_PROBABILITY: _ClassVar[ScoreSpace]
+SCORE_SPACE_UNSPECIFIED: ScoreSpace
+SCORE_SPACE_RAW: ScoreSpace
+SCORE_SPACE_PROBABILITY: ScoreSpace
+
+class Target(_message.Message):
+    __slots__ = ("class_indices", "top_k")
+    CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    class_indices: _containers.RepeatedScalarFieldContainer[int]
+    top_k: int
+    def __init__(self, class_indices: _Optional[_Iterable[int]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("total_ms", "model_ms", "prepare_ms", "queue_ms")
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_MS_FIELD_NUMBER: _ClassVar[int]
+    PREPARE_MS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
+    total_ms: float
+    model_ms: float
+    prepare_ms: float
+    queue_ms: float
+    def __init__(self, total_ms: _Optional[float] = ..., model_ms: _Optional[float] = ..., prepare_ms: _Optional[float] = ..., queue_ms: _Optional[float] = ...) -> None: ...
+
+class ClassScore(_message.Message):
+    __slots__ = ("class_index", "label", "score")
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    class_index: int
+    label: str
+    score: float
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("model_name", "images", "top_k", "score_space", "batch_size")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    images: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Image]
+    top_k: int
+    score_space: ScoreSpace
+    batch_size: int
+    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., top_k: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class Prediction(_message.Message):
+    __slots__ = ("top", "scores")
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    top: _containers.RepeatedCompositeFieldContainer[ClassScore]
+    scores: _tensor_pb2.Tensor
+    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("model_name", "predictions", "forward_passes", "provider", "timings")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
+    forward_passes: int
+    provider: str
+    timings: Timings
+    def __init__(self, model_name: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "occlusion")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    OCCLUSION_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    image: _tensor_pb2.Image
+    target: Target
+    seed: int
+    batch_size: int
+    score_space: ScoreSpace
+    baseline: _methods_pb2.Baseline
+    occlusion: _methods_pb2.OcclusionParams
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., occlusion: _Optional[_Union[_methods_pb2.OcclusionParams, _Mapping]] = ...) -> None: ...
+
+class ExplainStreamRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ExplainRequest
+    def __init__(self, request: _Optional[_Union[ExplainRequest, _Mapping]] = ...) -> None: ...
+
+class BaselineReport(_message.Message):
+    __slots__ = ("target_scores", "predicted")
+    TARGET_SCORES_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    target_scores: _containers.RepeatedScalarFieldContainer[float]
+    predicted: ClassScore
+    def __init__(self, target_scores: _Optional[_Iterable[float]] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ...) -> None: ...
+
+class Attribution(_message.Message):
+    __slots__ = ("class_index", "label", "score", "map")
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    MAP_FIELD_NUMBER: _ClassVar[int]
+    class_index: int
+    label: str
+    score: float
+    map: _tensor_pb2.Tensor
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_INPUT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    method: str
+    attributions: _containers.RepeatedCompositeFieldContainer[Attribution]
+    seed: int
+    forward_passes: int
+    provider: str
+    timings: Timings
+    baseline: BaselineReport
+    score_space: ScoreSpace
+    model_input_image: _tensor_pb2.Tensor
+    parameters_json: str
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("stage", "done", "total", "elapsed_ms")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    done: int
+    total: int
+    elapsed_ms: float
+    def __init__(self, stage: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
+
+class ExplainStreamResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: ExplainResponse
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[ExplainResponse, _Mapping]] = ...) -> None: ...
+
+class ListMethodsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ParameterInfo(_message.Message):
+    __slots__ = ("name", "type", "default_value", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    default_value: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., default_value: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class MethodInfo(_message.Message):
+    __slots__ = ("name", "description", "reference", "parameters", "cost")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    reference: str
+    parameters: _containers.RepeatedCompositeFieldContainer[ParameterInfo]
+    cost: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., reference: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., cost: _Optional[str] = ...) -> None: ...
+
+class ListMethodsResponse(_message.Message):
+    __slots__ = ("methods",)
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    methods: _containers.RepeatedCompositeFieldContainer[MethodInfo]
+    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ...) -> None: ...

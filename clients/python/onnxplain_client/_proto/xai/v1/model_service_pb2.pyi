@@ -1,0 +1,197 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Layout(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LAYOUT_UNSPECIFIED: _ClassVar[Layout]
+    LAYOUT_NCHW: _ClassVar[Layout]
+    LAYOUT_NHWC: _ClassVar[Layout]
+
+class OutputKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_KIND_UNSPECIFIED: _ClassVar[OutputKind]
+    OUTPUT_KIND_LOGITS: _ClassVar[OutputKind]
+    OUTPUT_KIND_PROBABILITIES: _ClassVar[OutputKind]
+    OUTPUT_KIND_LOG_PROBABILITIES: _ClassVar[OutputKind]
+
+class PixelRange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PIXEL_RANGE_UNSPECIFIED: _ClassVar[PixelRange]
+    PIXEL_RANGE_0_1: _ClassVar[PixelRange]
+    PIXEL_RANGE_0_255: _ClassVar[PixelRange]
+    PIXEL_RANGE_MINUS_1_1: _ClassVar[PixelRange]
+
+class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANNEL_ORDER_UNSPECIFIED: _ClassVar[ChannelOrder]
+    CHANNEL_ORDER_RGB: _ClassVar[ChannelOrder]
+    CHANNEL_ORDER_BGR: _ClassVar[ChannelOrder]
+    CHANNEL_ORDER_GRAY: _ClassVar[ChannelOrder]
+
+class ResizePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESIZE_POLICY_UNSPECIFIED: _ClassVar[ResizePolicy]
+    RESIZE_POLICY_REJECT: _ClassVar[ResizePolicy]
+    RESIZE_POLICY_STRETCH: _ClassVar[ResizePolicy]
+    RESIZE_POLICY_CENTER_CROP: _ClassVar[ResizePolicy]
+LAYOUT_UNSPECIFIED: Layout
+LAYOUT_NCHW: Layout
+LAYOUT_NHWC: Layout
+OUTPUT_KIND_UNSPECIFIED: OutputKind
+OUTPUT_KIND_LOGITS: OutputKind
+OUTPUT_KIND_PROBABILITIES: OutputKind
+OUTPUT_KIND_LOG_PROBABILITIES: OutputKind
+PIXEL_RANGE_UNSPECIFIED: PixelRange
+PIXEL_RANGE_0_1: PixelRange
+PIXEL_RANGE_0_255: PixelRange
+PIXEL_RANGE_MINUS_1_1: PixelRange
+CHANNEL_ORDER_UNSPECIFIED: ChannelOrder
+CHANNEL_ORDER_RGB: ChannelOrder
+CHANNEL_ORDER_BGR: ChannelOrder
+CHANNEL_ORDER_GRAY: ChannelOrder
+RESIZE_POLICY_UNSPECIFIED: ResizePolicy
+RESIZE_POLICY_REJECT: ResizePolicy
+RESIZE_POLICY_STRETCH: ResizePolicy
+RESIZE_POLICY_CENTER_CROP: ResizePolicy
+
+class Preprocessing(_message.Message):
+    __slots__ = ("pixel_range", "mean", "std", "channel_order", "resize")
+    PIXEL_RANGE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ORDER_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
+    pixel_range: PixelRange
+    mean: _containers.RepeatedScalarFieldContainer[float]
+    std: _containers.RepeatedScalarFieldContainer[float]
+    channel_order: ChannelOrder
+    resize: ResizePolicy
+    def __init__(self, pixel_range: _Optional[_Union[PixelRange, str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., channel_order: _Optional[_Union[ChannelOrder, str]] = ..., resize: _Optional[_Union[ResizePolicy, str]] = ...) -> None: ...
+
+class ModelOverrides(_message.Message):
+    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width")
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_KIND_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESSING_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    layout: Layout
+    output_kind: OutputKind
+    preprocessing: Preprocessing
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    batch_size: int
+    height: int
+    width: int
+    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ...) -> None: ...
+
+class LoadModelRequest(_message.Message):
+    __slots__ = ("name", "path", "onnx_model", "overrides", "replace")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ONNX_MODEL_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    onnx_model: bytes
+    overrides: ModelOverrides
+    replace: bool
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., onnx_model: _Optional[bytes] = ..., overrides: _Optional[_Union[ModelOverrides, _Mapping]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class LoadModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelInfo
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class UnloadModelRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UnloadModelResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelInfo
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class TensorInfo(_message.Message):
+    __slots__ = ("name", "datatype", "shape")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATATYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    datatype: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_KIND_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_KIND_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESSING_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESSING_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    source: str
+    sha256: str
+    input: TensorInfo
+    output: TensorInfo
+    layout: Layout
+    height: int
+    width: int
+    channels: int
+    fixed_batch: bool
+    max_batch: int
+    output_kind: OutputKind
+    output_kind_source: str
+    preprocessing: Preprocessing
+    preprocessing_source: str
+    num_classes: int
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    provider: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,189 @@
+"""A synchronous client: images in (paths, bytes, numpy arrays, PIL images), numpy maps out."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
+from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
+from onnxplain_client._proto.xai.v1 import tensor_pb2
+from onnxplain_client.tensors import from_tensor, to_tensor
+
+ImageLike = Any  # str | Path | bytes | np.ndarray | PIL.Image.Image
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Prediction:
+    top: list[tuple[int, str, float]]  # (class index, label, score), best first
+    scores: np.ndarray  # (classes,)
+
+
+@dataclass(frozen=True)
+class Attribution:
+    class_index: int
+    label: str
+    score: float
+    map: np.ndarray  # (H, W) float32
+
+
+@dataclass(frozen=True)
+class Explanation:
+    method: str
+    attributions: list[Attribution]
+    seed: int
+    forward_passes: int
+    provider: str
+    timings: dict[str, float]
+    baseline: dict[str, Any]
+    image: np.ndarray  # what the model saw, (H, W, 3) uint8
+    parameters: dict[str, Any]
+    response: ex.ExplainResponse = field(repr=False)
+
+    @property
+    def map(self) -> np.ndarray:
+        """The first (usually only) attribution map."""
+        return self.attributions[0].map
+
+
+class OnnxplainClient:
+    def __init__(self, address: str, *, token: str | None = None, root_certificates: bytes | None = None,
+                 max_message_mb: int = 64) -> None:
+        options = [("grpc.max_receive_message_length", max_message_mb * MIB),
+                   ("grpc.max_send_message_length", max_message_mb * MIB)]
+        if root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates)
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.models = ms_grpc.ModelServiceStub(self._channel)
+        self.explainer = ex_grpc.ExplainServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "OnnxplainClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    # --- models ---------------------------------------------------------------------------------------------
+    def list_models(self) -> list[ms.ModelInfo]:
+        return list(self.models.ListModels(ms.ListModelsRequest(), metadata=self._metadata).models)
+
+    def get_model(self, name: str) -> ms.ModelInfo:
+        return self.models.GetModel(ms.GetModelRequest(name=name), metadata=self._metadata).model
+
+    def load_model(self, path: str | None = None, *, onnx_model: bytes | str | Path | None = None, name: str = "",
+                   overrides: Mapping[str, Any] | None = None, replace: bool = False) -> ms.ModelInfo:
+        """Load ``path`` (inside the server's models directory) or upload ``onnx_model`` (bytes or a local file).
+
+        ``overrides`` uses ModelOverrides' JSON form, e.g. ``{"layout": "LAYOUT_NHWC"}``.
+        """
+        request = ms.LoadModelRequest(name=name, replace=replace)
+        if overrides:
+            json_format.ParseDict(dict(overrides), request.overrides)
+        if path is not None:
+            request.path = path
+        elif onnx_model is not None:
+            request.onnx_model = onnx_model if isinstance(onnx_model, bytes) else Path(onnx_model).read_bytes()
+        return self.models.LoadModel(request, metadata=self._metadata).model
+
+    def unload_model(self, name: str) -> None:
+        self.models.UnloadModel(ms.UnloadModelRequest(name=name), metadata=self._metadata)
+
+    # --- explanations ---------------------------------------------------------------------------------------
+    def list_methods(self) -> list[ex.MethodInfo]:
+        return list(self.explainer.ListMethods(ex.ListMethodsRequest(), metadata=self._metadata).methods)
+
+    def predict(self, model: str, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5,
+                probabilities: bool = False, timeout: float | None = None) -> list[Prediction]:
+        batch = list(images) if isinstance(images, (list, tuple)) else [images]
+        request = ex.PredictRequest(model_name=model, images=[image_message(i) for i in batch], top_k=top_k,
+                                    score_space=ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_RAW)
+        response = self.explainer.Predict(request, timeout=timeout, metadata=self._metadata)
+        return [Prediction([(s.class_index, s.label, s.score) for s in p.top], from_tensor(p.scores)[0])
+                for p in response.predictions]
+
+    def explain(self, model: str, image: ImageLike, method: str = "occlusion",
+                params: Mapping[str, Any] | None = None, *, classes: Iterable[int] = (), top_k: int = 0,
+                seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
+                batch_size: int = 0, timeout: float | None = None,
+                on_progress: Callable[[ex.Progress], None] | None = None) -> Explanation:
+        """Explain ``image``; with ``on_progress`` the call streams progress events to it.
+
+        ``params`` are the method's parameters by name (see ``list_methods``); ``baseline`` is a
+        Baseline in JSON form, e.g. ``{"kind": "KIND_CONSTANT", "value": 0.5}``.
+        """
+        request = ex.ExplainRequest(model_name=model, image=image_message(image), batch_size=batch_size,
+                                    target=ex.Target(class_indices=list(classes), top_k=top_k),
+                                    score_space=ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_RAW)
+        if seed is not None:
+            request.seed = seed
+        if baseline:
+            json_format.ParseDict(dict(baseline), request.baseline)
+        method_field = ex.ExplainRequest.DESCRIPTOR.oneofs_by_name["method"].fields
+        if method not in {f.name for f in method_field}:
+            raise ValueError(f"unknown method {method!r}; this client knows {[f.name for f in method_field]}")
+        method_params = getattr(request, method)
+        method_params.SetInParent()  # selects the method even when every parameter keeps its default
+        json_format.ParseDict(dict(params or {}), method_params)
+        if on_progress is None:
+            return _explanation(self.explainer.Explain(request, timeout=timeout, metadata=self._metadata))
+        for event in self.explainer.ExplainStream(ex.ExplainStreamRequest(request=request), timeout=timeout,
+                                                  metadata=self._metadata):
+            if event.HasField("progress"):
+                on_progress(event.progress)
+            else:
+                return _explanation(event.result)
+        raise RuntimeError("the stream ended without a result")
+
+
+def image_message(image: ImageLike) -> tensor_pb2.Image:
+    """Paths and bytes travel encoded; arrays as raw pixel tensors (uint8, or float in [0, 1])."""
+    if isinstance(image, (str, Path)):
+        return tensor_pb2.Image(encoded=Path(image).read_bytes())
+    if isinstance(image, (bytes, bytearray)):
+        return tensor_pb2.Image(encoded=bytes(image))
+    if isinstance(image, np.ndarray):
+        return tensor_pb2.Image(pixels=to_tensor(image))
+    if hasattr(image, "save"):  # a PIL image
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return tensor_pb2.Image(encoded=buffer.getvalue())
+    raise TypeError(f"cannot send {type(image).__name__} as an image; use a path, bytes, an array or a PIL image")
+
+
+def _explanation(response: ex.ExplainResponse) -> Explanation:
+    return Explanation(
+        method=response.method,
+        attributions=[Attribution(a.class_index, a.label, a.score, from_tensor(a.map)) for a in response.attributions],
+        seed=response.seed,
+        forward_passes=response.forward_passes,
+        provider=response.provider,
+        timings=json_format.MessageToDict(response.timings, preserving_proto_field_name=True),
+        baseline={"target_scores": list(response.baseline.target_scores),
+                  "predicted": (response.baseline.predicted.class_index, response.baseline.predicted.label,
+                                response.baseline.predicted.score)},
+        image=from_tensor(response.model_input_image),
+        parameters=json.loads(response.parameters_json or "{}"),
+        response=response,
+    )
+
+
+__all__ = ["Attribution", "Explanation", "OnnxplainClient", "Prediction", "image_message"]
