@@ -1,0 +1,76 @@
+"""Server settings, from the environment (``ONNXPLAIN_*``) or the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from service.runtime.providers import DevicePreference
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Server-side model repository; with preload, every model in it loads at start-up.
+    models_dir: Path | None = None
+    preload: bool = True
+    # Largest request or response, both directions (the 4 MiB gRPC default is too small for images).
+    max_message_mb: int = 64
+    # Worker threads running jobs; more jobs than workers wait in a queue of max_queue.
+    workers: int = 2
+    max_queue: int = 16
+    batch_size: int = 32
+    device: DevicePreference = DevicePreference.AUTO
+    # Bearer token: the value itself, or a file holding it. Health checks are exempt.
+    token: str | None = None
+    token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: str = "WARNING"
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * MIB
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def bearer_token(self) -> str | None:
+        if self.token_file is not None:
+            return self.token_file.read_text().strip() or None
+        return self.token or None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Defaults, then ``ONNXPLAIN_<FIELD>`` variables, then explicit (non-None) overrides."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"ONNXPLAIN_{f.name.upper()}")
+            if raw not in (None, ""):
+                values[f.name] = _parse(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def bundled_models_dir() -> Path:
+    """ONNXPLAIN_MODELS_DIR, else the repository's bundled ``models/`` (a source checkout)."""
+    configured = os.environ.get("ONNXPLAIN_MODELS_DIR")
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "models"
+
+
+def _parse(name: str, raw: str):
+    if name in ("port", "max_message_mb", "workers", "max_queue", "batch_size"):
+        return int(raw)
+    if name in ("models_dir", "token_file", "tls_cert", "tls_key"):
+        return Path(raw)
+    if name == "preload":
+        return raw.lower() in ("1", "true", "yes")
+    if name == "device":
+        return DevicePreference(raw.lower())
+    return raw

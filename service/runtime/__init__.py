@@ -1,0 +1,1 @@
+"""The model runtime: ONNX inspection, preprocessing, onnxruntime sessions, the repository."""

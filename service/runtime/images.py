@@ -1,0 +1,91 @@
+"""Images in, pixel arrays out: decoding, validation, channels and resizing to the model's input.
+
+Everything downstream works on float32 pixels in [0, 1], H x W x C, with C the
+model's channel count (RGB order for three).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from service.errors import InvalidArgument
+from service.runtime.preprocessing import LUMA_WEIGHTS, ResizePolicy
+
+# Decoding bombs: refuse images above this many pixels before decoding them.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+def decode(data: bytes, field: str = "image.encoded") -> np.ndarray:
+    """PNG/JPEG (or any format Pillow reads) bytes to uint8 H x W x C, C in {1, 3}."""
+    if not data:
+        raise InvalidArgument("is empty; send PNG or JPEG bytes", field=field)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise InvalidArgument(f"{image.width}x{image.height} exceeds {MAX_PIXELS} pixels", field=field)
+            mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+            array = np.asarray(image.convert(mode))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise InvalidArgument(f"cannot decode the image ({error}); send PNG or JPEG bytes", field=field) from error
+    return array[..., None] if array.ndim == 2 else array
+
+
+def to_unit_pixels(array: np.ndarray, field: str = "image.pixels") -> np.ndarray:
+    """A uint8 [0, 255] or float [0, 1] H x W x C array as float32 in [0, 1], checked."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise InvalidArgument(f"has shape {list(array.shape)}; send H x W x C with C = 1, 3 or 4", field=field)
+    if array.shape[2] == 4:
+        array = array[..., :3]  # alpha carries no class evidence for these models
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255.0)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidArgument(f"has dtype {array.dtype}; send UINT8 in [0, 255] or FLOAT32 in [0, 1]", field=field)
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise InvalidArgument(f"holds {bad} NaN or infinite values; send finite pixels in [0, 1]", field=field)
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise InvalidArgument(f"float pixels span [{low:g}, {high:g}]; scale them to [0, 1]", field=field)
+    return array.astype(np.float32)
+
+
+def match_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    if pixels.shape[2] == channels:
+        return pixels
+    if channels == 1:
+        return (pixels @ LUMA_WEIGHTS)[..., None].astype(np.float32)
+    return np.repeat(pixels, 3, axis=2)
+
+
+def fit(pixels: np.ndarray, height: int, width: int, policy: ResizePolicy, field: str = "image") -> np.ndarray:
+    """Bring pixels to height x width as the model's resize policy says."""
+    h, w = pixels.shape[:2]
+    if (h, w) == (height, width):
+        return pixels
+    if policy is ResizePolicy.REJECT:
+        raise InvalidArgument(
+            f"is {h}x{w} (height x width) but the model takes {height}x{width}; resize it or load the model "
+            "with a resize policy",
+            field=field,
+        )
+    if policy is ResizePolicy.CENTER_CROP:
+        scale = max(height / h, width / w)
+        resized = _resize(pixels, max(height, round(h * scale)), max(width, round(w * scale)))
+        top = (resized.shape[0] - height) // 2
+        left = (resized.shape[1] - width) // 2
+        return resized[top:top + height, left:left + width]
+    return _resize(pixels, height, width)
+
+
+def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize in float, channel by channel (Pillow's "F" mode keeps precision)."""
+    channels = [
+        np.asarray(Image.fromarray(pixels[..., c], mode="F").resize((width, height), Image.Resampling.BILINEAR))
+        for c in range(pixels.shape[2])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,154 @@
+"""Per-model preprocessing: from pixels in [0, 1] to the model's input values.
+
+Explainers perturb images in *pixel space* (RGB or grey in [0, 1], the space a
+user thinks in and where "black" means black); the model's own preprocessing is
+applied afterwards, so a baseline means the same thing whatever the model's
+normalisation (Brunke et al. 2020 show how much the baseline's space matters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any, Mapping
+
+import numpy as np
+
+from service.errors import InvalidArgument
+
+# ITU-R BT.601 luma, the weights PIL uses for mode "L".
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class PixelRange(StrEnum):
+    ZERO_ONE = "0_1"
+    ZERO_255 = "0_255"
+    MINUS_ONE_ONE = "-1_1"
+
+    def from_unit(self, pixels: np.ndarray) -> np.ndarray:
+        """Map values in [0, 1] to this range."""
+        if self is PixelRange.ZERO_255:
+            return pixels * np.float32(255.0)
+        if self is PixelRange.MINUS_ONE_ONE:
+            return pixels * np.float32(2.0) - np.float32(1.0)
+        return pixels
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        """Map values in this range back to [0, 1]."""
+        if self is PixelRange.ZERO_255:
+            return values / np.float32(255.0)
+        if self is PixelRange.MINUS_ONE_ONE:
+            return (values + np.float32(1.0)) / np.float32(2.0)
+        return values
+
+
+class ChannelOrder(StrEnum):
+    RGB = "RGB"
+    BGR = "BGR"
+    GRAY = "GRAY"
+
+
+class ResizePolicy(StrEnum):
+    REJECT = "reject"
+    STRETCH = "stretch"
+    CENTER_CROP = "center_crop"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How pixels in [0, 1] become model input: order channels, scale, normalise.
+
+    ``mean`` and ``std`` are in ``pixel_range`` units, one value per model
+    channel (or one value for all), as torchvision and Hugging Face state them.
+    """
+
+    pixel_range: PixelRange = PixelRange.ZERO_ONE
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    channel_order: ChannelOrder = ChannelOrder.RGB
+    resize: ResizePolicy = ResizePolicy.STRETCH
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.channel_order is ChannelOrder.GRAY else 3
+
+    def validate(self, model_channels: int, field_prefix: str = "preprocessing") -> "Preprocessing":
+        if self.channels != model_channels:
+            raise InvalidArgument(
+                f"channel_order {self.channel_order.value} gives {self.channels} channel(s) but the model "
+                f"takes {model_channels}; use {'GRAY' if model_channels == 1 else 'RGB or BGR'}",
+                field=f"{field_prefix}.channel_order",
+            )
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) not in (1, model_channels):
+                raise InvalidArgument(
+                    f"has {len(values)} values; give 1 or {model_channels} (one per channel)",
+                    field=f"{field_prefix}.{name}",
+                )
+            if not all(np.isfinite(values)):
+                raise InvalidArgument("must be finite", field=f"{field_prefix}.{name}")
+        if any(s <= 0 for s in self.std):
+            raise InvalidArgument("every value must be > 0", field=f"{field_prefix}.std")
+        return self
+
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels (N, H, W, C) in [0, 1], RGB or grey, to model values (N, H, W, C), float32."""
+        values = pixels.astype(np.float32, copy=False)
+        if self.channel_order is ChannelOrder.BGR:
+            values = values[..., ::-1]
+        values = self.pixel_range.from_unit(values)
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray((values - mean) / std, dtype=np.float32)
+
+    def dataset_mean_pixel(self) -> np.ndarray:
+        """The mean the normalisation subtracts, as a pixel in [0, 1] RGB (or grey).
+
+        Grey (0.5) when the preprocessing subtracts nothing: a model without a
+        stated mean gives no dataset colour to fall back on.
+        """
+        channels = self.channels
+        mean = np.broadcast_to(np.asarray(self.mean, dtype=np.float32), (channels,))
+        if not np.any(mean):
+            return np.full(channels, 0.5, dtype=np.float32)
+        unit = np.clip(self.pixel_range.to_unit(mean), 0.0, 1.0)
+        return unit[::-1].copy() if self.channel_order is ChannelOrder.BGR else unit
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping[str, Any], base: "Preprocessing | None" = None,
+                     field_prefix: str = "preprocessing") -> "Preprocessing":
+        """Read the sidecar's ``preprocessing`` object; absent keys keep ``base``."""
+        current = base or cls()
+        updates: dict[str, Any] = {}
+        enums = {"pixel_range": PixelRange, "channel_order": ChannelOrder, "resize": ResizePolicy}
+        for key, value in spec.items():
+            if key in enums:
+                try:
+                    updates[key] = enums[key](value)
+                except ValueError:
+                    choices = ", ".join(e.value for e in enums[key])
+                    raise InvalidArgument(f"{value!r} is not one of {choices}", field=f"{field_prefix}.{key}") from None
+            elif key in ("mean", "std"):
+                values = [value] if isinstance(value, (int, float)) else list(value)
+                updates[key] = tuple(float(v) for v in values)
+            else:
+                raise InvalidArgument(
+                    f"unknown key {key!r}; known: pixel_range, mean, std, channel_order, resize",
+                    field=field_prefix,
+                )
+        return replace(current, **updates)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "pixel_range": self.pixel_range.value,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channel_order": self.channel_order.value,
+            "resize": self.resize.value,
+        }
+
+
+def default_preprocessing(channels: int) -> Preprocessing:
+    return Preprocessing(channel_order=ChannelOrder.GRAY if channels == 1 else ChannelOrder.RGB)
+
