@@ -1,0 +1,139 @@
+"""The xai.v1 services: each handler converts the request, runs a job, converts the result."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
+from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
+
+from service.api import convert
+from service.api.status import translate_errors
+from service.errors import InvalidArgument
+from service.explainers import METHODS
+from service.jobs.control import Progress
+from service.jobs.explain import run_explain
+from service.jobs.predict import run_predict
+from service.jobs.runner import JobRunner
+from service.runtime.repository import ModelRepository
+
+
+def _deadline(context) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class ModelService(ms_grpc.ModelServiceServicer):
+    def __init__(self, repository: ModelRepository, runner: JobRunner) -> None:
+        self.repository = repository
+        self.runner = runner
+
+    @translate_errors
+    async def LoadModel(self, request: ms.LoadModelRequest, context) -> ms.LoadModelResponse:
+        overrides = convert.overrides(request.overrides)
+        source = request.WhichOneof("source")
+        if source == "path":
+            load = lambda _control: self.repository.load_path(request.path, request.name, overrides, request.replace)
+        elif source == "onnx_model":
+            load = lambda _control: self.repository.load_bytes(request.name, request.onnx_model, overrides,
+                                                                request.replace)
+        else:
+            raise InvalidArgument("set path (inside the server's models directory) or onnx_model (the file's bytes)",
+                                  field="source")
+        outcome = await self.runner.run(load, deadline=_deadline(context))
+        return ms.LoadModelResponse(model=convert.model_info(outcome.value.info))
+
+    @translate_errors
+    async def UnloadModel(self, request: ms.UnloadModelRequest, context) -> ms.UnloadModelResponse:
+        self.repository.unload(request.name)
+        return ms.UnloadModelResponse()
+
+    @translate_errors
+    async def ListModels(self, request: ms.ListModelsRequest, context) -> ms.ListModelsResponse:
+        return ms.ListModelsResponse(models=[convert.model_info(m.info) for m in self.repository.list()])
+
+    @translate_errors
+    async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
+        return ms.GetModelResponse(model=convert.model_info(self.repository.get(request.name).info))
+
+
+class ExplainService(ex_grpc.ExplainServiceServicer):
+    def __init__(self, repository: ModelRepository, runner: JobRunner) -> None:
+        self.repository = repository
+        self.runner = runner
+
+    @translate_errors
+    async def Predict(self, request: ex.PredictRequest, context) -> ex.PredictResponse:
+        started = time.perf_counter()
+        model = self.repository.get(request.model_name)
+        if not request.images:
+            raise InvalidArgument("send at least one image", field="images")
+        pixels = np.stack([convert.image_pixels(image, model, field=f"images[{i}]")
+                           for i, image in enumerate(request.images)])
+        prepare_ms = (time.perf_counter() - started) * 1000.0
+        space = convert.score_space(request.score_space)
+        outcome = await self.runner.run(
+            lambda _control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
+                                         batch_size=request.batch_size or None),
+            deadline=_deadline(context))
+        timings = ex.Timings(total_ms=(time.perf_counter() - started) * 1000.0, model_ms=outcome.value.model_ms,
+                             prepare_ms=prepare_ms, queue_ms=outcome.queue_ms)
+        return convert.predict_response(model, outcome.value, timings)
+
+    @translate_errors
+    async def Explain(self, request: ex.ExplainRequest, context) -> ex.ExplainResponse:
+        return await self._explain(request, context, on_progress=None)
+
+    @translate_errors
+    async def ExplainStream(self, request: ex.ExplainStreamRequest, context):
+        loop_progress: list[Progress] = []
+        changed = asyncio.Event()
+
+        def on_progress(progress: Progress) -> None:
+            loop_progress[:] = [progress]  # only the latest matters: slow readers get fewer, fresher events
+            changed.set()
+
+        task = asyncio.ensure_future(self._explain(request.request, context, on_progress))
+        try:
+            while not task.done():
+                waiter = asyncio.ensure_future(changed.wait())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if changed.is_set():
+                    changed.clear()
+                    yield ex.ExplainStreamResponse(progress=_progress(loop_progress[0]))
+            if changed.is_set():
+                yield ex.ExplainStreamResponse(progress=_progress(loop_progress[0]))
+            yield ex.ExplainStreamResponse(result=task.result())
+        finally:
+            if not task.done():
+                task.cancel()  # the client left: stop the job at its next batch
+
+    async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
+        started = time.perf_counter()
+        model = self.repository.get(request.model_name)
+        job = convert.explain_job(request, model)
+        prepare_ms = (time.perf_counter() - started) * 1000.0
+        outcome = await self.runner.run(lambda control: run_explain(model, job, control),
+                                        deadline=_deadline(context), on_progress=on_progress)
+        result = outcome.value
+        timings = ex.Timings(total_ms=(time.perf_counter() - started) * 1000.0, model_ms=result.model_ms,
+                             prepare_ms=prepare_ms, queue_ms=outcome.queue_ms)
+        return convert.explain_response(model, result, timings)
+
+    @translate_errors
+    async def ListMethods(self, request: ex.ListMethodsRequest, context) -> ex.ListMethodsResponse:
+        return ex.ListMethodsResponse(methods=[
+            ex.MethodInfo(name=m.name, description=m.summary, reference=m.reference, cost=m.cost,
+                          parameters=[ex.ParameterInfo(**p) for p in m.describe_parameters()])
+            for m in METHODS.values()
+        ])
+
+
+def _progress(progress: Progress) -> ex.Progress:
+    return ex.Progress(stage=progress.stage, done=progress.done, total=progress.total,
+                       elapsed_ms=progress.elapsed_ms)

@@ -1,0 +1,130 @@
+"""The Explain job: resolve targets, run one method with progress and cancellation, report the baseline."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.base import Method
+from service.explainers.baselines import Baseline
+from service.jobs.control import JobControl
+from service.jobs.predict import ClassScore, top_classes
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+# Seeds are drawn below 2**31 so that every client language holds them exactly.
+SEED_BOUND = 2**31
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Classes to explain: explicit indices, else the top k, else the predicted class."""
+
+    class_indices: tuple[int, ...] = ()
+    top_k: int = 0
+
+    def resolve(self, scores: np.ndarray) -> list[int]:
+        classes = scores.size
+        if self.class_indices:
+            if len(set(self.class_indices)) != len(self.class_indices):
+                raise InvalidArgument("holds a class twice", field="target.class_indices")
+            for index in self.class_indices:
+                if not 0 <= index < classes:
+                    raise InvalidArgument(f"class {index} is out of range: the model has {classes} classes "
+                                          f"(0..{classes - 1})", field="target.class_indices")
+            return list(self.class_indices)
+        k = self.top_k or 1
+        if k > classes:
+            raise InvalidArgument(f"top_k {k} exceeds the model's {classes} classes", field="target.top_k")
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@dataclass(frozen=True)
+class ExplainJob:
+    method: Method
+    params: Any
+    image: np.ndarray  # (H, W, C) float32 pixels in [0, 1] at the model's input size
+    targets: Targets = Targets()
+    baseline: Baseline = Baseline()
+    seed: int | None = None
+    batch_size: int | None = None
+    score_space: ScoreSpace = ScoreSpace.RAW
+
+
+@dataclass
+class ExplainResult:
+    method: str
+    parameters: dict[str, Any]
+    targets: list[ClassScore]  # explained classes with their clean scores
+    maps: np.ndarray  # (T, H, W) float32
+    seed: int
+    forward_passes: int
+    model_ms: float
+    total_ms: float
+    baseline_scores: list[float]
+    baseline_predicted: ClassScore
+    image: np.ndarray
+    score_space: ScoreSpace = ScoreSpace.RAW
+
+    @property
+    def parameters_json(self) -> str:
+        return json.dumps(self.parameters, sort_keys=True)
+
+
+class _CountingPredict:
+    """The ``predict`` handed to a method: target columns only, counted, interruptible."""
+
+    def __init__(self, model: LoadedModel, job: ExplainJob, control: JobControl, total: int) -> None:
+        self.model, self.job, self.control, self.total = model, job, control, total
+        self.targets: list[int] = []
+        self.passes = 0
+        self.model_ms = 0.0
+
+    def all_classes(self, pixels: np.ndarray) -> np.ndarray:
+        self.control.checkpoint()
+        started = time.perf_counter()
+        scores = self.model.predict(pixels, score_space=self.job.score_space, batch_size=self.job.batch_size)
+        self.model_ms += (time.perf_counter() - started) * 1000.0
+        self.passes += len(pixels)
+        self.control.report("explain", self.passes, self.total)
+        return scores
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return self.all_classes(pixels)[:, self.targets]
+
+
+def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None = None) -> ExplainResult:
+    control = control or JobControl()
+    started = time.perf_counter()
+    job.method.check(job.params, job.image.shape)
+    baseline_image = job.baseline.image(job.image, model.info.preprocessing)
+    seed = job.seed if job.seed is not None else secrets.randbelow(SEED_BOUND)
+    # Two passes beyond the method's own: the clean image (targets) and the pure baseline (its report).
+    total = job.method.forward_passes(job.params, job.image.shape) + 2
+    predict = _CountingPredict(model, job, control, total)
+    control.report("explain", 0, total)
+
+    clean, on_baseline = predict.all_classes(np.stack([job.image, baseline_image]))
+    predict.targets = job.targets.resolve(clean)
+    maps = job.method.attribute(predict, job.image, job.params, baseline=baseline_image,
+                                batch_size=job.batch_size or model.info.max_batch, rng=np.random.default_rng(seed))
+    return ExplainResult(
+        method=job.method.name,
+        parameters=asdict(job.params),
+        targets=[ClassScore(i, model.info.label(i), float(clean[i])) for i in predict.targets],
+        maps=maps,
+        seed=seed,
+        forward_passes=predict.passes,
+        model_ms=predict.model_ms,
+        total_ms=(time.perf_counter() - started) * 1000.0,
+        baseline_scores=[float(on_baseline[i]) for i in predict.targets],
+        baseline_predicted=top_classes(model, on_baseline, 1)[0],
+        image=job.image,
+        score_space=job.score_space,
+    )

@@ -1,0 +1,44 @@
+"""The Predict job: class scores and the top classes of a batch of images."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+DEFAULT_TOP_K = 5
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    class_index: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    scores: np.ndarray  # (N, classes)
+    top: list[list[ClassScore]]
+    model_ms: float
+
+
+def top_classes(model: LoadedModel, scores: np.ndarray, k: int) -> list[ClassScore]:
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [ClassScore(int(i), model.info.label(int(i)), float(scores[i])) for i in order]
+
+
+def run_predict(model: LoadedModel, images: np.ndarray, *, top_k: int = 0, score_space: ScoreSpace = ScoreSpace.RAW,
+                batch_size: int | None = None) -> PredictResult:
+    if len(images) == 0:
+        raise InvalidArgument("send at least one image", field="images")
+    k = top_k or DEFAULT_TOP_K
+    started = time.perf_counter()
+    scores = model.predict(images, score_space=score_space, batch_size=batch_size)
+    model_ms = (time.perf_counter() - started) * 1000.0
+    return PredictResult(scores, [top_classes(model, row, k) for row in scores], model_ms)

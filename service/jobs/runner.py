@@ -1,0 +1,73 @@
+"""Runs blocking jobs on a bounded worker pool from asyncio, with deadlines and cancellation.
+
+onnxruntime releases the GIL, so a few worker threads keep a session busy while
+the event loop keeps serving. Work beyond the workers waits in a bounded
+queue; past that the server answers RESOURCE_EXHAUSTED instead of piling up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+from service.errors import ResourceExhausted
+from service.jobs.control import JobControl, Progress
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    value: T
+    queue_ms: float
+
+
+class JobRunner:
+    def __init__(self, workers: int, max_queue: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnxplain-job")
+        self._capacity = workers + max_queue
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, work: Callable[[JobControl], T], *, deadline: float | None = None,
+                  on_progress: Callable[[Progress], None] | None = None) -> Outcome[T]:
+        """Run ``work(control)`` in a worker; if the awaiting task is cancelled, the work stops at its next batch.
+
+        ``on_progress`` is called on the event loop's thread.
+        """
+        if self._in_flight >= self._capacity:
+            raise ResourceExhausted(f"the server is busy ({self._in_flight} jobs running or queued); retry later")
+        loop = asyncio.get_running_loop()
+        forward = None if on_progress is None else (lambda p: loop.call_soon_threadsafe(on_progress, p))
+        control = JobControl(deadline=deadline, on_progress=forward)
+        submitted = time.perf_counter()
+        started: list[float] = []
+
+        def task() -> T:
+            started.append(time.perf_counter())
+            control.checkpoint()  # a request may have been cancelled or timed out while it waited
+            return work(control)
+
+        self._in_flight += 1
+        future = loop.run_in_executor(self._executor, task)
+        future.add_done_callback(self._finished)
+        try:
+            value = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            control.cancel()
+            raise
+        return Outcome(value, ((started[0] if started else submitted) - submitted) * 1000.0)
+
+    def _finished(self, future: asyncio.Future) -> None:
+        self._in_flight -= 1
+        if not future.cancelled():
+            future.exception()  # retrieved: a caller who left must not leave an unretrieved-exception warning
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

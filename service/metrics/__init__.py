@@ -1,0 +1,1 @@
+"""Scores of explanations: plain functions of maps, masks and (for fidelity) a batched predict."""

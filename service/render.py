@@ -1,0 +1,72 @@
+"""Pictures of explanations: heatmap overlays and a small HTML index, for people to look at."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: servers and CI have no display
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image
+
+
+def heatmap(attribution: np.ndarray) -> np.ndarray:
+    """RGB uint8 colouring of a map: red for positive, blue for negative, symmetric around zero."""
+    scale = float(np.max(np.abs(attribution))) or 1.0
+    colours = colormaps["RdBu_r"](0.5 + 0.5 * attribution / scale)[..., :3]
+    return (colours * 255).round().astype(np.uint8)
+
+
+def overlay(image: np.ndarray, attribution: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """The map over a grey version of the image, opaque where relevance is large."""
+    grey = image.astype(np.float32).mean(axis=2, keepdims=True) if image.ndim == 3 else image[..., None]
+    base = np.repeat(grey, 3, axis=2)
+    scale = float(np.max(np.abs(attribution))) or 1.0
+    weight = alpha * (np.abs(attribution) / scale)[..., None] ** 0.5
+    blended = (1.0 - weight) * base + weight * heatmap(attribution).astype(np.float32)
+    return blended.round().clip(0, 255).astype(np.uint8)
+
+
+def save_png(array: np.ndarray, path: Path, upscale: int = 1) -> Path:
+    picture = Image.fromarray(array.squeeze() if array.ndim == 3 and array.shape[2] == 1 else array)
+    if upscale > 1:
+        picture = picture.resize((picture.width * upscale, picture.height * upscale), Image.Resampling.NEAREST)
+    picture.save(path)
+    return path
+
+
+def index_page(title: str, rows: list[dict], columns: list[str], image_columns: list[str]) -> str:
+    """A self-contained table page; image columns hold paths relative to the page."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column, "")
+            if column in image_columns and value:
+                cells.append(f'<td><img src="{html.escape(str(value))}" width="160"></td>')
+            else:
+                cells.append(f"<td>{html.escape(_format(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: .4rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
+img {{ image-rendering: pixelated; border-radius: 4px; }} th {{ background: #f4f4f6; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Red: evidence for the explained class; blue: evidence against it.</p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
