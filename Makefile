@@ -1,0 +1,45 @@
+# Fresh machine: `make demo` (install + the demo on the bundled models), `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+NODE_CLIENT := clients/node
+
+.PHONY: demo test install install-test protos lint docker clean
+
+demo: $(VENV)/.installed
+	$(BIN)/onnxplain demo --out out/demo
+
+test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json
+	$(BIN)/python protos/generate.py --check
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable .
+	touch $@
+
+# The test extra pulls torch + torchvision (a CUDA build, about 5 GB) for the PyTorch reference checks.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable ".[test]"
+	touch $@ $(VENV)/.installed
+
+$(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package-lock.json
+	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund
+
+protos: $(VENV)/.installed-test
+	$(BIN)/python protos/generate.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/hadolint Dockerfile
+
+docker:
+	docker build -t onnxplain:latest .
+
+clean:
+	rm -rf $(VENV) out $(NODE_CLIENT)/node_modules .pytest_cache

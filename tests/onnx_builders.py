@@ -1,0 +1,53 @@
+"""Small ONNX models built in the tests: from PyTorch modules, or by hand with onnx.helper."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def export_torch(module, path: Path, shape: tuple[int, ...], *, dynamic_batch: bool = True,
+                 output_name: str = "logits") -> Path:
+    """Export with the TorchScript exporter (deterministic and fast for plain CNNs)."""
+    import torch
+
+    module.eval()
+    axes = {"image": {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(shape), str(path), dynamo=False, opset_version=17,
+                          input_names=["image"], output_names=[output_name], dynamic_axes=axes)
+    return path
+
+
+def image_classifier(weights: np.ndarray, image_shape: tuple[int, int, int], *, layout: str = "NCHW",
+                     batch: int | str = "batch", softmax: bool = False, extra_inputs: int = 0) -> onnx.ModelProto:
+    """A linear image classifier: scores = flatten(x) @ weights, x of shape (N, C, H, W) or (N, H, W, C).
+
+    ``weights`` has shape (C*H*W, classes) in the flattening order of ``layout``.
+    """
+    height, width, channels = image_shape
+    dims = [batch, channels, height, width] if layout == "NCHW" else [batch, height, width, channels]
+    classes = weights.shape[1]
+    nodes = [
+        helper.make_node("Flatten", ["image"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "weights"], ["scores" if softmax else "logits"]),
+    ]
+    output = "logits"
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["scores"], ["probabilities"], axis=1))
+        output = "probabilities"
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, dims)]
+    inputs += [helper.make_tensor_value_info(f"extra{i}", TensorProto.FLOAT, [batch, 4]) for i in range(extra_inputs)]
+    graph = helper.make_graph(
+        nodes, "linear", inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, [batch, classes])],
+        initializer=[numpy_helper.from_array(weights.astype(np.float32), "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
