@@ -88,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="also write and print the result as JSON")
     explain.set_defaults(run=_explain)
 
+    check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")
+    check.add_argument("--server", default=None, help="host:port; default localhost and ONNXPLAIN_PORT")
+    check.add_argument("--timeout", type=float, default=3.0)
+    check.set_defaults(run=_health)
+
     demo = commands.add_parser("demo", help="explain the bundled sample images; writes out/demo/")
     demo.add_argument("--models-dir", type=Path, default=None)
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
@@ -191,7 +196,7 @@ def _explain(args: argparse.Namespace) -> None:
         except json.JSONDecodeError:
             params[key] = raw
     with _connect(args, args.model) as (client, name), tqdm(desc=f"{args.method}", unit="pass",
-                                                             file=sys.stderr, leave=False) as bar:
+                                                             file=sys.stderr, leave=False, disable=None) as bar:
         def on_progress(progress) -> None:
             bar.total = progress.total
             bar.update(progress.done - bar.n)
@@ -229,6 +234,23 @@ def _baseline(text: str | None) -> dict[str, Any] | None:
         return {"kind": "KIND_CONSTANT", "value": float(text)}
     except ValueError:
         return {"kind": f"KIND_{text.upper()}"}
+
+
+def _health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    settings = Settings.from_env()
+    address = args.server or f"localhost:{settings.port}"
+    if settings.tls_cert:
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(settings.tls_cert.read_bytes()))
+    else:
+        channel = grpc.insecure_channel(address)
+    with channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
+    serving = status.status == health_pb2.HealthCheckResponse.SERVING
+    print(health_pb2.HealthCheckResponse.ServingStatus.Name(status.status))
+    return 0 if serving else 1
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ def heatmap(attribution: np.ndarray) -> np.ndarray:
     return (colours * 255).round().astype(np.uint8)
 
 
-def overlay(image: np.ndarray, attribution: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+def overlay(image: np.ndarray, attribution: np.ndarray, alpha: float = 0.75) -> np.ndarray:
     """The map over a grey version of the image, opaque where relevance is large."""
     grey = image.astype(np.float32).mean(axis=2, keepdims=True) if image.ndim == 3 else image[..., None]
     base = np.repeat(grey, 3, axis=2)

@@ -122,7 +122,8 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel) -> ExplainJob:
     params = method.make_params(message_values(getattr(request, method_name)))
     baseline = Baseline()
     if request.HasField("baseline"):
-        baseline = Baseline(_from_enum(BASELINE_KINDS, request.baseline.kind, "baseline.kind", BaselineKind.BLACK),
+        baseline = Baseline(_from_enum(BASELINE_KINDS, request.baseline.kind, "baseline.kind",
+                                      BaselineKind.DATASET_MEAN),
                             request.baseline.value)
     if request.target.class_indices and request.target.top_k:
         raise InvalidArgument("set class_indices or top_k, not both", field="target")

@@ -58,7 +58,7 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
-        return ms.GetModelResponse(model=convert.model_info(self.repository.get(request.name).info))
+        return ms.GetModelResponse(model=convert.model_info(self.repository.get(request.name, field="name").info))
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):

@@ -21,7 +21,13 @@ class BaselineKind(StrEnum):
 
 @dataclass(frozen=True)
 class Baseline:
-    kind: BaselineKind = BaselineKind.BLACK
+    """Default: the dataset mean, the colour that a 0 in the model's normalised input stands for.
+
+    That is what captum's and Xplique's default baseline of 0 amounts to on a normalised model, so
+    maps agree with theirs; a black baseline is rarely neutral (Brunke et al. 2020).
+    """
+
+    kind: BaselineKind = BaselineKind.DATASET_MEAN
     # Pixel value in [0, 1], for CONSTANT.
     value: float = 0.0
 

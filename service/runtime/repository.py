@@ -87,13 +87,13 @@ class ModelRepository:
             self._models[name] = model
         return model
 
-    def get(self, name: str) -> LoadedModel:
+    def get(self, name: str, field: str = "model_name") -> LoadedModel:
         if not name:
-            raise InvalidArgument("name the model (see ListModels)", field="model_name")
+            raise InvalidArgument("name the model (see ListModels)", field=field)
         model = self._models.get(name)
         if model is None:
             known = ", ".join(sorted(self._models)) or "none"
-            raise NotFound(f"no model named {name!r} is loaded (loaded: {known})", field="model_name")
+            raise NotFound(f"no model named {name!r} is loaded (loaded: {known})", field=field)
         return model
 
     def unload(self, name: str) -> None:

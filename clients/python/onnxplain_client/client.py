@@ -142,7 +142,7 @@ class OnnxplainClient:
             raise ValueError(f"unknown method {method!r}; this client knows {[f.name for f in method_field]}")
         method_params = getattr(request, method)
         method_params.SetInParent()  # selects the method even when every parameter keeps its default
-        json_format.ParseDict(dict(params or {}), method_params)
+        json_format.ParseDict(_listify_repeated(dict(params or {}), method_params), method_params)
         if on_progress is None:
             return _explanation(self.explainer.Explain(request, timeout=timeout, metadata=self._metadata))
         for event in self.explainer.ExplainStream(ex.ExplainStreamRequest(request=request), timeout=timeout,
@@ -167,6 +167,18 @@ def image_message(image: ImageLike) -> tensor_pb2.Image:
         image.save(buffer, format="PNG")
         return tensor_pb2.Image(encoded=buffer.getvalue())
     raise TypeError(f"cannot send {type(image).__name__} as an image; use a path, bytes, an array or a PIL image")
+
+
+def _listify_repeated(params: dict[str, Any], message) -> dict[str, Any]:
+    """Let ``window=8`` stand for ``window=[8]`` in repeated fields."""
+    fields = message.DESCRIPTOR.fields_by_name
+    return {name: [value] if name in fields and _is_repeated(fields[name]) and not isinstance(value, (list, tuple))
+            else value for name, value in params.items()}
+
+
+def _is_repeated(descriptor) -> bool:
+    # protobuf >= 5 has `is_repeated`; `label` is its older spelling.
+    return getattr(descriptor, "is_repeated", None) or descriptor.label == descriptor.LABEL_REPEATED
 
 
 def _explanation(response: ex.ExplainResponse) -> Explanation:
