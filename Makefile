@@ -10,7 +10,6 @@ demo: $(VENV)/.installed
 	$(BIN)/onnxplain demo --out out/demo
 
 test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json
-	$(BIN)/python protos/generate.py --check
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed

@@ -31,7 +31,7 @@ def test_single_pixel_windows_give_each_pixels_exact_contribution():
     model = load_model("linear", image_classifier(weights.reshape(-1, 1), shape, layout="NHWC").SerializeToString(),
                        source="test")
     image = rng.random(shape, dtype=np.float32)
-    result = _explain(model, image, window=[1], stride=[1])
+    result = _explain(model, image, Baseline(BaselineKind.BLACK), window=[1], stride=[1])
     np.testing.assert_allclose(result.maps[0], (weights * image).sum(axis=2), rtol=1e-5, atol=1e-5)
 
 

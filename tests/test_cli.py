@@ -1,0 +1,56 @@
+"""The command line, embedded (no --server) and against a server, and the demo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import MODELS, load_samples
+
+from service.cli import main
+
+
+def test_predict_embedded(capsys):
+    sample = load_samples("digits")[0]
+    assert main(["predict", str(MODELS / "digits" / "model.onnx"), str(sample["path"]), "--top-k", "2",
+                 "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["top"][0]["class_index"] == sample["label"]
+
+
+def test_explain_embedded_writes_maps_overlays_and_json(tmp_path, capsys, client):
+    sample = load_samples("shapes")[0]
+    code = main(["explain", str(MODELS / "shapes"), str(sample["path"]), "-p", "window=8", "-p", "stride=[4,4]",
+                 "--top-k", "2", "--seed", "5", "--out", str(tmp_path), "--json"])
+    assert code == 0
+    summary = json.loads((tmp_path / "sample_00.occlusion.json").read_text())
+    maps = np.load(summary["maps"])
+    assert maps.shape == (2, 64, 64) and summary["seed"] == 5
+    for target in summary["targets"]:
+        assert (tmp_path / f"sample_00.occlusion.{target['class_index']}.png").is_file()
+    # The same explanation as the server gives through the client.
+    reference = client.explain("shapes", sample["path"], "occlusion", {"window": [8], "stride": [4]}, top_k=2)
+    np.testing.assert_allclose(maps[0], reference.map, atol=1e-6)
+    assert '"forward_passes"' in capsys.readouterr().out
+
+
+def test_commands_against_a_server(server, capsys):
+    assert main(["models", "--server", server.address]) == 0
+    assert "shapes" in capsys.readouterr().out
+    assert main(["health", "--server", server.address]) == 0
+    assert capsys.readouterr().out.strip() == "SERVING"
+
+
+def test_grpc_errors_become_one_line(server, capsys):
+    sample = load_samples("shapes")[0]
+    assert main(["explain", "missing-model", str(sample["path"]), "--server", server.address]) == 1
+    assert capsys.readouterr().err.startswith("error: NOT_FOUND: model_name: no model named 'missing-model'")
+
+
+def test_demo_writes_a_page_and_a_summary(tmp_path):
+    main(["demo", "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["samples"] == 16 and summary["accuracy"] == 1.0
+    page = (tmp_path / "index.html").read_text()
+    for result in summary["results"]:
+        assert result["overlay"] in page and (tmp_path / result["overlay"]).is_file()

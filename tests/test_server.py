@@ -1,0 +1,335 @@
+"""A real server on a free localhost port, driven by the real Python client."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+from conftest import MODELS, load_samples
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+from onnx_builders import image_classifier
+from onnxplain_client import OnnxplainClient
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import tensor_pb2
+from onnxplain_client.tensors import to_tensor
+
+from service.api.server import EmbeddedServer
+from service.config import Settings
+
+OCCLUSION = {"window": [8], "stride": [4]}
+
+
+def assert_status(call, code: grpc.StatusCode, field: str | None = None, match: str = ""):
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    error = caught.value
+    assert error.code() == code, error.details()
+    assert match in error.details()
+    if field is not None:
+        from google.rpc import error_details_pb2
+
+        status = rpc_status.from_call(error)
+        violations = []
+        for detail in status.details:
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            violations += [v.field for v in request.field_violations]
+        assert field in violations, violations
+    return error
+
+
+def still_serving(client):
+    sample = load_samples("shapes")[0]
+    assert client.predict("shapes", sample["path"])[0].top[0][0] == sample["label"]
+
+
+def test_health_and_reflection(server):
+    with grpc.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "xai.v1.ExplainService", "xai.v1.ModelService"):
+            assert health.Check(health_pb2.HealthCheckRequest(service=service)).status == \
+                health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for r in responses for s in r.list_services_response.service}
+    assert {"xai.v1.ExplainService", "xai.v1.ModelService", "grpc.health.v1.Health"} <= names
+
+
+def test_models_are_described(client):
+    names = {m.name for m in client.list_models()}
+    assert {"shapes", "digits"} <= names
+    shapes = client.get_model("shapes")
+    assert (shapes.height, shapes.width, shapes.channels) == (64, 64, 3)
+    assert shapes.provider == "CPUExecutionProvider" and not shapes.fixed_batch
+    assert shapes.output_kind_source == "sidecar" and len(shapes.labels) == shapes.num_classes
+    digits = client.get_model("digits")
+    assert digits.channels == 1 and digits.output_kind == 2  # OUTPUT_KIND_PROBABILITIES
+    assert list(digits.preprocessing.mean) == [127.5] and digits.preprocessing.pixel_range == 2  # 0..255
+
+
+@pytest.mark.parametrize("model", ["shapes", "digits"])
+def test_predict_classifies_the_samples(client, model):
+    samples = load_samples(model)
+    predictions = client.predict(model, [s["path"] for s in samples], top_k=3)
+    assert [p.top[0][0] for p in predictions] == [s["label"] for s in samples]
+    for prediction in predictions:
+        assert prediction.top[0][2] == pytest.approx(prediction.scores.max())
+
+
+def test_image_encodings_agree(client):
+    sample = load_samples("shapes")[1]
+    encoded = client.explain("shapes", sample["path"], "occlusion", OCCLUSION)
+    as_uint8 = client.explain("shapes", sample["pixels"], "occlusion", OCCLUSION)
+    as_float = client.explain("shapes", sample["pixels"].astype(np.float32) / 255, "occlusion", OCCLUSION)
+    np.testing.assert_allclose(as_uint8.map, encoded.map, atol=1e-6)
+    np.testing.assert_allclose(as_float.map, encoded.map, atol=1e-4)
+
+
+def test_stream_reports_progress_then_the_same_result(client):
+    sample = load_samples("shapes")[2]
+    events = []
+    streamed = client.explain("shapes", sample["path"], "occlusion", OCCLUSION, seed=11, on_progress=events.append)
+    unary = client.explain("shapes", sample["path"], "occlusion", OCCLUSION, seed=11)
+    assert events and events[-1].done == events[-1].total == streamed.forward_passes
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    np.testing.assert_array_equal(streamed.map, unary.map)
+    assert streamed.seed == unary.seed == 11
+    windows = (int(np.ceil((64 - 8) / 4)) + 1) ** 2
+    assert streamed.forward_passes == windows + 3
+    assert streamed.timings["model_ms"] > 0 and streamed.provider == "CPUExecutionProvider"
+
+
+def test_top_k_targets_and_baseline_report(client):
+    sample = load_samples("shapes")[0]
+    explanation = client.explain("shapes", sample["path"], "occlusion", OCCLUSION, top_k=3,
+                                 baseline={"kind": "KIND_CONSTANT", "value": 0.5})
+    scores = client.predict("shapes", sample["path"], top_k=3)[0]
+    assert [a.class_index for a in explanation.attributions] == [i for i, _, _ in scores.top]
+    assert len(explanation.baseline["target_scores"]) == 3
+    grey = np.full((64, 64, 3), 0.5, np.float32)
+    assert explanation.baseline["predicted"][0] == client.predict("shapes", grey)[0].top[0][0]
+    assert explanation.parameters == {"window": [8, 8], "stride": [4, 4]}
+
+
+def test_larger_images_are_resized_by_the_model_policy(client):
+    from PIL import Image
+
+    sample = load_samples("shapes")[3]
+    large = np.asarray(Image.fromarray(sample["pixels"]).resize((160, 160), Image.Resampling.BILINEAR))
+    assert client.predict("shapes", large)[0].top[0][0] == sample["label"]
+
+
+def test_upload_load_and_unload(client):
+    weights = np.random.default_rng(0).normal(size=(8 * 8 * 3, 2))
+    model = image_classifier(weights, (8, 8, 3)).SerializeToString()
+    info = client.load_model(onnx_model=model, name="uploaded", overrides={"labels": ["no", "yes"]})
+    assert info.source == "upload" and list(info.labels) == ["no", "yes"]
+    assert_status(lambda: client.load_model(onnx_model=model, name="uploaded"), grpc.StatusCode.ALREADY_EXISTS)
+    client.unload_model("uploaded")
+    assert_status(lambda: client.get_model("uploaded"), grpc.StatusCode.NOT_FOUND, "name")
+
+
+# --- bad input: each refused precisely, and the server keeps serving -------------------------------------------
+
+def test_corrupt_model_bytes(client):
+    assert_status(lambda: client.load_model(onnx_model=b"\x08\x07not a model", name="bad"),
+                  grpc.StatusCode.INVALID_ARGUMENT, "model", "not an ONNX model")
+    still_serving(client)
+
+
+def test_model_with_several_inputs(client):
+    model = image_classifier(np.ones((8 * 8 * 3, 2)), (8, 8, 3), extra_inputs=1).SerializeToString()
+    assert_status(lambda: client.load_model(onnx_model=model, name="two"), grpc.StatusCode.INVALID_ARGUMENT,
+                  "model", "2 inputs")
+    still_serving(client)
+
+
+def test_model_without_image_input(client):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 10])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    assert_status(lambda: client.load_model(onnx_model=model, name="flat"), grpc.StatusCode.INVALID_ARGUMENT,
+                  "model", "4-D")
+    still_serving(client)
+
+
+def test_path_outside_the_models_directory(client):
+    assert_status(lambda: client.load_model("../pyproject.toml"), grpc.StatusCode.INVALID_ARGUMENT, "path",
+                  "outside the models directory")
+    assert_status(lambda: client.load_model("nothing-here"), grpc.StatusCode.NOT_FOUND, "path")
+    still_serving(client)
+
+
+def test_unknown_model_and_missing_method(client):
+    image = load_samples("shapes")[0]["path"]
+    assert_status(lambda: client.explain("nope", image), grpc.StatusCode.NOT_FOUND, "model_name", "'nope'")
+    request = ex.ExplainRequest(model_name="shapes", image=tensor_pb2.Image(encoded=image.read_bytes()))
+    assert_status(lambda: client.explainer.Explain(request), grpc.StatusCode.INVALID_ARGUMENT, "method")
+    with pytest.raises(ValueError, match="unknown method"):
+        client.explain("shapes", image, "no_such_method")
+    still_serving(client)
+
+
+def test_image_size_and_channels(client, tmp_path):
+    from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+
+    shutil.copy(MODELS / "shapes" / "model.onnx", tmp_path / "strict.onnx")
+    client.load_model(onnx_model=(tmp_path / "strict.onnx").read_bytes(), name="strict",
+                      overrides={"preprocessing": {"resize": "RESIZE_POLICY_REJECT"}}, replace=True)
+    assert client.get_model("strict").preprocessing.resize == ms.RESIZE_POLICY_REJECT
+    wrong_size = np.zeros((40, 50, 3), np.uint8)
+    assert_status(lambda: client.predict("strict", wrong_size), grpc.StatusCode.INVALID_ARGUMENT, "images[0].pixels",
+                  "the model takes 64x64")
+    assert_status(lambda: client.predict("strict", np.zeros((64, 64, 5), np.uint8)),
+                  grpc.StatusCode.INVALID_ARGUMENT, "images[0].pixels", "C = 1, 3 or 4")
+    # Grey images fit a colour model (and colour images a grey one) by converting channels.
+    assert len(client.predict("strict", np.zeros((64, 64, 1), np.uint8))) == 1
+    client.unload_model("strict")
+    still_serving(client)
+
+
+def test_undecodable_image(client):
+    assert_status(lambda: client.explain("shapes", b"\x89PNG\r\n\x1a\n truncated"), grpc.StatusCode.INVALID_ARGUMENT,
+                  "image.encoded", "cannot decode")
+    still_serving(client)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_pixels(client, bad):
+    pixels = np.full((64, 64, 3), 0.5, np.float32)
+    pixels[3, 4, 1] = bad
+    assert_status(lambda: client.explain("shapes", pixels), grpc.StatusCode.INVALID_ARGUMENT, "image.pixels",
+                  "NaN or infinite")
+    still_serving(client)
+
+
+def test_tensor_bytes_that_do_not_match_the_shape(client):
+    tensor = to_tensor(np.zeros((64, 64, 3), np.uint8))
+    tensor.raw_data = tensor.raw_data[:-7]
+    request = ex.PredictRequest(model_name="shapes", images=[tensor_pb2.Image(pixels=tensor)])
+    assert_status(lambda: client.explainer.Predict(request), grpc.StatusCode.INVALID_ARGUMENT, "images[0].pixels",
+                  "needs 12288")
+    still_serving(client)
+
+
+@pytest.mark.parametrize("params, field", [({"window": [65]}, "occlusion.window"), ({"stride": [0]}, "occlusion.stride")])
+def test_out_of_range_parameters(client, params, field):
+    image = load_samples("shapes")[0]["path"]
+    assert_status(lambda: client.explain("shapes", image, "occlusion", params), grpc.StatusCode.INVALID_ARGUMENT,
+                  field)
+    assert_status(lambda: client.explain("shapes", image, classes=[99]), grpc.StatusCode.INVALID_ARGUMENT,
+                  "target.class_indices", "out of range")
+    still_serving(client)
+
+
+def test_message_over_the_limit():
+    with EmbeddedServer(Settings(models_dir=MODELS, max_message_mb=1)) as address, \
+            OnnxplainClient(address) as client:
+        huge = np.zeros((1024, 1024, 3), np.uint8)  # 3 MiB raw
+        assert_status(lambda: client.predict("shapes", huge), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        still_serving(client)
+
+
+def test_deadline_stops_the_work(server, client):
+    image = load_samples("shapes")[0]["path"]
+    slow = {"window": [1], "stride": [1]}  # 4,097 passes
+    assert_status(lambda: client.explain("shapes", image, "occlusion", slow, timeout=0.3),
+                  grpc.StatusCode.DEADLINE_EXCEEDED)
+    _wait_idle(server)
+    still_serving(client)
+
+
+def test_client_cancellation_frees_the_worker(server, client):
+    image = load_samples("shapes")[0]["path"]
+    request = ex.ExplainRequest(model_name="shapes", image=tensor_pb2.Image(encoded=image.read_bytes()),
+                                batch_size=8)
+    request.occlusion.window[:] = [1]
+    call = client.explainer.ExplainStream(ex.ExplainStreamRequest(request=request))
+    first = next(call)
+    assert first.HasField("progress") and first.progress.done < first.progress.total
+    call.cancel()
+    _wait_idle(server)
+    still_serving(client)
+
+
+def test_busy_server_answers_resource_exhausted():
+    with EmbeddedServer(Settings(models_dir=MODELS, workers=1, max_queue=0)) as address, \
+            OnnxplainClient(address) as client:
+        image = load_samples("shapes")[0]["path"]
+        stream = client.explainer.ExplainStream(ex.ExplainStreamRequest(request=ex.ExplainRequest(
+            model_name="shapes", image=tensor_pb2.Image(encoded=image.read_bytes()), batch_size=4,
+            occlusion={"window": [1]})))
+        next(stream)  # the only worker is now busy
+        assert_status(lambda: client.predict("shapes", image), grpc.StatusCode.RESOURCE_EXHAUSTED, match="busy")
+        stream.cancel()
+
+
+def test_bearer_token(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    with EmbeddedServer(Settings(models_dir=MODELS, token_file=token_file)) as address:
+        image = load_samples("shapes")[0]["path"]
+        with OnnxplainClient(address) as anonymous:
+            assert_status(lambda: anonymous.predict("shapes", image), grpc.StatusCode.UNAUTHENTICATED,
+                          match="missing")
+            assert_status(lambda: anonymous.explain("shapes", image, on_progress=lambda p: None),
+                          grpc.StatusCode.UNAUTHENTICATED)
+            with grpc.insecure_channel(address) as channel:  # health checks need no token
+                assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest()).status == \
+                    health_pb2.HealthCheckResponse.SERVING
+        with OnnxplainClient(address, token="wrong") as intruder:
+            assert_status(lambda: intruder.list_models(), grpc.StatusCode.UNAUTHENTICATED, match="not valid")
+        with OnnxplainClient(address, token="s3cret") as member:
+            still_serving(member)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_tls(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    with EmbeddedServer(Settings(host="localhost", models_dir=MODELS, tls_cert=cert, tls_key=key)) as address:
+        with OnnxplainClient(address, root_certificates=cert.read_bytes()) as client:
+            still_serving(client)
+        with OnnxplainClient(address) as plaintext:
+            with pytest.raises(grpc.RpcError):
+                plaintext.list_models()
+
+
+def test_concurrent_requests_share_one_session(client):
+    samples = load_samples("shapes")
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            results[i] = client.explain("shapes", samples[i % len(samples)]["path"], "occlusion", OCCLUSION).map
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for i in range(6):
+        np.testing.assert_array_equal(results[i], results[i % len(samples)])
+
+
+def _wait_idle(server, timeout: float = 5.0) -> None:
+    """The cancelled or timed-out job leaves its worker within one batch."""
+    deadline = time.monotonic() + timeout
+    while server.server.runner.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.server.runner.in_flight == 0
