@@ -51,3 +51,19 @@ def image_classifier(weights: np.ndarray, image_shape: tuple[int, int, int], *, 
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def pooled_classifier(weights: np.ndarray, image_shape: tuple[int, int, int]) -> onnx.ModelProto:
+    """scores = mean over pixels of x (per channel) @ weights: tiny whatever the image size, NCHW."""
+    height, width, channels = image_shape
+    nodes = [helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "weights"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "pooled", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, height, width])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", weights.shape[1]])],
+        initializer=[numpy_helper.from_array(weights.astype(np.float32), "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

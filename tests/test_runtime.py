@@ -207,3 +207,11 @@ def test_checker_rejects_a_broken_graph():
     model.graph.node[1].input[1] = "undefined_tensor"
     with pytest.raises(InvalidArgument, match="checker"):
         load_model("m", model.SerializeToString(), source="test")
+
+
+def test_a_broken_model_in_the_repository_does_not_stop_the_others(tmp_path, caplog):
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    (tmp_path / "good.onnx").write_bytes(_linear()[1].SerializeToString())
+    repository = ModelRepository(tmp_path)
+    assert [m.info.name for m in repository.load_all()] == ["good"]
+    assert any(r.levelname == "ERROR" and getattr(r, "path", "") == "broken.onnx" for r in caplog.records)

@@ -14,7 +14,7 @@ from conftest import MODELS, load_samples
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from onnx_builders import image_classifier
+from onnx_builders import image_classifier, pooled_classifier
 from onnxplain_client import OnnxplainClient
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from onnxplain_client._proto.xai.v1 import tensor_pb2
@@ -237,6 +237,11 @@ def test_message_over_the_limit():
             OnnxplainClient(address) as client:
         huge = np.zeros((1024, 1024, 3), np.uint8)  # 3 MiB raw
         assert_status(lambda: client.predict("shapes", huge), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        # A response that could not be sent is refused before any work: 100 maps of 128 x 128 are 6.3 MiB.
+        weights = np.random.default_rng(0).normal(size=(3, 100))
+        client.load_model(onnx_model=pooled_classifier(weights, (128, 128, 3)).SerializeToString(), name="wide")
+        assert_status(lambda: client.explain("wide", np.zeros((128, 128, 3), np.uint8), top_k=100),
+                      grpc.StatusCode.RESOURCE_EXHAUSTED, "target", "ask for fewer classes")
         still_serving(client)
 
 

@@ -39,6 +39,10 @@ BASELINE_KINDS = {BaselineKind.CONSTANT: methods_pb2.Baseline.KIND_CONSTANT,
                   BaselineKind.IMAGE_MEAN: methods_pb2.Baseline.KIND_IMAGE_MEAN}
 
 
+# Perturbed images per session call: beyond this, memory grows with no speed to gain.
+MAX_BATCH_SIZE = 4096
+
+
 def _inverse(mapping: dict) -> dict:
     return {v: k for k, v in mapping.items()}
 
@@ -127,6 +131,9 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel) -> ExplainJob:
                             request.baseline.value)
     if request.target.class_indices and request.target.top_k:
         raise InvalidArgument("set class_indices or top_k, not both", field="target")
+    if request.batch_size > MAX_BATCH_SIZE:
+        raise InvalidArgument(f"{request.batch_size} exceeds {MAX_BATCH_SIZE}; memory grows with the batch",
+                              field="batch_size")
     return ExplainJob(
         method=method,
         params=params,

@@ -13,7 +13,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
 from service.api import convert
 from service.api.status import translate_errors
-from service.errors import InvalidArgument
+from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
 from service.jobs.control import Progress
 from service.jobs.explain import run_explain
@@ -62,9 +62,10 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):
-    def __init__(self, repository: ModelRepository, runner: JobRunner) -> None:
+    def __init__(self, repository: ModelRepository, runner: JobRunner, max_message_bytes: int) -> None:
         self.repository = repository
         self.runner = runner
+        self.max_message_bytes = max_message_bytes
 
     @translate_errors
     async def Predict(self, request: ex.PredictRequest, context) -> ex.PredictResponse:
@@ -90,33 +91,41 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def ExplainStream(self, request: ex.ExplainStreamRequest, context):
-        loop_progress: list[Progress] = []
+        latest: list[Progress] = []
         changed = asyncio.Event()
 
         def on_progress(progress: Progress) -> None:
-            loop_progress[:] = [progress]  # only the latest matters: slow readers get fewer, fresher events
+            latest[:] = [progress]  # only the latest matters: slow readers get fewer, fresher events
             changed.set()
 
         task = asyncio.ensure_future(self._explain(request.request, context, on_progress))
+        waiter: asyncio.Future | None = None
         try:
-            while not task.done():
+            while True:
                 waiter = asyncio.ensure_future(changed.wait())
                 await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
                 if changed.is_set():
                     changed.clear()
-                    yield ex.ExplainStreamResponse(progress=_progress(loop_progress[0]))
-            if changed.is_set():
-                yield ex.ExplainStreamResponse(progress=_progress(loop_progress[0]))
+                    yield ex.ExplainStreamResponse(progress=_progress(latest[0]))
+                if task.done():
+                    break
             yield ex.ExplainStreamResponse(result=task.result())
         finally:
-            if not task.done():
-                task.cancel()  # the client left: stop the job at its next batch
+            for pending in (task, waiter):
+                if pending is not None and not pending.done():
+                    pending.cancel()  # the client left (or the job ended): stop the job at its next batch
 
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
         started = time.perf_counter()
         model = self.repository.get(request.model_name)
         job = convert.explain_job(request, model)
+        # Refuse before computing what could not be sent: one float32 map per target, plus the image.
+        response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
+        if response_bytes > self.max_message_bytes:
+            raise ResourceExhausted(
+                f"{job.targets.count} maps of {model.info.height}x{model.info.width} need about "
+                f"{response_bytes >> 20} MiB, over the {self.max_message_bytes >> 20} MiB message limit; "
+                "ask for fewer classes", field="target")
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run_explain(model, job, control),
                                         deadline=_deadline(context), on_progress=on_progress)

@@ -29,6 +29,10 @@ class Targets:
     class_indices: tuple[int, ...] = ()
     top_k: int = 0
 
+    @property
+    def count(self) -> int:
+        return len(self.class_indices) or self.top_k or 1
+
     def resolve(self, scores: np.ndarray) -> list[int]:
         classes = scores.size
         if self.class_indices:

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
-from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ServiceError
 from service.runtime.model import LoadedModel, load_model
 from service.runtime.providers import DevicePreference
 
@@ -39,7 +39,15 @@ class ModelRepository:
         return found + sorted(self.models_dir.glob("*.onnx"))
 
     def load_all(self) -> list[LoadedModel]:
-        return [self.load_path(path.relative_to(self.models_dir).as_posix()) for path in self.discover()]
+        """Load every model in the directory; one that fails is logged with its reason, not fatal."""
+        loaded = []
+        for path in self.discover():
+            relative = path.relative_to(self.models_dir).as_posix()
+            try:
+                loaded.append(self.load_path(relative))
+            except ServiceError as error:
+                log.error("model not loaded", extra={"path": relative, "reason": str(error)})
+        return loaded
 
     def resolve(self, relative: str) -> Path:
         """The model file ``relative`` names inside the models directory."""
