@@ -73,7 +73,7 @@ def test_matches_captum_occlusion_on_the_pytorch_source(tmp_path, window, stride
                     stride=list(stride))
 
     # captum works in the model's input space: normalise the image and the baseline the same way.
-    baseline_pixels = baseline.image(image, model.info.preprocessing)
+    baseline_pixels = baseline.resolve(image, model.info.preprocessing, np.random.default_rng(0)).image
     to_model = lambda pixels: torch.from_numpy(((pixels - mean) / std).transpose(2, 0, 1)[None].copy())
     occlusion = captum.Occlusion(net)
     for target, our_map in zip(ours.targets, ours.maps):

@@ -9,8 +9,10 @@ function is a plain function of numpy arrays and a batched ``predict``::
 - ``predict(images (N, H, W, C) float32 in [0, 1]) -> scores (N, T)`` returns the
   scores of the T explained classes; the caller counts passes, reports progress
   and stops the work between calls (cancellation, deadlines).
-- ``image`` (H, W, C) and ``baseline`` (H, W, C) are in pixel space; the model's
-  preprocessing is applied inside ``predict``.
+- ``image`` (H, W, C) is in pixel space; the model's preprocessing is applied
+  inside ``predict``. ``baseline`` is a ``baselines.Fill``: perturbations are
+  ``baselines.perturb(image, keep_masks, baseline)``.
+- ``rng`` is the only source of randomness: the same seed gives the same map.
 - Methods call ``predict`` with at most ``batch_size`` images at a time and
   accumulate, so memory stays bounded whatever the number of perturbations.
 """
@@ -24,12 +26,13 @@ from typing import Any, Callable, Mapping, Protocol
 import numpy as np
 
 from service.errors import InvalidArgument
+from service.explainers.baselines import Fill
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
 class Attribute(Protocol):
-    def __call__(self, predict: Predict, image: np.ndarray, params: Any, *, baseline: np.ndarray,
+    def __call__(self, predict: Predict, image: np.ndarray, params: Any, *, baseline: Fill,
                  batch_size: int, rng: np.random.Generator) -> np.ndarray: ...
 
 

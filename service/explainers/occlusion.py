@@ -19,6 +19,7 @@ import numpy as np
 
 from service.errors import InvalidArgument
 from service.explainers.base import Method, Predict, batched, param
+from service.explainers.baselines import Fill, perturb
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def forward_passes(params: OcclusionParams, image_shape: tuple[int, int, int]) -
     return len(window_starts(image_shape[0], wh, sh)) * len(window_starts(image_shape[1], ww, sw)) + 1
 
 
-def attribute(predict: Predict, image: np.ndarray, params: OcclusionParams, *, baseline: np.ndarray,
+def attribute(predict: Predict, image: np.ndarray, params: OcclusionParams, *, baseline: Fill,
               batch_size: int, rng: np.random.Generator) -> np.ndarray:
     """Mean score drop per pixel over the windows covering it, one map per explained class."""
     del rng  # deterministic
@@ -66,10 +67,10 @@ def attribute(predict: Predict, image: np.ndarray, params: OcclusionParams, *, b
     total = np.zeros((reference.size, height, width))
     coverage = np.zeros((height, width))
     for chunk in batched(corners, batch_size):
-        occluded = np.repeat(image[None], len(chunk), axis=0)
+        keep = np.ones((len(chunk), height, width), dtype=np.float32)
         for i, (y, x) in enumerate(chunk):
-            occluded[i, y:y + wh, x:x + ww] = baseline[y:y + wh, x:x + ww]
-        drops = reference - predict(occluded).astype(np.float64)
+            keep[i, y:y + wh, x:x + ww] = 0.0
+        drops = reference - predict(perturb(image, keep, baseline)).astype(np.float64)
         for drop, (y, x) in zip(drops, chunk):
             total[:, y:y + wh, x:x + ww] += drop[:, None, None]
             coverage[y:y + wh, x:x + ww] += 1

@@ -107,17 +107,18 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     control = control or JobControl()
     started = time.perf_counter()
     job.method.check(job.params, job.image.shape)
-    baseline_image = job.baseline.image(job.image, model.info.preprocessing)
     seed = job.seed if job.seed is not None else secrets.randbelow(SEED_BOUND)
+    rng = np.random.default_rng(seed)
+    fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
     # Two passes beyond the method's own: the clean image (targets) and the pure baseline (its report).
     total = job.method.forward_passes(job.params, job.image.shape) + 2
     predict = _CountingPredict(model, job, control, total)
     control.report("explain", 0, total)
 
-    clean, on_baseline = predict.all_classes(np.stack([job.image, baseline_image]))
+    clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
     predict.targets = job.targets.resolve(clean)
-    maps = job.method.attribute(predict, job.image, job.params, baseline=baseline_image,
-                                batch_size=job.batch_size or model.info.max_batch, rng=np.random.default_rng(seed))
+    maps = job.method.attribute(predict, job.image, job.params, baseline=fill,
+                                batch_size=job.batch_size or model.info.max_batch, rng=rng)
     return ExplainResult(
         method=job.method.name,
         parameters=asdict(job.params),
