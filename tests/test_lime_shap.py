@@ -1,0 +1,264 @@
+"""LIME and KernelSHAP against exact Shapley values, brute force, scikit-learn's Ridge, and their promises."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from service.errors import InvalidArgument
+from service.explainers import get_method, kernel_shap, lime
+from service.explainers.baselines import Baseline, BaselineKind, perturb
+from service.explainers.superpixels import keep_masks, paint, segment
+from service.runtime.preprocessing import Preprocessing
+
+LIME = get_method("lime")
+KERNEL_SHAP = get_method("kernel_shap")
+
+
+def blocks(cells: int, size: int, seed: int = 0) -> np.ndarray:
+    """A (size, size, 3) image of cells x cells flat random colours with a little noise: clear superpixels."""
+    rng = np.random.default_rng(seed)
+    image = np.kron(rng.random((cells, cells, 3)), np.ones((size // cells, size // cells, 1)))
+    return np.clip(image + 0.02 * rng.normal(size=image.shape), 0.0, 1.0).astype(np.float32)
+
+
+def black(image: np.ndarray):
+    return Baseline(BaselineKind.BLACK).resolve(image, Preprocessing(), np.random.default_rng(0))
+
+
+class Counting:
+    """A predict that counts images and remembers the largest batch."""
+
+    def __init__(self, predict):
+        self.predict, self.passes, self.largest = predict, 0, 0
+
+    def __call__(self, images):
+        self.passes += len(images)
+        self.largest = max(self.largest, len(images))
+        return self.predict(images)
+
+
+def linear_problem(image: np.ndarray, labels: np.ndarray, targets: int = 2, seed: int = 1):
+    """f(x) = sum_p W_p x_p, W constant inside each superpixel; returns predict and the exact Shapley values.
+
+    With a black baseline, superpixel j's Shapley value is sum_{p in j} W_p x_p: f is linear in the coalition.
+    W is scaled by the mean superpixel size so that values are O(1), where float32 maps keep ~1e-7 precision.
+    """
+    rng = np.random.default_rng(seed)
+    per_superpixel = rng.normal(size=(targets, labels.max() + 1, image.shape[2])) * (labels.max() + 1) / labels.size
+    weights = per_superpixel[:, labels]  # (T, H, W, C)
+    predict = lambda images: np.einsum("nhwc,thwc->nt", images.astype(np.float64), weights)
+    contributions = (weights * image).sum(axis=3)  # (T, H, W)
+    exact = np.stack([np.bincount(labels.ravel(), c.ravel()) for c in contributions])  # (T, M)
+    return predict, exact
+
+
+def per_superpixel(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Values (T, M) of maps painted on superpixels, checking they are constant inside each one."""
+    first = np.array([np.argmax(labels.ravel() == j) for j in range(labels.max() + 1)])
+    values = maps.reshape(len(maps), -1)[:, first].astype(np.float64)
+    np.testing.assert_array_equal(paint(values, labels), maps)
+    return values
+
+
+def explain(module, predict, image, batch_size=64, seed=0, **params):
+    method = get_method(module.METHOD.name)
+    parameters = method.make_params(params)
+    method.check(parameters, image.shape)
+    return module.attribute(predict, image, parameters, baseline=black(image), batch_size=batch_size,
+                            rng=np.random.default_rng(seed))
+
+
+# --- superpixels ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["quickshift", "slic"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_segments_are_consecutive_and_deterministic(algorithm, channels):
+    image = blocks(6, 96)[..., :channels]
+    labels = segment(image, algorithm, 30)
+    assert labels.shape == image.shape[:2]
+    assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1)) and labels.max() >= 5
+    np.testing.assert_array_equal(segment(image, algorithm, 30), labels)
+
+
+def test_keep_masks_and_paint_map_superpixels_to_pixels():
+    labels = np.array([[0, 0, 1], [2, 1, 1]])
+    z = np.array([[1, 0, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(keep_masks(z, labels), [[[1, 1, 0], [1, 0, 0]], [[0, 0, 1], [0, 1, 1]]])
+    np.testing.assert_array_equal(paint(np.array([[5.0, 6.0, 7.0]]), labels), [[[5, 5, 6], [7, 6, 6]]])
+
+
+# --- KernelSHAP ----------------------------------------------------------------------------------------------
+
+
+def test_kernel_shap_sampling_gives_exact_shapley_values_of_a_linear_model():
+    image = blocks(6, 48)
+    labels = segment(image, "slic", 30)
+    assert 25 <= labels.max() + 1 <= 40  # sampling, not enumeration: 2^M far exceeds the budget
+    predict, exact = linear_problem(image, labels)
+    maps = explain(kernel_shap, predict, image, num_samples=300, segmentation="slic", n_segments=30)
+    phi = per_superpixel(maps, labels)
+    np.testing.assert_allclose(phi, exact, atol=1e-4)
+    np.testing.assert_allclose(phi.sum(axis=1), predict(image[None])[0], atol=1e-5)  # f(black) = 0
+
+
+def test_kernel_shap_enumeration_gives_exact_shapley_values_of_a_linear_model():
+    image = blocks(6, 48)
+    labels = segment(image, "slic", 8)
+    assert 2 ** (labels.max() + 1) <= 1000
+    predict, exact = linear_problem(image, labels)
+    counting = Counting(predict)
+    maps = explain(kernel_shap, counting, image, segmentation="slic", n_segments=8)
+    phi = per_superpixel(maps, labels)
+    np.testing.assert_allclose(phi, exact, atol=1e-4)
+    np.testing.assert_allclose(phi.sum(axis=1), predict(image[None])[0], atol=1e-5)
+    assert counting.passes == 2 ** (labels.max() + 1)
+
+
+def brute_force_shapley(value, n_features: int) -> np.ndarray:
+    """phi_j = sum over S not containing j of |S|! (M - |S| - 1)! / M! (v(S + j) - v(S)), for every target."""
+    phi = 0.0
+    for j in range(n_features):
+        others = [i for i in range(n_features) if i != j]
+        for size in range(n_features):
+            share = math.factorial(size) * math.factorial(n_features - size - 1) / math.factorial(n_features)
+            for subset in itertools.combinations(others, size):
+                gain = value(list(subset) + [j]) - value(list(subset))
+                phi = phi + share * gain * (np.arange(n_features) == j)[:, None]
+    return phi.T  # (T, M)
+
+
+def test_kernel_shap_enumeration_equals_brute_force_shapley_values_of_a_nonlinear_model():
+    image = blocks(6, 48, seed=3)
+    labels = segment(image, "slic", 8)
+    n_features = labels.max() + 1
+
+    assert 2 ** n_features <= 1000  # enumerated under the default budget
+
+    def predict(images):
+        # Interactions (a product, a max) and a saturating target: Shapley values are not the plain contributions.
+        means = np.stack([images[:, labels == j].mean(axis=(1, 2)) for j in range(n_features)], axis=1)
+        interacting = means[:, 0] * means[:, 1] + means[:, 2:].max(axis=1)
+        return np.stack([interacting, np.tanh(means @ np.arange(n_features))], axis=1)
+
+    def value(subset):
+        z = np.zeros((1, n_features))
+        z[0, subset] = 1
+        return predict(perturb(image, keep_masks(z, labels), black(image)))[0]
+
+    maps = explain(kernel_shap, predict, image, segmentation="slic", n_segments=8)
+    np.testing.assert_allclose(per_superpixel(maps, labels), brute_force_shapley(value, n_features), atol=1e-5)
+
+
+def test_kernel_shap_underdetermined_spreads_evenly_and_stays_efficient():
+    image = blocks(6, 48)
+    labels = segment(image, "slic", 30)
+    predict, _ = linear_problem(image, labels)
+    total = predict(image[None])[0]
+    # Only the empty and full coalitions: nothing tells superpixels apart, so each gets an equal share.
+    phi = per_superpixel(explain(kernel_shap, predict, image, num_samples=2, n_segments=30), labels)
+    np.testing.assert_allclose(phi, np.repeat(total[:, None] / (labels.max() + 1), labels.max() + 1, axis=1),
+                               atol=1e-6)
+    phi = per_superpixel(explain(kernel_shap, predict, image, num_samples=12, n_segments=30), labels)
+    assert np.isfinite(phi).all()
+    np.testing.assert_allclose(phi.sum(axis=1), total, atol=1e-5)
+
+
+def test_a_single_superpixel_gets_the_whole_score_change():
+    image = np.full((24, 24, 3), 0.6, np.float32)  # flat: quickshift finds one segment
+    assert segment(image).max() == 0
+    predict = lambda images: images.reshape(len(images), -1).sum(axis=1, keepdims=True).astype(np.float64)
+    counting = Counting(predict)
+    maps = explain(kernel_shap, counting, image, segmentation="quickshift")
+    np.testing.assert_allclose(maps, predict(image[None])[0, 0], rtol=1e-6)
+    assert counting.passes == 2
+    assert np.isfinite(explain(lime, predict, image)).all()
+
+
+# --- LIME ----------------------------------------------------------------------------------------------------
+
+
+def test_lime_with_a_small_penalty_recovers_the_contributions_of_a_linear_model():
+    # The model is linear in z with an intercept: the weighted least squares fit is exact, whatever the weights.
+    image = blocks(6, 48)
+    labels = segment(image, "slic", 30)
+    predict, exact = linear_problem(image, labels)
+    maps = explain(lime, predict, image, num_samples=1000, segmentation="slic", n_segments=30, ridge_alpha=1e-3)
+    np.testing.assert_allclose(per_superpixel(maps, labels), exact, rtol=1e-2, atol=1e-2 * np.abs(exact).max())
+
+
+def test_lime_defaults_rank_superpixels_like_their_shapley_values():
+    image = blocks(6, 96)
+    labels = segment(image)  # quickshift, lime_image's settings
+    predict, exact = linear_problem(image, labels)
+    coef = per_superpixel(explain(lime, predict, image), labels)
+    for target in range(len(exact)):
+        assert spearmanr(coef[target], exact[target]).statistic >= 0.9
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-2, 1.0, 10.0])
+def test_weighted_ridge_equals_scikit_learn(alpha):
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 2, size=(200, 12)).astype(np.float64)
+    y = x @ rng.normal(size=(12, 3)) + rng.normal(size=(200, 3))
+    weights = rng.random(200)
+    coef, intercept = lime.weighted_ridge(x, y, weights, alpha)
+    reference = linear_model.Ridge(alpha=alpha, fit_intercept=True).fit(x, y, sample_weight=weights)
+    np.testing.assert_allclose(coef.T, reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(intercept, reference.intercept_, atol=1e-6)
+
+
+def test_lime_kernel_matches_lime_on_scikit_learn_cosine_distances():
+    pairwise = pytest.importorskip("sklearn.metrics.pairwise")
+    z = lime.sample_coalitions(50, 9, np.random.default_rng(5))
+    z[1] = 0  # the empty coalition: scikit-learn's distance 1
+    distances = pairwise.cosine_distances(z, np.ones((1, 9)))[:, 0]
+    np.testing.assert_allclose(lime.kernel_weights(z, 0.25), np.sqrt(np.exp(-distances ** 2 / 0.25 ** 2)), atol=1e-12)
+    assert (z[0] == 1).all()
+
+
+# --- engineering promises ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", [lime, kernel_shap])
+def test_forward_passes_are_counted_exactly_and_batches_bounded(module):
+    image = blocks(6, 48)
+    labels = segment(image, "slic", 30)
+    counting = Counting(linear_problem(image, labels)[0])
+    explain(module, counting, image, batch_size=7, num_samples=123, segmentation="slic", n_segments=30)
+    method = module.METHOD
+    assert counting.passes == 123 == method.forward_passes(method.make_params({"num_samples": 123}), image.shape)
+    assert counting.largest == 7
+
+
+@pytest.mark.parametrize("module", [lime, kernel_shap])
+def test_seed_and_batch_size(module):
+    image = blocks(6, 48)
+    labels = segment(image, "slic", 30)
+    predict = linear_problem(image, labels)[0]
+    run = lambda seed=0, batch_size=64: explain(module, predict, image, batch_size=batch_size, seed=seed,
+                                                num_samples=200, segmentation="slic", n_segments=30)
+    np.testing.assert_array_equal(run(seed=1), run(seed=1))
+    np.testing.assert_array_equal(run(batch_size=7), run(batch_size=512))
+    if module is lime:  # KernelSHAP is exact on a linear model whatever the coalitions drawn
+        assert not np.array_equal(run(seed=1), run(seed=2))
+    assert run().dtype == np.float32 and run().shape == (2, *image.shape[:2])
+
+
+@pytest.mark.parametrize("method, name, value", [
+    ("lime", "num_samples", 1), ("lime", "num_samples", 100_001), ("lime", "segmentation", "watershed"),
+    ("lime", "n_segments", 1), ("lime", "kernel_width", 0.0), ("lime", "kernel_width", -1.0),
+    ("lime", "ridge_alpha", -0.5), ("kernel_shap", "num_samples", 0), ("kernel_shap", "segmentation", "felzenszwalb"),
+    ("kernel_shap", "n_segments", 0), ("kernel_shap", "n_segments", 5000),
+])
+def test_bad_parameters_name_the_field(method, name, value):
+    method = get_method(method)
+    with pytest.raises(InvalidArgument) as error:
+        method.check(method.make_params({name: value}), (48, 48, 3))
+    assert error.value.field == f"{method.name}.{name}"
