@@ -1,0 +1,124 @@
+"""The small common base of the explanation metrics, mirroring ``service.explainers.base``.
+
+A metric is one module in this package that defines a frozen dataclass of
+parameters and a module-level ``METRIC = Metric(...)``. Its ``evaluate``
+function is a plain function of numpy arrays and a batched ``score``::
+
+    evaluate(score, image, attribution, params, *, baseline, mask, batch_size, rng) -> MetricResult
+
+- ``score(images (N, H, W, C) float32 in [0, 1]) -> (N,)`` returns the explained
+  class's score; the caller counts passes and applies the model's preprocessing.
+- ``attribution`` is the (H, W) map under evaluation ((H, W, C) maps are summed
+  over channels by ``attribution_map``); ``mask`` is the object's ground truth,
+  given only to metrics with ``needs_mask``.
+- Perturbations are ``baselines.perturb(image, keep, baseline)``; ``rng`` is the
+  only source of randomness and ``score`` sees at most ``batch_size`` images at
+  a time (``perturbed_scores`` does both), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.base import _format_default, _type_name, as_pair
+from service.explainers.baselines import Fill, perturb
+
+Score = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    # The metric's headline number (its direction depends on the metric: see its summary).
+    score: float
+    # The x axis of ``curve``: the share of the pixels perturbed at each point, for curve metrics.
+    fractions: np.ndarray | None = None
+    # The explained class's score along the perturbation path, for curve metrics.
+    curve: np.ndarray | None = None
+    # Secondary numbers and flags, by name.
+    values: dict[str, float] = field(default_factory=dict)
+
+
+class Evaluate(Protocol):
+    def __call__(self, score: Score, image: np.ndarray, attribution: np.ndarray, params: Any, *, baseline: Fill,
+                 mask: np.ndarray | None, batch_size: int, rng: np.random.Generator) -> MetricResult: ...
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    summary: str
+    # The paper the metric and its defaults come from.
+    reference: str
+    params: type
+    evaluate: Evaluate
+    # Forward passes for one image of shape (H, W, C) under the given parameters.
+    forward_passes: Callable[[Any, tuple[int, int, int]], int]
+    # Raises InvalidArgument when the parameters do not fit an image of shape (H, W, C).
+    check: Callable[[Any, tuple[int, int, int]], None]
+    # Whether ``evaluate`` needs the object's ground-truth mask.
+    needs_mask: bool = False
+    # Whether a better map gets a higher score (not so for deletion and LeRF), to rank maps by a metric.
+    higher_is_better: bool = True
+
+    def make_params(self, raw: Mapping[str, Any]) -> Any:
+        """Parameters from plain values (proto fields, CLI options); absent ones take their defaults."""
+        known = {f.name: f for f in dataclasses.fields(self.params)}
+        unknown = set(raw) - set(known)
+        if unknown:
+            raise InvalidArgument(f"unknown parameters {sorted(unknown)}; known: {sorted(known)}", field=self.name)
+        return self.params(**{
+            name: as_pair(value, f"{self.name}.{name}") if known[name].metadata.get("kind") == "pair" else value
+            for name, value in raw.items()})
+
+    def describe_parameters(self) -> list[dict[str, str]]:
+        return [
+            {"name": f.name, "type": f.metadata.get("kind") or _type_name(f.type),
+             "default_value": _format_default(f.default), "description": f.metadata.get("doc", "")}
+            for f in dataclasses.fields(self.params)
+        ]
+
+
+def attribution_map(attribution: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """The (H, W) float64 map of an (H, W) or (H, W, C) attribution (channels summed: relevance adds up)."""
+    attribution = np.asarray(attribution, dtype=np.float64)
+    if attribution.ndim == 3:
+        attribution = attribution.sum(axis=2)
+    if attribution.shape != tuple(image_shape[:2]):
+        raise InvalidArgument(f"map of shape {list(attribution.shape)} does not match the image "
+                              f"{list(image_shape[:2])}", field="attribution")
+    if not np.isfinite(attribution).all():
+        raise InvalidArgument("map has non-finite values", field="attribution")
+    return attribution
+
+
+def check_int(value: Any, field: str, low: int, high: int) -> None:
+    """Refuse anything but an integer in [low, high] (bools are not counts)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise InvalidArgument(f"{value!r} must be an integer in [{low}, {high}]", field=field)
+
+
+def check_number(value: Any, field: str, low: float, high: float, *, open_low: bool = False) -> None:
+    """Refuse anything but a real number in [low, high] (or (low, high] with ``open_low``)."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if not (number and (low < value if open_low else low <= value) and value <= high):  # NaN fails too
+        raise InvalidArgument(f"{value!r} must be a number in {'(' if open_low else '['}{low}, {high}]",
+                              field=field)
+
+
+def perturbed_scores(score: Score, image: np.ndarray, baseline: Fill, keeps: Iterable[np.ndarray],
+                     batch_size: int) -> np.ndarray:
+    """Scores of ``perturb(image, keep, baseline)`` for every (H, W) keep mask, ``batch_size`` at a time.
+
+    ``keeps`` may be a generator, so at most one batch of masks and images exists at once.
+    """
+    keeps, scores = iter(keeps), []
+    while chunk := list(islice(keeps, batch_size)):
+        scores.append(np.asarray(score(perturb(image, np.stack(chunk), baseline)), dtype=np.float64))
+    return np.concatenate(scores) if scores else np.zeros(0)

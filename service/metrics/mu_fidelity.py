@@ -1,0 +1,91 @@
+"""µ-Fidelity (Bhatt, Weller & Moura, "Evaluating and Aggregating Feature-based Model Explanations",
+IJCAI 2020, definition 3), with the defaults of Xplique's ``MuFidelity``.
+
+For random subsets S of the image, the relevance the map puts on S should match
+what the model loses when S is replaced by the baseline:
+
+    µF = corr_S( sum_{i in S} attribution_i, f(x) - f(x with S replaced) ).
+
+As in Xplique, S is a set of cells of a ``grid_size`` x ``grid_size`` grid, each
+cell removed independently with probability ``subset_fraction`` (so |S| varies;
+Bhatt et al. draw a fixed number of single pixels, and Xplique recommends cells
+for images of any size), and the correlation is Spearman's by default (Bhatt et
+al. use Pearson's). When either side is constant the correlation is
+undefined: the score is then 0, as in Xplique, and ``values["undefined"]`` is 1.
+Higher is better.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+from scipy import stats
+
+from service.errors import InvalidArgument
+from service.explainers.base import param
+from service.explainers.baselines import Fill
+from service.metrics.base import Metric, MetricResult, Score, attribution_map, check_int, check_number, perturbed_scores
+
+CORRELATIONS = {"spearman": stats.spearmanr, "pearson": stats.pearsonr}
+
+
+@dataclass(frozen=True)
+class MuFidelityParams:
+    grid_size: int = param(9, "Cells per side of the grid the subsets are made of (Xplique: 9).")
+    subset_fraction: float = param(0.2, "Probability that each cell is in the removed subset (Xplique: 0.2).")
+    num_samples: int = param(200, "Random subsets drawn (Xplique: 200).")
+    correlation: str = param("spearman", "spearman (Xplique) or pearson (Bhatt et al.).")
+
+
+def check(params: MuFidelityParams, image_shape: tuple[int, int, int]) -> None:
+    check_int(params.grid_size, "mu_fidelity.grid_size", 1, min(image_shape[:2]))
+    check_number(params.subset_fraction, "mu_fidelity.subset_fraction", 0.0, 1.0, open_low=True)
+    # A correlation needs two points at least; the cap (500 times Xplique's 200) bounds one request's work.
+    check_int(params.num_samples, "mu_fidelity.num_samples", 2, 100_000)
+    if params.correlation not in CORRELATIONS:
+        raise InvalidArgument(f"{params.correlation!r} is not one of {sorted(CORRELATIONS)}",
+                              field="mu_fidelity.correlation")
+
+
+def forward_passes(params: MuFidelityParams, image_shape: tuple[int, int, int]) -> int:
+    return params.num_samples + 1
+
+
+def grid_cells(height: int, width: int, grid_size: int) -> np.ndarray:
+    """(H, W) map of each pixel's cell, raster order; sizes that do not divide split like ``np.array_split``."""
+    def along(size: int) -> np.ndarray:
+        return np.repeat(np.arange(grid_size), [len(part) for part in np.array_split(np.arange(size), grid_size)])
+
+    return along(height)[:, None] * grid_size + along(width)[None, :]
+
+
+def evaluate(score: Score, image: np.ndarray, attribution: np.ndarray, params: MuFidelityParams, *, baseline: Fill,
+             mask: np.ndarray | None, batch_size: int, rng: np.random.Generator) -> MetricResult:
+    del mask  # blind to the object
+    cells = grid_cells(*image.shape[:2], params.grid_size)
+    relevance = np.bincount(cells.ravel(), weights=attribution_map(attribution, image.shape).ravel())
+    removed = rng.random((params.num_samples, params.grid_size ** 2)) < params.subset_fraction
+    # The clean image goes first, in the same batches as the subsets.
+    keeps = chain([np.ones(cells.shape, np.float32)], ((~subset[cells]).astype(np.float32) for subset in removed))
+    scores = perturbed_scores(score, image, baseline, keeps, batch_size)
+    drops, sums = scores[0] - scores[1:], removed @ relevance
+    # Constant sides are caught up front: scipy would warn before returning NaN.
+    constant = np.ptp(drops) == 0 or np.ptp(sums) == 0
+    statistic = np.nan if constant else CORRELATIONS[params.correlation](sums, drops).statistic
+    undefined = not np.isfinite(statistic)
+    return MetricResult(name="mu_fidelity", score=0.0 if undefined else float(statistic),
+                        values={"undefined": float(undefined)})
+
+
+METRIC = Metric(
+    name="mu_fidelity",
+    summary="Correlation between the relevance of random subsets and the score drop when they are removed; "
+            "higher is better.",
+    reference="Bhatt, Weller & Moura, Evaluating and Aggregating Feature-based Model Explanations, IJCAI 2020",
+    params=MuFidelityParams,
+    evaluate=evaluate,
+    forward_passes=forward_passes,
+    check=check,
+)
