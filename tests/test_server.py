@@ -258,7 +258,7 @@ def test_client_cancellation_frees_the_worker(server, client):
     image = load_samples("shapes")[0]["path"]
     request = ex.ExplainRequest(model_name="shapes", image=tensor_pb2.Image(encoded=image.read_bytes()),
                                 batch_size=8)
-    request.occlusion.window[:] = [1]
+    request.method.occlusion.window[:] = [1]
     call = client.explainer.ExplainStream(ex.ExplainStreamRequest(request=request))
     first = next(call)
     assert first.HasField("progress") and first.progress.done < first.progress.total
@@ -273,7 +273,7 @@ def test_busy_server_answers_resource_exhausted():
         image = load_samples("shapes")[0]["path"]
         stream = client.explainer.ExplainStream(ex.ExplainStreamRequest(request=ex.ExplainRequest(
             model_name="shapes", image=tensor_pb2.Image(encoded=image.read_bytes()), batch_size=4,
-            occlusion={"window": [1]})))
+            method={"occlusion": {"window": [1]}})))
         next(stream)  # the only worker is now busy
         assert_status(lambda: client.predict("shapes", image), grpc.StatusCode.RESOURCE_EXHAUSTED, match="busy")
         stream.cancel()
@@ -338,3 +338,69 @@ def _wait_idle(server, timeout: float = 5.0) -> None:
     while server.server.runner.in_flight and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.server.runner.in_flight == 0
+
+
+# --- metrics, inline and on their own; the consistency study -----------------------------------------------------
+
+def test_metrics_inline_match_evaluate_on_the_same_map(client):
+    sample = load_samples("shapes")[0]
+    metrics = {"deletion": {"steps": 16}, "insertion": {"steps": 16}, "mu_fidelity": {"num_samples": 32},
+               "morf": {}, "lerf": {}, "localisation": {}}
+    explanation = client.explain("shapes", sample["path"], "occlusion", OCCLUSION, metrics=metrics,
+                                 mask=sample["path"].with_name(sample["mask"]), seed=3, probabilities=True)
+    inline = explanation.attributions[0].metrics
+    assert set(inline) == set(metrics)
+    evaluated = client.evaluate("shapes", sample["path"], explanation.map, metrics,
+                                mask=sample["path"].with_name(sample["mask"]), seed=3, probabilities=True)
+    assert evaluated.class_index == sample["label"]
+    for result in evaluated.results:
+        assert result.score == pytest.approx(inline[result.name].score, abs=1e-6), result.name
+    deletion, insertion = inline["deletion"], inline["insertion"]
+    assert len(deletion.curve) == 17 and deletion.forward_passes == 17
+    assert deletion.score < insertion.score  # removing the relevant pixels first hurts; revealing them helps
+    assert inline["morf"].score > inline["lerf"].score
+    assert inline["localisation"].values["relevance_mass"] > 0.5
+    # Passes: 2 (clean, baseline) + occlusion + the metrics' own.
+    assert explanation.forward_passes == 2 + 226 + sum(m.forward_passes for m in inline.values())
+
+
+def test_evaluate_scores_a_callers_map_and_refuses_a_wrong_one(client):
+    sample = load_samples("shapes")[1]
+    mask = sample["mask_array"].astype(np.float32)
+    good = client.evaluate("shapes", sample["path"], mask, {"deletion": {}, "insertion": {}}, probabilities=True)
+    background_first = client.evaluate("shapes", sample["path"], 1.0 - mask, {"deletion": {}, "insertion": {}},
+                                       probabilities=True)
+    good_scores, bad_scores = ({r.name: r.score for r in e.results} for e in (good, background_first))
+    # Removing the object first drops the score sooner; revealing it first raises it sooner.
+    assert good_scores["deletion"] < bad_scores["deletion"] and good_scores["insertion"] > bad_scores["insertion"]
+    assert_status(lambda: client.evaluate("shapes", sample["path"], np.zeros((10, 10)), {"deletion": {}}),
+                  grpc.StatusCode.INVALID_ARGUMENT, "attribution", "[64, 64]")
+    assert_status(lambda: client.evaluate("shapes", sample["path"], mask, {"localisation": {}}),
+                  grpc.StatusCode.INVALID_ARGUMENT, "mask")
+    assert_status(lambda: client.evaluate("shapes", sample["path"], mask, {"deletion": {"steps": 0}}),
+                  grpc.StatusCode.INVALID_ARGUMENT, "deletion.steps")
+    still_serving(client)
+
+
+def test_consistency_reports_agreement_and_ranking_stability(client):
+    sample = load_samples("shapes")[2]
+    settings = [{"method": "occlusion", "params": {"window": 8, "stride": 4}, "baseline": {"kind": kind}}
+                for kind in ("KIND_BLACK", "KIND_IMAGE_MEAN", "KIND_BLUR")]
+    settings.append({"method": "occlusion", "params": {"window": 8, "stride": 4},
+                     "baseline": {"kind": "KIND_IMAGE_MEAN"}, "label": "twin"})
+    events = []
+    result = client.consistency("shapes", sample["path"], settings, seed=1, probabilities=True, return_maps=True,
+                                on_progress=events.append)
+    assert events and events[-1].done == events[-1].total == result.forward_passes
+    size = len(settings)
+    spearman = np.array(result.spearman.values).reshape(size, size)
+    np.testing.assert_allclose(np.diag(spearman), 1.0)
+    np.testing.assert_allclose(spearman, spearman.T)
+    assert spearman[1, 3] == pytest.approx(1.0)  # the same setting twice agrees with itself
+    assert result.settings[3] == "twin" and result.metric == "deletion"
+    assert len(result.rankings) == 3 and all(sorted(r.ranks) == list(range(size)) for r in result.rankings)
+    tau = np.array(result.kendall_tau.values).reshape(3, 3)
+    np.testing.assert_allclose(np.diag(tau), 1.0)
+    assert len(result.maps) == size
+    assert_status(lambda: client.consistency("shapes", sample["path"], settings[:1]),
+                  grpc.StatusCode.INVALID_ARGUMENT, "settings")

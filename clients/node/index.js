@@ -169,7 +169,7 @@ class OnnxplainClient {
     const field = method.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
     // proto-loader drops unknown fields silently, so catch a misspelt method here.
     const { requestSerialize, requestDeserialize } = this._explainer.constructor.service.Explain;
-    if (requestDeserialize(requestSerialize({ [field]: {} })).method !== field) {
+    if (requestDeserialize(requestSerialize({ method: { [field]: {} } })).method?.params !== field) {
       throw new TypeError(`unknown explanation method '${method}'`);
     }
     return {
@@ -179,7 +179,7 @@ class OnnxplainClient {
       seed,
       scoreSpace,
       batchSize,
-      [field]: params,
+      method: { [field]: params },
     };
   }
 

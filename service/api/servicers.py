@@ -15,10 +15,13 @@ from service.api import convert
 from service.api.status import translate_errors
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
+from service.jobs.consistency import run_consistency
 from service.jobs.control import Progress
+from service.jobs.evaluate import run_evaluate
 from service.jobs.explain import run_explain
 from service.jobs.predict import run_predict
 from service.jobs.runner import JobRunner
+from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
 
 
@@ -81,9 +84,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
             lambda _control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
                                          batch_size=request.batch_size or None),
             deadline=_deadline(context))
-        timings = ex.Timings(total_ms=(time.perf_counter() - started) * 1000.0, model_ms=outcome.value.model_ms,
-                             prepare_ms=prepare_ms, queue_ms=outcome.queue_ms)
-        return convert.predict_response(model, outcome.value, timings)
+        return convert.predict_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 
     @translate_errors
     async def Explain(self, request: ex.ExplainRequest, context) -> ex.ExplainResponse:
@@ -91,29 +92,8 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def ExplainStream(self, request: ex.ExplainStreamRequest, context):
-        latest: list[Progress] = []
-        changed = asyncio.Event()
-
-        def on_progress(progress: Progress) -> None:
-            latest[:] = [progress]  # only the latest matters: slow readers get fewer, fresher events
-            changed.set()
-
-        task = asyncio.ensure_future(self._explain(request.request, context, on_progress))
-        waiter: asyncio.Future | None = None
-        try:
-            while True:
-                waiter = asyncio.ensure_future(changed.wait())
-                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if changed.is_set():
-                    changed.clear()
-                    yield ex.ExplainStreamResponse(progress=_progress(latest[0]))
-                if task.done():
-                    break
-            yield ex.ExplainStreamResponse(result=task.result())
-        finally:
-            for pending in (task, waiter):
-                if pending is not None and not pending.done():
-                    pending.cancel()  # the client left (or the job ended): stop the job at its next batch
+        async for event in _streamed(lambda on_progress: self._explain(request.request, context, on_progress)):
+            yield ex.ExplainStreamResponse(**event)
 
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
         started = time.perf_counter()
@@ -129,18 +109,73 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run_explain(model, job, control),
                                         deadline=_deadline(context), on_progress=on_progress)
-        result = outcome.value
-        timings = ex.Timings(total_ms=(time.perf_counter() - started) * 1000.0, model_ms=result.model_ms,
-                             prepare_ms=prepare_ms, queue_ms=outcome.queue_ms)
-        return convert.explain_response(model, result, timings)
+        return convert.explain_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 
     @translate_errors
     async def ListMethods(self, request: ex.ListMethodsRequest, context) -> ex.ListMethodsResponse:
-        return ex.ListMethodsResponse(methods=[
-            ex.MethodInfo(name=m.name, description=m.summary, reference=m.reference, cost=m.cost,
-                          parameters=[ex.ParameterInfo(**p) for p in m.describe_parameters()])
-            for m in METHODS.values()
-        ])
+        return ex.ListMethodsResponse(methods=[convert.method_info(m, m.cost) for m in METHODS.values()],
+                                      metrics=[convert.method_info(m) for m in METRICS.values()])
+
+    @translate_errors
+    async def Evaluate(self, request: ex.EvaluateRequest, context) -> ex.EvaluateResponse:
+        started = time.perf_counter()
+        model = self.repository.get(request.model_name)
+        job = convert.evaluate_job(request, model)
+        prepare_ms = (time.perf_counter() - started) * 1000.0
+        outcome = await self.runner.run(lambda control: run_evaluate(model, job, control),
+                                        deadline=_deadline(context))
+        return convert.evaluate_response(model, outcome.value, _timings(started, outcome, prepare_ms))
+
+    @translate_errors
+    async def Consistency(self, request: ex.ConsistencyRequest, context):
+        async def work(on_progress):
+            started = time.perf_counter()
+            model = self.repository.get(request.model_name)
+            job = convert.consistency_job(request, model)
+            prepare_ms = (time.perf_counter() - started) * 1000.0
+            outcome = await self.runner.run(lambda control: run_consistency(model, job, control),
+                                            deadline=_deadline(context), on_progress=on_progress)
+            return convert.consistency_result(model, outcome.value, _timings(started, outcome, prepare_ms),
+                                              request.return_maps)
+
+        async for event in _streamed(work):
+            yield ex.ConsistencyResponse(**event)
+
+
+def _timings(started: float, outcome, prepare_ms: float) -> ex.Timings:
+    return ex.Timings(total_ms=(time.perf_counter() - started) * 1000.0, model_ms=outcome.value.model_ms,
+                      prepare_ms=prepare_ms, queue_ms=outcome.queue_ms)
+
+
+async def _streamed(work):
+    """Run ``work(on_progress)`` and yield {"progress": ...} events, then {"result": ...}.
+
+    Only the latest progress matters, so a slow reader gets fewer, fresher events; the last
+    one has done == total. If the client leaves, the job is cancelled at its next batch.
+    """
+    latest: list[Progress] = []
+    changed = asyncio.Event()
+
+    def on_progress(progress: Progress) -> None:
+        latest[:] = [progress]
+        changed.set()
+
+    task = asyncio.ensure_future(work(on_progress))
+    waiter: asyncio.Future | None = None
+    try:
+        while True:
+            waiter = asyncio.ensure_future(changed.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if changed.is_set():
+                changed.clear()
+                yield {"progress": _progress(latest[0])}
+            if task.done():
+                break
+        yield {"result": task.result()}
+    finally:
+        for pending in (task, waiter):
+            if pending is not None and not pending.done():
+                pending.cancel()
 
 
 def _progress(progress: Progress) -> ex.Progress:

@@ -1,9 +1,9 @@
-"""The Explain job: resolve targets, run one method with progress and cancellation, report the baseline."""
+"""The Explain job: resolve targets, run one method with progress and cancellation, report the baseline,
+and score the maps with any metrics asked for inline."""
 
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,12 +14,11 @@ from service.errors import InvalidArgument
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline
 from service.jobs.control import JobControl
+from service.jobs.counting import CountingPredict
+from service.jobs.evaluate import MetricRequest, Scored, draw_seed, score_map
 from service.jobs.predict import ClassScore, top_classes
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
-
-# Seeds are drawn below 2**31 so that every client language holds them exactly.
-SEED_BOUND = 2**31
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,8 @@ class ExplainJob:
     seed: int | None = None
     batch_size: int | None = None
     score_space: ScoreSpace = ScoreSpace.RAW
+    metrics: tuple[MetricRequest, ...] = ()
+    mask: np.ndarray | None = None  # (H, W) bool, for localisation metrics
 
 
 @dataclass
@@ -75,61 +76,49 @@ class ExplainResult:
     baseline_predicted: ClassScore
     image: np.ndarray
     score_space: ScoreSpace = ScoreSpace.RAW
+    metrics: list[list[Scored]] | None = None  # per target
 
     @property
     def parameters_json(self) -> str:
         return json.dumps(self.parameters, sort_keys=True)
 
 
-class _CountingPredict:
-    """The ``predict`` handed to a method: target columns only, counted, interruptible."""
-
-    def __init__(self, model: LoadedModel, job: ExplainJob, control: JobControl, total: int) -> None:
-        self.model, self.job, self.control, self.total = model, job, control, total
-        self.targets: list[int] = []
-        self.passes = 0
-        self.model_ms = 0.0
-
-    def all_classes(self, pixels: np.ndarray) -> np.ndarray:
-        self.control.checkpoint()
-        started = time.perf_counter()
-        scores = self.model.predict(pixels, score_space=self.job.score_space, batch_size=self.job.batch_size)
-        self.model_ms += (time.perf_counter() - started) * 1000.0
-        self.passes += len(pixels)
-        self.control.report("explain", self.passes, self.total)
-        return scores
-
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        return self.all_classes(pixels)[:, self.targets]
-
-
 def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None = None) -> ExplainResult:
     control = control or JobControl()
     started = time.perf_counter()
-    job.method.check(job.params, job.image.shape)
-    seed = job.seed if job.seed is not None else secrets.randbelow(SEED_BOUND)
+    shape = job.image.shape
+    job.method.check(job.params, shape)
+    for request in job.metrics:
+        request.check(shape, job.mask)
+    seed = draw_seed(job.seed)
     rng = np.random.default_rng(seed)
     fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
     # Two passes beyond the method's own: the clean image (targets) and the pure baseline (its report).
-    total = job.method.forward_passes(job.params, job.image.shape) + 2
-    predict = _CountingPredict(model, job, control, total)
+    metric_passes = sum(r.forward_passes(shape) for r in job.metrics) * job.targets.count
+    total = job.method.forward_passes(job.params, shape) + 2 + metric_passes
+    predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size)
     control.report("explain", 0, total)
 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
-    predict.targets = job.targets.resolve(clean)
-    maps = job.method.attribute(predict, job.image, job.params, baseline=fill,
-                                batch_size=job.batch_size or model.info.max_batch, rng=rng)
+    targets = job.targets.resolve(clean)
+    batch_size = job.batch_size or model.info.max_batch
+    maps = job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
+                                batch_size=batch_size, rng=rng)
+    metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
+                         batch_size=batch_size, rng=rng)
+               for target, attribution in zip(targets, maps)] if job.metrics else None
     return ExplainResult(
         method=job.method.name,
         parameters=asdict(job.params),
-        targets=[ClassScore(i, model.info.label(i), float(clean[i])) for i in predict.targets],
+        targets=[ClassScore(i, model.info.label(i), float(clean[i])) for i in targets],
         maps=maps,
         seed=seed,
         forward_passes=predict.passes,
         model_ms=predict.model_ms,
         total_ms=(time.perf_counter() - started) * 1000.0,
-        baseline_scores=[float(on_baseline[i]) for i in predict.targets],
+        baseline_scores=[float(on_baseline[i]) for i in targets],
         baseline_predicted=top_classes(model, on_baseline, 1)[0],
         image=job.image,
         score_space=job.score_space,
+        metrics=metrics,
     )

@@ -14,6 +14,7 @@ from google.protobuf import json_format
 
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
+from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
@@ -35,6 +36,7 @@ class Attribution:
     label: str
     score: float
     map: np.ndarray  # (H, W) float32
+    metrics: dict[str, Any] = field(default_factory=dict)  # name -> xai.v1.MetricResult
 
 
 @dataclass(frozen=True)
@@ -123,35 +125,110 @@ class OnnxplainClient:
     def explain(self, model: str, image: ImageLike, method: str = "occlusion",
                 params: Mapping[str, Any] | None = None, *, classes: Iterable[int] = (), top_k: int = 0,
                 seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
-                batch_size: int = 0, timeout: float | None = None,
+                batch_size: int = 0, metrics: Mapping[str, Mapping[str, Any]] | None = None,
+                mask: ImageLike | None = None, timeout: float | None = None,
                 on_progress: Callable[[ex.Progress], None] | None = None) -> Explanation:
         """Explain ``image``; with ``on_progress`` the call streams progress events to it.
 
         ``params`` are the method's parameters by name (see ``list_methods``); ``baseline`` is a
-        Baseline in JSON form, e.g. ``{"kind": "KIND_CONSTANT", "value": 0.5}``.
+        Baseline in JSON form, e.g. ``{"kind": "KIND_CONSTANT", "value": 0.5}``; ``metrics`` maps
+        metric names to their parameters, e.g. ``{"deletion": {"steps": 16}}``, scored on every map.
         """
         request = ex.ExplainRequest(model_name=model, image=image_message(image), batch_size=batch_size,
                                     target=ex.Target(class_indices=list(classes), top_k=top_k),
-                                    score_space=ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_RAW)
-        if seed is not None:
-            request.seed = seed
-        if baseline:
-            json_format.ParseDict(dict(baseline), request.baseline)
-        method_field = ex.ExplainRequest.DESCRIPTOR.oneofs_by_name["method"].fields
-        if method not in {f.name for f in method_field}:
-            raise ValueError(f"unknown method {method!r}; this client knows {[f.name for f in method_field]}")
-        method_params = getattr(request, method)
-        method_params.SetInParent()  # selects the method even when every parameter keeps its default
-        json_format.ParseDict(_listify_repeated(dict(params or {}), method_params), method_params)
+                                    score_space=_score_space(probabilities))
+        _common(request, seed=seed, baseline=baseline)
+        request.method.CopyFrom(method_spec(method, params))
+        request.metrics.extend(metric_spec(name, values) for name, values in (metrics or {}).items())
+        if mask is not None:
+            request.mask.CopyFrom(image_message(mask))
         if on_progress is None:
             return _explanation(self.explainer.Explain(request, timeout=timeout, metadata=self._metadata))
-        for event in self.explainer.ExplainStream(ex.ExplainStreamRequest(request=request), timeout=timeout,
-                                                  metadata=self._metadata):
+        return _explanation(self._last(self.explainer.ExplainStream(ex.ExplainStreamRequest(request=request),
+                                                                    timeout=timeout, metadata=self._metadata),
+                                       on_progress))
+
+    def evaluate(self, model: str, image: ImageLike, attribution: np.ndarray,
+                 metrics: Mapping[str, Mapping[str, Any]], *, class_index: int | None = None,
+                 mask: ImageLike | None = None, seed: int | None = None, baseline: Mapping[str, Any] | None = None,
+                 probabilities: bool = False, batch_size: int = 0,
+                 timeout: float | None = None) -> ex.EvaluateResponse:
+        """Score any (H, W) map with metrics by name, e.g. ``{"deletion": {}, "insertion": {"steps": 16}}``."""
+        request = ex.EvaluateRequest(model_name=model, image=image_message(image),
+                                     attribution=to_tensor(np.asarray(attribution, dtype=np.float32)),
+                                     metrics=[metric_spec(name, values) for name, values in metrics.items()],
+                                     score_space=_score_space(probabilities), batch_size=batch_size)
+        _common(request, seed=seed, baseline=baseline)
+        if class_index is not None:
+            request.class_index = class_index
+        if mask is not None:
+            request.mask.CopyFrom(image_message(mask))
+        return self.explainer.Evaluate(request, timeout=timeout, metadata=self._metadata)
+
+    def consistency(self, model: str, image: ImageLike, settings: Sequence[Mapping[str, Any]], *,
+                    metric: tuple[str, Mapping[str, Any]] = ("deletion", {}),
+                    metric_baselines: Sequence[Mapping[str, Any]] = (), class_index: int | None = None,
+                    top_fraction: float = 0.1, seed: int | None = None, probabilities: bool = False,
+                    return_maps: bool = False, batch_size: int = 0, timeout: float | None = None,
+                    on_progress: Callable[[ex.Progress], None] | None = None) -> ex.ConsistencyResult:
+        """Compare explanation settings, each ``{"method": name, "params": {...}, "baseline": {...},
+        "label": "..."}``: agreement of their maps and stability of their ranking across metric baselines."""
+        request = ex.ConsistencyRequest(model_name=model, image=image_message(image), top_fraction=top_fraction,
+                                        metric=metric_spec(*metric), score_space=_score_space(probabilities),
+                                        return_maps=return_maps, batch_size=batch_size)
+        _common(request, seed=seed)
+        if class_index is not None:
+            request.class_index = class_index
+        for setting in settings:
+            entry = request.settings.add(label=setting.get("label", ""))
+            entry.method.CopyFrom(method_spec(setting["method"], setting.get("params")))
+            if setting.get("baseline"):
+                json_format.ParseDict(dict(setting["baseline"]), entry.baseline)
+        for values in metric_baselines:
+            json_format.ParseDict(dict(values), request.metric_baselines.add())
+        return self._last(self.explainer.Consistency(request, timeout=timeout, metadata=self._metadata),
+                          on_progress)
+
+    @staticmethod
+    def _last(stream, on_progress):
+        """The result of a progress-then-result stream, handing progress events to ``on_progress``."""
+        for event in stream:
             if event.HasField("progress"):
-                on_progress(event.progress)
+                if on_progress is not None:
+                    on_progress(event.progress)
             else:
-                return _explanation(event.result)
+                return event.result
         raise RuntimeError("the stream ended without a result")
+
+
+def method_spec(name: str, params: Mapping[str, Any] | None = None) -> methods_pb2.MethodSpec:
+    """A MethodSpec from a method name and its parameters by name (scalars allowed for repeated fields)."""
+    return _spec(methods_pb2.MethodSpec(), name, params, "method")
+
+
+def metric_spec(name: str, params: Mapping[str, Any] | None = None) -> metrics_pb2.MetricSpec:
+    return _spec(metrics_pb2.MetricSpec(), name, params, "metric")
+
+
+def _spec(spec, name: str, params: Mapping[str, Any] | None, kind: str):
+    known = [f.name for f in spec.DESCRIPTOR.oneofs_by_name["params"].fields]
+    if name not in known:
+        raise ValueError(f"unknown {kind} {name!r}; this client knows {known}")
+    chosen = getattr(spec, name)
+    chosen.SetInParent()  # selects it even when every parameter keeps its default
+    json_format.ParseDict(_listify_repeated(dict(params or {}), chosen), chosen)
+    return spec
+
+
+def _common(request, *, seed: int | None = None, baseline: Mapping[str, Any] | None = None) -> None:
+    if seed is not None:
+        request.seed = seed
+    if baseline:
+        json_format.ParseDict(dict(baseline), request.baseline)
+
+
+def _score_space(probabilities: bool) -> int:
+    return ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_RAW
 
 
 def image_message(image: ImageLike) -> tensor_pb2.Image:
@@ -177,14 +254,16 @@ def _listify_repeated(params: dict[str, Any], message) -> dict[str, Any]:
 
 
 def _is_repeated(descriptor) -> bool:
-    # protobuf >= 5 has `is_repeated`; `label` is its older spelling.
-    return getattr(descriptor, "is_repeated", None) or descriptor.label == descriptor.LABEL_REPEATED
+    # protobuf >= 6 has `is_repeated` (and upb drops `label`); older releases only have `label`.
+    flag = getattr(descriptor, "is_repeated", None)
+    return flag if flag is not None else descriptor.label == descriptor.LABEL_REPEATED
 
 
 def _explanation(response: ex.ExplainResponse) -> Explanation:
     return Explanation(
         method=response.method,
-        attributions=[Attribution(a.class_index, a.label, a.score, from_tensor(a.map)) for a in response.attributions],
+        attributions=[Attribution(a.class_index, a.label, a.score, from_tensor(a.map), {m.name: m for m in a.metrics})
+                      for a in response.attributions],
         seed=response.seed,
         forward_passes=response.forward_passes,
         provider=response.provider,
@@ -198,4 +277,4 @@ def _explanation(response: ex.ExplainResponse) -> Explanation:
     )
 
 
-__all__ = ["Attribution", "Explanation", "OnnxplainClient", "Prediction", "image_message"]
+__all__ = ["Attribution", "Explanation", "OnnxplainClient", "Prediction", "image_message", "method_spec", "metric_spec"]

@@ -23,52 +23,69 @@ _sym_db = _symbol_database.Default()
 
 
 from onnxplain_client._proto.xai.v1 import methods_pb2 as xai_dot_v1_dot_methods__pb2
+from onnxplain_client._proto.xai.v1 import metrics_pb2 as xai_dot_v1_dot_metrics__pb2
 from onnxplain_client._proto.xai.v1 import tensor_pb2 as xai_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cxai/v1/explain_service.proto\x12\x06xai.v1\x1a\x14xai/v1/methods.proto\x1a\x13xai/v1/tensor.proto\".\n\x06Target\x12\x15\n\rclass_indices\x18\x01 \x03(\x05\x12\r\n\x05top_k\x18\x02 \x01(\r\"S\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x10\n\x08model_ms\x18\x02 \x01(\x01\x12\x12\n\nprepare_ms\x18\x03 \x01(\x01\x12\x10\n\x08queue_ms\x18\x04 \x01(\x01\"?\n\nClassScore\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"\x8f\x01\n\x0ePredictRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x1d\n\x06images\x18\x02 \x03(\x0b\x32\r.xai.v1.Image\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\'\n\x0bscore_space\x18\x04 \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12\x12\n\nbatch_size\x18\x05 \x01(\r\"M\n\nPrediction\x12\x1f\n\x03top\x18\x01 \x03(\x0b\x32\x12.xai.v1.ClassScore\x12\x1e\n\x06scores\x18\x02 \x01(\x0b\x32\x0e.xai.v1.Tensor\"\x9a\x01\n\x0fPredictResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\'\n\x0bpredictions\x18\x02 \x03(\x0b\x32\x12.xai.v1.Prediction\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\x12\x10\n\x08provider\x18\x04 \x01(\t\x12 \n\x07timings\x18\x05 \x01(\x0b\x32\x0f.xai.v1.Timings\"\x97\x02\n\x0e\x45xplainRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x1c\n\x05image\x18\x02 \x01(\x0b\x32\r.xai.v1.Image\x12\x1e\n\x06target\x18\x03 \x01(\x0b\x32\x0e.xai.v1.Target\x12\x11\n\x04seed\x18\x04 \x01(\x04H\x01\x88\x01\x01\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\'\n\x0bscore_space\x18\x06 \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12\"\n\x08\x62\x61seline\x18\x07 \x01(\x0b\x32\x10.xai.v1.Baseline\x12,\n\tocclusion\x18\n \x01(\x0b\x32\x17.xai.v1.OcclusionParamsH\x00\x42\x08\n\x06methodB\x07\n\x05_seed\"?\n\x14\x45xplainStreamRequest\x12\'\n\x07request\x18\x01 \x01(\x0b\x32\x16.xai.v1.ExplainRequest\"N\n\x0e\x42\x61selineReport\x12\x15\n\rtarget_scores\x18\x01 \x03(\x02\x12%\n\tpredicted\x18\x02 \x01(\x0b\x32\x12.xai.v1.ClassScore\"]\n\x0b\x41ttribution\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x1b\n\x03map\x18\x04 \x01(\x0b\x32\x0e.xai.v1.Tensor\"\xd1\x02\n\x0f\x45xplainResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12)\n\x0c\x61ttributions\x18\x03 \x03(\x0b\x32\x13.xai.v1.Attribution\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x16\n\x0e\x66orward_passes\x18\x05 \x01(\x03\x12\x10\n\x08provider\x18\x06 \x01(\t\x12 \n\x07timings\x18\x07 \x01(\x0b\x32\x0f.xai.v1.Timings\x12(\n\x08\x62\x61seline\x18\x08 \x01(\x0b\x32\x16.xai.v1.BaselineReport\x12\'\n\x0bscore_space\x18\t \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12)\n\x11model_input_image\x18\n \x01(\x0b\x32\x0e.xai.v1.Tensor\x12\x17\n\x0fparameters_json\x18\x0b \x01(\t\"J\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\"q\n\x15\x45xplainStreamResponse\x12$\n\x08progress\x18\x01 \x01(\x0b\x32\x10.xai.v1.ProgressH\x00\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x17.xai.v1.ExplainResponseH\x00\x42\x07\n\x05\x65vent\"\x14\n\x12ListMethodsRequest\"W\n\rParameterInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"{\n\nMethodInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12)\n\nparameters\x18\x04 \x03(\x0b\x32\x15.xai.v1.ParameterInfo\x12\x0c\n\x04\x63ost\x18\x05 \x01(\t\":\n\x13ListMethodsResponse\x12#\n\x07methods\x18\x01 \x03(\x0b\x32\x12.xai.v1.MethodInfo*[\n\nScoreSpace\x12\x1b\n\x17SCORE_SPACE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSCORE_SPACE_RAW\x10\x01\x12\x1b\n\x17SCORE_SPACE_PROBABILITY\x10\x02\x32\xa0\x02\n\x0e\x45xplainService\x12:\n\x07Predict\x12\x16.xai.v1.PredictRequest\x1a\x17.xai.v1.PredictResponse\x12:\n\x07\x45xplain\x12\x16.xai.v1.ExplainRequest\x1a\x17.xai.v1.ExplainResponse\x12N\n\rExplainStream\x12\x1c.xai.v1.ExplainStreamRequest\x1a\x1d.xai.v1.ExplainStreamResponse0\x01\x12\x46\n\x0bListMethods\x12\x1a.xai.v1.ListMethodsRequest\x1a\x1b.xai.v1.ListMethodsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cxai/v1/explain_service.proto\x12\x06xai.v1\x1a\x14xai/v1/methods.proto\x1a\x14xai/v1/metrics.proto\x1a\x13xai/v1/tensor.proto\".\n\x06Target\x12\x15\n\rclass_indices\x18\x01 \x03(\x05\x12\r\n\x05top_k\x18\x02 \x01(\r\"S\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x10\n\x08model_ms\x18\x02 \x01(\x01\x12\x12\n\nprepare_ms\x18\x03 \x01(\x01\x12\x10\n\x08queue_ms\x18\x04 \x01(\x01\"?\n\nClassScore\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"\x8f\x01\n\x0ePredictRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x1d\n\x06images\x18\x02 \x03(\x0b\x32\r.xai.v1.Image\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\'\n\x0bscore_space\x18\x04 \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12\x12\n\nbatch_size\x18\x05 \x01(\r\"M\n\nPrediction\x12\x1f\n\x03top\x18\x01 \x03(\x0b\x32\x12.xai.v1.ClassScore\x12\x1e\n\x06scores\x18\x02 \x01(\x0b\x32\x0e.xai.v1.Tensor\"\x9a\x01\n\x0fPredictResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\'\n\x0bpredictions\x18\x02 \x03(\x0b\x32\x12.xai.v1.Prediction\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\x12\x10\n\x08provider\x18\x04 \x01(\t\x12 \n\x07timings\x18\x05 \x01(\x0b\x32\x0f.xai.v1.Timings\"\xc5\x02\n\x0e\x45xplainRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x1c\n\x05image\x18\x02 \x01(\x0b\x32\r.xai.v1.Image\x12\x1e\n\x06target\x18\x03 \x01(\x0b\x32\x0e.xai.v1.Target\x12\x11\n\x04seed\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\'\n\x0bscore_space\x18\x06 \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12\"\n\x08\x62\x61seline\x18\x07 \x01(\x0b\x32\x10.xai.v1.Baseline\x12\"\n\x06method\x18\n \x01(\x0b\x32\x12.xai.v1.MethodSpec\x12#\n\x07metrics\x18\x0b \x03(\x0b\x32\x12.xai.v1.MetricSpec\x12\x1b\n\x04mask\x18\x0c \x01(\x0b\x32\r.xai.v1.ImageB\x07\n\x05_seed\"?\n\x14\x45xplainStreamRequest\x12\'\n\x07request\x18\x01 \x01(\x0b\x32\x16.xai.v1.ExplainRequest\"N\n\x0e\x42\x61selineReport\x12\x15\n\rtarget_scores\x18\x01 \x03(\x02\x12%\n\tpredicted\x18\x02 \x01(\x0b\x32\x12.xai.v1.ClassScore\"\x84\x01\n\x0b\x41ttribution\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x1b\n\x03map\x18\x04 \x01(\x0b\x32\x0e.xai.v1.Tensor\x12%\n\x07metrics\x18\x05 \x03(\x0b\x32\x14.xai.v1.MetricResult\"\xd1\x02\n\x0f\x45xplainResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12)\n\x0c\x61ttributions\x18\x03 \x03(\x0b\x32\x13.xai.v1.Attribution\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x16\n\x0e\x66orward_passes\x18\x05 \x01(\x03\x12\x10\n\x08provider\x18\x06 \x01(\t\x12 \n\x07timings\x18\x07 \x01(\x0b\x32\x0f.xai.v1.Timings\x12(\n\x08\x62\x61seline\x18\x08 \x01(\x0b\x32\x16.xai.v1.BaselineReport\x12\'\n\x0bscore_space\x18\t \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12)\n\x11model_input_image\x18\n \x01(\x0b\x32\x0e.xai.v1.Tensor\x12\x17\n\x0fparameters_json\x18\x0b \x01(\t\"J\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\"q\n\x15\x45xplainStreamResponse\x12$\n\x08progress\x18\x01 \x01(\x0b\x32\x10.xai.v1.ProgressH\x00\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x17.xai.v1.ExplainResponseH\x00\x42\x07\n\x05\x65vent\"\x14\n\x12ListMethodsRequest\"W\n\rParameterInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"{\n\nMethodInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12)\n\nparameters\x18\x04 \x03(\x0b\x32\x15.xai.v1.ParameterInfo\x12\x0c\n\x04\x63ost\x18\x05 \x01(\t\"_\n\x13ListMethodsResponse\x12#\n\x07methods\x18\x01 \x03(\x0b\x32\x12.xai.v1.MethodInfo\x12#\n\x07metrics\x18\x02 \x03(\x0b\x32\x12.xai.v1.MethodInfo\"\xd1\x02\n\x0f\x45valuateRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x1c\n\x05image\x18\x02 \x01(\x0b\x32\r.xai.v1.Image\x12#\n\x0b\x61ttribution\x18\x03 \x01(\x0b\x32\x0e.xai.v1.Tensor\x12\x18\n\x0b\x63lass_index\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12#\n\x07metrics\x18\x05 \x03(\x0b\x32\x12.xai.v1.MetricSpec\x12\x1b\n\x04mask\x18\x06 \x01(\x0b\x32\r.xai.v1.Image\x12\"\n\x08\x62\x61seline\x18\x07 \x01(\x0b\x32\x10.xai.v1.Baseline\x12\x11\n\x04seed\x18\x08 \x01(\x04H\x01\x88\x01\x01\x12\'\n\x0bscore_space\x18\t \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12\x12\n\nbatch_size\x18\n \x01(\rB\x0e\n\x0c_class_indexB\x07\n\x05_seed\"\xcb\x01\n\x10\x45valuateResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63lass_index\x18\x02 \x01(\x05\x12\r\n\x05label\x18\x03 \x01(\t\x12%\n\x07results\x18\x04 \x03(\x0b\x32\x14.xai.v1.MetricResult\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x16\n\x0e\x66orward_passes\x18\x06 \x01(\x03\x12\x10\n\x08provider\x18\x07 \x01(\t\x12 \n\x07timings\x18\x08 \x01(\x0b\x32\x0f.xai.v1.Timings\"k\n\x12\x45xplanationSetting\x12\r\n\x05label\x18\x01 \x01(\t\x12\"\n\x06method\x18\x02 \x01(\x0b\x32\x12.xai.v1.MethodSpec\x12\"\n\x08\x62\x61seline\x18\x03 \x01(\x0b\x32\x10.xai.v1.Baseline\"&\n\x06Matrix\x12\x0c\n\x04size\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x01\"\xf2\x02\n\x12\x43onsistencyRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x1c\n\x05image\x18\x02 \x01(\x0b\x32\r.xai.v1.Image\x12\x18\n\x0b\x63lass_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12,\n\x08settings\x18\x04 \x03(\x0b\x32\x1a.xai.v1.ExplanationSetting\x12\"\n\x06metric\x18\x05 \x01(\x0b\x32\x12.xai.v1.MetricSpec\x12*\n\x10metric_baselines\x18\x06 \x03(\x0b\x32\x10.xai.v1.Baseline\x12\x14\n\x0ctop_fraction\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x04H\x01\x88\x01\x01\x12\'\n\x0bscore_space\x18\t \x01(\x0e\x32\x12.xai.v1.ScoreSpace\x12\x12\n\nbatch_size\x18\n \x01(\r\x12\x13\n\x0breturn_maps\x18\x0b \x01(\x08\x42\x0e\n\x0c_class_indexB\x07\n\x05_seed\"@\n\rMetricRanking\x12\x10\n\x08\x62\x61seline\x18\x01 \x01(\t\x12\x0e\n\x06scores\x18\x02 \x03(\x01\x12\r\n\x05ranks\x18\x03 \x03(\r\"\x82\x03\n\x11\x43onsistencyResult\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63lass_index\x18\x02 \x01(\x05\x12\r\n\x05label\x18\x03 \x01(\t\x12\x10\n\x08settings\x18\x04 \x03(\t\x12 \n\x08spearman\x18\x05 \x01(\x0b\x32\x0e.xai.v1.Matrix\x12\x1c\n\x04ssim\x18\x06 \x01(\x0b\x32\x0e.xai.v1.Matrix\x12\x1f\n\x07top_iou\x18\x07 \x01(\x0b\x32\x0e.xai.v1.Matrix\x12\x0e\n\x06metric\x18\x08 \x01(\t\x12\'\n\x08rankings\x18\t \x03(\x0b\x32\x15.xai.v1.MetricRanking\x12#\n\x0bkendall_tau\x18\n \x01(\x0b\x32\x0e.xai.v1.Matrix\x12\x1c\n\x04maps\x18\x0b \x03(\x0b\x32\x0e.xai.v1.Tensor\x12\x0c\n\x04seed\x18\x0c \x01(\x04\x12\x16\n\x0e\x66orward_passes\x18\r \x01(\x03\x12 \n\x07timings\x18\x0e \x01(\x0b\x32\x0f.xai.v1.Timings\"q\n\x13\x43onsistencyResponse\x12$\n\x08progress\x18\x01 \x01(\x0b\x32\x10.xai.v1.ProgressH\x00\x12+\n\x06result\x18\x02 \x01(\x0b\x32\x19.xai.v1.ConsistencyResultH\x00\x42\x07\n\x05\x65vent*[\n\nScoreSpace\x12\x1b\n\x17SCORE_SPACE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSCORE_SPACE_RAW\x10\x01\x12\x1b\n\x17SCORE_SPACE_PROBABILITY\x10\x02\x32\xa9\x03\n\x0e\x45xplainService\x12:\n\x07Predict\x12\x16.xai.v1.PredictRequest\x1a\x17.xai.v1.PredictResponse\x12:\n\x07\x45xplain\x12\x16.xai.v1.ExplainRequest\x1a\x17.xai.v1.ExplainResponse\x12N\n\rExplainStream\x12\x1c.xai.v1.ExplainStreamRequest\x1a\x1d.xai.v1.ExplainStreamResponse0\x01\x12\x46\n\x0bListMethods\x12\x1a.xai.v1.ListMethodsRequest\x1a\x1b.xai.v1.ListMethodsResponse\x12=\n\x08\x45valuate\x12\x17.xai.v1.EvaluateRequest\x1a\x18.xai.v1.EvaluateResponse\x12H\n\x0b\x43onsistency\x12\x1a.xai.v1.ConsistencyRequest\x1a\x1b.xai.v1.ConsistencyResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xai.v1.explain_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCORESPACE']._serialized_start=2012
-  _globals['_SCORESPACE']._serialized_end=2103
-  _globals['_TARGET']._serialized_start=83
-  _globals['_TARGET']._serialized_end=129
-  _globals['_TIMINGS']._serialized_start=131
-  _globals['_TIMINGS']._serialized_end=214
-  _globals['_CLASSSCORE']._serialized_start=216
-  _globals['_CLASSSCORE']._serialized_end=279
-  _globals['_PREDICTREQUEST']._serialized_start=282
-  _globals['_PREDICTREQUEST']._serialized_end=425
-  _globals['_PREDICTION']._serialized_start=427
-  _globals['_PREDICTION']._serialized_end=504
-  _globals['_PREDICTRESPONSE']._serialized_start=507
-  _globals['_PREDICTRESPONSE']._serialized_end=661
-  _globals['_EXPLAINREQUEST']._serialized_start=664
-  _globals['_EXPLAINREQUEST']._serialized_end=943
-  _globals['_EXPLAINSTREAMREQUEST']._serialized_start=945
-  _globals['_EXPLAINSTREAMREQUEST']._serialized_end=1008
-  _globals['_BASELINEREPORT']._serialized_start=1010
-  _globals['_BASELINEREPORT']._serialized_end=1088
-  _globals['_ATTRIBUTION']._serialized_start=1090
-  _globals['_ATTRIBUTION']._serialized_end=1183
-  _globals['_EXPLAINRESPONSE']._serialized_start=1186
-  _globals['_EXPLAINRESPONSE']._serialized_end=1523
-  _globals['_PROGRESS']._serialized_start=1525
-  _globals['_PROGRESS']._serialized_end=1599
-  _globals['_EXPLAINSTREAMRESPONSE']._serialized_start=1601
-  _globals['_EXPLAINSTREAMRESPONSE']._serialized_end=1714
-  _globals['_LISTMETHODSREQUEST']._serialized_start=1716
-  _globals['_LISTMETHODSREQUEST']._serialized_end=1736
-  _globals['_PARAMETERINFO']._serialized_start=1738
-  _globals['_PARAMETERINFO']._serialized_end=1825
-  _globals['_METHODINFO']._serialized_start=1827
-  _globals['_METHODINFO']._serialized_end=1950
-  _globals['_LISTMETHODSRESPONSE']._serialized_start=1952
-  _globals['_LISTMETHODSRESPONSE']._serialized_end=2010
-  _globals['_EXPLAINSERVICE']._serialized_start=2106
-  _globals['_EXPLAINSERVICE']._serialized_end=2394
+  _globals['_SCORESPACE']._serialized_start=3795
+  _globals['_SCORESPACE']._serialized_end=3886
+  _globals['_TARGET']._serialized_start=105
+  _globals['_TARGET']._serialized_end=151
+  _globals['_TIMINGS']._serialized_start=153
+  _globals['_TIMINGS']._serialized_end=236
+  _globals['_CLASSSCORE']._serialized_start=238
+  _globals['_CLASSSCORE']._serialized_end=301
+  _globals['_PREDICTREQUEST']._serialized_start=304
+  _globals['_PREDICTREQUEST']._serialized_end=447
+  _globals['_PREDICTION']._serialized_start=449
+  _globals['_PREDICTION']._serialized_end=526
+  _globals['_PREDICTRESPONSE']._serialized_start=529
+  _globals['_PREDICTRESPONSE']._serialized_end=683
+  _globals['_EXPLAINREQUEST']._serialized_start=686
+  _globals['_EXPLAINREQUEST']._serialized_end=1011
+  _globals['_EXPLAINSTREAMREQUEST']._serialized_start=1013
+  _globals['_EXPLAINSTREAMREQUEST']._serialized_end=1076
+  _globals['_BASELINEREPORT']._serialized_start=1078
+  _globals['_BASELINEREPORT']._serialized_end=1156
+  _globals['_ATTRIBUTION']._serialized_start=1159
+  _globals['_ATTRIBUTION']._serialized_end=1291
+  _globals['_EXPLAINRESPONSE']._serialized_start=1294
+  _globals['_EXPLAINRESPONSE']._serialized_end=1631
+  _globals['_PROGRESS']._serialized_start=1633
+  _globals['_PROGRESS']._serialized_end=1707
+  _globals['_EXPLAINSTREAMRESPONSE']._serialized_start=1709
+  _globals['_EXPLAINSTREAMRESPONSE']._serialized_end=1822
+  _globals['_LISTMETHODSREQUEST']._serialized_start=1824
+  _globals['_LISTMETHODSREQUEST']._serialized_end=1844
+  _globals['_PARAMETERINFO']._serialized_start=1846
+  _globals['_PARAMETERINFO']._serialized_end=1933
+  _globals['_METHODINFO']._serialized_start=1935
+  _globals['_METHODINFO']._serialized_end=2058
+  _globals['_LISTMETHODSRESPONSE']._serialized_start=2060
+  _globals['_LISTMETHODSRESPONSE']._serialized_end=2155
+  _globals['_EVALUATEREQUEST']._serialized_start=2158
+  _globals['_EVALUATEREQUEST']._serialized_end=2495
+  _globals['_EVALUATERESPONSE']._serialized_start=2498
+  _globals['_EVALUATERESPONSE']._serialized_end=2701
+  _globals['_EXPLANATIONSETTING']._serialized_start=2703
+  _globals['_EXPLANATIONSETTING']._serialized_end=2810
+  _globals['_MATRIX']._serialized_start=2812
+  _globals['_MATRIX']._serialized_end=2850
+  _globals['_CONSISTENCYREQUEST']._serialized_start=2853
+  _globals['_CONSISTENCYREQUEST']._serialized_end=3223
+  _globals['_METRICRANKING']._serialized_start=3225
+  _globals['_METRICRANKING']._serialized_end=3289
+  _globals['_CONSISTENCYRESULT']._serialized_start=3292
+  _globals['_CONSISTENCYRESULT']._serialized_end=3678
+  _globals['_CONSISTENCYRESPONSE']._serialized_start=3680
+  _globals['_CONSISTENCYRESPONSE']._serialized_end=3793
+  _globals['_EXPLAINSERVICE']._serialized_start=3889
+  _globals['_EXPLAINSERVICE']._serialized_end=4314
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from onnxplain_client._proto.xai.v1 import methods_pb2 as _methods_pb2
+from onnxplain_client._proto.xai.v1 import metrics_pb2 as _metrics_pb2
 from onnxplain_client._proto.xai.v1 import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -85,7 +86,7 @@ class PredictResponse(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "occlusion")
+    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "method", "metrics", "mask")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -93,7 +94,9 @@ class ExplainRequest(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
-    OCCLUSION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     image: _tensor_pb2.Image
     target: Target
@@ -101,8 +104,10 @@ class ExplainRequest(_message.Message):
     batch_size: int
     score_space: ScoreSpace
     baseline: _methods_pb2.Baseline
-    occlusion: _methods_pb2.OcclusionParams
-    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., occlusion: _Optional[_Union[_methods_pb2.OcclusionParams, _Mapping]] = ...) -> None: ...
+    method: _methods_pb2.MethodSpec
+    metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSpec]
+    mask: _tensor_pb2.Image
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ...) -> None: ...
 
 class ExplainStreamRequest(_message.Message):
     __slots__ = ("request",)
@@ -119,16 +124,18 @@ class BaselineReport(_message.Message):
     def __init__(self, target_scores: _Optional[_Iterable[float]] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ...) -> None: ...
 
 class Attribution(_message.Message):
-    __slots__ = ("class_index", "label", "score", "map")
+    __slots__ = ("class_index", "label", "score", "map", "metrics")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MAP_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     label: str
     score: float
     map: _tensor_pb2.Tensor
-    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricResult]
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json")
@@ -207,7 +214,147 @@ class MethodInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., reference: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., cost: _Optional[str] = ...) -> None: ...
 
 class ListMethodsResponse(_message.Message):
-    __slots__ = ("methods",)
+    __slots__ = ("methods", "metrics")
     METHODS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     methods: _containers.RepeatedCompositeFieldContainer[MethodInfo]
-    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ...) -> None: ...
+    metrics: _containers.RepeatedCompositeFieldContainer[MethodInfo]
+    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("model_name", "image", "attribution", "class_index", "metrics", "mask", "baseline", "seed", "score_space", "batch_size")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    image: _tensor_pb2.Image
+    attribution: _tensor_pb2.Tensor
+    class_index: int
+    metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSpec]
+    mask: _tensor_pb2.Image
+    baseline: _methods_pb2.Baseline
+    seed: int
+    score_space: ScoreSpace
+    batch_size: int
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., attribution: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., class_index: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class EvaluateResponse(_message.Message):
+    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    class_index: int
+    label: str
+    results: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricResult]
+    seed: int
+    forward_passes: int
+    provider: str
+    timings: Timings
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class ExplanationSetting(_message.Message):
+    __slots__ = ("label", "method", "baseline")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    method: _methods_pb2.MethodSpec
+    baseline: _methods_pb2.Baseline
+    def __init__(self, label: _Optional[str] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ...) -> None: ...
+
+class Matrix(_message.Message):
+    __slots__ = ("size", "values")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, size: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ConsistencyRequest(_message.Message):
+    __slots__ = ("model_name", "image", "class_index", "settings", "metric", "metric_baselines", "top_fraction", "seed", "score_space", "batch_size", "return_maps")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    METRIC_BASELINES_FIELD_NUMBER: _ClassVar[int]
+    TOP_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RETURN_MAPS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    image: _tensor_pb2.Image
+    class_index: int
+    settings: _containers.RepeatedCompositeFieldContainer[ExplanationSetting]
+    metric: _metrics_pb2.MetricSpec
+    metric_baselines: _containers.RepeatedCompositeFieldContainer[_methods_pb2.Baseline]
+    top_fraction: float
+    seed: int
+    score_space: ScoreSpace
+    batch_size: int
+    return_maps: bool
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., settings: _Optional[_Iterable[_Union[ExplanationSetting, _Mapping]]] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., metric_baselines: _Optional[_Iterable[_Union[_methods_pb2.Baseline, _Mapping]]] = ..., top_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ...) -> None: ...
+
+class MetricRanking(_message.Message):
+    __slots__ = ("baseline", "scores", "ranks")
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    RANKS_FIELD_NUMBER: _ClassVar[int]
+    baseline: str
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    ranks: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, baseline: _Optional[str] = ..., scores: _Optional[_Iterable[float]] = ..., ranks: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ConsistencyResult(_message.Message):
+    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    SPEARMAN_FIELD_NUMBER: _ClassVar[int]
+    SSIM_FIELD_NUMBER: _ClassVar[int]
+    TOP_IOU_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    RANKINGS_FIELD_NUMBER: _ClassVar[int]
+    KENDALL_TAU_FIELD_NUMBER: _ClassVar[int]
+    MAPS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    class_index: int
+    label: str
+    settings: _containers.RepeatedScalarFieldContainer[str]
+    spearman: Matrix
+    ssim: Matrix
+    top_iou: Matrix
+    metric: str
+    rankings: _containers.RepeatedCompositeFieldContainer[MetricRanking]
+    kendall_tau: Matrix
+    maps: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    seed: int
+    forward_passes: int
+    timings: Timings
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class ConsistencyResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: ConsistencyResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[ConsistencyResult, _Mapping]] = ...) -> None: ...

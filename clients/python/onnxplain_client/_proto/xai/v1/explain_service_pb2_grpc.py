@@ -55,6 +55,16 @@ class ExplainServiceStub:
                 request_serializer=xai_dot_v1_dot_explain__service__pb2.ListMethodsRequest.SerializeToString,
                 response_deserializer=xai_dot_v1_dot_explain__service__pb2.ListMethodsResponse.FromString,
                 _registered_method=True)
+        self.Evaluate = channel.unary_unary(
+                '/xai.v1.ExplainService/Evaluate',
+                request_serializer=xai_dot_v1_dot_explain__service__pb2.EvaluateRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_explain__service__pb2.EvaluateResponse.FromString,
+                _registered_method=True)
+        self.Consistency = channel.unary_stream(
+                '/xai.v1.ExplainService/Consistency',
+                request_serializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyResponse.FromString,
+                _registered_method=True)
 
 
 class ExplainServiceServicer:
@@ -82,7 +92,23 @@ class ExplainServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListMethods(self, request, context):
-        """Lists the explanation methods with their parameters and defaults.
+        """Lists the explanation methods and metrics with their parameters and defaults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Evaluate(self, request, context):
+        """Scores any map (the caller's own too) with fidelity and localisation metrics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Consistency(self, request, context):
+        """Runs several explanation settings on one image and reports how much their maps agree,
+        and how the ranking of the settings by a metric changes with the metric's baseline
+        (Brunke et al. 2020), streaming progress, then the result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +136,16 @@ def add_ExplainServiceServicer_to_server(servicer, server):
                     servicer.ListMethods,
                     request_deserializer=xai_dot_v1_dot_explain__service__pb2.ListMethodsRequest.FromString,
                     response_serializer=xai_dot_v1_dot_explain__service__pb2.ListMethodsResponse.SerializeToString,
+            ),
+            'Evaluate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Evaluate,
+                    request_deserializer=xai_dot_v1_dot_explain__service__pb2.EvaluateRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_explain__service__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'Consistency': grpc.unary_stream_rpc_method_handler(
+                    servicer.Consistency,
+                    request_deserializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +257,60 @@ class ExplainService:
             '/xai.v1.ExplainService/ListMethods',
             xai_dot_v1_dot_explain__service__pb2.ListMethodsRequest.SerializeToString,
             xai_dot_v1_dot_explain__service__pb2.ListMethodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Evaluate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xai.v1.ExplainService/Evaluate',
+            xai_dot_v1_dot_explain__service__pb2.EvaluateRequest.SerializeToString,
+            xai_dot_v1_dot_explain__service__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Consistency(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xai.v1.ExplainService/Consistency',
+            xai_dot_v1_dot_explain__service__pb2.ConsistencyRequest.SerializeToString,
+            xai_dot_v1_dot_explain__service__pb2.ConsistencyResponse.FromString,
             options,
             channel_credentials,
             insecure,

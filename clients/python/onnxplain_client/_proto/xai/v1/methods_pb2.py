@@ -22,19 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from onnxplain_client._proto.xai.v1 import tensor_pb2 as xai_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14xai/v1/methods.proto\x12\x06xai.v1\"\xbb\x01\n\x08\x42\x61seline\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.xai.v1.Baseline.Kind\x12\r\n\x05value\x18\x02 \x01(\x02\"{\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n\rKIND_CONSTANT\x10\x01\x12\x0e\n\nKIND_BLACK\x10\x02\x12\x0e\n\nKIND_WHITE\x10\x03\x12\x15\n\x11KIND_DATASET_MEAN\x10\x04\x12\x13\n\x0fKIND_IMAGE_MEAN\x10\x05\"1\n\x0fOcclusionParams\x12\x0e\n\x06window\x18\x01 \x03(\r\x12\x0e\n\x06stride\x18\x02 \x03(\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14xai/v1/methods.proto\x12\x06xai.v1\x1a\x13xai/v1/tensor.proto\"\xcb\x02\n\x08\x42\x61seline\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.xai.v1.Baseline.Kind\x12\r\n\x05value\x18\x02 \x01(\x02\x12\r\n\x05sigma\x18\x03 \x01(\x02\x12\x1c\n\x05image\x18\x04 \x01(\x0b\x32\r.xai.v1.Image\"\xdd\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n\rKIND_CONSTANT\x10\x01\x12\x0e\n\nKIND_BLACK\x10\x02\x12\x0e\n\nKIND_WHITE\x10\x03\x12\x15\n\x11KIND_DATASET_MEAN\x10\x04\x12\x13\n\x0fKIND_IMAGE_MEAN\x10\x05\x12\r\n\tKIND_BLUR\x10\x06\x12\x16\n\x12KIND_UNIFORM_NOISE\x10\x07\x12\x17\n\x13KIND_GAUSSIAN_NOISE\x10\x08\x12\x10\n\x0cKIND_INPAINT\x10\t\x12\x0e\n\nKIND_IMAGE\x10\n\"1\n\x0fOcclusionParams\x12\x0e\n\x06window\x18\x01 \x03(\r\x12\x0e\n\x06stride\x18\x02 \x03(\r\"\xb0\x01\n\nRiseParams\x12\x16\n\tnum_masks\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x16\n\tgrid_size\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x1d\n\x10keep_probability\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x15\n\x08\x63\x65ntered\x18\x04 \x01(\x08H\x03\x88\x01\x01\x42\x0c\n\n_num_masksB\x0c\n\n_grid_sizeB\x13\n\x11_keep_probabilityB\x0b\n\t_centered\"\xac\x01\n\x0bSobolParams\x12\x16\n\tgrid_size\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0bnum_designs\x18\x02 \x01(\rH\x01\x88\x01\x01\x12/\n\x0cperturbation\x18\x03 \x01(\x0e\x32\x19.xai.v1.SobolPerturbation\x12\x12\n\x05sigma\x18\x04 \x01(\x02H\x02\x88\x01\x01\x42\x0c\n\n_grid_sizeB\x0e\n\x0c_num_designsB\x08\n\x06_sigma\"\x82\x01\n\nHsicParams\x12\x16\n\tgrid_size\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0bnum_designs\x18\x02 \x01(\rH\x01\x88\x01\x01\x12$\n\x07sampler\x18\x03 \x01(\x0e\x32\x13.xai.v1.HsicSamplerB\x0c\n\n_grid_sizeB\x0e\n\x0c_num_designs\"\xe0\x01\n\nLimeParams\x12\x18\n\x0bnum_samples\x18\x01 \x01(\rH\x00\x88\x01\x01\x12*\n\x0csegmentation\x18\x02 \x01(\x0e\x32\x14.xai.v1.Segmentation\x12\x17\n\nn_segments\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x19\n\x0ckernel_width\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12\x18\n\x0bridge_alpha\x18\x05 \x01(\x02H\x03\x88\x01\x01\x42\x0e\n\x0c_num_samplesB\r\n\x0b_n_segmentsB\x0f\n\r_kernel_widthB\x0e\n\x0c_ridge_alpha\"\x90\x01\n\x10KernelShapParams\x12\x18\n\x0bnum_samples\x18\x01 \x01(\rH\x00\x88\x01\x01\x12*\n\x0csegmentation\x18\x02 \x01(\x0e\x32\x14.xai.v1.Segmentation\x12\x17\n\nn_segments\x18\x03 \x01(\rH\x01\x88\x01\x01\x42\x0e\n\x0c_num_samplesB\r\n\x0b_n_segments\"\x87\x02\n\nMethodSpec\x12,\n\tocclusion\x18\x01 \x01(\x0b\x32\x17.xai.v1.OcclusionParamsH\x00\x12\"\n\x04rise\x18\x02 \x01(\x0b\x32\x12.xai.v1.RiseParamsH\x00\x12$\n\x05sobol\x18\x03 \x01(\x0b\x32\x13.xai.v1.SobolParamsH\x00\x12\"\n\x04hsic\x18\x04 \x01(\x0b\x32\x12.xai.v1.HsicParamsH\x00\x12\"\n\x04lime\x18\x05 \x01(\x0b\x32\x12.xai.v1.LimeParamsH\x00\x12/\n\x0bkernel_shap\x18\x06 \x01(\x0b\x32\x18.xai.v1.KernelShapParamsH\x00\x42\x08\n\x06params*\x99\x01\n\x11SobolPerturbation\x12\"\n\x1eSOBOL_PERTURBATION_UNSPECIFIED\x10\x00\x12!\n\x1dSOBOL_PERTURBATION_INPAINTING\x10\x01\x12\x1b\n\x17SOBOL_PERTURBATION_BLUR\x10\x02\x12 \n\x1cSOBOL_PERTURBATION_AMPLITUDE\x10\x03*e\n\x0bHsicSampler\x12\x1c\n\x18HSIC_SAMPLER_UNSPECIFIED\x10\x00\x12\x16\n\x12HSIC_SAMPLER_SOBOL\x10\x01\x12 \n\x1cHSIC_SAMPLER_LATIN_HYPERCUBE\x10\x02*`\n\x0cSegmentation\x12\x1c\n\x18SEGMENTATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17SEGMENTATION_QUICKSHIFT\x10\x01\x12\x15\n\x11SEGMENTATION_SLIC\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xai.v1.methods_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BASELINE']._serialized_start=33
-  _globals['_BASELINE']._serialized_end=220
-  _globals['_BASELINE_KIND']._serialized_start=97
-  _globals['_BASELINE_KIND']._serialized_end=220
-  _globals['_OCCLUSIONPARAMS']._serialized_start=222
-  _globals['_OCCLUSIONPARAMS']._serialized_end=271
+  _globals['_SOBOLPERTURBATION']._serialized_start=1566
+  _globals['_SOBOLPERTURBATION']._serialized_end=1719
+  _globals['_HSICSAMPLER']._serialized_start=1721
+  _globals['_HSICSAMPLER']._serialized_end=1822
+  _globals['_SEGMENTATION']._serialized_start=1824
+  _globals['_SEGMENTATION']._serialized_end=1920
+  _globals['_BASELINE']._serialized_start=54
+  _globals['_BASELINE']._serialized_end=385
+  _globals['_BASELINE_KIND']._serialized_start=164
+  _globals['_BASELINE_KIND']._serialized_end=385
+  _globals['_OCCLUSIONPARAMS']._serialized_start=387
+  _globals['_OCCLUSIONPARAMS']._serialized_end=436
+  _globals['_RISEPARAMS']._serialized_start=439
+  _globals['_RISEPARAMS']._serialized_end=615
+  _globals['_SOBOLPARAMS']._serialized_start=618
+  _globals['_SOBOLPARAMS']._serialized_end=790
+  _globals['_HSICPARAMS']._serialized_start=793
+  _globals['_HSICPARAMS']._serialized_end=923
+  _globals['_LIMEPARAMS']._serialized_start=926
+  _globals['_LIMEPARAMS']._serialized_end=1150
+  _globals['_KERNELSHAPPARAMS']._serialized_start=1153
+  _globals['_KERNELSHAPPARAMS']._serialized_end=1297
+  _globals['_METHODSPEC']._serialized_start=1300
+  _globals['_METHODSPEC']._serialized_end=1563
 # @@protoc_insertion_point(module_scope)

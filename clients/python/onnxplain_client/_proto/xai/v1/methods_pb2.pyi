@@ -1,14 +1,44 @@
+from onnxplain_client._proto.xai.v1 import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SobolPerturbation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SOBOL_PERTURBATION_UNSPECIFIED: _ClassVar[SobolPerturbation]
+    SOBOL_PERTURBATION_INPAINTING: _ClassVar[SobolPerturbation]
+    SOBOL_PERTURBATION_BLUR: _ClassVar[SobolPerturbation]
+    SOBOL_PERTURBATION_AMPLITUDE: _ClassVar[SobolPerturbation]
+
+class HsicSampler(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HSIC_SAMPLER_UNSPECIFIED: _ClassVar[HsicSampler]
+    HSIC_SAMPLER_SOBOL: _ClassVar[HsicSampler]
+    HSIC_SAMPLER_LATIN_HYPERCUBE: _ClassVar[HsicSampler]
+
+class Segmentation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEGMENTATION_UNSPECIFIED: _ClassVar[Segmentation]
+    SEGMENTATION_QUICKSHIFT: _ClassVar[Segmentation]
+    SEGMENTATION_SLIC: _ClassVar[Segmentation]
+SOBOL_PERTURBATION_UNSPECIFIED: SobolPerturbation
+SOBOL_PERTURBATION_INPAINTING: SobolPerturbation
+SOBOL_PERTURBATION_BLUR: SobolPerturbation
+SOBOL_PERTURBATION_AMPLITUDE: SobolPerturbation
+HSIC_SAMPLER_UNSPECIFIED: HsicSampler
+HSIC_SAMPLER_SOBOL: HsicSampler
+HSIC_SAMPLER_LATIN_HYPERCUBE: HsicSampler
+SEGMENTATION_UNSPECIFIED: Segmentation
+SEGMENTATION_QUICKSHIFT: Segmentation
+SEGMENTATION_SLIC: Segmentation
+
 class Baseline(_message.Message):
-    __slots__ = ("kind", "value")
+    __slots__ = ("kind", "value", "sigma", "image")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[Baseline.Kind]
@@ -17,17 +47,31 @@ class Baseline(_message.Message):
         KIND_WHITE: _ClassVar[Baseline.Kind]
         KIND_DATASET_MEAN: _ClassVar[Baseline.Kind]
         KIND_IMAGE_MEAN: _ClassVar[Baseline.Kind]
+        KIND_BLUR: _ClassVar[Baseline.Kind]
+        KIND_UNIFORM_NOISE: _ClassVar[Baseline.Kind]
+        KIND_GAUSSIAN_NOISE: _ClassVar[Baseline.Kind]
+        KIND_INPAINT: _ClassVar[Baseline.Kind]
+        KIND_IMAGE: _ClassVar[Baseline.Kind]
     KIND_UNSPECIFIED: Baseline.Kind
     KIND_CONSTANT: Baseline.Kind
     KIND_BLACK: Baseline.Kind
     KIND_WHITE: Baseline.Kind
     KIND_DATASET_MEAN: Baseline.Kind
     KIND_IMAGE_MEAN: Baseline.Kind
+    KIND_BLUR: Baseline.Kind
+    KIND_UNIFORM_NOISE: Baseline.Kind
+    KIND_GAUSSIAN_NOISE: Baseline.Kind
+    KIND_INPAINT: Baseline.Kind
+    KIND_IMAGE: Baseline.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
     kind: Baseline.Kind
     value: float
-    def __init__(self, kind: _Optional[_Union[Baseline.Kind, str]] = ..., value: _Optional[float] = ...) -> None: ...
+    sigma: float
+    image: _tensor_pb2.Image
+    def __init__(self, kind: _Optional[_Union[Baseline.Kind, str]] = ..., value: _Optional[float] = ..., sigma: _Optional[float] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ...) -> None: ...
 
 class OcclusionParams(_message.Message):
     __slots__ = ("window", "stride")
@@ -36,3 +80,77 @@ class OcclusionParams(_message.Message):
     window: _containers.RepeatedScalarFieldContainer[int]
     stride: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, window: _Optional[_Iterable[int]] = ..., stride: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RiseParams(_message.Message):
+    __slots__ = ("num_masks", "grid_size", "keep_probability", "centered")
+    NUM_MASKS_FIELD_NUMBER: _ClassVar[int]
+    GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    CENTERED_FIELD_NUMBER: _ClassVar[int]
+    num_masks: int
+    grid_size: int
+    keep_probability: float
+    centered: bool
+    def __init__(self, num_masks: _Optional[int] = ..., grid_size: _Optional[int] = ..., keep_probability: _Optional[float] = ..., centered: _Optional[bool] = ...) -> None: ...
+
+class SobolParams(_message.Message):
+    __slots__ = ("grid_size", "num_designs", "perturbation", "sigma")
+    GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
+    PERTURBATION_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_FIELD_NUMBER: _ClassVar[int]
+    grid_size: int
+    num_designs: int
+    perturbation: SobolPerturbation
+    sigma: float
+    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., perturbation: _Optional[_Union[SobolPerturbation, str]] = ..., sigma: _Optional[float] = ...) -> None: ...
+
+class HsicParams(_message.Message):
+    __slots__ = ("grid_size", "num_designs", "sampler")
+    GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    grid_size: int
+    num_designs: int
+    sampler: HsicSampler
+    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., sampler: _Optional[_Union[HsicSampler, str]] = ...) -> None: ...
+
+class LimeParams(_message.Message):
+    __slots__ = ("num_samples", "segmentation", "n_segments", "kernel_width", "ridge_alpha")
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    N_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    RIDGE_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    num_samples: int
+    segmentation: Segmentation
+    n_segments: int
+    kernel_width: float
+    ridge_alpha: float
+    def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ..., kernel_width: _Optional[float] = ..., ridge_alpha: _Optional[float] = ...) -> None: ...
+
+class KernelShapParams(_message.Message):
+    __slots__ = ("num_samples", "segmentation", "n_segments")
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    N_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    num_samples: int
+    segmentation: Segmentation
+    n_segments: int
+    def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ...) -> None: ...
+
+class MethodSpec(_message.Message):
+    __slots__ = ("occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap")
+    OCCLUSION_FIELD_NUMBER: _ClassVar[int]
+    RISE_FIELD_NUMBER: _ClassVar[int]
+    SOBOL_FIELD_NUMBER: _ClassVar[int]
+    HSIC_FIELD_NUMBER: _ClassVar[int]
+    LIME_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_SHAP_FIELD_NUMBER: _ClassVar[int]
+    occlusion: OcclusionParams
+    rise: RiseParams
+    sobol: SobolParams
+    hsic: HsicParams
+    lime: LimeParams
+    kernel_shap: KernelShapParams
+    def __init__(self, occlusion: _Optional[_Union[OcclusionParams, _Mapping]] = ..., rise: _Optional[_Union[RiseParams, _Mapping]] = ..., sobol: _Optional[_Union[SobolParams, _Mapping]] = ..., hsic: _Optional[_Union[HsicParams, _Mapping]] = ..., lime: _Optional[_Union[LimeParams, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapParams, _Mapping]] = ...) -> None: ...

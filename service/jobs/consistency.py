@@ -1,0 +1,140 @@
+"""The Consistency job: Brunke et al.'s (ECCV-W 2020) baseline study, made measurable on the user's model.
+
+Several settings (a method, its parameters, its baseline) explain the same image;
+the job reports how much their maps agree (Spearman, SSIM, top-k% IoU), then
+scores every map with one metric under several metric baselines and reports how
+much the ranking of the settings changes with that baseline (Kendall tau).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.base import Method
+from service.explainers.baselines import Baseline, BaselineKind
+from service.jobs.control import JobControl
+from service.jobs.counting import CountingPredict
+from service.jobs.evaluate import MetricRequest, draw_seed
+from service.metrics import agreement
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+DEFAULT_METRIC_BASELINES = (Baseline(BaselineKind.BLACK), Baseline(BaselineKind.DATASET_MEAN),
+                            Baseline(BaselineKind.BLUR))
+MAX_SETTINGS = 64
+
+
+@dataclass(frozen=True)
+class Setting:
+    label: str
+    method: Method
+    params: Any
+    baseline: Baseline
+
+
+@dataclass(frozen=True)
+class ConsistencyJob:
+    image: np.ndarray
+    settings: tuple[Setting, ...]
+    metric: MetricRequest
+    metric_baselines: tuple[Baseline, ...] = DEFAULT_METRIC_BASELINES
+    class_index: int | None = None
+    top_fraction: float = 0.1
+    seed: int | None = None
+    score_space: ScoreSpace = ScoreSpace.RAW
+    batch_size: int | None = None
+
+
+@dataclass
+class ConsistencyResult:
+    class_index: int
+    labels: list[str]
+    maps: np.ndarray  # (S, H, W)
+    spearman: np.ndarray  # (S, S)
+    ssim: np.ndarray
+    top_iou: np.ndarray
+    metric: str
+    baseline_labels: list[str]
+    scores: np.ndarray  # (B, S): the metric per metric baseline and setting
+    ranks: np.ndarray  # (B, S), 0 = best
+    kendall_tau: np.ndarray  # (B, B)
+    seed: int
+    forward_passes: int
+    model_ms: float
+    total_ms: float
+
+
+def baseline_label(baseline: Baseline) -> str:
+    extra = f"={baseline.value:g}" if baseline.kind is BaselineKind.CONSTANT else (
+        f"(sigma={baseline.sigma:g})" if baseline.sigma else "")
+    return f"{baseline.kind.value}{extra}"
+
+
+def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl | None = None) -> ConsistencyResult:
+    started = time.perf_counter()
+    control = control or JobControl()
+    shape = job.image.shape
+    if not 2 <= len(job.settings) <= MAX_SETTINGS:
+        raise InvalidArgument(f"give between 2 and {MAX_SETTINGS} settings to compare, not {len(job.settings)}",
+                              field="settings")
+    if not job.metric_baselines:
+        raise InvalidArgument("give at least one metric baseline", field="metric_baselines")
+    if not 0.0 < job.top_fraction <= 1.0:
+        raise InvalidArgument(f"{job.top_fraction} must be in (0, 1]", field="top_fraction")
+    for setting in job.settings:
+        setting.method.check(setting.params, shape)
+    job.metric.check(shape, None)
+    if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
+        raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
+                              field="class_index")
+
+    seed = draw_seed(job.seed)
+    # One independent stream per setting and per metric baseline: adding a setting changes no other result.
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(
+        len(job.settings) + len(job.metric_baselines))]
+    total = 1 + sum(s.method.forward_passes(s.params, shape) for s in job.settings) \
+        + len(job.metric_baselines) * len(job.settings) * job.metric.forward_passes(shape)
+    predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
+                              stage="consistency")
+    clean = predict.all_classes(job.image[None])[0]
+    class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
+    batch_size = job.batch_size or model.info.max_batch
+
+    maps = np.stack([
+        setting.method.attribute(predict.columns([class_index]), job.image, setting.params,
+                                 baseline=setting.baseline.resolve(job.image, model.info.preprocessing, rng),
+                                 batch_size=batch_size, rng=rng)[0]
+        for setting, rng in zip(job.settings, streams)])
+
+    scores = np.array([
+        [job.metric.metric.evaluate(predict.score(class_index), job.image, attribution, job.metric.params,
+                                    baseline=baseline.resolve(job.image, model.info.preprocessing, rng), mask=None,
+                                    batch_size=batch_size, rng=rng).score
+         for attribution in maps]
+        for baseline, rng in zip(job.metric_baselines, streams[len(job.settings):])])
+    better_first = -scores if job.metric.metric.higher_is_better else scores
+    ranks = np.argsort(np.argsort(better_first, axis=1, kind="stable"), axis=1, kind="stable")
+    kendall = np.array([[agreement.kendall_tau(a, b) for b in scores] for a in scores])
+    return ConsistencyResult(
+        class_index=class_index,
+        labels=[s.label for s in job.settings],
+        maps=maps,
+        spearman=agreement.pairwise(maps, agreement.spearman),
+        ssim=agreement.pairwise(maps, agreement.ssim),
+        top_iou=agreement.pairwise(maps, functools.partial(agreement.top_iou, fraction=job.top_fraction)),
+        metric=job.metric.metric.name,
+        baseline_labels=[baseline_label(b) for b in job.metric_baselines],
+        scores=scores,
+        ranks=ranks,
+        kendall_tau=kendall,
+        seed=seed,
+        forward_passes=predict.passes,
+        model_ms=predict.model_ms,
+        total_ms=(time.perf_counter() - started) * 1000.0,
+    )

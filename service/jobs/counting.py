@@ -1,0 +1,40 @@
+"""The ``predict`` handed to methods and metrics: counted, timed, interruptible, in one score space."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from service.jobs.control import JobControl
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+
+class CountingPredict:
+    def __init__(self, model: LoadedModel, control: JobControl, *, total: int, score_space: ScoreSpace,
+                 batch_size: int | None, stage: str = "explain") -> None:
+        self.model, self.control = model, control
+        self.total, self.score_space, self.batch_size, self.stage = total, score_space, batch_size, stage
+        self.passes = 0
+        self.model_ms = 0.0
+
+    def all_classes(self, pixels: np.ndarray) -> np.ndarray:
+        """Scores of every class (N, classes); checks for cancellation and reports progress."""
+        self.control.checkpoint()
+        started = time.perf_counter()
+        scores = self.model.predict(pixels, score_space=self.score_space, batch_size=self.batch_size)
+        self.model_ms += (time.perf_counter() - started) * 1000.0
+        self.passes += len(pixels)
+        self.control.report(self.stage, self.passes, self.total)
+        return scores
+
+    def columns(self, classes: Sequence[int]):
+        """A method's ``predict``: the scores of ``classes`` only, (N, T)."""
+        classes = list(classes)
+        return lambda pixels: self.all_classes(pixels)[:, classes]
+
+    def score(self, class_index: int):
+        """A metric's ``score``: one class's scores, (N,)."""
+        return lambda pixels: self.all_classes(pixels)[:, class_index]

@@ -1,0 +1,111 @@
+"""The Evaluate job: score a map (anyone's) with fidelity and localisation metrics."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.baselines import Baseline, Fill
+from service.jobs.control import JobControl
+from service.jobs.counting import CountingPredict
+from service.metrics.base import Metric, MetricResult
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+SEED_BOUND = 2**31  # seeds below 2**31: every client language holds them exactly
+
+
+def draw_seed(seed: int | None) -> int:
+    return seed if seed is not None else secrets.randbelow(SEED_BOUND)
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    metric: Metric
+    params: Any
+
+    def check(self, image_shape: tuple[int, int, int], mask: np.ndarray | None) -> None:
+        self.metric.check(self.params, image_shape)
+        if self.metric.needs_mask and mask is None:
+            raise InvalidArgument(f"{self.metric.name} needs a ground-truth mask", field="mask")
+
+    def forward_passes(self, image_shape: tuple[int, int, int]) -> int:
+        return self.metric.forward_passes(self.params, image_shape)
+
+
+@dataclass(frozen=True)
+class Scored:
+    result: MetricResult
+    forward_passes: int
+
+
+def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarray, class_index: int,
+              requests: Sequence[MetricRequest], *, fill: Fill, mask: np.ndarray | None, batch_size: int,
+              rng: np.random.Generator) -> list[Scored]:
+    """Every requested metric on one map, with the passes each took."""
+    scored = []
+    for request in requests:
+        before = predict.passes
+        result = request.metric.evaluate(predict.score(class_index), image, attribution, request.params,
+                                         baseline=fill, mask=mask, batch_size=batch_size, rng=rng)
+        scored.append(Scored(result, predict.passes - before))
+    return scored
+
+
+@dataclass(frozen=True)
+class EvaluateJob:
+    image: np.ndarray  # (H, W, C) pixels in [0, 1] at the model's input size
+    attribution: np.ndarray  # (H, W)
+    metrics: tuple[MetricRequest, ...]
+    class_index: int | None = None
+    mask: np.ndarray | None = None
+    baseline: Baseline = Baseline()
+    seed: int | None = None
+    score_space: ScoreSpace = ScoreSpace.RAW
+    batch_size: int | None = None
+
+
+@dataclass
+class EvaluateResult:
+    class_index: int
+    label: str
+    scored: list[Scored]
+    seed: int
+    forward_passes: int
+    model_ms: float
+    total_ms: float
+
+
+def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | None = None) -> EvaluateResult:
+    started = time.perf_counter()
+    control = control or JobControl()
+    height, width, _ = model.info.image_shape
+    if job.attribution.shape != (height, width):
+        raise InvalidArgument(f"has shape {list(job.attribution.shape)}; send the map at the model's input size "
+                              f"[{height}, {width}]", field="attribution")
+    if not np.all(np.isfinite(job.attribution)):
+        raise InvalidArgument("holds NaN or infinite values", field="attribution")
+    if not job.metrics:
+        raise InvalidArgument("ask for at least one metric (see ListMethods)", field="metrics")
+    if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
+        raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
+                              field="class_index")
+    for request in job.metrics:
+        request.check(job.image.shape, job.mask)
+    seed = draw_seed(job.seed)
+    rng = np.random.default_rng(seed)
+    fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
+    total = 1 + sum(r.forward_passes(job.image.shape) for r in job.metrics)
+    predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
+                              stage="evaluate")
+    clean = predict.all_classes(job.image[None])[0]
+    class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
+    scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,
+                       batch_size=job.batch_size or model.info.max_batch, rng=rng)
+    return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
+                          (time.perf_counter() - started) * 1000.0)
