@@ -88,6 +88,30 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="also write and print the result as JSON")
     explain.set_defaults(run=_explain)
 
+    consistency = commands.add_parser(
+        "consistency", help="how much maps change with the baseline and parameters, and how rankings of the "
+                            "settings change with the metric's baseline (Brunke et al. 2020)")
+    _client_options(consistency)
+    consistency.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    consistency.add_argument("image", type=Path)
+    consistency.add_argument("--method", default="occlusion")
+    consistency.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                             help="a parameter shared by every setting")
+    consistency.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                             help="a parameter to vary (repeatable: the settings are the product)")
+    consistency.add_argument("--baseline", action="append", default=[],
+                             help="a baseline to vary (repeatable; default black, dataset_mean, blur)")
+    consistency.add_argument("--metric", default="deletion", help="the metric that ranks the settings")
+    consistency.add_argument("--metric-baseline", action="append", default=[],
+                             help="a baseline for the metric (repeatable; default black, dataset_mean, blur)")
+    consistency.add_argument("--class", dest="class_index", type=int)
+    consistency.add_argument("--seed", type=int)
+    consistency.add_argument("--probabilities", action="store_true")
+    consistency.add_argument("--top-fraction", type=float, default=0.1)
+    consistency.add_argument("--out", type=Path, default=Path("out"))
+    consistency.add_argument("--json", action="store_true", help="also print the result as JSON")
+    consistency.set_defaults(run=_consistency)
+
     check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")
     check.add_argument("--server", default=None, help="host:port; default localhost and ONNXPLAIN_PORT")
     check.add_argument("--timeout", type=float, default=3.0)
@@ -182,25 +206,11 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _explain(args: argparse.Namespace) -> None:
     import numpy as np
-    from tqdm import tqdm
 
     from service import render
 
-    params = {}
-    for item in args.param:
-        key, _, raw = item.partition("=")
-        if not raw:
-            raise SystemExit(f"error: --param {item!r}: write NAME=VALUE")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    with _connect(args, args.model) as (client, name), tqdm(desc=f"{args.method}", unit="pass",
-                                                             file=sys.stderr, leave=False, disable=None) as bar:
-        def on_progress(progress) -> None:
-            bar.total = progress.total
-            bar.update(progress.done - bar.n)
-
+    params = _parse_params(args.param)
+    with _connect(args, args.model) as (client, name), _progress_bar(args.method) as on_progress:
         explanation = client.explain(name, args.image.read_bytes(), args.method, params, classes=args.classes,
                                      top_k=args.top_k, seed=args.seed, baseline=_baseline(args.baseline),
                                      probabilities=args.probabilities, batch_size=args.batch_size,
@@ -225,6 +235,86 @@ def _explain(args: argparse.Namespace) -> None:
                    "maps": str(maps_path), "targets": targets}
         (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary, indent=2))
+
+
+def _consistency(args: argparse.Namespace) -> None:
+    import itertools
+
+    import numpy as np
+    from google.protobuf import json_format
+    from onnxplain_client import from_tensor
+
+    from service import render
+
+    shared = _parse_params(args.param)
+    grid = {}
+    for item in args.grid:
+        key, _, raw = item.partition("=")
+        grid[key] = [_json_or_text(v) for v in raw.split(",") if v]
+    baselines = args.baseline or ["black", "dataset_mean", "blur"]
+    settings = []
+    for baseline in baselines:
+        for values in itertools.product(*grid.values()):
+            varied = dict(zip(grid, values))
+            label = " ".join([baseline, *(f"{k}={v}" for k, v in varied.items())])
+            settings.append({"method": args.method, "params": {**shared, **varied}, "baseline": _baseline(baseline),
+                             "label": label})
+    metric_baselines = [_baseline(b) for b in (args.metric_baseline or ["black", "dataset_mean", "blur"])]
+    with _connect(args, args.model) as (client, name), _progress_bar("consistency") as on_progress:
+        result = client.consistency(name, args.image.read_bytes(), settings, metric=(args.metric, {}),
+                                    metric_baselines=metric_baselines, class_index=args.class_index, seed=args.seed,
+                                    top_fraction=args.top_fraction, probabilities=args.probabilities,
+                                    return_maps=True, on_progress=on_progress)
+    size = len(result.settings)
+    spearman = np.array(result.spearman.values).reshape(size, size)
+    args.out.mkdir(parents=True, exist_ok=True)
+    figure = render.consistency_figure(list(result.settings), [from_tensor(m) for m in result.maps], spearman,
+                                       args.out / f"{args.image.stem}.consistency.png")
+    summary = json_format.MessageToDict(result, preserving_proto_field_name=True)
+    summary.pop("maps", None)
+    (args.out / f"{args.image.stem}.consistency.json").write_text(json.dumps(summary, indent=2))
+    off_diagonal = spearman[~np.eye(size, dtype=bool)]
+    print(f"{size} settings of {args.method} on {result.label} (class {result.class_index}); "
+          f"{result.forward_passes} forward passes")
+    print(f"Spearman between maps: mean {off_diagonal.mean():.3f}, min {off_diagonal.min():.3f}")
+    for ranking in result.rankings:
+        order = ", ".join(result.settings[i] for i in np.argsort(ranking.ranks))
+        print(f"{result.metric} under {ranking.baseline} baseline ranks: {order}")
+    tau = np.array(result.kendall_tau.values).reshape(len(result.rankings), -1)
+    if len(tau) > 1:
+        print(f"Kendall tau between those rankings: mean {tau[~np.eye(len(tau), dtype=bool)].mean():.3f}")
+    print(f"figure: {figure}")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str):
+    from tqdm import tqdm
+
+    with tqdm(desc=description, unit="pass", file=sys.stderr, leave=False, disable=None) as bar:
+        def on_progress(progress) -> None:
+            bar.total = progress.total
+            bar.update(progress.done - bar.n)
+
+        yield on_progress
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    params = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        if not raw:
+            raise SystemExit(f"error: --param {item!r}: write NAME=VALUE")
+        params[key] = _json_or_text(raw)
+    return params
+
+
+def _json_or_text(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def _baseline(text: str | None) -> dict[str, Any] | None:

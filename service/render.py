@@ -38,6 +38,29 @@ def save_png(array: np.ndarray, path: Path, upscale: int = 1) -> Path:
     return path
 
 
+def consistency_figure(labels: list[str], maps: list[np.ndarray], spearman: np.ndarray, path: Path) -> Path:
+    """Every setting's map in a row, and the Spearman matrix between them."""
+    from matplotlib import pyplot
+
+    count = len(maps)
+    figure = pyplot.figure(figsize=(2.0 * count + 5, 3.6), constrained_layout=True)
+    grid = figure.add_gridspec(1, count + 2)
+    for i, (label, attribution) in enumerate(zip(labels, maps)):
+        axis = figure.add_subplot(grid[0, i])
+        axis.imshow(heatmap(attribution))
+        axis.set_title(label, fontsize=8)
+        axis.axis("off")
+    axis = figure.add_subplot(grid[0, count:])
+    image = axis.imshow(spearman, vmin=-1, vmax=1, cmap="RdBu_r")
+    axis.set_xticks(range(count), labels, rotation=60, ha="right", fontsize=7)
+    axis.set_yticks(range(count), labels, fontsize=7)
+    axis.set_title("Spearman between maps")
+    figure.colorbar(image, ax=axis, shrink=0.7)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
 def index_page(title: str, rows: list[dict], columns: list[str], image_columns: list[str]) -> str:
     """A self-contained table page; image columns hold paths relative to the page."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)

@@ -54,3 +54,15 @@ def test_demo_writes_a_page_and_a_summary(tmp_path):
     page = (tmp_path / "index.html").read_text()
     for result in summary["results"]:
         assert result["overlay"] in page and (tmp_path / result["overlay"]).is_file()
+
+
+def test_consistency_command_writes_a_figure_and_json(tmp_path, capsys):
+    sample = load_samples("shapes")[2]
+    code = main(["consistency", str(MODELS / "shapes"), str(sample["path"]), "-p", "window=8", "--grid",
+                 "stride=4,8", "--baseline", "black", "--baseline", "image_mean", "--seed", "0", "--out",
+                 str(tmp_path)])
+    assert code == 0
+    summary = json.loads((tmp_path / "sample_02.consistency.json").read_text())
+    assert summary["settings"] == ["black stride=4", "black stride=8", "image_mean stride=4", "image_mean stride=8"]
+    assert len(summary["rankings"]) == 3 and (tmp_path / "sample_02.consistency.png").stat().st_size > 10_000
+    assert "Spearman between maps" in capsys.readouterr().out

@@ -1,28 +1,12 @@
-"""Explanation methods: one module each, found by their ``METHOD`` attribute."""
+"""Explanation methods: one module each, found by their ``METHOD`` attribute (see ``base``)."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from service.errors import NotFound
+from service.declared import discover, lookup
 from service.explainers.base import Method
 
-
-def _discover() -> dict[str, Method]:
-    methods = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        method = getattr(module, "METHOD", None)
-        if isinstance(method, Method):
-            methods[method.name] = method
-    return dict(sorted(methods.items()))
-
-
-METHODS: dict[str, Method] = _discover()
+METHODS: dict[str, Method] = discover(__name__, __path__, "METHOD", Method)
 
 
 def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise NotFound(f"no method {name!r}; available: {', '.join(METHODS)}", field="method")
-    return METHODS[name]
+    return lookup(METHODS, name, "method")

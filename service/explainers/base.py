@@ -19,13 +19,12 @@ function is a plain function of numpy arrays and a batched ``predict``::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from service.errors import InvalidArgument
+from service.declared import Declared, param  # noqa: F401 - param is how methods declare parameters
 from service.explainers.baselines import Fill
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -36,13 +35,8 @@ class Attribute(Protocol):
                  batch_size: int, rng: np.random.Generator) -> np.ndarray: ...
 
 
-def param(default: Any, doc: str, *, kind: str = "") -> Any:
-    """A documented parameter; ``kind="pair"`` accepts one value (both axes) or two (height, width)."""
-    return field(default=default, metadata={"doc": doc, "kind": kind})
-
-
 @dataclass(frozen=True)
-class Method:
+class Method(Declared):
     name: str
     summary: str
     # The paper the method and its defaults come from.
@@ -56,45 +50,6 @@ class Method:
     # The cost formula, for people.
     cost: str
     randomized: bool = False
-
-    def make_params(self, raw: Mapping[str, Any]) -> Any:
-        """Parameters from plain values (proto fields, CLI options); absent ones take their defaults."""
-        known = {f.name: f for f in dataclasses.fields(self.params)}
-        unknown = set(raw) - set(known)
-        if unknown:
-            raise InvalidArgument(f"unknown parameters {sorted(unknown)}; known: {sorted(known)}", field=self.name)
-        values = {}
-        for name, value in raw.items():
-            if known[name].metadata.get("kind") == "pair":
-                value = as_pair(value, f"{self.name}.{name}")
-            values[name] = value
-        return self.params(**values)
-
-    def describe_parameters(self) -> list[dict[str, str]]:
-        return [
-            {"name": f.name, "type": f.metadata.get("kind") or _type_name(f.type),
-             "default_value": _format_default(f.default), "description": f.metadata.get("doc", "")}
-            for f in dataclasses.fields(self.params)
-        ]
-
-
-def as_pair(value: Any, field_name: str) -> tuple[int, int]:
-    values = [value] if isinstance(value, (int, np.integer)) else list(value)
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
-        raise InvalidArgument(f"give one integer or two (height, width), not {value!r}", field=field_name)
-    return int(values[0]), int(values[1])
-
-
-def _type_name(annotation: Any) -> str:
-    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-
-
-def _format_default(default: Any) -> str:
-    if default is dataclasses.MISSING or default is None:
-        return "derived" if default is None else ""
-    return str(list(default)) if isinstance(default, tuple) else str(default)
 
 
 def batched(items: list, size: int):

@@ -121,6 +121,7 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
     better_first = -scores if job.metric.metric.higher_is_better else scores
     ranks = np.argsort(np.argsort(better_first, axis=1, kind="stable"), axis=1, kind="stable")
     kendall = np.array([[agreement.kendall_tau(a, b) for b in scores] for a in scores])
+    predict.finish()
     return ConsistencyResult(
         class_index=class_index,
         labels=[s.label for s in job.settings],

@@ -30,6 +30,12 @@ class CountingPredict:
         self.control.report(self.stage, self.passes, self.total)
         return scores
 
+    def finish(self) -> None:
+        """The last progress event: done == total, even where the total was an upper bound (KernelSHAP
+        enumerates all coalitions when there are fewer than its sample budget)."""
+        self.total = self.passes
+        self.control.report(self.stage, self.passes, self.total)
+
     def columns(self, classes: Sequence[int]):
         """A method's ``predict``: the scores of ``classes`` only, (N, T)."""
         classes = list(classes)

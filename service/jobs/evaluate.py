@@ -107,5 +107,6 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,
                        batch_size=job.batch_size or model.info.max_batch, rng=rng)
+    predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
                           (time.perf_counter() - started) * 1000.0)

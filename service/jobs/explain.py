@@ -107,6 +107,7 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
                          batch_size=batch_size, rng=rng)
                for target, attribution in zip(targets, maps)] if job.metrics else None
+    predict.finish()
     return ExplainResult(
         method=job.method.name,
         parameters=asdict(job.params),

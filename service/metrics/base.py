@@ -18,15 +18,14 @@ function is a plain function of numpy arrays and a batched ``score``::
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
+from service.declared import Declared
 from service.errors import InvalidArgument
-from service.explainers.base import _format_default, _type_name, as_pair
 from service.explainers.baselines import Fill, perturb
 
 Score = Callable[[np.ndarray], np.ndarray]
@@ -51,7 +50,7 @@ class Evaluate(Protocol):
 
 
 @dataclass(frozen=True)
-class Metric:
+class Metric(Declared):
     name: str
     summary: str
     # The paper the metric and its defaults come from.
@@ -66,23 +65,6 @@ class Metric:
     needs_mask: bool = False
     # Whether a better map gets a higher score (not so for deletion and LeRF), to rank maps by a metric.
     higher_is_better: bool = True
-
-    def make_params(self, raw: Mapping[str, Any]) -> Any:
-        """Parameters from plain values (proto fields, CLI options); absent ones take their defaults."""
-        known = {f.name: f for f in dataclasses.fields(self.params)}
-        unknown = set(raw) - set(known)
-        if unknown:
-            raise InvalidArgument(f"unknown parameters {sorted(unknown)}; known: {sorted(known)}", field=self.name)
-        return self.params(**{
-            name: as_pair(value, f"{self.name}.{name}") if known[name].metadata.get("kind") == "pair" else value
-            for name, value in raw.items()})
-
-    def describe_parameters(self) -> list[dict[str, str]]:
-        return [
-            {"name": f.name, "type": f.metadata.get("kind") or _type_name(f.type),
-             "default_value": _format_default(f.default), "description": f.metadata.get("doc", "")}
-            for f in dataclasses.fields(self.params)
-        ]
 
 
 def attribution_map(attribution: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:

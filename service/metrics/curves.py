@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.explainers.base import param
+from service.declared import param
 from service.explainers.baselines import Fill
 from service.metrics.base import MetricResult, Score, attribution_map, check_int, perturbed_scores
 

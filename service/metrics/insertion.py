@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.explainers.base import param
+from service.declared import param
 from service.explainers.baselines import Fill, StaticFill, gaussian_blur
 from service.metrics import curves
 from service.metrics.base import Metric, MetricResult, Score, check_number

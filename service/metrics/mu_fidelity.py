@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from service.errors import InvalidArgument
-from service.explainers.base import param
+from service.declared import param
 from service.explainers.baselines import Fill
 from service.metrics.base import Metric, MetricResult, Score, attribution_map, check_int, check_number, perturbed_scores
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.explainers.base import param
+from service.declared import param
 from service.explainers.baselines import Fill
 from service.metrics import curves
 from service.metrics.base import MetricResult, Score, attribution_map, check_int

@@ -96,12 +96,10 @@ class LoadedModel:
             # A fixed batch axis takes exactly max_batch images: pad with copies, drop their outputs.
             padding = np.repeat(pixels[-1:], self.info.max_batch - count, axis=0)
             pixels = np.concatenate([pixels, padding])
-        values = self.info.preprocessing.apply(pixels)
-        if self.info.layout is Layout.NCHW:
-            values = values.transpose(0, 3, 1, 2)
+        values = self.info.preprocessing.apply(pixels, channels_first=self.info.layout is Layout.NCHW)
         if self._input_dtype is np.uint8:
             values = np.clip(np.rint(values), 0, 255)
-        feed = {self.info.signature.input_name: np.ascontiguousarray(values, dtype=self._input_dtype)}
+        feed = {self.info.signature.input_name: values.astype(self._input_dtype, copy=False)}
         (output,) = self._session.run([self.info.signature.output_name], feed)
         return np.asarray(output, dtype=np.float32)[:count]
 
