@@ -59,7 +59,8 @@ class MaskSampler:
         self.rows = upsampler(cells, self.cell_h)
         self.cols = upsampler(cells, self.cell_w)
         self.height, self.width = height, width
-        self.grids = (rng.random((params.num_masks, cells, cells)) < params.keep_probability).astype(np.float32)
+        # Kept as booleans (N x cells^2 bytes): the only state that grows with N.
+        self.grids = rng.random((params.num_masks, cells, cells), dtype=np.float32) < params.keep_probability
         self.shift_y = rng.integers(0, self.cell_h, params.num_masks)
         self.shift_x = rng.integers(0, self.cell_w, params.num_masks)
 
@@ -67,7 +68,7 @@ class MaskSampler:
         """Masks start..stop-1 as (B, H, W) float32: rows(shift) @ grid @ cols(shift)^T."""
         rows = self.rows[self.shift_y[start:stop, None] + np.arange(self.height)]  # (B, H, cells)
         cols = self.cols[self.shift_x[start:stop, None] + np.arange(self.width)]  # (B, W, cells)
-        return rows @ self.grids[start:stop] @ cols.transpose(0, 2, 1)
+        return rows @ self.grids[start:stop].astype(np.float32) @ cols.transpose(0, 2, 1)
 
 
 def check(params: RiseParams, image_shape: tuple[int, int, int]) -> None:
