@@ -97,9 +97,10 @@ def test_stream_reports_progress_then_the_same_result(client):
     events = []
     streamed = client.explain("shapes", sample["path"], "occlusion", OCCLUSION, seed=11, on_progress=events.append)
     unary = client.explain("shapes", sample["path"], "occlusion", OCCLUSION, seed=11)
-    assert events and events[-1].done == events[-1].total == streamed.forward_passes
-    assert [e.done for e in events] == sorted(e.done for e in events)
-    np.testing.assert_array_equal(streamed.map, unary.map)
+    assert events and events[-1].done == events[-1].total == streamed.forward_passes, events[-3:]
+    assert [e.done for e in events] == sorted(e.done for e in events), [e.done for e in events]
+    # Same request, same map; onnxruntime may sum in another order when other requests share its threads.
+    np.testing.assert_allclose(streamed.map, unary.map, rtol=1e-5, atol=1e-6)
     assert streamed.seed == unary.seed == 11
     windows = (int(np.ceil((64 - 8) / 4)) + 1) ** 2
     assert streamed.forward_passes == windows + 3

@@ -11,7 +11,7 @@ from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
-from service.api import convert
+from service.api import requests, responses
 from service.api.status import translate_errors
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
@@ -37,7 +37,7 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
     @translate_errors
     async def LoadModel(self, request: ms.LoadModelRequest, context) -> ms.LoadModelResponse:
-        overrides = convert.overrides(request.overrides)
+        overrides = requests.overrides(request.overrides)
         source = request.WhichOneof("source")
         if source == "path":
             load = lambda _control: self.repository.load_path(request.path, request.name, overrides, request.replace)
@@ -48,7 +48,7 @@ class ModelService(ms_grpc.ModelServiceServicer):
             raise InvalidArgument("set path (inside the server's models directory) or onnx_model (the file's bytes)",
                                   field="source")
         outcome = await self.runner.run(load, deadline=_deadline(context))
-        return ms.LoadModelResponse(model=convert.model_info(outcome.value.info))
+        return ms.LoadModelResponse(model=responses.model_info(outcome.value.info))
 
     @translate_errors
     async def UnloadModel(self, request: ms.UnloadModelRequest, context) -> ms.UnloadModelResponse:
@@ -57,11 +57,11 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
     @translate_errors
     async def ListModels(self, request: ms.ListModelsRequest, context) -> ms.ListModelsResponse:
-        return ms.ListModelsResponse(models=[convert.model_info(m.info) for m in self.repository.list()])
+        return ms.ListModelsResponse(models=[responses.model_info(m.info) for m in self.repository.list()])
 
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
-        return ms.GetModelResponse(model=convert.model_info(self.repository.get(request.name, field="name").info))
+        return ms.GetModelResponse(model=responses.model_info(self.repository.get(request.name, field="name").info))
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):
@@ -76,15 +76,15 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         model = self.repository.get(request.model_name)
         if not request.images:
             raise InvalidArgument("send at least one image", field="images")
-        pixels = np.stack([convert.image_pixels(image, model, field=f"images[{i}]")
+        pixels = np.stack([requests.image_pixels(image, model, field=f"images[{i}]")
                            for i, image in enumerate(request.images)])
         prepare_ms = (time.perf_counter() - started) * 1000.0
-        space = convert.score_space(request.score_space)
+        space = requests.score_space(request.score_space)
         outcome = await self.runner.run(
             lambda _control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
                                          batch_size=request.batch_size or None),
             deadline=_deadline(context))
-        return convert.predict_response(model, outcome.value, _timings(started, outcome, prepare_ms))
+        return responses.predict_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 
     @translate_errors
     async def Explain(self, request: ex.ExplainRequest, context) -> ex.ExplainResponse:
@@ -98,7 +98,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
         started = time.perf_counter()
         model = self.repository.get(request.model_name)
-        job = convert.explain_job(request, model)
+        job = requests.explain_job(request, model)
         # Refuse before computing what could not be sent: one float32 map per target, plus the image.
         response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
         if response_bytes > self.max_message_bytes:
@@ -109,33 +109,33 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run_explain(model, job, control),
                                         deadline=_deadline(context), on_progress=on_progress)
-        return convert.explain_response(model, outcome.value, _timings(started, outcome, prepare_ms))
+        return responses.explain_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 
     @translate_errors
     async def ListMethods(self, request: ex.ListMethodsRequest, context) -> ex.ListMethodsResponse:
-        return ex.ListMethodsResponse(methods=[convert.method_info(m, m.cost) for m in METHODS.values()],
-                                      metrics=[convert.method_info(m) for m in METRICS.values()])
+        return ex.ListMethodsResponse(methods=[responses.method_info(m, m.cost) for m in METHODS.values()],
+                                      metrics=[responses.method_info(m) for m in METRICS.values()])
 
     @translate_errors
     async def Evaluate(self, request: ex.EvaluateRequest, context) -> ex.EvaluateResponse:
         started = time.perf_counter()
         model = self.repository.get(request.model_name)
-        job = convert.evaluate_job(request, model)
+        job = requests.evaluate_job(request, model)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run_evaluate(model, job, control),
                                         deadline=_deadline(context))
-        return convert.evaluate_response(model, outcome.value, _timings(started, outcome, prepare_ms))
+        return responses.evaluate_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 
     @translate_errors
     async def Consistency(self, request: ex.ConsistencyRequest, context):
         async def work(on_progress):
             started = time.perf_counter()
             model = self.repository.get(request.model_name)
-            job = convert.consistency_job(request, model)
+            job = requests.consistency_job(request, model)
             prepare_ms = (time.perf_counter() - started) * 1000.0
             outcome = await self.runner.run(lambda control: run_consistency(model, job, control),
                                             deadline=_deadline(context), on_progress=on_progress)
-            return convert.consistency_result(model, outcome.value, _timings(started, outcome, prepare_ms),
+            return responses.consistency_result(model, outcome.value, _timings(started, outcome, prepare_ms),
                                               request.return_maps)
 
         async for event in _streamed(work):

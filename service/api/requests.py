@@ -1,4 +1,4 @@
-"""xai.v1 messages <-> the service's own types. Pure functions, no I/O beyond image decoding."""
+"""xai.v1 requests -> jobs: validation of every field, with the field's name in each refusal."""
 
 from __future__ import annotations
 
@@ -7,62 +7,29 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-import onnx
 from google.protobuf.message import Message
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2, tensor_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
-from onnxplain_client.tensors import TensorError, from_tensor, to_tensor
+from onnxplain_client.tensors import TensorError, from_tensor
 
+from service.api.enums import (BASELINE_KINDS, CHANNEL_ORDERS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES,
+                               RESIZE_POLICIES, SCORE_SPACES, from_enum)
 from service.errors import InvalidArgument
 from service.explainers import get_method
-from service.metrics import get_metric
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline, BaselineKind
-from service.jobs.consistency import (DEFAULT_METRIC_BASELINES, ConsistencyJob, ConsistencyResult, Setting,
-                                      baseline_label)
-from service.jobs.evaluate import EvaluateJob, EvaluateResult, MetricRequest, Scored
-from service.jobs.explain import ExplainJob, ExplainResult, Targets
-from service.jobs.predict import ClassScore, PredictResult
+from service.jobs.consistency import DEFAULT_METRIC_BASELINES, ConsistencyJob, Setting, baseline_label
+from service.jobs.evaluate import EvaluateJob, MetricRequest
+from service.jobs.explain import ExplainJob, Targets
+from service.metrics import get_metric
 from service.runtime import images
-from service.runtime.model import LoadedModel, ModelInfo
-from service.runtime.preprocessing import ChannelOrder, PixelRange, ResizePolicy
+from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
-from service.runtime.signature import Layout, OutputKind
-
-LAYOUTS = {Layout.NCHW: ms.LAYOUT_NCHW, Layout.NHWC: ms.LAYOUT_NHWC}
-OUTPUT_KINDS = {OutputKind.LOGITS: ms.OUTPUT_KIND_LOGITS, OutputKind.PROBABILITIES: ms.OUTPUT_KIND_PROBABILITIES,
-                OutputKind.LOG_PROBABILITIES: ms.OUTPUT_KIND_LOG_PROBABILITIES}
-PIXEL_RANGES = {PixelRange.ZERO_ONE: ms.PIXEL_RANGE_0_1, PixelRange.ZERO_255: ms.PIXEL_RANGE_0_255,
-                PixelRange.MINUS_ONE_ONE: ms.PIXEL_RANGE_MINUS_1_1}
-CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.CHANNEL_ORDER_BGR,
-                  ChannelOrder.GRAY: ms.CHANNEL_ORDER_GRAY}
-RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.STRETCH: ms.RESIZE_POLICY_STRETCH,
-                   ResizePolicy.CENTER_CROP: ms.RESIZE_POLICY_CENTER_CROP}
-SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}
-# Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
-BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
-
 
 # Perturbed images per session call: beyond this, memory grows with no speed to gain.
 MAX_BATCH_SIZE = 4096
 
-
-def _inverse(mapping: dict) -> dict:
-    return {v: k for k, v in mapping.items()}
-
-
-def _from_enum(mapping: dict, value: int, field: str, default: Any = None) -> Any:
-    """A proto enum value as the domain enum; UNSPECIFIED (0) gives ``default``."""
-    if value == 0:
-        return default
-    inverse = _inverse(mapping)
-    if value not in inverse:
-        raise InvalidArgument(f"unknown enum value {value}", field=field)
-    return inverse[value]
-
-
-# --- requests -------------------------------------------------------------------------------------------------
 
 def image_pixels(image: tensor_pb2.Image, model: LoadedModel, field: str = "image") -> np.ndarray:
     """An Image message as float32 pixels at the model's input size."""
@@ -83,9 +50,9 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
     """ModelOverrides as the sidecar-shaped mapping the runtime merges; unset fields are left out."""
     spec: dict[str, Any] = {}
     if message.layout:
-        spec["layout"] = _from_enum(LAYOUTS, message.layout, "overrides.layout").value
+        spec["layout"] = from_enum(LAYOUTS, message.layout, "overrides.layout").value
     if message.output_kind:
-        spec["output_kind"] = _from_enum(OUTPUT_KINDS, message.output_kind, "overrides.output_kind").value
+        spec["output_kind"] = from_enum(OUTPUT_KINDS, message.output_kind, "overrides.output_kind").value
     for key in ("batch_size", "height", "width"):
         if getattr(message, key):
             spec[key] = getattr(message, key)
@@ -97,7 +64,7 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
         for key, mapping in (("pixel_range", PIXEL_RANGES), ("channel_order", CHANNEL_ORDERS),
                              ("resize", RESIZE_POLICIES)):
             if getattr(p, key):
-                pre[key] = _from_enum(mapping, getattr(p, key), f"overrides.preprocessing.{key}").value
+                pre[key] = from_enum(mapping, getattr(p, key), f"overrides.preprocessing.{key}").value
         if p.mean:
             pre["mean"] = list(p.mean)
         if p.std:
@@ -132,7 +99,7 @@ def _is_repeated(descriptor) -> bool:
 def method(spec: methods_pb2.MethodSpec, field: str = "method") -> tuple[Method, Any]:
     name = spec.WhichOneof("params")
     if name is None:
-        raise InvalidArgument(f"set one method (see ListMethods), e.g. {{occlusion: {{}}}}", field=field)
+        raise InvalidArgument("set one method (see ListMethods), e.g. {occlusion: {}}", field=field)
     chosen = get_method(name)
     return chosen, chosen.make_params(message_values(getattr(spec, name)))
 
@@ -146,7 +113,7 @@ def metric(spec: metrics_pb2.MetricSpec, field: str = "metrics") -> MetricReques
 
 
 def baseline(message: methods_pb2.Baseline, model: LoadedModel, field: str = "baseline") -> Baseline:
-    kind = _from_enum(BASELINE_KINDS, message.kind, f"{field}.kind", BaselineKind.DATASET_MEAN)
+    kind = from_enum(BASELINE_KINDS, message.kind, f"{field}.kind", BaselineKind.DATASET_MEAN)
     image = None
     if kind is BaselineKind.IMAGE:
         if not message.HasField("image"):
@@ -254,105 +221,4 @@ def _check_batch_size(batch_size: int) -> None:
 
 
 def score_space(value: int) -> ScoreSpace:
-    return _from_enum(SCORE_SPACES, value, "score_space", ScoreSpace.RAW)
-
-
-# --- responses ------------------------------------------------------------------------------------------------
-
-def model_info(info: ModelInfo) -> ms.ModelInfo:
-    signature = info.signature
-    p = info.preprocessing
-    return ms.ModelInfo(
-        name=info.name, source=info.source, sha256=info.sha256,
-        input=ms.TensorInfo(name=signature.input_name, datatype=_onnx_type(signature.input_elem_type),
-                            shape=[d or -1 for d in signature.input_dims]),
-        output=ms.TensorInfo(name=signature.output_name, datatype="tensor(float)",
-                             shape=[d or -1 for d in signature.output_dims]),
-        layout=LAYOUTS[info.layout], height=info.height, width=info.width, channels=info.channels,
-        fixed_batch=info.fixed_batch, max_batch=info.max_batch,
-        output_kind=OUTPUT_KINDS[info.output_kind], output_kind_source=info.output_kind_source,
-        preprocessing=ms.Preprocessing(pixel_range=PIXEL_RANGES[p.pixel_range], mean=p.mean, std=p.std,
-                                       channel_order=CHANNEL_ORDERS[p.channel_order],
-                                       resize=RESIZE_POLICIES[p.resize]),
-        preprocessing_source=info.preprocessing_source, num_classes=info.num_classes, labels=info.labels,
-        provider=info.provider, description=info.description,
-    )
-
-
-def _onnx_type(elem_type: int) -> str:
-    return f"tensor({onnx.helper.tensor_dtype_to_np_dtype(elem_type).name})"
-
-
-def class_score(score: ClassScore) -> ex.ClassScore:
-    return ex.ClassScore(class_index=score.class_index, label=score.label, score=score.score)
-
-
-def predict_response(model: LoadedModel, result: PredictResult, timings: ex.Timings) -> ex.PredictResponse:
-    return ex.PredictResponse(
-        model_name=model.info.name,
-        predictions=[ex.Prediction(top=[class_score(s) for s in top], scores=to_tensor(row[None].astype(np.float32)))
-                     for top, row in zip(result.top, result.scores)],
-        forward_passes=len(result.scores), provider=model.info.provider, timings=timings,
-    )
-
-
-def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timings) -> ex.ExplainResponse:
-    return ex.ExplainResponse(
-        model_name=model.info.name,
-        method=result.method,
-        attributions=[ex.Attribution(class_index=t.class_index, label=t.label, score=t.score,
-                                     map=to_tensor(m.astype(np.float32)),
-                                     metrics=[metric_result(s) for s in (result.metrics[i] if result.metrics else [])])
-                      for i, (t, m) in enumerate(zip(result.targets, result.maps))],
-        seed=result.seed,
-        forward_passes=result.forward_passes,
-        provider=model.info.provider,
-        timings=timings,
-        baseline=ex.BaselineReport(target_scores=result.baseline_scores,
-                                   predicted=class_score(result.baseline_predicted)),
-        score_space=SCORE_SPACES[result.score_space],
-        model_input_image=to_tensor(np.rint(result.image * 255).astype(np.uint8)),
-        parameters_json=result.parameters_json,
-    )
-
-
-def metric_result(scored: Scored) -> metrics_pb2.MetricResult:
-    result = scored.result
-    return metrics_pb2.MetricResult(
-        name=result.name, score=result.score, forward_passes=scored.forward_passes,
-        fractions=[] if result.fractions is None else result.fractions.tolist(),
-        curve=[] if result.curve is None else result.curve.tolist(),
-        values={k: float(v) for k, v in result.values.items()},
-    )
-
-
-def evaluate_response(model: LoadedModel, result: EvaluateResult, timings: ex.Timings) -> ex.EvaluateResponse:
-    return ex.EvaluateResponse(
-        model_name=model.info.name, class_index=result.class_index, label=result.label,
-        results=[metric_result(s) for s in result.scored], seed=result.seed,
-        forward_passes=result.forward_passes, provider=model.info.provider, timings=timings,
-    )
-
-
-def _matrix(values: np.ndarray) -> ex.Matrix:
-    return ex.Matrix(size=len(values), values=np.asarray(values, dtype=np.float64).ravel().tolist())
-
-
-def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: ex.Timings,
-                       return_maps: bool) -> ex.ConsistencyResult:
-    return ex.ConsistencyResult(
-        model_name=model.info.name, class_index=result.class_index, label=model.info.label(result.class_index),
-        settings=result.labels, spearman=_matrix(result.spearman), ssim=_matrix(result.ssim),
-        top_iou=_matrix(result.top_iou), metric=result.metric,
-        rankings=[ex.MetricRanking(baseline=label, scores=scores.tolist(), ranks=ranks.tolist())
-                  for label, scores, ranks in zip(result.baseline_labels, result.scores, result.ranks)],
-        kendall_tau=_matrix(result.kendall_tau),
-        maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
-        seed=result.seed, forward_passes=result.forward_passes, timings=timings,
-    )
-
-
-def method_info(declared, cost: str = "") -> ex.MethodInfo:
-    """A method or a metric for ListMethods."""
-    return ex.MethodInfo(name=declared.name, description=declared.summary, reference=declared.reference, cost=cost,
-                         parameters=[ex.ParameterInfo(**p) for p in declared.describe_parameters()])
+    return from_enum(SCORE_SPACES, value, "score_space", ScoreSpace.RAW)

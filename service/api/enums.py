@@ -1,0 +1,42 @@
+"""Enum mappings between xai.v1 and the service's own types, and reading typed proto fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import methods_pb2
+from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+
+from service.errors import InvalidArgument
+from service.explainers.baselines import BaselineKind
+from service.runtime.preprocessing import ChannelOrder, PixelRange, ResizePolicy
+from service.runtime.scores import ScoreSpace
+from service.runtime.signature import Layout, OutputKind
+
+LAYOUTS = {Layout.NCHW: ms.LAYOUT_NCHW, Layout.NHWC: ms.LAYOUT_NHWC}
+OUTPUT_KINDS = {OutputKind.LOGITS: ms.OUTPUT_KIND_LOGITS, OutputKind.PROBABILITIES: ms.OUTPUT_KIND_PROBABILITIES,
+                OutputKind.LOG_PROBABILITIES: ms.OUTPUT_KIND_LOG_PROBABILITIES}
+PIXEL_RANGES = {PixelRange.ZERO_ONE: ms.PIXEL_RANGE_0_1, PixelRange.ZERO_255: ms.PIXEL_RANGE_0_255,
+                PixelRange.MINUS_ONE_ONE: ms.PIXEL_RANGE_MINUS_1_1}
+CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.CHANNEL_ORDER_BGR,
+                  ChannelOrder.GRAY: ms.CHANNEL_ORDER_GRAY}
+RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.STRETCH: ms.RESIZE_POLICY_STRETCH,
+                   ResizePolicy.CENTER_CROP: ms.RESIZE_POLICY_CENTER_CROP}
+SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}
+# Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
+BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
+
+
+def _inverse(mapping: dict) -> dict:
+    return {v: k for k, v in mapping.items()}
+
+
+def from_enum(mapping: dict, value: int, field: str, default: Any = None) -> Any:
+    """A proto enum value as the domain enum; UNSPECIFIED (0) gives ``default``."""
+    if value == 0:
+        return default
+    inverse = _inverse(mapping)
+    if value not in inverse:
+        raise InvalidArgument(f"unknown enum value {value}", field=field)
+    return inverse[value]

@@ -1,0 +1,117 @@
+"""Job results -> xai.v1 responses."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import metrics_pb2
+from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+from onnxplain_client.tensors import to_tensor
+
+from service.api.enums import (CHANNEL_ORDERS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES,
+                               SCORE_SPACES)
+from service.jobs.consistency import ConsistencyResult
+from service.jobs.evaluate import EvaluateResult, Scored
+from service.jobs.explain import ExplainResult
+from service.jobs.predict import ClassScore, PredictResult
+from service.runtime.model import LoadedModel, ModelInfo
+
+
+def model_info(info: ModelInfo) -> ms.ModelInfo:
+    signature = info.signature
+    p = info.preprocessing
+    return ms.ModelInfo(
+        name=info.name, source=info.source, sha256=info.sha256,
+        input=ms.TensorInfo(name=signature.input_name, datatype=_onnx_type(signature.input_elem_type),
+                            shape=[d or -1 for d in signature.input_dims]),
+        output=ms.TensorInfo(name=signature.output_name, datatype="tensor(float)",
+                             shape=[d or -1 for d in signature.output_dims]),
+        layout=LAYOUTS[info.layout], height=info.height, width=info.width, channels=info.channels,
+        fixed_batch=info.fixed_batch, max_batch=info.max_batch,
+        output_kind=OUTPUT_KINDS[info.output_kind], output_kind_source=info.output_kind_source,
+        preprocessing=ms.Preprocessing(pixel_range=PIXEL_RANGES[p.pixel_range], mean=p.mean, std=p.std,
+                                       channel_order=CHANNEL_ORDERS[p.channel_order],
+                                       resize=RESIZE_POLICIES[p.resize]),
+        preprocessing_source=info.preprocessing_source, num_classes=info.num_classes, labels=info.labels,
+        provider=info.provider, description=info.description,
+    )
+
+
+def _onnx_type(elem_type: int) -> str:
+    return f"tensor({onnx.helper.tensor_dtype_to_np_dtype(elem_type).name})"
+
+
+def class_score(score: ClassScore) -> ex.ClassScore:
+    return ex.ClassScore(class_index=score.class_index, label=score.label, score=score.score)
+
+
+def predict_response(model: LoadedModel, result: PredictResult, timings: ex.Timings) -> ex.PredictResponse:
+    return ex.PredictResponse(
+        model_name=model.info.name,
+        predictions=[ex.Prediction(top=[class_score(s) for s in top], scores=to_tensor(row[None].astype(np.float32)))
+                     for top, row in zip(result.top, result.scores)],
+        forward_passes=len(result.scores), provider=model.info.provider, timings=timings,
+    )
+
+
+def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timings) -> ex.ExplainResponse:
+    return ex.ExplainResponse(
+        model_name=model.info.name,
+        method=result.method,
+        attributions=[ex.Attribution(class_index=t.class_index, label=t.label, score=t.score,
+                                     map=to_tensor(m.astype(np.float32)),
+                                     metrics=[metric_result(s) for s in (result.metrics[i] if result.metrics else [])])
+                      for i, (t, m) in enumerate(zip(result.targets, result.maps))],
+        seed=result.seed,
+        forward_passes=result.forward_passes,
+        provider=model.info.provider,
+        timings=timings,
+        baseline=ex.BaselineReport(target_scores=result.baseline_scores,
+                                   predicted=class_score(result.baseline_predicted)),
+        score_space=SCORE_SPACES[result.score_space],
+        model_input_image=to_tensor(np.rint(result.image * 255).astype(np.uint8)),
+        parameters_json=result.parameters_json,
+    )
+
+
+def metric_result(scored: Scored) -> metrics_pb2.MetricResult:
+    result = scored.result
+    return metrics_pb2.MetricResult(
+        name=result.name, score=result.score, forward_passes=scored.forward_passes,
+        fractions=[] if result.fractions is None else result.fractions.tolist(),
+        curve=[] if result.curve is None else result.curve.tolist(),
+        values={k: float(v) for k, v in result.values.items()},
+    )
+
+
+def evaluate_response(model: LoadedModel, result: EvaluateResult, timings: ex.Timings) -> ex.EvaluateResponse:
+    return ex.EvaluateResponse(
+        model_name=model.info.name, class_index=result.class_index, label=result.label,
+        results=[metric_result(s) for s in result.scored], seed=result.seed,
+        forward_passes=result.forward_passes, provider=model.info.provider, timings=timings,
+    )
+
+
+def _matrix(values: np.ndarray) -> ex.Matrix:
+    return ex.Matrix(size=len(values), values=np.asarray(values, dtype=np.float64).ravel().tolist())
+
+
+def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: ex.Timings,
+                       return_maps: bool) -> ex.ConsistencyResult:
+    return ex.ConsistencyResult(
+        model_name=model.info.name, class_index=result.class_index, label=model.info.label(result.class_index),
+        settings=result.labels, spearman=_matrix(result.spearman), ssim=_matrix(result.ssim),
+        top_iou=_matrix(result.top_iou), metric=result.metric,
+        rankings=[ex.MetricRanking(baseline=label, scores=scores.tolist(), ranks=ranks.tolist())
+                  for label, scores, ranks in zip(result.baseline_labels, result.scores, result.ranks)],
+        kendall_tau=_matrix(result.kendall_tau),
+        maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
+        seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+    )
+
+
+def method_info(declared, cost: str = "") -> ex.MethodInfo:
+    """A method or a metric for ListMethods."""
+    return ex.MethodInfo(name=declared.name, description=declared.summary, reference=declared.reference, cost=cost,
+                         parameters=[ex.ParameterInfo(**p) for p in declared.describe_parameters()])
