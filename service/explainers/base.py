@@ -30,6 +30,20 @@ from service.explainers.baselines import Fill
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
+@dataclass(frozen=True)
+class Output:
+    """What ``attribute`` returns when a method has more to say than one map per class.
+
+    ``maps`` (T, H, W) are the pixel-space maps every method returns (a plain ndarray also
+    works); ``details[t]`` holds method-specific results for target t (WCAM: the map in the
+    wavelet layout, importance per scale, the sufficient image), which the API layer sends
+    in the method's own typed message.
+    """
+
+    maps: np.ndarray
+    details: list[dict[str, Any]]
+
+
 class Attribute(Protocol):
     def __call__(self, predict: Predict, image: np.ndarray, params: Any, *, baseline: Fill,
                  batch_size: int, rng: np.random.Generator) -> np.ndarray: ...
