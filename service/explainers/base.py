@@ -64,6 +64,8 @@ class Method(Declared):
     # The cost formula, for people.
     cost: str
     randomized: bool = False
+    # Maps in ``Output.details`` that metrics of another domain can score, e.g. ("wavelet_map",).
+    detail_maps: tuple[str, ...] = ()
 
 
 def batched(items: list, size: int):

@@ -119,7 +119,9 @@ def upsample_nearest(grids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     height, width = shape
     rows = np.arange(height) * grids.shape[1] // height
     cols = np.arange(width) * grids.shape[2] // width
-    return grids[:, rows[:, None], cols[None, :]]
+    # Two steps of basic-and-fancy indexing keep the batch axis outermost in memory (one 2-D fancy index
+    # puts it innermost, which makes every later product over the masks 3-4x slower).
+    return np.ascontiguousarray(grids[:, rows][:, :, cols])
 
 
 def upsample_bicubic(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

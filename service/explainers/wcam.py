@@ -1,0 +1,296 @@
+"""WCAM, the Wavelet sCale Attribution Method (Kasmi, Dubus, Saint-Drenan & Blanc, "Assessment of the
+Reliability of a Model's Decision by Generalizing Attribution to the Wavelet Domain", NeurIPS 2023
+workshop XAI in Action, arXiv 2305.14979; reference code ``spectral_sobol.torch_explainer.WaveletSobol``).
+
+Sobol attribution (``sobol``) moved to the wavelet domain: the image's J-level
+DWT is packed as one H x W array per channel (``wavelets``), a g x g grid of
+continuous masks is drawn over that array, so each cell covers coefficients of
+one place at one scale, and the masked coefficients are transformed back into
+an image and scored. The total-order Sobol index of each cell (Jansen
+estimator on a scrambled Sobol' design of n (g^2 + 2) masks, ``sensitivity``)
+says how much the score depends on that place at that scale. Per class it returns:
+
+- the spatial WCAM (the maps): every sub-band block of the wavelet-layout map
+  resized bicubically to the image and summed (reference §1.2 step 8);
+- the map in the wavelet layout and its mass per level and per sub-band: where
+  along scales the model looks (the paper's finding: mostly the approximation);
+- the sufficient image: the reconstruction from the fewest top-ranked cells
+  that still scores as high as the whole image (reference §1.3).
+
+The perturbation lives in the wavelet domain, so the request's baseline is not
+used: removing a coefficient sets it to 0, and a mask value m scales it by m.
+Defaults are the paper's experiments (8 designs, 3 Haar levels) except the grid
+(see ``default_grid``) and the rescaling (``rescale``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.base import Method, Output, Predict, param
+from service.explainers.baselines import Fill
+from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_rows,
+                                            design_size, grid_scores, jansen_total_order, sobol_design,
+                                            uninformative, upsample_bicubic, upsample_nearest)
+from service.explainers.wavelets import Layout, forward, inverse, make_layout, subbands
+
+log = logging.getLogger(__name__)
+
+MAX_DESIGNS = 4096
+# The paper's cells: g = 28 on 224-px images (example.ipynb, scripts/reconstruction_depth.py) are 8 px.
+MAX_CELL_PIXELS = 8
+# The design has 2 g^2 dimensions (A and B side by side), within scipy's Sobol' direction numbers.
+MAX_GRID = math.isqrt(SOBOL_MAX_DIMENSION // 2)
+RESCALES = ("clip", "minmax")
+# The sufficient-image details when there is none: not searched, or no positive cell to search.
+NO_SUFFICIENT_IMAGE = {"sufficient_image": None, "sufficient_depth": -1, "sufficient_passes": 0}
+
+
+@dataclass(frozen=True)
+class WcamParams:
+    grid_size: int = param(
+        0, "Cells per side of the mask grid over the wavelet layout (anisotropic on non-square images); 0 = the "
+           "smallest multiple of 2^levels with cells of at most 8 px, so cells never straddle sub-bands (32 for "
+           "224 px at 3 levels; the paper uses 28, whose 8-px cells straddle the 28-px approximation block).")
+    num_designs: int = param(8, "Sobol' points n, a power of 2; passes = n * (grid_size^2 + 2) plus the sufficient "
+                                "image's (the paper's experiments: 8; the reference class default: 64).")
+    levels: int = param(3, "Wavelet decomposition levels J (the paper: 3); the image sides must divide by 2^J.")
+    wavelet: str = param("haar", "A pywt discrete wavelet (the paper: 'haar'), in periodization mode.")
+    keep_approximation: bool = param(
+        True, "Keep the approximation band among the explained inputs: its coefficients are masked like every "
+              "other band (the reference's default). False holds it intact in every sample, so only the details "
+              "are explained; the reference's approximation=False zeroes it instead, leaving an image without "
+              "its coarse content.")
+    rescale: str = param("clip", "How reconstructions become pixels: 'clip' to [0, 1], or 'minmax' (the "
+                                 "reference: each image stretched to [0, 1], which couples all coefficients).")
+    sufficient_image: bool = param(True, "Also search the sufficient image: the fewest top-ranked cells whose "
+                                         "reconstruction scores at least as high as the whole image "
+                                         "(up to grid_size^2 more passes per class).")
+
+
+def default_grid(height: int, width: int, levels: int) -> int:
+    """The smallest grid aligned with the sub-bands whose cells are at most ``MAX_CELL_PIXELS`` on both axes.
+
+    Every sub-band boundary is a multiple of the approximation block (H / 2^J, W / 2^J), so a grid of
+    g = m 2^J cells puts m cells across that block and never straddles a boundary (reference §1.5
+    item 2). Capped by the smaller side and by the sampler's dimensions; where no multiple of 2^J
+    fits under those caps, the largest grid that does.
+    """
+    step = 2**levels
+    wanted = step * math.ceil(max(height, width) / (MAX_CELL_PIXELS * step))
+    largest = min(height, width, MAX_GRID)
+    return min(wanted, step * (largest // step) or largest)
+
+
+def resolved_grid(params: WcamParams, image_shape: tuple[int, ...]) -> int:
+    return params.grid_size or default_grid(*image_shape[:2], params.levels)
+
+
+def is_aligned(grid_size: int, levels: int) -> bool:
+    """Cells start on every sub-band boundary (multiples of H / 2^J) exactly when 2^J divides g."""
+    return grid_size % 2**levels == 0
+
+
+def check(params: WcamParams, image_shape: tuple[int, int, int]) -> None:
+    make_layout(*image_shape[:2], params.levels, params.wavelet, prefix="wcam.")
+    if params.grid_size:
+        check_grid(params.grid_size, image_shape, "wcam.grid_size", max_cells=SOBOL_MAX_DIMENSION // 2)
+    n = params.num_designs
+    if not 2 <= n <= MAX_DESIGNS or n & (n - 1):
+        raise InvalidArgument(f"num_designs {n} must be a power of 2 between 2 and {MAX_DESIGNS}: Sobol' points "
+                              "are only balanced in powers of 2", field="wcam.num_designs")
+    check_design_memory(n, 2 * resolved_grid(params, image_shape)**2, "wcam.num_designs")
+    if params.rescale not in RESCALES:
+        raise InvalidArgument(f"rescale {params.rescale!r} is not one of {list(RESCALES)}", field="wcam.rescale")
+
+
+def forward_passes(params: WcamParams, image_shape: tuple[int, int, int]) -> int:
+    """An upper bound for one explained class: the design's n (g^2 + 2) passes, plus at most g^2 for the
+    sufficient image (its reference pass and a scan of at most g^2 - 1 depths); each further class
+    scans on its own, up to g^2 more. ``attribute`` reports each class's exact count."""
+    g = resolved_grid(params, image_shape)
+    return design_size(g * g, params.num_designs) + (g * g if params.sufficient_image else 0)
+
+
+def rescale(images: np.ndarray, how: str) -> np.ndarray:
+    """Reconstructions (B, H, W, C), any memory order, as C-contiguous float32 pixels in [0, 1].
+
+    'clip' keeps every untouched pixel as it was (reference §1.5 item 3). 'minmax' is the reference's
+    per-image stretch over all channels, without its uint8 rounding; a constant image becomes 0.
+    """
+    if how == "minmax":
+        low = images.min(axis=(1, 2, 3), keepdims=True)
+        span = images.max(axis=(1, 2, 3), keepdims=True) - low
+        images = (images - low) / np.maximum(span, 1e-12)
+    # Clipping into a C-ordered buffer is the one pass that also moves channels last for the model.
+    return np.clip(images, 0.0, 1.0, out=np.empty(images.shape, dtype=np.float32))
+
+
+def reconstruction(image: np.ndarray, layout: Layout, params: WcamParams) -> Callable[[np.ndarray], np.ndarray]:
+    """The perturbation: keep masks (B, H, W) over the wavelet layout to images (B, H, W, C) in [0, 1].
+
+    The image's DWT is computed once; each mask scales the coefficients of every channel alike (a
+    cell is a place and a scale, not a colour), and the batch is inverted in one vectorised call.
+    Without ``keep_approximation`` the approximation block is held at 1, not zeroed as in the reference:
+    the samples then differ in their details only, on top of the intact coarse image, so the indices
+    say which details matter to the prediction the model makes on that image.
+    """
+    coefficients = forward(np.moveaxis(image, -1, 0).astype(np.float32), layout)  # (C, H, W)
+
+    def images(keep: np.ndarray) -> np.ndarray:
+        keep = keep.astype(np.float32)  # a copy: the approximation may be pinned below
+        if not params.keep_approximation:
+            keep[(slice(None), *layout.approximation)] = 1.0
+        scaled = np.multiply(coefficients, keep[:, None],
+                             out=np.empty((len(keep), *coefficients.shape), dtype=np.float32))
+        pixels = inverse(scaled, layout)  # (B, C, H, W)
+        return rescale(np.moveaxis(pixels, 1, -1), params.rescale)
+
+    return images
+
+
+def wavelet_maps(indices: np.ndarray, shape: tuple[int, int], aligned: bool) -> np.ndarray:
+    """Indices (T, g, g) over the wavelet layout (T, H, W): nearest when the cells follow the sub-bands (each
+    coefficient gets exactly its cell's index, as the masks did), else bicubic clipped at 0 as the reference."""
+    if aligned:
+        return upsample_nearest(indices, shape).astype(np.float32)
+    return upsample_bicubic(indices, shape)
+
+
+def spatial_maps(maps: np.ndarray, layout: Layout) -> np.ndarray:
+    """The spatial WCAM (T, H, W): every sub-band block of the wavelet-layout maps resized bicubically to
+    the image and summed, so a place's attribution gathers all its scales (reference §1.2 step 8)."""
+    shape = (layout.height, layout.width)
+    return sum(upsample_bicubic(maps[:, band.rows, band.cols], shape) for band in subbands(layout))
+
+
+def importance(wavelet_map: np.ndarray, layout: Layout) -> dict[str, Any]:
+    """Shares of the map's mass per sub-band and per level (index 0 the approximation, then levels J ... 1).
+
+    Masses are sums over each block, so they add up to the whole map; the reference's
+    ``compute_level_contribution`` averages per block instead, which weighs a coarse coefficient as
+    much as a fine one. All shares are 0 when the map is all 0 (an uninformative output).
+    """
+    bands = subbands(layout)
+    mass = np.array([wavelet_map[band.rows, band.cols].sum(dtype=np.float64) for band in bands])
+    shares = mass / mass.sum() if mass.sum() > 0 else np.zeros_like(mass)
+    # subbands() lists the approximation, then (horizontal, vertical, diagonal) per level from J to 1.
+    levels = [shares[0]] + [shares[i:i + 3].sum() for i in range(1, len(bands), 3)]
+    return {
+        "level_importance": [float(share) for share in levels],
+        "subband_importance": [{"name": band.name, "level": band.level, "importance": float(share)}
+                               for band, share in zip(bands, shares)],
+        "approximation_share": float(shares[0]),
+    }
+
+
+def sufficient_search(score: Callable[[np.ndarray], np.ndarray], images: Callable[[np.ndarray], np.ndarray],
+                      indices: np.ndarray, shape: tuple[int, int], batch_size: int) -> dict[str, Any]:
+    """The sufficient image of one class: its reconstruction from the fewest top-ranked cells (reference §1.3).
+
+    Cells are ranked by decreasing index (the raw indices; the reference ranks a uint8 min-max copy,
+    which ties close cells), and depth k keeps the top k cells whole and zeroes the rest, over the
+    positive cells only (k = 1 ... P), as the reference. The reference stops at the first k whose
+    arg-max class is the label; a method only sees its classes' scores, so here depth k suffices when
+    the class's score reaches its score on the reconstruction with every cell kept (one pass):
+    stricter than keeping the arg-max, and meaningful in any score space. The reference also tries
+    that full set, which suffices by definition here: depth g^2 only when every cell is positive, and
+    -1 when no set of positive cells suffices (or none is positive: no pass at all).
+    """
+    positive = int(np.count_nonzero(indices > 0))
+    if not positive:
+        return dict(NO_SUFFICIENT_IMAGE)
+    rank = np.empty(indices.size, dtype=np.int64)
+    rank[np.argsort(-indices.ravel(), kind="stable")] = np.arange(indices.size)
+
+    def depth_images(depths: np.ndarray) -> np.ndarray:
+        keep = (rank[None, :] < depths[:, None]).astype(np.float32).reshape(-1, *indices.shape)
+        return images(upsample_nearest(keep, shape))
+
+    whole = depth_images(np.array([indices.size]))
+    reference = score(whole)[0]
+    # Depth g^2 would be the whole reconstruction again: it needs no second pass.
+    depth, image, passes = first_reaching(score, depth_images, min(positive, indices.size - 1), reference,
+                                          batch_size)
+    if depth < 0 and positive == indices.size:
+        depth, image = indices.size, whole[0]
+    return {"sufficient_image": image, "sufficient_depth": depth, "sufficient_passes": passes + 1}
+
+
+def first_reaching(score: Callable[[np.ndarray], np.ndarray], depth_images: Callable[[np.ndarray], np.ndarray],
+                   last: int, reference: float, batch_size: int) -> tuple[int, np.ndarray | None, int]:
+    """The first depth in 1 ... ``last`` whose image scores at least ``reference``: (depth, image, passes),
+    depth -1 and image None when there is none.
+
+    The score need not grow with the depth, so a bisection could miss the first one; the depths are
+    scanned in order instead, in batches doubling from 1 up to ``batch_size``, so the first depth k
+    costs about 2k passes at most and memory stays within one batch.
+    """
+    start, size, passes = 1, 1, 0
+    while start <= last:
+        depths = np.arange(start, min(start + size, last + 1))
+        candidates = depth_images(depths)
+        passes += len(depths)
+        hits = np.flatnonzero(score(candidates) >= reference)
+        if hits.size:
+            return int(depths[hits[0]]), candidates[hits[0]], passes
+        start, size = start + len(depths), min(2 * size, batch_size)
+    return -1, None, passes
+
+
+def attribute(predict: Predict, image: np.ndarray, params: WcamParams, *, baseline: Fill,
+              batch_size: int, rng: np.random.Generator) -> Output:
+    """Spatial WCAM maps (T, H, W) and, per class, ``details``: "wavelet_map" (H, W), "level_importance",
+    "subband_importance", "approximation_share" (``importance``), "uninformative" (the score hardly varied),
+    "sufficient_image", "sufficient_depth", "sufficient_passes" (``sufficient_search``), "levels",
+    "wavelet" and "grid_size"."""
+    del baseline  # the perturbation is in the wavelet domain: a removed coefficient is 0
+    layout = make_layout(*image.shape[:2], params.levels, params.wavelet)
+    g, n = resolved_grid(params, image.shape), params.num_designs
+    d, aligned = g * g, is_aligned(g, params.levels)
+    if not aligned:
+        log.warning("WCAM grid cells straddle sub-band boundaries", extra={
+            "grid_size": g, "levels": params.levels, "cells_per_approximation_block": g / 2**params.levels})
+    images = reconstruction(image, layout, params)
+    a, b = sobol_design(d, n, rng)
+    scores = grid_scores(predict, lambda start, stop: design_rows(a, b, start, stop), design_size(d, n), (g, g),
+                         images, image.shape, batch_size)
+    # Rows n:2n are the B block: evaluated (standard design) but unused by Jansen.
+    y_a, y_c = scores[:n], scores[2 * n:].reshape(d, n, -1)
+    indices = jansen_total_order(y_a, y_c).T.reshape(-1, g, g)
+    maps = wavelet_maps(indices, image.shape[:2], aligned)
+    flags = uninformative(y_a)
+    details = []
+    for target, (cells, wavelet_map) in enumerate(zip(indices, maps)):
+        found = NO_SUFFICIENT_IMAGE
+        if params.sufficient_image:
+            found = sufficient_search(lambda pixels, t=target: predict(pixels)[:, t], images, cells,
+                                      image.shape[:2], batch_size)
+        details.append({"wavelet_map": wavelet_map, **importance(wavelet_map, layout),
+                        "uninformative": bool(flags[target]), **found,
+                        "levels": params.levels, "wavelet": params.wavelet, "grid_size": g})
+    return Output(spatial_maps(maps, layout), details)
+
+
+METHOD = Method(
+    name="wcam",
+    summary="Total-order Sobol index of each cell of a mask grid over the image's wavelet transform: which "
+            "places at which scales drive the score, with the sufficient image those cells rebuild.",
+    reference="Kasmi, Dubus, Saint-Drenan & Blanc, Assessment of the Reliability of a Model's Decision by "
+              "Generalizing Attribution to the Wavelet Domain, NeurIPS 2023 workshop XAI in Action "
+              "(arXiv 2305.14979)",
+    params=WcamParams,
+    attribute=attribute,
+    forward_passes=forward_passes,
+    check=check,
+    cost="num_designs * (grid_size^2 + 2) + sufficient-image passes (at most grid_size^2 per class)",
+    randomized=True,
+    # The wavelet-domain metrics (wavelet_deletion, wavelet_insertion) score the map in the wavelet layout.
+    detail_maps=("wavelet_map",),
+)
