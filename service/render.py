@@ -21,7 +21,13 @@ def heatmap(attribution: np.ndarray) -> np.ndarray:
 
 
 def overlay(image: np.ndarray, attribution: np.ndarray, alpha: float = 0.75) -> np.ndarray:
-    """The map over a grey version of the image, opaque where relevance is large."""
+    """The map over a grey version of the image, opaque where relevance is large.
+
+    A map with no negative values (Sobol, HSIC, WCAM indices, RISE) is shown above its minimum: its
+    floor is where the method found nothing, not evidence spread over the whole image.
+    """
+    if attribution.min() >= 0:
+        attribution = attribution - attribution.min()
     grey = image.astype(np.float32).mean(axis=2, keepdims=True) if image.ndim == 3 else image[..., None]
     base = np.repeat(grey, 3, axis=2)
     scale = float(np.max(np.abs(attribution))) or 1.0
@@ -56,6 +62,67 @@ def consistency_figure(labels: list[str], maps: list[np.ndarray], spearman: np.n
     axis.set_yticks(range(count), labels, fontsize=7)
     axis.set_title("Spearman between maps")
     figure.colorbar(image, ax=axis, shrink=0.7)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
+def level_labels(levels: int) -> list[str]:
+    """Axis labels of a WCAM level profile: the approximation, then levels J (coarse) to 1 (fine)."""
+    return ["approx."] + [f"level {j}" for j in range(levels, 0, -1)]
+
+
+def scales_figure(names: list[str], pictures: list[np.ndarray], maps: list[np.ndarray],
+                  profiles: list[list[float]], predictions: list[str], path: Path) -> Path:
+    """Each variant over its spatial WCAM, and every variant's importance per scale on one chart."""
+    from matplotlib import pyplot
+
+    count = len(names)
+    figure = pyplot.figure(figsize=(max(8.0, 2.0 * count), 6.2), constrained_layout=True)
+    grid = figure.add_gridspec(2, count, height_ratios=[1, 1.3])
+    for i, (name, picture, attribution, prediction) in enumerate(zip(names, pictures, maps, predictions)):
+        axis = figure.add_subplot(grid[0, i])
+        axis.imshow(overlay(picture, attribution))
+        axis.set_title(f"{name}\n{prediction}", fontsize=8)
+        axis.axis("off")
+    axis = figure.add_subplot(grid[1, :])
+    labels = level_labels(len(profiles[0]) - 1)
+    for name, profile in zip(names, profiles):
+        axis.plot(labels, profile, marker="o", label=name, linewidth=2.5 if name == "clean" else 1.2)
+    axis.set_ylabel("share of WCAM importance")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8, ncol=max(1, count // 6))
+    axis.grid(alpha=0.3)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
+def wcam_figure(picture: np.ndarray, transform_view: np.ndarray, wavelet_map: np.ndarray,
+                spatial_map: np.ndarray, profile: list[float], bounds: list[tuple[int, int, int, int]],
+                title: str, path: Path) -> Path:
+    """The image, the WCAM over a grey view of the wavelet transform with the sub-bands outlined,
+    the spatial WCAM over the image, and the importance per scale."""
+    from matplotlib import pyplot
+    from matplotlib.patches import Rectangle
+
+    figure, axes = pyplot.subplots(1, 4, figsize=(14, 3.8), constrained_layout=True)
+    axes[0].imshow(picture.squeeze())
+    axes[0].set_title("input")
+    axes[1].imshow(transform_view, cmap="gray")
+    axes[1].imshow(wavelet_map, cmap="jet", alpha=0.5)
+    for top, left, height, width in bounds:
+        axes[1].add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, edgecolor="white",
+                                    linewidth=0.8))
+    axes[1].set_title("WCAM (wavelet layout)")
+    axes[2].imshow(overlay(picture, spatial_map))
+    axes[2].set_title("spatial WCAM")
+    for axis in axes[:3]:
+        axis.axis("off")
+    axes[3].bar(level_labels(len(profile) - 1), profile, color="#c0392b")
+    axes[3].set_ylim(0, 1)
+    axes[3].set_title("importance per scale")
+    figure.suptitle(title)
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
     return path

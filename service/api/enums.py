@@ -9,6 +9,7 @@ from onnxplain_client._proto.xai.v1 import methods_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 
 from service.errors import InvalidArgument
+from service.corruptions import Corruption
 from service.explainers.baselines import BaselineKind
 from service.runtime.preprocessing import ChannelOrder, PixelRange, ResizePolicy
 from service.runtime.scores import ScoreSpace
@@ -26,6 +27,7 @@ RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.ST
 SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}
 # Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
 BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
+CORRUPTIONS = {corruption: ex.Corruption.Value(f"CORRUPTION_{corruption.name}") for corruption in Corruption}
 
 
 def _inverse(mapping: dict) -> dict:

@@ -13,7 +13,7 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2, tensor_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import TensorError, from_tensor
 
-from service.api.enums import (BASELINE_KINDS, CHANNEL_ORDERS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES,
+from service.api.enums import (BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES,
                                RESIZE_POLICIES, SCORE_SPACES, from_enum)
 from service.errors import InvalidArgument
 from service.explainers import get_method
@@ -22,6 +22,7 @@ from service.explainers.baselines import Baseline, BaselineKind
 from service.jobs.consistency import DEFAULT_METRIC_BASELINES, ConsistencyJob, Setting, baseline_label
 from service.jobs.evaluate import EvaluateJob, MetricRequest
 from service.jobs.explain import ExplainJob, Targets
+from service.jobs.scales import ScaleJob, variants
 from service.metrics import get_metric
 from service.runtime import images
 from service.runtime.model import LoadedModel
@@ -222,3 +223,20 @@ def _check_batch_size(batch_size: int) -> None:
 
 def score_space(value: int) -> ScoreSpace:
     return from_enum(SCORE_SPACES, value, "score_space", ScoreSpace.RAW)
+
+
+def scales_job(request: ex.AnalyzeScalesRequest, model: LoadedModel) -> ScaleJob:
+    _check_batch_size(request.batch_size)
+    wcam = get_method("wcam")
+    corruptions = [from_enum(CORRUPTIONS, c, f"corruptions[{i}]") for i, c in enumerate(request.corruptions)]
+    if any(c is None for c in corruptions):
+        raise InvalidArgument("CORRUPTION_UNSPECIFIED is not a corruption", field="corruptions")
+    return ScaleJob(
+        image=image_pixels(request.image, model),
+        params=wcam.make_params(message_values(request.wcam)),
+        variants=tuple(variants(corruptions, list(request.severities), list(request.zooms))),
+        class_index=request.class_index if request.HasField("class_index") else None,
+        seed=request.seed if request.HasField("seed") else None,
+        score_space=score_space(request.score_space),
+        batch_size=request.batch_size or None,
+    )

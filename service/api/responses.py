@@ -9,12 +9,13 @@ from onnxplain_client._proto.xai.v1 import metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import to_tensor
 
-from service.api.enums import (CHANNEL_ORDERS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES,
-                               SCORE_SPACES)
+from service.api.enums import (CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES,
+                               RESIZE_POLICIES, SCORE_SPACES)
 from service.jobs.consistency import ConsistencyResult
 from service.jobs.evaluate import EvaluateResult, Scored
 from service.jobs.explain import ExplainResult
 from service.jobs.predict import ClassScore, PredictResult
+from service.jobs.scales import ScaleResult
 from service.runtime.model import LoadedModel, ModelInfo
 
 
@@ -59,10 +60,7 @@ def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timi
     return ex.ExplainResponse(
         model_name=model.info.name,
         method=result.method,
-        attributions=[ex.Attribution(class_index=t.class_index, label=t.label, score=t.score,
-                                     map=to_tensor(m.astype(np.float32)),
-                                     metrics=[metric_result(s) for s in (result.metrics[i] if result.metrics else [])])
-                      for i, (t, m) in enumerate(zip(result.targets, result.maps))],
+        attributions=[_attribution(result, i) for i in range(len(result.targets))],
         seed=result.seed,
         forward_passes=result.forward_passes,
         provider=model.info.provider,
@@ -73,6 +71,38 @@ def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timi
         model_input_image=to_tensor(np.rint(result.image * 255).astype(np.uint8)),
         parameters_json=result.parameters_json,
     )
+
+
+def _attribution(result: ExplainResult, index: int) -> ex.Attribution:
+    target = result.targets[index]
+    attribution = ex.Attribution(
+        class_index=target.class_index, label=target.label, score=target.score,
+        map=to_tensor(result.maps[index].astype(np.float32)),
+        metrics=[metric_result(s) for s in (result.metrics[index] if result.metrics else [])],
+    )
+    details = result.details[index] if result.details else {}
+    if details and result.method in DETAILS:
+        getattr(attribution, result.method).CopyFrom(DETAILS[result.method](details))
+    return attribution
+
+
+def wcam_details(details: dict) -> ex.WcamDetails:
+    sufficient = details.get("sufficient_image")
+    return ex.WcamDetails(
+        wavelet_map=to_tensor(np.asarray(details["wavelet_map"], dtype=np.float32)),
+        level_importance=details["level_importance"],
+        subbands=[ex.SubbandImportance(name=b["name"], level=b["level"], importance=b["importance"])
+                  for b in details["subband_importance"]],
+        approximation_share=details["approximation_share"],
+        sufficient_image=None if sufficient is None else to_tensor(np.rint(sufficient * 255).astype(np.uint8)),
+        sufficient_depth=details.get("sufficient_depth", -1),
+        levels=details["levels"], wavelet=details["wavelet"], grid_size=details["grid_size"],
+        uninformative=details.get("uninformative", False),
+    )
+
+
+# Methods whose details travel in a typed message of Attribution's `details` oneof, by method name.
+DETAILS = {"wcam": wcam_details}
 
 
 def metric_result(scored: Scored) -> metrics_pb2.MetricResult:
@@ -115,3 +145,24 @@ def method_info(declared, cost: str = "") -> ex.MethodInfo:
     """A method or a metric for ListMethods."""
     return ex.MethodInfo(name=declared.name, description=declared.summary, reference=declared.reference, cost=cost,
                          parameters=[ex.ParameterInfo(**p) for p in declared.describe_parameters()])
+
+
+def scales_result(model: LoadedModel, result: ScaleResult, timings: ex.Timings,
+                  return_maps: bool) -> ex.AnalyzeScalesResult:
+    variants = []
+    for row in result.rows:
+        variant = ex.ScaleVariant(
+            name=row.variant.name, severity=row.variant.severity, zoom=row.variant.zoom,
+            corruption=CORRUPTIONS[row.variant.corruption] if row.variant.corruption else 0,
+            predicted=class_score(row.predicted), target_score=row.target_score,
+            level_importance=row.details["level_importance"],
+            approximation_share=row.details["approximation_share"],
+        )
+        if return_maps:
+            variant.image.CopyFrom(to_tensor(np.rint(row.image * 255).astype(np.uint8)))
+            variant.map.CopyFrom(to_tensor(row.map.astype(np.float32)))
+            variant.wcam.CopyFrom(wcam_details(row.details))
+        variants.append(variant)
+    return ex.AnalyzeScalesResult(model_name=model.info.name, class_index=result.class_index, label=result.label,
+                                  variants=variants, seed=result.seed, forward_passes=result.forward_passes,
+                                  timings=timings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import numpy as np
@@ -21,6 +22,7 @@ from service.jobs.evaluate import run_evaluate
 from service.jobs.explain import run_explain
 from service.jobs.predict import run_predict
 from service.jobs.runner import JobRunner
+from service.jobs.scales import run_scales
 from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
 
@@ -96,20 +98,19 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
             yield ex.ExplainStreamResponse(**event)
 
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
-        started = time.perf_counter()
-        model = self.repository.get(request.model_name)
-        job = requests.explain_job(request, model)
-        # Refuse before computing what could not be sent: one float32 map per target, plus the image.
-        response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
-        if response_bytes > self.max_message_bytes:
-            raise ResourceExhausted(
-                f"{job.targets.count} maps of {model.info.height}x{model.info.width} need about "
-                f"{response_bytes >> 20} MiB, over the {self.max_message_bytes >> 20} MiB message limit; "
-                "ask for fewer classes", field="target")
-        prepare_ms = (time.perf_counter() - started) * 1000.0
-        outcome = await self.runner.run(lambda control: run_explain(model, job, control),
-                                        deadline=_deadline(context), on_progress=on_progress)
-        return responses.explain_response(model, outcome.value, _timings(started, outcome, prepare_ms))
+        def to_job(model):
+            job = requests.explain_job(request, model)
+            # Refuse before computing what could not be sent: one float32 map per target, plus the image.
+            response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
+            if response_bytes > self.max_message_bytes:
+                raise ResourceExhausted(
+                    f"{job.targets.count} maps of {model.info.height}x{model.info.width} need about "
+                    f"{response_bytes >> 20} MiB, over the {self.max_message_bytes >> 20} MiB message limit; "
+                    "ask for fewer classes", field="target")
+            return job
+
+        return await self._run_job(request.model_name, context, to_job, run_explain, responses.explain_response,
+                                   on_progress)
 
     @translate_errors
     async def ListMethods(self, request: ex.ListMethodsRequest, context) -> ex.ListMethodsResponse:
@@ -118,28 +119,34 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def Evaluate(self, request: ex.EvaluateRequest, context) -> ex.EvaluateResponse:
-        started = time.perf_counter()
-        model = self.repository.get(request.model_name)
-        job = requests.evaluate_job(request, model)
-        prepare_ms = (time.perf_counter() - started) * 1000.0
-        outcome = await self.runner.run(lambda control: run_evaluate(model, job, control),
-                                        deadline=_deadline(context))
-        return responses.evaluate_response(model, outcome.value, _timings(started, outcome, prepare_ms))
+        return await self._run_job(request.model_name, context, lambda model: requests.evaluate_job(request, model),
+                                   run_evaluate, responses.evaluate_response)
 
     @translate_errors
     async def Consistency(self, request: ex.ConsistencyRequest, context):
-        async def work(on_progress):
-            started = time.perf_counter()
-            model = self.repository.get(request.model_name)
-            job = requests.consistency_job(request, model)
-            prepare_ms = (time.perf_counter() - started) * 1000.0
-            outcome = await self.runner.run(lambda control: run_consistency(model, job, control),
-                                            deadline=_deadline(context), on_progress=on_progress)
-            return responses.consistency_result(model, outcome.value, _timings(started, outcome, prepare_ms),
-                                              request.return_maps)
-
-        async for event in _streamed(work):
+        to_response = functools.partial(responses.consistency_result, return_maps=request.return_maps)
+        async for event in _streamed(lambda on_progress: self._run_job(
+                request.model_name, context, lambda model: requests.consistency_job(request, model),
+                run_consistency, to_response, on_progress)):
             yield ex.ConsistencyResponse(**event)
+
+    @translate_errors
+    async def AnalyzeScales(self, request: ex.AnalyzeScalesRequest, context):
+        to_response = functools.partial(responses.scales_result, return_maps=request.return_maps)
+        async for event in _streamed(lambda on_progress: self._run_job(
+                request.model_name, context, lambda model: requests.scales_job(request, model), run_scales,
+                to_response, on_progress)):
+            yield ex.AnalyzeScalesResponse(**event)
+
+    async def _run_job(self, model_name: str, context, to_job, run, to_response, on_progress=None):
+        """The shape of every job RPC: convert the request, run the job in a worker, convert the result."""
+        started = time.perf_counter()
+        model = self.repository.get(model_name)
+        job = to_job(model)
+        prepare_ms = (time.perf_counter() - started) * 1000.0
+        outcome = await self.runner.run(lambda control: run(model, job, control), deadline=_deadline(context),
+                                        on_progress=on_progress)
+        return to_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 
 
 def _timings(started: float, outcome, prepare_ms: float) -> ex.Timings:

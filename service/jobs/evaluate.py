@@ -38,6 +38,10 @@ class MetricRequest:
         return self.metric.forward_passes(self.params, image_shape)
 
 
+def domain_key(request: MetricRequest) -> str:
+    return f"{request.metric.domain}_map"
+
+
 @dataclass(frozen=True)
 class Scored:
     result: MetricResult
@@ -46,12 +50,17 @@ class Scored:
 
 def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarray, class_index: int,
               requests: Sequence[MetricRequest], *, fill: Fill, mask: np.ndarray | None, batch_size: int,
-              rng: np.random.Generator) -> list[Scored]:
-    """Every requested metric on one map, with the passes each took."""
+              rng: np.random.Generator, details: dict | None = None) -> list[Scored]:
+    """Every requested metric on one map, with the passes each took.
+
+    A metric of another domain scores the method's map of that domain from ``details``
+    (wavelet metrics take WCAM's ``wavelet_map``).
+    """
     scored = []
     for request in requests:
         before = predict.passes
-        result = request.metric.evaluate(predict.score(class_index), image, attribution, request.params,
+        domain_map = attribution if request.metric.domain == "pixel" else (details or {})[domain_key(request)]
+        result = request.metric.evaluate(predict.score(class_index), image, domain_map, request.params,
                                          baseline=fill, mask=mask, batch_size=batch_size, rng=rng)
         scored.append(Scored(result, predict.passes - before))
     return scored

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method
+from service.explainers.base import Method, Output
 from service.explainers.baselines import Baseline
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
-from service.jobs.evaluate import MetricRequest, Scored, draw_seed, score_map
+from service.jobs.evaluate import MetricRequest, Scored, domain_key, draw_seed, score_map
 from service.jobs.predict import ClassScore, top_classes
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
@@ -77,6 +77,7 @@ class ExplainResult:
     image: np.ndarray
     score_space: ScoreSpace = ScoreSpace.RAW
     metrics: list[list[Scored]] | None = None  # per target
+    details: list[dict[str, Any]] | None = None  # per target, method-specific (see explainers.base.Output)
 
     @property
     def parameters_json(self) -> str:
@@ -90,6 +91,10 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     job.method.check(job.params, shape)
     for request in job.metrics:
         request.check(shape, job.mask)
+        if request.metric.domain != "pixel" and domain_key(request) not in job.method.detail_maps:
+            raise InvalidArgument(f"{request.metric.name} scores maps in the {request.metric.domain} domain, which "
+                                  f"{job.method.name} does not make; use it with a method that does (wcam), or "
+                                  "Evaluate a map of that domain", field="metrics")
     seed = draw_seed(job.seed)
     rng = np.random.default_rng(seed)
     fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
@@ -102,11 +107,12 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
     targets = job.targets.resolve(clean)
     batch_size = job.batch_size or model.info.max_batch
-    maps = job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
-                                batch_size=batch_size, rng=rng)
+    output = job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
+                                  batch_size=batch_size, rng=rng)
+    maps, details = (output.maps, output.details) if isinstance(output, Output) else (output, [{}] * len(targets))
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
-                         batch_size=batch_size, rng=rng)
-               for target, attribution in zip(targets, maps)] if job.metrics else None
+                         batch_size=batch_size, rng=rng, details=target_details)
+               for target, attribution, target_details in zip(targets, maps, details)] if job.metrics else None
     predict.finish()
     return ExplainResult(
         method=job.method.name,
@@ -122,4 +128,5 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
         image=job.image,
         score_space=job.score_space,
         metrics=metrics,
+        details=details,
     )

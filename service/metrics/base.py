@@ -65,6 +65,8 @@ class Metric(Declared):
     needs_mask: bool = False
     # Whether a better map gets a higher score (not so for deletion and LeRF), to rank maps by a metric.
     higher_is_better: bool = True
+    # "pixel": the map is (H, W) over pixels; "wavelet": over the packed wavelet layout (WCAM's wavelet_map).
+    domain: str = "pixel"
 
 
 def attribution_map(attribution: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
@@ -95,12 +97,14 @@ def check_number(value: Any, field: str, low: float, high: float, *, open_low: b
 
 
 def perturbed_scores(score: Score, image: np.ndarray, baseline: Fill, keeps: Iterable[np.ndarray],
-                     batch_size: int) -> np.ndarray:
+                     batch_size: int, perturbation: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Scores of ``perturb(image, keep, baseline)`` for every (H, W) keep mask, ``batch_size`` at a time.
 
     ``keeps`` may be a generator, so at most one batch of masks and images exists at once.
+    ``perturbation`` replaces the pixel-space blend (wavelet metrics keep coefficients instead).
     """
+    perturbation = perturbation or (lambda keep: perturb(image, keep, baseline))
     keeps, scores = iter(keeps), []
     while chunk := list(islice(keeps, batch_size)):
-        scores.append(np.asarray(score(perturb(image, np.stack(chunk), baseline)), dtype=np.float64))
+        scores.append(np.asarray(score(perturbation(np.stack(chunk))), dtype=np.float64))
     return np.concatenate(scores) if scores else np.zeros(0)

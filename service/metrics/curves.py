@@ -48,14 +48,14 @@ def descending_ranks(values: np.ndarray) -> np.ndarray:
 
 
 def curve(score: Score, image: np.ndarray, fill: Fill, ranks: np.ndarray, thresholds: np.ndarray, *,
-          reveal: bool, batch_size: int) -> np.ndarray:
+          reveal: bool, batch_size: int, perturbation=None) -> np.ndarray:
     """Scores along the path: at point k the pixels of rank below ``thresholds[k]`` are changed.
 
     Removing (``reveal=False``) replaces them with ``fill``; revealing starts from ``fill`` and puts
     the image's own pixels back. Masks are made lazily, one batch at a time.
     """
     keeps = ((ranks < t if reveal else ranks >= t).astype(np.float32) for t in thresholds)
-    return perturbed_scores(score, image, fill, keeps, batch_size)
+    return perturbed_scores(score, image, fill, keeps, batch_size, perturbation)
 
 
 def auc(values: np.ndarray) -> float:
@@ -64,11 +64,14 @@ def auc(values: np.ndarray) -> float:
 
 
 def causal(name: str, score: Score, image: np.ndarray, attribution: np.ndarray, steps: int, fill: Fill, *,
-           reveal: bool, batch_size: int) -> MetricResult:
-    """Deletion (``reveal=False``) or insertion (``reveal=True``) along the pixels in descending attribution."""
+           reveal: bool, batch_size: int, perturbation=None) -> MetricResult:
+    """Deletion (``reveal=False``) or insertion (``reveal=True``) along the pixels in descending attribution.
+
+    ``perturbation`` maps a batch of keep masks to images when the map is not over pixels (wavelets).
+    """
     pixels = image.shape[0] * image.shape[1]
     # Xplique's floor(linspace(0, pixels, steps + 1)): every step changes pixels // steps pixels, give or take one.
     thresholds = np.arange(steps + 1) * pixels // steps
     values = curve(score, image, fill, descending_ranks(attribution_map(attribution, image.shape)), thresholds,
-                   reveal=reveal, batch_size=batch_size)
+                   reveal=reveal, batch_size=batch_size, perturbation=perturbation)
     return MetricResult(name=name, score=auc(values), fractions=np.arange(steps + 1) / steps, curve=values)

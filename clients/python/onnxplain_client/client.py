@@ -189,6 +189,25 @@ class OnnxplainClient:
         return self._last(self.explainer.Consistency(request, timeout=timeout, metadata=self._metadata),
                           on_progress)
 
+    def analyze_scales(self, model: str, image: ImageLike, *, corruptions: Sequence[str] = (),
+                       severities: Sequence[int] = (), zooms: Sequence[float] = (),
+                       wcam: Mapping[str, Any] | None = None, class_index: int | None = None,
+                       seed: int | None = None, probabilities: bool = False, return_maps: bool = False,
+                       batch_size: int = 0, timeout: float | None = None,
+                       on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AnalyzeScalesResult:
+        """WCAM on ``image`` and on its corrupted (e.g. ``["gaussian_blur", "jpeg"]``, severities 1-5) or zoomed
+        (e.g. ``[1.5, 2]``) versions: how the prediction and the importance per scale shift."""
+        request = ex.AnalyzeScalesRequest(
+            model_name=model, image=image_message(image), severities=list(severities), zooms=list(zooms),
+            corruptions=[ex.Corruption.Value(f"CORRUPTION_{name.upper()}") for name in corruptions],
+            score_space=_score_space(probabilities), return_maps=return_maps, batch_size=batch_size)
+        _common(request, seed=seed)
+        if class_index is not None:
+            request.class_index = class_index
+        request.wcam.CopyFrom(method_spec("wcam", wcam).wcam)
+        return self._last(self.explainer.AnalyzeScales(request, timeout=timeout, metadata=self._metadata),
+                          on_progress)
+
     @staticmethod
     def _last(stream, on_progress):
         """The result of a progress-then-result stream, handing progress events to ``on_progress``."""

@@ -15,9 +15,22 @@ class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_SPACE_UNSPECIFIED: _ClassVar[ScoreSpace]
     SCORE_SPACE_RAW: _ClassVar[ScoreSpace]
     SCORE_SPACE_PROBABILITY: _ClassVar[ScoreSpace]
+
+class Corruption(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CORRUPTION_UNSPECIFIED: _ClassVar[Corruption]
+    CORRUPTION_GAUSSIAN_NOISE: _ClassVar[Corruption]
+    CORRUPTION_GAUSSIAN_BLUR: _ClassVar[Corruption]
+    CORRUPTION_JPEG: _ClassVar[Corruption]
+    CORRUPTION_CONTRAST: _ClassVar[Corruption]
 SCORE_SPACE_UNSPECIFIED: ScoreSpace
 SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
+CORRUPTION_UNSPECIFIED: Corruption
+CORRUPTION_GAUSSIAN_NOISE: Corruption
+CORRUPTION_GAUSSIAN_BLUR: Corruption
+CORRUPTION_JPEG: Corruption
+CORRUPTION_CONTRAST: Corruption
 
 class Target(_message.Message):
     __slots__ = ("class_indices", "top_k")
@@ -124,18 +137,54 @@ class BaselineReport(_message.Message):
     def __init__(self, target_scores: _Optional[_Iterable[float]] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ...) -> None: ...
 
 class Attribution(_message.Message):
-    __slots__ = ("class_index", "label", "score", "map", "metrics")
+    __slots__ = ("class_index", "label", "score", "map", "metrics", "wcam")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MAP_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    WCAM_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     label: str
     score: float
     map: _tensor_pb2.Tensor
     metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricResult]
-    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ...) -> None: ...
+    wcam: WcamDetails
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ...) -> None: ...
+
+class SubbandImportance(_message.Message):
+    __slots__ = ("name", "level", "importance")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    level: int
+    importance: float
+    def __init__(self, name: _Optional[str] = ..., level: _Optional[int] = ..., importance: _Optional[float] = ...) -> None: ...
+
+class WcamDetails(_message.Message):
+    __slots__ = ("wavelet_map", "level_importance", "subbands", "approximation_share", "sufficient_image", "sufficient_depth", "levels", "wavelet", "grid_size", "uninformative")
+    WAVELET_MAP_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
+    SUBBANDS_FIELD_NUMBER: _ClassVar[int]
+    APPROXIMATION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    SUFFICIENT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    SUFFICIENT_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    WAVELET_FIELD_NUMBER: _ClassVar[int]
+    GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
+    UNINFORMATIVE_FIELD_NUMBER: _ClassVar[int]
+    wavelet_map: _tensor_pb2.Tensor
+    level_importance: _containers.RepeatedScalarFieldContainer[float]
+    subbands: _containers.RepeatedCompositeFieldContainer[SubbandImportance]
+    approximation_share: float
+    sufficient_image: _tensor_pb2.Tensor
+    sufficient_depth: int
+    levels: int
+    wavelet: str
+    grid_size: int
+    uninformative: bool
+    def __init__(self, wavelet_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., level_importance: _Optional[_Iterable[float]] = ..., subbands: _Optional[_Iterable[_Union[SubbandImportance, _Mapping]]] = ..., approximation_share: _Optional[float] = ..., sufficient_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sufficient_depth: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., grid_size: _Optional[int] = ..., uninformative: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json")
@@ -358,3 +407,81 @@ class ConsistencyResponse(_message.Message):
     progress: Progress
     result: ConsistencyResult
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[ConsistencyResult, _Mapping]] = ...) -> None: ...
+
+class AnalyzeScalesRequest(_message.Message):
+    __slots__ = ("model_name", "image", "class_index", "wcam", "corruptions", "severities", "zooms", "seed", "score_space", "batch_size", "return_maps")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    WCAM_FIELD_NUMBER: _ClassVar[int]
+    CORRUPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SEVERITIES_FIELD_NUMBER: _ClassVar[int]
+    ZOOMS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RETURN_MAPS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    image: _tensor_pb2.Image
+    class_index: int
+    wcam: _methods_pb2.WcamParams
+    corruptions: _containers.RepeatedScalarFieldContainer[Corruption]
+    severities: _containers.RepeatedScalarFieldContainer[int]
+    zooms: _containers.RepeatedScalarFieldContainer[float]
+    seed: int
+    score_space: ScoreSpace
+    batch_size: int
+    return_maps: bool
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., wcam: _Optional[_Union[_methods_pb2.WcamParams, _Mapping]] = ..., corruptions: _Optional[_Iterable[_Union[Corruption, str]]] = ..., severities: _Optional[_Iterable[int]] = ..., zooms: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ...) -> None: ...
+
+class ScaleVariant(_message.Message):
+    __slots__ = ("name", "corruption", "severity", "zoom", "predicted", "target_score", "level_importance", "approximation_share", "image", "map", "wcam")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CORRUPTION_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    ZOOM_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    TARGET_SCORE_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
+    APPROXIMATION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MAP_FIELD_NUMBER: _ClassVar[int]
+    WCAM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    corruption: Corruption
+    severity: int
+    zoom: float
+    predicted: ClassScore
+    target_score: float
+    level_importance: _containers.RepeatedScalarFieldContainer[float]
+    approximation_share: float
+    image: _tensor_pb2.Tensor
+    map: _tensor_pb2.Tensor
+    wcam: WcamDetails
+    def __init__(self, name: _Optional[str] = ..., corruption: _Optional[_Union[Corruption, str]] = ..., severity: _Optional[int] = ..., zoom: _Optional[float] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ..., target_score: _Optional[float] = ..., level_importance: _Optional[_Iterable[float]] = ..., approximation_share: _Optional[float] = ..., image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ...) -> None: ...
+
+class AnalyzeScalesResult(_message.Message):
+    __slots__ = ("model_name", "class_index", "label", "variants", "seed", "forward_passes", "timings")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    class_index: int
+    label: str
+    variants: _containers.RepeatedCompositeFieldContainer[ScaleVariant]
+    seed: int
+    forward_passes: int
+    timings: Timings
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ScaleVariant, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class AnalyzeScalesResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: AnalyzeScalesResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AnalyzeScalesResult, _Mapping]] = ...) -> None: ...

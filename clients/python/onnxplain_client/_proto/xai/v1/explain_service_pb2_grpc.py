@@ -65,6 +65,11 @@ class ExplainServiceStub:
                 request_serializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyRequest.SerializeToString,
                 response_deserializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyResponse.FromString,
                 _registered_method=True)
+        self.AnalyzeScales = channel.unary_stream(
+                '/xai.v1.ExplainService/AnalyzeScales',
+                request_serializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesResponse.FromString,
+                _registered_method=True)
 
 
 class ExplainServiceServicer:
@@ -114,6 +119,14 @@ class ExplainServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnalyzeScales(self, request, context):
+        """WCAM on an image and on corrupted or zoomed versions of it: how the prediction and the
+        scale profile shift (Kasmi et al. 2023), streaming progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExplainServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +159,11 @@ def add_ExplainServiceServicer_to_server(servicer, server):
                     servicer.Consistency,
                     request_deserializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyRequest.FromString,
                     response_serializer=xai_dot_v1_dot_explain__service__pb2.ConsistencyResponse.SerializeToString,
+            ),
+            'AnalyzeScales': grpc.unary_stream_rpc_method_handler(
+                    servicer.AnalyzeScales,
+                    request_deserializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +329,33 @@ class ExplainService:
             '/xai.v1.ExplainService/Consistency',
             xai_dot_v1_dot_explain__service__pb2.ConsistencyRequest.SerializeToString,
             xai_dot_v1_dot_explain__service__pb2.ConsistencyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyzeScales(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xai.v1.ExplainService/AnalyzeScales',
+            xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesRequest.SerializeToString,
+            xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,12 @@ class Segmentation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEGMENTATION_UNSPECIFIED: _ClassVar[Segmentation]
     SEGMENTATION_QUICKSHIFT: _ClassVar[Segmentation]
     SEGMENTATION_SLIC: _ClassVar[Segmentation]
+
+class WaveletRescale(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WAVELET_RESCALE_UNSPECIFIED: _ClassVar[WaveletRescale]
+    WAVELET_RESCALE_CLIP: _ClassVar[WaveletRescale]
+    WAVELET_RESCALE_MINMAX: _ClassVar[WaveletRescale]
 SOBOL_PERTURBATION_UNSPECIFIED: SobolPerturbation
 SOBOL_PERTURBATION_INPAINTING: SobolPerturbation
 SOBOL_PERTURBATION_BLUR: SobolPerturbation
@@ -36,6 +42,9 @@ HSIC_SAMPLER_LATIN_HYPERCUBE: HsicSampler
 SEGMENTATION_UNSPECIFIED: Segmentation
 SEGMENTATION_QUICKSHIFT: Segmentation
 SEGMENTATION_SLIC: Segmentation
+WAVELET_RESCALE_UNSPECIFIED: WaveletRescale
+WAVELET_RESCALE_CLIP: WaveletRescale
+WAVELET_RESCALE_MINMAX: WaveletRescale
 
 class Baseline(_message.Message):
     __slots__ = ("kind", "value", "sigma", "image")
@@ -139,18 +148,38 @@ class KernelShapParams(_message.Message):
     n_segments: int
     def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ...) -> None: ...
 
+class WcamParams(_message.Message):
+    __slots__ = ("grid_size", "num_designs", "levels", "wavelet", "keep_approximation", "rescale", "sufficient_image")
+    GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    WAVELET_FIELD_NUMBER: _ClassVar[int]
+    KEEP_APPROXIMATION_FIELD_NUMBER: _ClassVar[int]
+    RESCALE_FIELD_NUMBER: _ClassVar[int]
+    SUFFICIENT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    grid_size: int
+    num_designs: int
+    levels: int
+    wavelet: str
+    keep_approximation: bool
+    rescale: WaveletRescale
+    sufficient_image: bool
+    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., keep_approximation: _Optional[bool] = ..., rescale: _Optional[_Union[WaveletRescale, str]] = ..., sufficient_image: _Optional[bool] = ...) -> None: ...
+
 class MethodSpec(_message.Message):
-    __slots__ = ("occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap")
+    __slots__ = ("occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap", "wcam")
     OCCLUSION_FIELD_NUMBER: _ClassVar[int]
     RISE_FIELD_NUMBER: _ClassVar[int]
     SOBOL_FIELD_NUMBER: _ClassVar[int]
     HSIC_FIELD_NUMBER: _ClassVar[int]
     LIME_FIELD_NUMBER: _ClassVar[int]
     KERNEL_SHAP_FIELD_NUMBER: _ClassVar[int]
+    WCAM_FIELD_NUMBER: _ClassVar[int]
     occlusion: OcclusionParams
     rise: RiseParams
     sobol: SobolParams
     hsic: HsicParams
     lime: LimeParams
     kernel_shap: KernelShapParams
-    def __init__(self, occlusion: _Optional[_Union[OcclusionParams, _Mapping]] = ..., rise: _Optional[_Union[RiseParams, _Mapping]] = ..., sobol: _Optional[_Union[SobolParams, _Mapping]] = ..., hsic: _Optional[_Union[HsicParams, _Mapping]] = ..., lime: _Optional[_Union[LimeParams, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapParams, _Mapping]] = ...) -> None: ...
+    wcam: WcamParams
+    def __init__(self, occlusion: _Optional[_Union[OcclusionParams, _Mapping]] = ..., rise: _Optional[_Union[RiseParams, _Mapping]] = ..., sobol: _Optional[_Union[SobolParams, _Mapping]] = ..., hsic: _Optional[_Union[HsicParams, _Mapping]] = ..., lime: _Optional[_Union[LimeParams, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapParams, _Mapping]] = ..., wcam: _Optional[_Union[WcamParams, _Mapping]] = ...) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14xai/v1/metrics.proto\x12\x06xai.v1\".\n\x0e\x44\x65letionParams\x12\x12\n\x05steps\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x08\n\x06_steps\"W\n\x0fInsertionParams\x12\x12\n\x05steps\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x17\n\nblur_sigma\x18\x02 \x01(\x02H\x01\x88\x01\x01\x42\x08\n\x06_stepsB\r\n\x0b_blur_sigma\"\xbe\x01\n\x10MuFidelityParams\x12\x16\n\tgrid_size\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x1c\n\x0fsubset_fraction\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x18\n\x0bnum_samples\x18\x03 \x01(\rH\x02\x88\x01\x01\x12(\n\x0b\x63orrelation\x18\x04 \x01(\x0e\x32\x13.xai.v1.CorrelationB\x0c\n\n_grid_sizeB\x12\n\x10_subset_fractionB\x0e\n\x0c_num_samples\"b\n\x0cRegionParams\x12\x18\n\x0bregion_size\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0bmax_regions\x18\x02 \x01(\rH\x01\x88\x01\x01\x42\x0e\n\x0c_region_sizeB\x0e\n\x0c_max_regions\"\x14\n\x12LocalisationParams\"\xa1\x02\n\nMetricSpec\x12*\n\x08\x64\x65letion\x18\x01 \x01(\x0b\x32\x16.xai.v1.DeletionParamsH\x00\x12,\n\tinsertion\x18\x02 \x01(\x0b\x32\x17.xai.v1.InsertionParamsH\x00\x12/\n\x0bmu_fidelity\x18\x03 \x01(\x0b\x32\x18.xai.v1.MuFidelityParamsH\x00\x12$\n\x04morf\x18\x04 \x01(\x0b\x32\x14.xai.v1.RegionParamsH\x00\x12$\n\x04lerf\x18\x05 \x01(\x0b\x32\x14.xai.v1.RegionParamsH\x00\x12\x32\n\x0clocalisation\x18\x06 \x01(\x0b\x32\x1a.xai.v1.LocalisationParamsH\x00\x42\x08\n\x06params\"\xc6\x01\n\x0cMetricResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x11\n\tfractions\x18\x03 \x03(\x01\x12\r\n\x05\x63urve\x18\x04 \x03(\x01\x12\x30\n\x06values\x18\x05 \x03(\x0b\x32 .xai.v1.MetricResult.ValuesEntry\x12\x16\n\x0e\x66orward_passes\x18\x06 \x01(\x03\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*]\n\x0b\x43orrelation\x12\x1b\n\x17\x43ORRELATION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ORRELATION_SPEARMAN\x10\x01\x12\x17\n\x13\x43ORRELATION_PEARSON\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14xai/v1/metrics.proto\x12\x06xai.v1\".\n\x0e\x44\x65letionParams\x12\x12\n\x05steps\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x08\n\x06_steps\"W\n\x0fInsertionParams\x12\x12\n\x05steps\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x17\n\nblur_sigma\x18\x02 \x01(\x02H\x01\x88\x01\x01\x42\x08\n\x06_stepsB\r\n\x0b_blur_sigma\"\xbe\x01\n\x10MuFidelityParams\x12\x16\n\tgrid_size\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x1c\n\x0fsubset_fraction\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x18\n\x0bnum_samples\x18\x03 \x01(\rH\x02\x88\x01\x01\x12(\n\x0b\x63orrelation\x18\x04 \x01(\x0e\x32\x13.xai.v1.CorrelationB\x0c\n\n_grid_sizeB\x12\n\x10_subset_fractionB\x0e\n\x0c_num_samples\"b\n\x0cRegionParams\x12\x18\n\x0bregion_size\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0bmax_regions\x18\x02 \x01(\rH\x01\x88\x01\x01\x42\x0e\n\x0c_region_sizeB\x0e\n\x0c_max_regions\"\x14\n\x12LocalisationParams\"t\n\x12WaveletCurveParams\x12\x12\n\x05steps\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x13\n\x06levels\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x14\n\x07wavelet\x18\x03 \x01(\tH\x02\x88\x01\x01\x42\x08\n\x06_stepsB\t\n\x07_levelsB\n\n\x08_wavelet\"\x92\x03\n\nMetricSpec\x12*\n\x08\x64\x65letion\x18\x01 \x01(\x0b\x32\x16.xai.v1.DeletionParamsH\x00\x12,\n\tinsertion\x18\x02 \x01(\x0b\x32\x17.xai.v1.InsertionParamsH\x00\x12/\n\x0bmu_fidelity\x18\x03 \x01(\x0b\x32\x18.xai.v1.MuFidelityParamsH\x00\x12$\n\x04morf\x18\x04 \x01(\x0b\x32\x14.xai.v1.RegionParamsH\x00\x12$\n\x04lerf\x18\x05 \x01(\x0b\x32\x14.xai.v1.RegionParamsH\x00\x12\x32\n\x0clocalisation\x18\x06 \x01(\x0b\x32\x1a.xai.v1.LocalisationParamsH\x00\x12\x36\n\x10wavelet_deletion\x18\x07 \x01(\x0b\x32\x1a.xai.v1.WaveletCurveParamsH\x00\x12\x37\n\x11wavelet_insertion\x18\x08 \x01(\x0b\x32\x1a.xai.v1.WaveletCurveParamsH\x00\x42\x08\n\x06params\"\xc6\x01\n\x0cMetricResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x11\n\tfractions\x18\x03 \x03(\x01\x12\r\n\x05\x63urve\x18\x04 \x03(\x01\x12\x30\n\x06values\x18\x05 \x03(\x0b\x32 .xai.v1.MetricResult.ValuesEntry\x12\x16\n\x0e\x66orward_passes\x18\x06 \x01(\x03\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*]\n\x0b\x43orrelation\x12\x1b\n\x17\x43ORRELATION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ORRELATION_SPEARMAN\x10\x01\x12\x17\n\x13\x43ORRELATION_PEARSON\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_METRICRESULT_VALUESENTRY']._loaded_options = None
   _globals['_METRICRESULT_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_CORRELATION']._serialized_start=977
-  _globals['_CORRELATION']._serialized_end=1070
+  _globals['_CORRELATION']._serialized_start=1208
+  _globals['_CORRELATION']._serialized_end=1301
   _globals['_DELETIONPARAMS']._serialized_start=32
   _globals['_DELETIONPARAMS']._serialized_end=78
   _globals['_INSERTIONPARAMS']._serialized_start=80
@@ -45,10 +45,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGIONPARAMS']._serialized_end=460
   _globals['_LOCALISATIONPARAMS']._serialized_start=462
   _globals['_LOCALISATIONPARAMS']._serialized_end=482
-  _globals['_METRICSPEC']._serialized_start=485
-  _globals['_METRICSPEC']._serialized_end=774
-  _globals['_METRICRESULT']._serialized_start=777
-  _globals['_METRICRESULT']._serialized_end=975
-  _globals['_METRICRESULT_VALUESENTRY']._serialized_start=930
-  _globals['_METRICRESULT_VALUESENTRY']._serialized_end=975
+  _globals['_WAVELETCURVEPARAMS']._serialized_start=484
+  _globals['_WAVELETCURVEPARAMS']._serialized_end=600
+  _globals['_METRICSPEC']._serialized_start=603
+  _globals['_METRICSPEC']._serialized_end=1005
+  _globals['_METRICRESULT']._serialized_start=1008
+  _globals['_METRICRESULT']._serialized_end=1206
+  _globals['_METRICRESULT_VALUESENTRY']._serialized_start=1161
+  _globals['_METRICRESULT_VALUESENTRY']._serialized_end=1206
 # @@protoc_insertion_point(module_scope)

@@ -54,21 +54,35 @@ class LocalisationParams(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class WaveletCurveParams(_message.Message):
+    __slots__ = ("steps", "levels", "wavelet")
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    WAVELET_FIELD_NUMBER: _ClassVar[int]
+    steps: int
+    levels: int
+    wavelet: str
+    def __init__(self, steps: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ...) -> None: ...
+
 class MetricSpec(_message.Message):
-    __slots__ = ("deletion", "insertion", "mu_fidelity", "morf", "lerf", "localisation")
+    __slots__ = ("deletion", "insertion", "mu_fidelity", "morf", "lerf", "localisation", "wavelet_deletion", "wavelet_insertion")
     DELETION_FIELD_NUMBER: _ClassVar[int]
     INSERTION_FIELD_NUMBER: _ClassVar[int]
     MU_FIDELITY_FIELD_NUMBER: _ClassVar[int]
     MORF_FIELD_NUMBER: _ClassVar[int]
     LERF_FIELD_NUMBER: _ClassVar[int]
     LOCALISATION_FIELD_NUMBER: _ClassVar[int]
+    WAVELET_DELETION_FIELD_NUMBER: _ClassVar[int]
+    WAVELET_INSERTION_FIELD_NUMBER: _ClassVar[int]
     deletion: DeletionParams
     insertion: InsertionParams
     mu_fidelity: MuFidelityParams
     morf: RegionParams
     lerf: RegionParams
     localisation: LocalisationParams
-    def __init__(self, deletion: _Optional[_Union[DeletionParams, _Mapping]] = ..., insertion: _Optional[_Union[InsertionParams, _Mapping]] = ..., mu_fidelity: _Optional[_Union[MuFidelityParams, _Mapping]] = ..., morf: _Optional[_Union[RegionParams, _Mapping]] = ..., lerf: _Optional[_Union[RegionParams, _Mapping]] = ..., localisation: _Optional[_Union[LocalisationParams, _Mapping]] = ...) -> None: ...
+    wavelet_deletion: WaveletCurveParams
+    wavelet_insertion: WaveletCurveParams
+    def __init__(self, deletion: _Optional[_Union[DeletionParams, _Mapping]] = ..., insertion: _Optional[_Union[InsertionParams, _Mapping]] = ..., mu_fidelity: _Optional[_Union[MuFidelityParams, _Mapping]] = ..., morf: _Optional[_Union[RegionParams, _Mapping]] = ..., lerf: _Optional[_Union[RegionParams, _Mapping]] = ..., localisation: _Optional[_Union[LocalisationParams, _Mapping]] = ..., wavelet_deletion: _Optional[_Union[WaveletCurveParams, _Mapping]] = ..., wavelet_insertion: _Optional[_Union[WaveletCurveParams, _Mapping]] = ...) -> None: ...
 
 class MetricResult(_message.Message):
     __slots__ = ("name", "score", "fractions", "curve", "values", "forward_passes")

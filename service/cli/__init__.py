@@ -1,0 +1,145 @@
+"""The ``onnxplain`` command: serve, list models, predict, explain, the studies, and the demo.
+
+``predict`` and ``explain`` talk to ``--server`` when given; otherwise MODEL is a
+local .onnx file (or model directory) and an in-process server on a free port
+serves it for the duration of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from service import __version__, logs
+from service.cli import basic, studies
+from service.cli import explain as explain_command
+from service.cli.common import client_options
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # report gRPC and usage errors as one line, not a traceback
+        code = getattr(error, "code", None)
+        if callable(code) and hasattr(error, "details"):
+            print(f"error: {code().name}: {error.details()}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onnxplain", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"onnxplain {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("ONNXPLAIN_LOG_LEVEL", "WARNING"))
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--models-dir", type=Path, help="model repository (env ONNXPLAIN_MODELS_DIR)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; 0.0.0.0 in Docker)")
+    serve.add_argument("--port", type=int, help="port (default 50051)")
+    serve.add_argument("--token-file", type=Path, help="require this bearer token (env ONNXPLAIN_TOKEN[_FILE])")
+    serve.add_argument("--tls-cert", type=Path)
+    serve.add_argument("--tls-key", type=Path)
+    serve.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--batch-size", type=int)
+    serve.add_argument("--max-message-mb", type=int)
+    serve.set_defaults(run=basic.serve)
+
+    models = commands.add_parser("models", help="list the models a server holds")
+    client_options(models)
+    models.add_argument("--models-dir", type=Path, help="without --server: list this repository's models")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(run=basic.models)
+
+    predict = commands.add_parser("predict", help="top classes of images")
+    client_options(predict)
+    predict.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--probabilities", action="store_true", help="report probabilities, not raw outputs")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(run=basic.predict)
+
+    explain = commands.add_parser("explain", help="explain one image; writes .npy maps and overlay PNGs")
+    client_options(explain)
+    explain.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    explain.add_argument("image", type=Path)
+    explain.add_argument("--method", default="occlusion")
+    explain.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="method parameter, VALUE in JSON (e.g. -p window=8 -p stride=[4,4])")
+    explain.add_argument("--class", dest="classes", type=int, action="append", default=[],
+                         help="class index to explain (repeatable); default the predicted class")
+    explain.add_argument("--top-k", type=int, default=0, help="explain the k best classes")
+    explain.add_argument("--seed", type=int)
+    explain.add_argument("--baseline", default=None,
+                         help="black, white, dataset_mean, image_mean, or a pixel value in [0, 1]")
+    explain.add_argument("--probabilities", action="store_true", help="explain probabilities, not raw outputs")
+    explain.add_argument("--batch-size", type=int, default=0)
+    explain.add_argument("--out", type=Path, default=Path("out"))
+    explain.add_argument("--json", action="store_true", help="also write and print the result as JSON")
+    explain.set_defaults(run=explain_command.explain)
+
+    consistency = commands.add_parser(
+        "consistency", help="how much maps change with the baseline and parameters, and how rankings of the "
+                            "settings change with the metric's baseline (Brunke et al. 2020)")
+    client_options(consistency)
+    consistency.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    consistency.add_argument("image", type=Path)
+    consistency.add_argument("--method", default="occlusion")
+    consistency.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                             help="a parameter shared by every setting")
+    consistency.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                             help="a parameter to vary (repeatable: the settings are the product)")
+    consistency.add_argument("--baseline", action="append", default=[],
+                             help="a baseline to vary (repeatable; default black, dataset_mean, blur)")
+    consistency.add_argument("--metric", default="deletion", help="the metric that ranks the settings")
+    consistency.add_argument("--metric-baseline", action="append", default=[],
+                             help="a baseline for the metric (repeatable; default black, dataset_mean, blur)")
+    consistency.add_argument("--class", dest="class_index", type=int)
+    consistency.add_argument("--seed", type=int)
+    consistency.add_argument("--probabilities", action="store_true")
+    consistency.add_argument("--top-fraction", type=float, default=0.1)
+    consistency.add_argument("--out", type=Path, default=Path("out"))
+    consistency.add_argument("--json", action="store_true", help="also print the result as JSON")
+    consistency.set_defaults(run=studies.consistency)
+
+    scales = commands.add_parser(
+        "scales", help="WCAM on an image and on corrupted or zoomed versions: how the prediction and the "
+                       "importance per scale shift")
+    client_options(scales)
+    scales.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    scales.add_argument("image", type=Path)
+    scales.add_argument("--corruption", action="append", default=[],
+                        choices=["gaussian_noise", "gaussian_blur", "jpeg", "contrast"])
+    scales.add_argument("--severity", type=int, action="append", default=[], help="1-5 (default 1, 3, 5)")
+    scales.add_argument("--zoom", type=float, action="append", default=[], help="zoom factor above 1")
+    scales.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a WCAM parameter (e.g. -p num_designs=4)")
+    scales.add_argument("--class", dest="class_index", type=int)
+    scales.add_argument("--seed", type=int)
+    scales.add_argument("--probabilities", action="store_true")
+    scales.add_argument("--out", type=Path, default=Path("out"))
+    scales.add_argument("--json", action="store_true", help="also print the result as JSON")
+    scales.set_defaults(run=studies.scales)
+
+    check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")
+    check.add_argument("--server", default=None, help="host:port; default localhost and ONNXPLAIN_PORT")
+    check.add_argument("--timeout", type=float, default=3.0)
+    check.set_defaults(run=basic.health)
+
+    demo = commands.add_parser("demo", help="explain the bundled sample images; writes out/demo/")
+    demo.add_argument("--models-dir", type=Path, default=None)
+    demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    demo.set_defaults(run=basic.demo)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

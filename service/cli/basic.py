@@ -1,0 +1,81 @@
+"""Serving and the quick commands: serve, models, predict, health, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from service import __version__
+from service.cli.common import connect
+from service.config import Settings
+
+
+def serve(args: argparse.Namespace) -> None:
+    from service.api.server import serve
+    from service.runtime.providers import DevicePreference
+
+    settings = Settings.from_env(
+        models_dir=args.models_dir, host=args.host, port=args.port, token_file=args.token_file,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, batch_size=args.batch_size,
+        max_message_mb=args.max_message_mb, device=DevicePreference(args.device) if args.device else None,
+    )
+
+    def started(server, port: int) -> None:
+        names = ", ".join(m.info.name for m in server.repository.list()) or "none"
+        providers = {m.info.provider for m in server.repository.list()} or {"-"}
+        print(f"onnxplain {__version__} serving on {settings.host}:{port} (models: {names}; "
+              f"provider: {', '.join(sorted(providers))})", file=sys.stderr, flush=True)
+
+    asyncio.run(serve(settings, on_started=started))
+
+
+def models(args: argparse.Namespace) -> None:
+    from google.protobuf import json_format
+
+    with connect(args) as (client, _):
+        models = client.list_models()
+    if args.json:
+        print(json.dumps([json_format.MessageToDict(m, preserving_proto_field_name=True) for m in models], indent=2))
+        return
+    for m in models:
+        print(f"{m.name:20} {m.height}x{m.width}x{m.channels} {len(m.labels) or m.num_classes} classes  "
+              f"{m.provider}  {m.source}")
+
+
+def predict(args: argparse.Namespace) -> None:
+    with connect(args, args.model) as (client, name):
+        predictions = client.predict(name, [p.read_bytes() for p in args.images], top_k=args.top_k,
+                                     probabilities=args.probabilities)
+    if args.json:
+        print(json.dumps([{"image": str(p), "top": [{"class_index": i, "label": label, "score": s}
+                                                    for i, label, s in pred.top]}
+                          for p, pred in zip(args.images, predictions)], indent=2))
+        return
+    for path, prediction in zip(args.images, predictions):
+        best = ", ".join(f"{label} ({score:.3f})" for _, label, score in prediction.top)
+        print(f"{path}: {best}")
+
+
+def health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    settings = Settings.from_env()
+    address = args.server or f"localhost:{settings.port}"
+    if settings.tls_cert:
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(settings.tls_cert.read_bytes()))
+    else:
+        channel = grpc.insecure_channel(address)
+    with channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
+    serving = status.status == health_pb2.HealthCheckResponse.SERVING
+    print(health_pb2.HealthCheckResponse.ServingStatus.Name(status.status))
+    return 0 if serving else 1
+
+
+def demo(args: argparse.Namespace) -> None:
+    from service.demo import run_demo
+
+    run_demo(args.models_dir, args.out)

@@ -1,0 +1,86 @@
+"""What the commands share: a client (remote or in-process), a progress bar, parameter parsing."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from service.config import Settings, bundled_models_dir
+
+
+def client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="host:port of a running server; default: an in-process one")
+    parser.add_argument("--token", default=os.environ.get("ONNXPLAIN_TOKEN"), help="bearer token")
+    parser.add_argument("--tls-ca", type=Path, help="CA certificate for a TLS server")
+
+
+# --- commands ---------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def connect(args: argparse.Namespace, model: str | None = None) -> Iterator[tuple[Any, str | None]]:
+    """A client and the model's name on the server: --server's, or an in-process server's."""
+    from onnxplain_client import OnnxplainClient
+
+    if args.server:
+        root = args.tls_ca.read_bytes() if args.tls_ca else None
+        with OnnxplainClient(args.server, token=args.token, root_certificates=root) as client:
+            yield client, model
+        return
+    from service.api.server import EmbeddedServer
+
+    if model is None:  # the whole repository, loaded
+        settings = Settings(models_dir=getattr(args, "models_dir", None) or bundled_models_dir())
+        path = None
+    else:  # one model file, loaded by path
+        path = Path(model).resolve()
+        if not path.exists():
+            raise SystemExit(f"error: {model} is neither a local model file nor (without --server) a model name")
+        settings = Settings(models_dir=path.parent, preload=False)
+    with EmbeddedServer(settings) as address:
+        with OnnxplainClient(address) as client:
+            name = client.load_model(path.name).name if path is not None else None
+            yield client, name
+
+
+@contextlib.contextmanager
+def progress_bar(description: str):
+    from tqdm import tqdm
+
+    with tqdm(desc=description, unit="pass", file=sys.stderr, leave=False, disable=None) as bar:
+        def on_progress(progress) -> None:
+            bar.total = progress.total
+            bar.update(progress.done - bar.n)
+
+        yield on_progress
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    params = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        if not raw:
+            raise SystemExit(f"error: --param {item!r}: write NAME=VALUE")
+        params[key] = json_or_text(raw)
+    return params
+
+
+def json_or_text(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def baseline(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        return {"kind": "KIND_CONSTANT", "value": float(text)}
+    except ValueError:
+        return {"kind": f"KIND_{text.upper()}"}

@@ -1,0 +1,75 @@
+"""``onnxplain explain``: maps as .npy, overlays, WCAM's pictures, and a JSON summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from service.cli.common import baseline, connect, parse_params, progress_bar
+
+
+def explain(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from service import render
+
+    params = parse_params(args.param)
+    with connect(args, args.model) as (client, name), progress_bar(args.method) as on_progress:
+        explanation = client.explain(name, args.image.read_bytes(), args.method, params, classes=args.classes,
+                                     top_k=args.top_k, seed=args.seed, baseline=baseline(args.baseline),
+                                     probabilities=args.probabilities, batch_size=args.batch_size,
+                                     on_progress=on_progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.image.stem}.{explanation.method}"
+    maps_path = args.out / f"{stem}.npy"
+    np.save(maps_path, np.stack([a.map for a in explanation.attributions]))
+    targets = []
+    for attribution in explanation.attributions:
+        picture = render.save_png(render.overlay(explanation.image, attribution.map),
+                                  args.out / f"{stem}.{attribution.class_index}.png", upscale=4)
+        target = {"class_index": attribution.class_index, "label": attribution.label,
+                  "score": attribution.score, "overlay": str(picture)}
+        details = explanation.response.attributions[len(targets)]
+        if details.HasField("wcam"):
+            target.update(_wcam_outputs(explanation.image, attribution, details.wcam,
+                                        args.out / f"{stem}.{attribution.class_index}"))
+        targets.append(target)
+        print(f"{attribution.label} (class {attribution.class_index}, score {attribution.score:.4f}): {picture}")
+    print(f"{explanation.forward_passes} forward passes in {explanation.timings.get('total_ms', 0):.0f} ms on "
+          f"{explanation.provider}; seed {explanation.seed}; maps: {maps_path}")
+    if args.json:
+        summary = {"image": str(args.image), "method": explanation.method, "parameters": explanation.parameters,
+                   "seed": explanation.seed, "forward_passes": explanation.forward_passes,
+                   "provider": explanation.provider, "timings": explanation.timings, "baseline": explanation.baseline,
+                   "maps": str(maps_path), "targets": targets}
+        (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2))
+
+
+def _wcam_outputs(image, attribution, wcam, stem: Path) -> dict[str, Any]:
+    """WCAM's pictures and numbers: the map over the transform, the scale profile, the sufficient image."""
+    import numpy as np
+    from onnxplain_client import from_tensor
+
+    from service import render
+    from service.explainers import wavelets
+
+    grey = image.astype(np.float32).mean(axis=2) / 255.0
+    layout = wavelets.make_layout(grey.shape[0], grey.shape[1], wcam.levels, wcam.wavelet)
+    view = np.log1p(np.abs(wavelets.forward(grey, layout)) * 50)  # log scale: details are orders smaller
+    bounds = [(b.rows.start, b.cols.start, b.rows.stop - b.rows.start, b.cols.stop - b.cols.start)
+              for b in wavelets.subbands(layout)]
+    figure = render.wcam_figure(image, view, from_tensor(wcam.wavelet_map), attribution.map,
+                                list(wcam.level_importance), bounds,
+                                f"{attribution.label}: {100 * wcam.approximation_share:.0f}% of the importance in "
+                                "the approximation", Path(f"{stem}.wcam.png"))
+    outputs = {"wcam_figure": str(figure), "level_importance": list(wcam.level_importance),
+               "approximation_share": wcam.approximation_share, "sufficient_depth": wcam.sufficient_depth}
+    if wcam.HasField("sufficient_image"):
+        outputs["sufficient_image"] = str(render.save_png(from_tensor(wcam.sufficient_image),
+                                                          Path(f"{stem}.sufficient.png"), upscale=4))
+    print(f"  importance per level (approximation, coarse -> fine): "
+          f"{' '.join(f'{v:.2f}' for v in wcam.level_importance)}; figure: {figure}")
+    return outputs

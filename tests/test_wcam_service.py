@@ -1,0 +1,83 @@
+"""WCAM through the API and the CLI: its details, wavelet metrics inline, and the scale analyses."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from conftest import MODELS, load_samples
+from onnxplain_client import from_tensor
+from test_server import assert_status, still_serving
+
+from service.cli import main
+
+QUICK = {"num_designs": 2}  # 2 x (8^2 + 2) = 132 passes on the 64-pixel shapes model
+
+
+def test_explain_returns_the_wavelet_map_and_the_scale_profile(client):
+    sample = load_samples("shapes")[0]
+    explanation = client.explain("shapes", sample["path"], "wcam", QUICK, seed=0,
+                                 metrics={"wavelet_deletion": {}, "wavelet_insertion": {}})
+    attribution = explanation.response.attributions[0]
+    wcam = attribution.wcam
+    assert attribution.class_index == sample["label"] and wcam.levels == 3 and wcam.wavelet == "haar"
+    assert from_tensor(wcam.wavelet_map).shape == (64, 64) and explanation.map.shape == (64, 64)
+    assert sum(wcam.level_importance) == pytest.approx(1.0) and len(wcam.level_importance) == 4
+    assert sum(b.importance for b in wcam.subbands) == pytest.approx(1.0) and len(wcam.subbands) == 10
+    assert wcam.approximation_share == pytest.approx(wcam.level_importance[0])
+    if wcam.sufficient_depth >= 0:
+        assert from_tensor(wcam.sufficient_image).shape == (64, 64, 3)
+    grid = wcam.grid_size
+    metrics = explanation.attributions[0].metrics
+    assert metrics["wavelet_deletion"].score < metrics["wavelet_insertion"].score
+    # Passes: clean + baseline, the Sobol design, the sufficient-image search, the two metrics.
+    design = 2 * (grid * grid + 2)
+    assert explanation.forward_passes > 2 + design + 2 * 33
+
+
+def test_wavelet_metrics_need_a_wavelet_map(client):
+    sample = load_samples("shapes")[0]
+    assert_status(lambda: client.explain("shapes", sample["path"], "occlusion", {}, metrics={"wavelet_deletion": {}}),
+                  grpc.StatusCode.INVALID_ARGUMENT, "metrics", "wavelet domain")
+
+
+def test_blur_moves_the_importance_to_coarse_scales(client):
+    sample = load_samples("shapes")[1]
+    result = client.analyze_scales("shapes", sample["path"], corruptions=["gaussian_blur"], severities=[5],
+                                   zooms=[2.0], wcam=QUICK, seed=0)
+    names = [v.name for v in result.variants]
+    assert names == ["clean", "gaussian_blur 5", "zoom 2x"]
+    clean, blurred, zoomed = result.variants
+    assert clean.predicted.class_index == sample["label"] == result.class_index
+    for variant in result.variants:
+        assert sum(variant.level_importance) == pytest.approx(1.0)
+    # A sigma-6 blur leaves nothing in the finest details: perturbing them cannot move the score.
+    assert blurred.level_importance[-1] < 0.05 and blurred.level_importance[-1] < clean.level_importance[-1] + 1e-9
+    assert blurred.approximation_share > clean.approximation_share
+    assert 0 <= zoomed.zoom - 2.0 < 1e-6
+
+
+def test_cli_writes_wcam_pictures_and_scale_profiles(tmp_path, capsys):
+    sample = load_samples("shapes")[2]
+    assert main(["explain", str(MODELS / "shapes"), str(sample["path"]), "--method", "wcam", "-p", "num_designs=2",
+                 "--seed", "0", "--out", str(tmp_path), "--json"]) == 0
+    summary = json.loads((tmp_path / "sample_02.wcam.json").read_text())
+    target = summary["targets"][0]
+    assert (tmp_path / f"sample_02.wcam.{target['class_index']}.wcam.png").stat().st_size > 10_000
+    assert len(target["level_importance"]) == 4
+    assert main(["scales", str(MODELS / "shapes"), str(sample["path"]), "--corruption", "jpeg", "--severity", "3",
+                 "-p", "num_designs=2", "--seed", "0", "--out", str(tmp_path)]) == 0
+    scales = json.loads((tmp_path / "sample_02.scales.json").read_text())
+    assert [v["name"] for v in scales["variants"]] == ["clean", "jpeg 3"]
+    assert (tmp_path / "sample_02.scales.png").stat().st_size > 10_000
+    assert "importance per level" in capsys.readouterr().out
+
+
+def test_scale_analysis_needs_a_variant(client):
+    sample = load_samples("shapes")[0]
+    assert_status(lambda: client.analyze_scales("shapes", sample["path"], wcam=QUICK),
+                  grpc.StatusCode.INVALID_ARGUMENT, "corruptions")
+    assert_status(lambda: client.analyze_scales("shapes", sample["path"], zooms=[0.5], wcam=QUICK),
+                  grpc.StatusCode.INVALID_ARGUMENT, "zooms")
+    still_serving(client)
