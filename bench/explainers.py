@@ -1,12 +1,13 @@
 """Explainer overhead, memory and a captum comparison on a 224 x 224 torchvision resnet18 (CPU).
 
-    python bench/explainers.py            # all measurements (about 10 minutes on 2 cores)
+    python bench/explainers.py            # all measurements (about 6 minutes on 2 cores)
     python bench/explainers.py --quick    # fewer passes, for a smoke run
 
 Speed is reported as ratios measured in one run, since absolute times on shared machines
 are noise: each explainer's wall time over the wall time of the same number of bare
 forward passes at the same batch size (goal <= 1.10), and our occlusion (onnxruntime)
-over captum's Occlusion on the PyTorch model with the same windows. Peak RSS of RISE at
+over captum's Occlusion on the PyTorch model with the same windows; WCAM's reconstruction time
+for g = 28, N = 8 (6288 images) over the forward time of as many images (goal <= 0.25). Peak RSS of RISE at
 N = 1000 and 8000 is measured in fresh processes (goal: flat).
 """
 
@@ -90,6 +91,27 @@ def captum_ratio(model, image: np.ndarray, window: int, stride: int) -> dict:
             "captum_s": round(captum_s, 2), "ours_over_captum": round(ours_s / captum_s, 3)}
 
 
+def wcam_reconstruction(model, image: np.ndarray, grid: int, designs: int) -> dict:
+    """WCAM's reconstruction (masks over the wavelet layout, batched inverse, clip) for all N(g^2 + 2) design
+    rows, against the bare forward passes of as many images, at the same batch size."""
+    from service.explainers import wavelets, wcam
+    from service.explainers.sensitivity import design_rows, design_size, sobol_design, upsample_nearest
+
+    params = wcam.WcamParams(grid_size=grid, num_designs=designs)
+    layout = wavelets.make_layout(224, 224, params.levels, params.wavelet)
+    images = wcam.reconstruction(image, layout, params)
+    a, b = sobol_design(grid * grid, designs, np.random.default_rng(0))
+    rows = design_size(grid * grid, designs)
+    started = time.perf_counter()
+    for start in range(0, rows, BATCH):
+        masks = design_rows(a, b, start, min(start + BATCH, rows)).reshape(-1, grid, grid)
+        images(upsample_nearest(masks, (224, 224)))
+    reconstruction_s = time.perf_counter() - started
+    forward_s = bare(model, rows, image)
+    return {"grid_size": grid, "num_designs": designs, "passes": rows, "reconstruction_s": round(reconstruction_s, 2),
+            "forward_s": round(forward_s, 2), "reconstruction_over_forward": round(reconstruction_s / forward_s, 3)}
+
+
 def rss_child(model_path: str, masks: int) -> None:
     """Run in a fresh process: RISE with ``masks`` masks, then print the peak RSS in MiB."""
     model = load(Path(model_path))
@@ -133,6 +155,8 @@ def main() -> None:
             print(name, overhead[name], file=sys.stderr, flush=True)
         captum = captum_ratio(model, image, 32 if args.quick else 15, 16 if args.quick else 8)
         print("captum", captum, file=sys.stderr, flush=True)
+        reconstruction = wcam_reconstruction(model, image, 28, 1 if args.quick else 8)
+        print("wcam", reconstruction, file=sys.stderr, flush=True)
         peaks = {}
         for masks in ((100, 800) if args.quick else (1000, 8000)):
             run = subprocess.run([sys.executable, __file__, "--rss-child", str(path), str(masks)], check=True,
@@ -140,7 +164,7 @@ def main() -> None:
             peaks[masks] = round(float(run.stdout.strip().splitlines()[-1]), 1)
             print("rise peak RSS MiB", masks, peaks[masks], file=sys.stderr, flush=True)
     print(json.dumps({"batch_size": BATCH, "overhead": overhead, "occlusion_vs_captum": captum,
-                      "rise_peak_rss_mib": peaks}, indent=2))
+                      "wcam_reconstruction": reconstruction, "rise_peak_rss_mib": peaks}, indent=2))
 
 
 if __name__ == "__main__":
