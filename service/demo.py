@@ -37,6 +37,7 @@ def run_demo(models_dir: Path | None, out: Path) -> dict:
         models = client.list_models()
         if not models:
             raise SystemExit(f"no models in {models_dir}")
+        name_width = max(len(model.name) for model in models)
         for model in models:
             manifest_path = models_dir / model.name / "samples" / "manifest.json"
             if not manifest_path.is_file():
@@ -46,7 +47,7 @@ def run_demo(models_dir: Path | None, out: Path) -> dict:
                 sample = _explain_sample(client, model, manifest_path.parent, entry, out)
                 samples.append(sample)
                 rows.append(sample)
-                print(f"{model.name:8} {entry['image']:16} true {sample['true_label']:10} "
+                print(f"{model.name:{name_width}} {entry['image']:16} true {sample['true_label']:10} "
                       f"predicted {sample['predicted_label']:10} ({sample['score']:.3f})"
                       + (f"  relevance on object {sample['relevance_mass']:.2f}" if "relevance_mass" in sample
                          else ""), file=sys.stderr)

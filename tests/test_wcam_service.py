@@ -58,6 +58,28 @@ def test_blur_moves_the_importance_to_coarse_scales(client):
     assert 0 <= zoomed.zoom - 2.0 < 1e-6
 
 
+def test_level_profile_tells_a_texture_model_from_a_shape_model(client):
+    """The two bundled scale models see the same scenes and differ only in what their label follows
+    (models/make_scales.py): the texture's period (2 px: Haar level 1 alone; 4 px: level 2 alone) or the
+    large soft shape (nothing finer than the approximation). WCAM's level profile must say which.
+
+    Measured (8 designs, seed 0; level_importance is [approximation, level 3, level 2, level 1]):
+    texture, period 2: level 1 holds 0.86-0.93 (level 2: 0.02-0.03); period 4: level 2 holds 0.68-0.89 (level 1:
+    0.001); shape: the approximation holds 0.996-0.998.
+    """
+    texture_labels = ["fine", "coarse"]
+    for sample in load_samples("scale_texture"):
+        wcam = client.explain("scale_texture", sample["path"], "wcam", {"sufficient_image": False},
+                              seed=0).response.attributions[0].wcam
+        _, _, level2, level1 = wcam.level_importance
+        period_level, other_level = (level1, level2) if texture_labels[sample["label"]] == "fine" else (level2, level1)
+        assert period_level >= 0.6 and other_level < 0.05, (sample["image"], wcam.level_importance)
+    for sample in load_samples("scale_shape"):
+        wcam = client.explain("scale_shape", sample["path"], "wcam", {"sufficient_image": False},
+                              seed=0).response.attributions[0].wcam
+        assert wcam.approximation_share >= 0.95, (sample["image"], wcam.level_importance)
+
+
 def test_cli_writes_wcam_pictures_and_scale_profiles(tmp_path, capsys):
     sample = load_samples("shapes")[2]
     assert main(["explain", str(MODELS / "shapes"), str(sample["path"]), "--method", "wcam", "-p", "num_designs=2",
