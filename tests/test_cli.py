@@ -50,7 +50,8 @@ def test_grpc_errors_become_one_line(server, capsys):
 def test_demo_writes_a_page_and_a_summary(tmp_path):
     main(["demo", "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["samples"] == 16 and summary["accuracy"] == 1.0
+    bundled = sum(len(json.loads(manifest.read_text())["samples"]) for manifest in MODELS.glob("*/samples/manifest.json"))
+    assert bundled == 24 and summary["samples"] == bundled and summary["accuracy"] == 1.0
     page = (tmp_path / "index.html").read_text()
     for result in summary["results"]:
         assert result["overlay"] in page and (tmp_path / result["overlay"]).is_file()
