@@ -24,7 +24,17 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY clients/python ./clients/python
 COPY service ./service
-RUN pip install --no-compile .
+# VERIFY=1 (the default) adds EVA: PyTorch (CUDA build), onnx2torch and auto_LiRPA, whose only release on the
+# index pins torch<1.13 and is installed without its pins (service/verify/lirpa_compat.py makes it run).
+# VERIFY=0 gives a smaller image without verified methods.
+ARG VERIFY=1
+# ".[verify]" is this project (a path, with an extra), not an unpinned package from the index.
+# hadolint ignore=DL3013
+RUN if [ "$VERIFY" = "1" ]; then \
+        pip install --no-compile ".[verify]" && pip install --no-compile --no-deps "auto_LiRPA==0.3"; \
+    else \
+        pip install --no-compile .; \
+    fi
 
 # The bundled demo models; mount your own repository over /models.
 COPY models /models

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 NODE_CLIENT := clients/node
 
-.PHONY: demo test install install-test protos lint docker clean
+.PHONY: demo test install install-test install-verify protos lint docker clean
 
 demo: $(VENV)/.installed
 	$(BIN)/onnxplain demo --out out/demo
@@ -23,10 +23,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable .
 	touch $@
 
-# The test extra pulls torch + torchvision (a CUDA build, about 5 GB) for the PyTorch reference checks.
+# auto_LiRPA 0.3 (the index's only release) pins torch<1.13: installed without its pins, and made to run on
+# current torch by service/verify/lirpa_compat.py. A 0.7.x installed from source is used as it is.
+AUTO_LIRPA := "auto_LiRPA>=0.3,<0.8"
+
+# The test extra pulls torch + torchvision (a CUDA build, about 5 GB) for the PyTorch reference checks and EVA.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps $(AUTO_LIRPA)
 	touch $@ $(VENV)/.installed
+
+# The server with verified methods (EVA), without the test tools.
+install-verify: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable ".[verify]"
+	$(BIN)/python -m pip install --quiet --no-deps $(AUTO_LIRPA)
 
 $(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package-lock.json
 	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund

@@ -11,16 +11,18 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def export_torch(module, path: Path, shape: tuple[int, ...], *, dynamic_batch: bool = True,
-                 output_name: str = "logits") -> Path:
-    """Export with the TorchScript exporter (deterministic and fast for plain CNNs)."""
+                 output_name: str = "logits", keep_batchnorm: bool = False) -> Path:
+    """Export with the TorchScript exporter (deterministic and fast for plain CNNs). In eval mode the exporter
+    folds BatchNorm into the Conv before it; ``keep_batchnorm`` keeps the BatchNormalization nodes."""
     import torch
 
     module.eval()
     axes = {"image": {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        options = {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False} if keep_batchnorm else {}
         torch.onnx.export(module, torch.zeros(shape), str(path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=[output_name], dynamic_axes=axes)
+                          input_names=["image"], output_names=[output_name], dynamic_axes=axes, **options)
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
-from onnxplain_client._proto.xai.v1 import metrics_pb2
+from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import to_tensor
 
@@ -101,8 +101,22 @@ def wcam_details(details: dict) -> ex.WcamDetails:
     )
 
 
+def eva_details(details: dict) -> ex.EvaDetails:
+    return ex.EvaDetails(
+        adversarial_overlap=details["adversarial_overlap"], group_overlaps=details["group_overlaps"],
+        group_importance=details["group_importance"], competitors=details["competitors"],
+        segments=to_tensor(np.asarray(details["segments"], dtype=np.int32)), certified=details["certified"],
+        bound_method=methods_pb2.BoundMethod.Value(f"BOUND_METHOD_{details['bound_method'].upper()}"),
+        epsilon=details["epsilon"],
+    )
+
+
 # Methods whose details travel in a typed message of Attribution's `details` oneof, by method name.
-DETAILS = {"wcam": wcam_details}
+DETAILS = {"wcam": wcam_details, "eva": eva_details}
+
+
+def verification(report: dict) -> ms.Verification:
+    return ms.Verification(**report)
 
 
 def metric_result(scored: Scored) -> metrics_pb2.MetricResult:

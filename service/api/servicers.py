@@ -25,6 +25,7 @@ from service.jobs.runner import JobRunner
 from service.jobs.scales import run_scales
 from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
+from service.verify.mirror import verification_report
 
 
 def _deadline(context) -> float | None:
@@ -63,7 +64,12 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
-        return ms.GetModelResponse(model=responses.model_info(self.repository.get(request.name, field="name").info))
+        model = self.repository.get(request.name, field="name")
+        # The first call builds and checks the model's PyTorch mirror (seconds): off the event loop.
+        outcome = await self.runner.run(lambda _control: verification_report(model), deadline=_deadline(context))
+        info = responses.model_info(model.info)
+        info.verification.CopyFrom(responses.verification(outcome.value))
+        return ms.GetModelResponse(model=info)
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):

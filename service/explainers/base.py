@@ -15,6 +15,8 @@ function is a plain function of numpy arrays and a batched ``predict``::
 - ``rng`` is the only source of randomness: the same seed gives the same map.
 - Methods call ``predict`` with at most ``batch_size`` images at a time and
   accumulate, so memory stays bounded whatever the number of perturbations.
+- A ``verified`` method (EVA) bounds the model instead of sampling it: it gets a
+  ``bound_margins`` callable from the job and stays free of torch itself.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class Method(Declared):
     # The cost formula, for people.
     cost: str
     randomized: bool = False
+    # Bounds the model's PyTorch mirror instead of only calling ``predict``: ``attribute`` also takes
+    # ``bound_margins`` (service.verify), ``all_scores`` (the clean scores of every class) and ``targets``.
+    verified: bool = False
     # Maps in ``Output.details`` that metrics of another domain can score, e.g. ("wavelet_map",).
     detail_maps: tuple[str, ...] = ()
 

@@ -17,6 +17,7 @@ from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import MetricRequest, Scored, domain_key, draw_seed, score_map
 from service.jobs.predict import ClassScore, top_classes
+from service.jobs.verified import verified_inputs
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
@@ -107,8 +108,9 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
     targets = job.targets.resolve(clean)
     batch_size = job.batch_size or model.info.max_batch
+    verified = verified_inputs(model, job.params, control, clean, targets) if job.method.verified else {}
     output = job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
-                                  batch_size=batch_size, rng=rng)
+                                  batch_size=batch_size, rng=rng, **verified)
     maps, details = (output.maps, output.details) if isinstance(output, Output) else (output, [{}] * len(targets))
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
                          batch_size=batch_size, rng=rng, details=target_details)

@@ -71,9 +71,11 @@ class ModelInfo:
 class LoadedModel:
     """An onnxruntime session shared by concurrent requests (``run`` is thread-safe)."""
 
-    def __init__(self, info: ModelInfo, session: ort.InferenceSession) -> None:
+    def __init__(self, info: ModelInfo, session: ort.InferenceSession, model_bytes: bytes) -> None:
         self.info = info
         self._session = session
+        # The graph as loaded: verified methods build their PyTorch mirror from it (service.verify).
+        self.model_bytes = model_bytes
         self._input_dtype = _INPUT_DTYPES[info.signature.input_elem_type]
 
     def fit_image(self, image: np.ndarray, field: str = "image") -> np.ndarray:
@@ -144,7 +146,7 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.get_providers()[0], description=config.description,
     )
-    loaded = LoadedModel(info, session)
+    loaded = LoadedModel(info, session, model_bytes)
     # One probe batch: proves the session runs, counts classes when the graph leaves them dynamic,
     # and tells logits from probabilities when neither the graph nor the config says.
     probe = np.random.default_rng(PROBE_SEED).random((min(2, info.max_batch), *info.image_shape), dtype=np.float32)

@@ -11,6 +11,7 @@ _DTYPES = {
     tensor_pb2.DATA_TYPE_FLOAT16: np.dtype("<f2"),
     tensor_pb2.DATA_TYPE_FLOAT32: np.dtype("<f4"),
     tensor_pb2.DATA_TYPE_FLOAT64: np.dtype("<f8"),
+    tensor_pb2.DATA_TYPE_INT32: np.dtype("<i4"),
 }
 _DATATYPES = {dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype: code for code, dtype in _DTYPES.items()}
 
@@ -23,7 +24,7 @@ def to_tensor(array: np.ndarray) -> tensor_pb2.Tensor:
     array = np.asarray(array)
     dtype = array.dtype.newbyteorder("<") if array.dtype.itemsize > 1 else array.dtype
     if dtype not in _DATATYPES:
-        raise TensorError(f"dtype {array.dtype} has no xai.v1 DataType; use uint8, float16, float32 or float64")
+        raise TensorError(f"dtype {array.dtype} has no xai.v1 DataType; use uint8, float16, float32, float64 or int32")
     return tensor_pb2.Tensor(
         datatype=_DATATYPES[dtype], shape=list(array.shape), raw_data=np.ascontiguousarray(array, dtype).tobytes()
     )

@@ -137,20 +137,42 @@ class BaselineReport(_message.Message):
     def __init__(self, target_scores: _Optional[_Iterable[float]] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ...) -> None: ...
 
 class Attribution(_message.Message):
-    __slots__ = ("class_index", "label", "score", "map", "metrics", "wcam")
+    __slots__ = ("class_index", "label", "score", "map", "metrics", "wcam", "eva")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MAP_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     WCAM_FIELD_NUMBER: _ClassVar[int]
+    EVA_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     label: str
     score: float
     map: _tensor_pb2.Tensor
     metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricResult]
     wcam: WcamDetails
-    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ...) -> None: ...
+    eva: EvaDetails
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ..., eva: _Optional[_Union[EvaDetails, _Mapping]] = ...) -> None: ...
+
+class EvaDetails(_message.Message):
+    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon")
+    ADVERSARIAL_OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    GROUP_OVERLAPS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
+    COMPETITORS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFIED_FIELD_NUMBER: _ClassVar[int]
+    BOUND_METHOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    adversarial_overlap: float
+    group_overlaps: _containers.RepeatedScalarFieldContainer[float]
+    group_importance: _containers.RepeatedScalarFieldContainer[float]
+    competitors: _containers.RepeatedScalarFieldContainer[int]
+    segments: _tensor_pb2.Tensor
+    certified: bool
+    bound_method: _methods_pb2.BoundMethod
+    epsilon: float
+    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ...) -> None: ...
 
 class SubbandImportance(_message.Message):
     __slots__ = ("name", "level", "importance")

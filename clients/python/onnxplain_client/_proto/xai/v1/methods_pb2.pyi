@@ -32,6 +32,20 @@ class WaveletRescale(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WAVELET_RESCALE_UNSPECIFIED: _ClassVar[WaveletRescale]
     WAVELET_RESCALE_CLIP: _ClassVar[WaveletRescale]
     WAVELET_RESCALE_MINMAX: _ClassVar[WaveletRescale]
+
+class EvaSegmentation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVA_SEGMENTATION_UNSPECIFIED: _ClassVar[EvaSegmentation]
+    EVA_SEGMENTATION_GRID: _ClassVar[EvaSegmentation]
+    EVA_SEGMENTATION_SLIC: _ClassVar[EvaSegmentation]
+
+class BoundMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BOUND_METHOD_UNSPECIFIED: _ClassVar[BoundMethod]
+    BOUND_METHOD_IBP: _ClassVar[BoundMethod]
+    BOUND_METHOD_CROWN_IBP: _ClassVar[BoundMethod]
+    BOUND_METHOD_CROWN: _ClassVar[BoundMethod]
+    BOUND_METHOD_ALPHA_CROWN: _ClassVar[BoundMethod]
 SOBOL_PERTURBATION_UNSPECIFIED: SobolPerturbation
 SOBOL_PERTURBATION_INPAINTING: SobolPerturbation
 SOBOL_PERTURBATION_BLUR: SobolPerturbation
@@ -45,6 +59,14 @@ SEGMENTATION_SLIC: Segmentation
 WAVELET_RESCALE_UNSPECIFIED: WaveletRescale
 WAVELET_RESCALE_CLIP: WaveletRescale
 WAVELET_RESCALE_MINMAX: WaveletRescale
+EVA_SEGMENTATION_UNSPECIFIED: EvaSegmentation
+EVA_SEGMENTATION_GRID: EvaSegmentation
+EVA_SEGMENTATION_SLIC: EvaSegmentation
+BOUND_METHOD_UNSPECIFIED: BoundMethod
+BOUND_METHOD_IBP: BoundMethod
+BOUND_METHOD_CROWN_IBP: BoundMethod
+BOUND_METHOD_CROWN: BoundMethod
+BOUND_METHOD_ALPHA_CROWN: BoundMethod
 
 class Baseline(_message.Message):
     __slots__ = ("kind", "value", "sigma", "image")
@@ -166,8 +188,28 @@ class WcamParams(_message.Message):
     sufficient_image: bool
     def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., keep_approximation: _Optional[bool] = ..., rescale: _Optional[_Union[WaveletRescale, str]] = ..., sufficient_image: _Optional[bool] = ...) -> None: ...
 
+class EvaParams(_message.Message):
+    __slots__ = ("epsilon", "grid_size", "segmentation", "n_segments", "bound_method", "max_competitors", "chunk_size", "segments")
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    N_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    BOUND_METHOD_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPETITORS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    epsilon: float
+    grid_size: int
+    segmentation: EvaSegmentation
+    n_segments: int
+    bound_method: BoundMethod
+    max_competitors: int
+    chunk_size: int
+    segments: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, epsilon: _Optional[float] = ..., grid_size: _Optional[int] = ..., segmentation: _Optional[_Union[EvaSegmentation, str]] = ..., n_segments: _Optional[int] = ..., bound_method: _Optional[_Union[BoundMethod, str]] = ..., max_competitors: _Optional[int] = ..., chunk_size: _Optional[int] = ..., segments: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class MethodSpec(_message.Message):
-    __slots__ = ("occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap", "wcam")
+    __slots__ = ("occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap", "wcam", "eva")
     OCCLUSION_FIELD_NUMBER: _ClassVar[int]
     RISE_FIELD_NUMBER: _ClassVar[int]
     SOBOL_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +217,7 @@ class MethodSpec(_message.Message):
     LIME_FIELD_NUMBER: _ClassVar[int]
     KERNEL_SHAP_FIELD_NUMBER: _ClassVar[int]
     WCAM_FIELD_NUMBER: _ClassVar[int]
+    EVA_FIELD_NUMBER: _ClassVar[int]
     occlusion: OcclusionParams
     rise: RiseParams
     sobol: SobolParams
@@ -182,4 +225,5 @@ class MethodSpec(_message.Message):
     lime: LimeParams
     kernel_shap: KernelShapParams
     wcam: WcamParams
-    def __init__(self, occlusion: _Optional[_Union[OcclusionParams, _Mapping]] = ..., rise: _Optional[_Union[RiseParams, _Mapping]] = ..., sobol: _Optional[_Union[SobolParams, _Mapping]] = ..., hsic: _Optional[_Union[HsicParams, _Mapping]] = ..., lime: _Optional[_Union[LimeParams, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapParams, _Mapping]] = ..., wcam: _Optional[_Union[WcamParams, _Mapping]] = ...) -> None: ...
+    eva: EvaParams
+    def __init__(self, occlusion: _Optional[_Union[OcclusionParams, _Mapping]] = ..., rise: _Optional[_Union[RiseParams, _Mapping]] = ..., sobol: _Optional[_Union[SobolParams, _Mapping]] = ..., hsic: _Optional[_Union[HsicParams, _Mapping]] = ..., lime: _Optional[_Union[LimeParams, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapParams, _Mapping]] = ..., wcam: _Optional[_Union[WcamParams, _Mapping]] = ..., eva: _Optional[_Union[EvaParams, _Mapping]] = ...) -> None: ...

@@ -155,7 +155,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description")
+    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +175,7 @@ class ModelInfo(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     sha256: str
@@ -194,4 +195,23 @@ class ModelInfo(_message.Message):
     labels: _containers.RepeatedScalarFieldContainer[str]
     provider: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    verification: Verification
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ...) -> None: ...
+
+class Verification(_message.Message):
+    __slots__ = ("verifiable", "reason", "rewrites", "device", "max_error", "bound_methods", "auto_lirpa_version")
+    VERIFIABLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REWRITES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BOUND_METHODS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_LIRPA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    verifiable: bool
+    reason: str
+    rewrites: _containers.RepeatedScalarFieldContainer[str]
+    device: str
+    max_error: float
+    bound_methods: _containers.RepeatedScalarFieldContainer[str]
+    auto_lirpa_version: str
+    def __init__(self, verifiable: _Optional[bool] = ..., reason: _Optional[str] = ..., rewrites: _Optional[_Iterable[str]] = ..., device: _Optional[str] = ..., max_error: _Optional[float] = ..., bound_methods: _Optional[_Iterable[str]] = ..., auto_lirpa_version: _Optional[str] = ...) -> None: ...

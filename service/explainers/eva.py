@@ -1,0 +1,189 @@
+"""EVA, Explanations with Verified perturbation Analysis (Fel, Ducoffe, Vigouroux, Cadène, Capelle, Nicodème
+& Serre, "Don't Lie to Me! Robust and Efficient Explainability with Verified Perturbation Analysis",
+CVPR 2023, arXiv 2202.07728).
+
+For the explained class c, the adversarial overlap of a perturbation set B is
+AO(B) = max over j != c of max over x' in B of f_j(x') - f_c(x'): above 0, B may hold an input the
+model does not call c. A verifier gives a sound upper bound of it. The importance of a feature group u is
+
+    EVA(u) = AO(B) - AO(B_u)
+
+where B is the L-infinity ball of radius ``epsilon`` around the image (in pixel units, clipped to [0, 1])
+and B_u the same ball with u held at its clean value: how much fixing u shrinks what an adversary can
+reach. The margins f_j - f_c are bounded directly (a specification matrix with rows e_j - e_c, upper
+bounds only), which is tighter than differencing per-logit bounds (reference note eva.md §1.2 (B)).
+
+This module is a plain function of numpy arrays and ``bound_margins``, which the job builds from the
+model's PyTorch mirror (``service.verify``): it knows nothing of torch or auto_LiRPA, and a test can hand
+it the exact bounds of a linear model. The m + 1 regions (B, then each B_u) go to ``bound_margins`` in
+chunks of ``chunk_size``, so memory stays bounded and the job can stop between chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.base import Method, Output, Predict, param
+from service.explainers.baselines import Fill
+from service.explainers.superpixels import segment
+
+SEGMENTATIONS = ("grid", "slic")
+BOUND_METHODS = ("ibp", "crown_ibp", "crown", "alpha_crown")
+MAX_GROUPS = 4096
+MAX_CHUNK = 1024
+
+
+class BoundMargins(Protocol):
+    certified: bool  # False when part of the model was bounded empirically (hybrid mode)
+
+    def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int,
+                 competitors: Sequence[int]) -> np.ndarray:
+        """Sound upper bounds (R, k) of f_j - f_c over each pixel box lower[r] <= x <= upper[r] (R, H, W, C),
+        j in ``competitors``, c = ``target``."""
+
+
+@dataclass(frozen=True)
+class EvaParams:
+    epsilon: float = param(2 / 255, "Radius of the L-infinity ball, in pixel units of [0, 1] (2/255: the usual "
+                                    "CIFAR-10 certification radius); carried through the model's normalisation "
+                                    "and clipped to the valid pixel range.")
+    grid_size: int = param(8, "Cells per side when segmentation is 'grid' (Xplique's Sobol grid).")
+    segmentation: str = param("grid", "Feature groups: 'grid' (grid_size x grid_size cells) or 'slic' "
+                                      "(scikit-image SLIC superpixels, about n_segments of them).")
+    n_segments: int = param(50, "Superpixels wanted when segmentation is 'slic'.")
+    bound_method: str = param("crown_ibp", "Verifier: ibp (cheapest, loosest), crown_ibp, crown (tightest here, "
+                                           "far slower on CPU), alpha_crown where the installed auto_LiRPA "
+                                           "supports the model.")
+    max_competitors: int = param(9, "Competing classes j bounded: every other class when the model has at most "
+                                    "max_competitors + 1, else the max_competitors best-scoring (reported).")
+    chunk_size: int = param(16, "Regions per bound computation: memory grows with it.")
+    segments: tuple[int, ...] = param((), "The caller's feature groups: one label per pixel at the model's "
+                                          "input size, row-major (H * W values); overrides segmentation.")
+
+
+@dataclass(frozen=True)
+class Groups:
+    labels: np.ndarray  # (H, W) int, 0 .. count - 1
+    count: int
+
+
+def groups(image: np.ndarray, params: EvaParams) -> Groups:
+    """The feature groups: the caller's segmentation when given, else a grid or SLIC superpixels."""
+    if params.segments:
+        _, labels = np.unique(np.asarray(params.segments), return_inverse=True)
+        labels = labels.reshape(image.shape[:2])
+    elif params.segmentation == "grid":
+        h, w = image.shape[:2]
+        rows = np.arange(h) * params.grid_size // h
+        cols = np.arange(w) * params.grid_size // w
+        labels = rows[:, None] * params.grid_size + cols[None, :]
+    else:
+        labels = segment(image, "slic", params.n_segments)
+        _, labels = np.unique(labels, return_inverse=True)
+        labels = labels.reshape(image.shape[:2])
+    return Groups(labels.astype(np.int64), int(labels.max()) + 1)
+
+
+def competitors_of(scores: np.ndarray, target: int, limit: int) -> list[int]:
+    """Every class but ``target`` when there are few, else the ``limit`` best-scoring ones."""
+    others = [j for j in np.argsort(-scores, kind="stable") if j != target]
+    return sorted(int(j) for j in others[:limit])
+
+
+def region_boxes(image: np.ndarray, labels: np.ndarray, fixed: np.ndarray, epsilon: float) -> tuple[np.ndarray, ...]:
+    """Pixel boxes (R, H, W, C) for regions whose fixed group is ``fixed[r]`` (-1: none fixed, the full ball)."""
+    free = (labels[None] != fixed[:, None, None])[..., None]  # (R, H, W, 1)
+    radius = np.float32(epsilon) * free
+    return np.clip(image - radius, 0.0, 1.0), np.clip(image + radius, 0.0, 1.0)
+
+
+def check(params: EvaParams, image_shape: tuple[int, int, int]) -> None:
+    if not 0 < params.epsilon <= 1:
+        raise InvalidArgument(f"epsilon {params.epsilon} must be in (0, 1] (pixel units)", field="eva.epsilon")
+    if params.segmentation not in SEGMENTATIONS:
+        raise InvalidArgument(f"segmentation {params.segmentation!r} is not one of {list(SEGMENTATIONS)}",
+                              field="eva.segmentation")
+    if params.segmentation == "grid" and not 1 <= params.grid_size <= min(image_shape[:2]):
+        raise InvalidArgument(f"grid_size {params.grid_size} must be between 1 and the image's smaller side "
+                              f"{min(image_shape[:2])}", field="eva.grid_size")
+    if params.segmentation == "slic" and not 2 <= params.n_segments <= MAX_GROUPS:
+        raise InvalidArgument(f"n_segments {params.n_segments} must be between 2 and {MAX_GROUPS}",
+                              field="eva.n_segments")
+    if params.segments:
+        pixels = image_shape[0] * image_shape[1]
+        if len(params.segments) != pixels:
+            raise InvalidArgument(f"has {len(params.segments)} labels; give one per pixel, row-major: "
+                                  f"{image_shape[0]} x {image_shape[1]} = {pixels}", field="eva.segments")
+        if len(set(params.segments)) > MAX_GROUPS:
+            raise InvalidArgument(f"has over {MAX_GROUPS} groups", field="eva.segments")
+    if params.grid_size**2 > MAX_GROUPS:
+        raise InvalidArgument(f"grid_size {params.grid_size} gives over {MAX_GROUPS} groups", field="eva.grid_size")
+    if params.bound_method not in BOUND_METHODS:
+        raise InvalidArgument(f"bound_method {params.bound_method!r} is not one of {list(BOUND_METHODS)}",
+                              field="eva.bound_method")
+    if params.max_competitors < 1:
+        raise InvalidArgument("max_competitors must be at least 1", field="eva.max_competitors")
+    if not 1 <= params.chunk_size <= MAX_CHUNK:
+        raise InvalidArgument(f"chunk_size {params.chunk_size} must be between 1 and {MAX_CHUNK}",
+                              field="eva.chunk_size")
+
+
+def regions_per_class(params: EvaParams, image_shape: tuple[int, int, int]) -> int:
+    """Regions bounded per class: the full ball and one per group (SLIC's count is known only after segmenting:
+    this is what was asked for)."""
+    if params.segments:
+        return len(set(params.segments)) + 1
+    return (params.grid_size**2 if params.segmentation == "grid" else params.n_segments) + 1
+
+
+def overlaps(bound_margins: BoundMargins, image: np.ndarray, found: Groups, target: int, competitors: list[int],
+             params: EvaParams) -> np.ndarray:
+    """Upper bounds of AO for the full ball (index 0) and each B_u (1 .. m), in chunks of ``chunk_size``."""
+    fixed_groups = np.arange(-1, found.count)
+    values = np.empty(len(fixed_groups), dtype=np.float64)
+    for start in range(0, len(fixed_groups), params.chunk_size):
+        chunk = fixed_groups[start:start + params.chunk_size]
+        lower, upper = region_boxes(image, found.labels, chunk, params.epsilon)
+        values[start:start + len(chunk)] = np.max(bound_margins(lower, upper, target, competitors), axis=1)
+    return values
+
+
+def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baseline: Fill, batch_size: int,
+              rng: np.random.Generator, bound_margins: BoundMargins, all_scores: np.ndarray,
+              targets: Sequence[int]) -> Output:
+    """EVA maps (T, H, W), each pixel holding its group's EVA, and per class ``details``: "adversarial_overlap"
+    (AO(B)), "group_overlaps" (AO(B_u) per group), "group_importance" (EVA per group), "competitors",
+    "segments" (H, W), "certified", "bound_method", "epsilon"."""
+    del predict, baseline, batch_size, rng  # deterministic and bound-based: no sampling, no baseline
+    found = groups(image, params)
+    maps, details = [], []
+    for target in targets:
+        competitors = competitors_of(all_scores, target, params.max_competitors)
+        ao = overlaps(bound_margins, image, found, target, competitors, params)
+        importance = ao[0] - ao[1:]
+        maps.append(importance[found.labels].astype(np.float32))
+        details.append({"adversarial_overlap": float(ao[0]), "group_overlaps": ao[1:].tolist(),
+                        "group_importance": importance.tolist(), "competitors": competitors,
+                        "segments": found.labels.astype(np.int32), "certified": bound_margins.certified,
+                        "bound_method": params.bound_method, "epsilon": params.epsilon})
+    return Output(np.stack(maps), details)
+
+
+METHOD = Method(
+    name="eva",
+    summary="Drop of the verified adversarial overlap when a feature group is held at its clean value: the "
+            "groups an adversary in the epsilon-ball needs, with guaranteed bounds (auto_LiRPA).",
+    reference="Fel, Ducoffe, Vigouroux, Cadene, Capelle, Nicodeme & Serre, Don't Lie to Me! Robust and "
+              "Efficient Explainability with Verified Perturbation Analysis, CVPR 2023 (arXiv 2202.07728)",
+    params=EvaParams,
+    attribute=attribute,
+    forward_passes=lambda params, shape: 0,
+    check=check,
+    cost="(groups + 1) bound computations per class, in chunks of chunk_size; no forward pass",
+    randomized=False,
+    verified=True,
+)

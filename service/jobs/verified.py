@@ -1,0 +1,35 @@
+"""What a verified method (EVA) needs from the job besides ``predict``: margin bounds on the model's mirror,
+with progress per chunk of regions and cancellation between chunks."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from service.explainers import eva
+from service.jobs.control import JobControl
+from service.runtime.model import LoadedModel
+
+STAGE = "verify"
+
+
+def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobControl, clean: np.ndarray,
+                    targets: Sequence[int]) -> dict[str, Any]:
+    """``attribute``'s extra arguments; builds (or reuses) the mirror, which raises FailedPrecondition when the
+    model cannot be verified."""
+    from service.verify.bounds import MarginBounds
+    from service.verify.mirror import mirror_for
+
+    total = len(targets) * eva.regions_per_class(params, model.info.image_shape)
+    done = [0]
+
+    def on_chunk(regions: int) -> None:
+        done[0] += regions
+        control.report(STAGE, done[0], max(total, done[0]))
+        control.checkpoint()
+
+    control.checkpoint()
+    bounds = MarginBounds(model, mirror_for(model), params.bound_method, on_chunk)
+    control.report(STAGE, 0, total)
+    return {"bound_margins": bounds, "all_scores": clean, "targets": list(targets)}

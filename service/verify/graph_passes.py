@@ -1,0 +1,191 @@
+"""ONNX-level rewrites that make an exported classifier fit for bound propagation (no torch here).
+
+Each pass edits the model in place and returns one line per rewrite, which the mirror reports:
+
+- ``fix_batch_reshapes``: a Reshape whose constant shape starts with 1 was exported at batch 1 and breaks
+  any other batch (onnx2torch #113; the alpha,beta-CROWN loader's ``fix_batch_size`` quirk). The leading 1
+  becomes -1, or 0 (copy the input's batch) when the shape already has a -1.
+- ``strip_terminal_softmax``: bounds of a Softmax are loose and EVA reasons on logits, so a graph that ends
+  in Softmax or LogSoftmax ends before it.
+- ``fold_batchnorm``: a BatchNormalization right after a Conv is folded into the Conv's weights and bias:
+  one affine layer fewer for auto_LiRPA to relax, the same function up to rounding.
+- ``matmul_to_gemm``: a MatMul of a 2-D activation by a constant matrix becomes a Gemm, which onnx2torch
+  turns into ``nn.Linear``: auto_LiRPA merges the specification matrix into a final Linear layer (tighter
+  IBP), and 0.3 fails on IBP with a specification over a final MatMul (the alpha,beta-CROWN loader's
+  ``merge_gemm`` does the same).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+TERMINAL_SOFTMAX = ("Softmax", "LogSoftmax")
+
+
+def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    return {tensor.name: tensor for tensor in model.graph.initializer}
+
+
+def _constant_nodes(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {node.output[0]: node for node in model.graph.node if node.op_type == "Constant"}
+
+
+def _constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Values known before any input: initializers, Constant nodes, and Identity copies of those (exporters
+    share equal tensors, e.g. the zero biases of several BatchNorms, through Identity nodes)."""
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            values[node.output[0]] = numpy_helper.to_array(next(a.t for a in node.attribute if a.name == "value"))
+        elif node.op_type == "Identity" and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    return values
+
+
+def remove_unused(model: onnx.ModelProto) -> None:
+    """Drop constant-producing nodes and initializers nothing reads any more (after folding)."""
+    graph = model.graph
+    while True:
+        used = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+        dead = [node for node in graph.node
+                if node.op_type in ("Identity", "Constant") and not any(output in used for output in node.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    used = {name for node in graph.node for name in node.input}
+    for tensor in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(tensor)
+
+
+def _consumers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
+    return [node for node in model.graph.node if name in node.input]
+
+
+def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
+    """Reshapes to a constant shape that starts with 1. Bound propagation traces the graph, so a shape copied
+    from the input (0) or left to infer (-1) beside another -1 freezes at the traced batch: [1, -1] becomes a
+    Flatten, and any other -1 is resolved from the inferred input shape so that only the batch is -1."""
+    initializers, constants = _initializers(model), _constant_nodes(model)
+    constant_names = set(initializers) | set(constants)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    input_dims = {value.name: [d.dim_value or None for d in value.type.tensor_type.shape.dim]
+                  for value in [*inferred.graph.value_info, *inferred.graph.input]}
+    rewrites = []
+    for index, node in enumerate(list(model.graph.node)):
+        if node.op_type != "Reshape" or node.input[0] in constant_names:
+            continue
+        if node.input[1] in initializers:
+            tensor = initializers[node.input[1]]
+        elif node.input[1] in constants:
+            tensor = next(a.t for a in constants[node.input[1]].attribute if a.name == "value")
+        else:
+            continue
+        shape = numpy_helper.to_array(tensor).copy()
+        if shape.size < 2 or shape[0] != 1:
+            continue
+        name = node.name or node.output[0]
+        if shape.size == 2 and shape[1] == -1:
+            flatten = onnx.helper.make_node("Flatten", [node.input[0]], list(node.output), name=node.name, axis=1)
+            model.graph.node.remove(node)
+            model.graph.node.insert(index, flatten)
+            rewrites.append(f"Reshape {name}: [1, -1] -> Flatten (batch kept)")
+            continue
+        if (shape[1:] == -1).any():
+            dims = input_dims.get(node.input[0], [])
+            known = [d for d in dims[1:] if d]
+            if len(known) != len(dims) - 1 or not dims:
+                continue  # the other -1 cannot be resolved: left as exported
+            shape[1:][shape[1:] == -1] = int(np.prod(known)) // int(np.prod(shape[1:][shape[1:] != -1]))
+        shape[0] = -1
+        tensor.CopyFrom(numpy_helper.from_array(shape.astype(np.int64), tensor.name))
+        rewrites.append(f"Reshape {name}: shape {shape.tolist()} (leading 1 -> -1, the batch)")
+    return rewrites
+
+
+def strip_terminal_softmax(model: onnx.ModelProto) -> list[str]:
+    graph = model.graph
+    output = graph.output[0]
+    producer = next((node for node in graph.node if output.name in node.output), None)
+    if producer is None or producer.op_type not in TERMINAL_SOFTMAX or len(_consumers(model, output.name)) > 0:
+        return []
+    logits = producer.input[0]
+    graph.node.remove(producer)
+    for info in [info for info in graph.value_info if info.name == logits]:
+        graph.value_info.remove(info)  # the logits become a graph output, described there
+    output.name = logits  # same element type and shape: a Softmax keeps both
+    return [f"{producer.op_type} {producer.name or output.name}: removed, the mirror explains logits"]
+
+
+def fold_batchnorm(model: onnx.ModelProto) -> list[str]:
+    graph, initializers, constants = model.graph, _initializers(model), _constant_values(model)
+    rewrites = []
+    for conv in list(graph.node):
+        if conv.op_type != "Conv" or not all(name in initializers for name in conv.input[1:]):
+            continue
+        if len(_consumers(model, conv.input[1])) != 1:
+            continue  # a weight shared with another node cannot be rescaled for this one
+        consumers = _consumers(model, conv.output[0])
+        if len(consumers) != 1 or consumers[0].op_type != "BatchNormalization":
+            continue
+        norm = consumers[0]
+        if len(norm.output) > 1 and any(norm.output[1:]) or not all(n in constants for n in norm.input[1:5]):
+            continue  # training-mode outputs, or statistics computed in the graph
+        if any(o.name == conv.output[0] for o in graph.output):
+            continue
+        epsilon = next((a.f for a in norm.attribute if a.name == "epsilon"), 1e-5)
+        gamma, beta, mean, var = (constants[n].astype(np.float64) for n in norm.input[1:5])
+        weight = numpy_helper.to_array(initializers[conv.input[1]])
+        bias = (numpy_helper.to_array(initializers[conv.input[2]]).astype(np.float64) if len(conv.input) > 2
+                else np.zeros(weight.shape[0]))
+        scale = gamma / np.sqrt(var + epsilon)
+        folded_weight = weight.astype(np.float64) * scale.reshape(-1, *([1] * (weight.ndim - 1)))
+        initializers[conv.input[1]].CopyFrom(numpy_helper.from_array(folded_weight.astype(weight.dtype),
+                                                                     conv.input[1]))
+        # A fresh bias: the Conv's own may be shared with another node.
+        folded_bias = numpy_helper.from_array(((bias - mean) * scale + beta).astype(weight.dtype),
+                                              f"{norm.output[0]}_folded_bias")
+        graph.initializer.append(folded_bias)
+        del conv.input[2:]
+        conv.input.append(folded_bias.name)
+        conv.output[0] = norm.output[0]  # the Conv now computes what the BatchNormalization did
+        graph.node.remove(norm)
+        rewrites.append(f"BatchNormalization {norm.name or norm.output[0]}: folded into Conv {conv.name}")
+    remove_unused(model)
+    return rewrites
+
+
+def matmul_to_gemm(model: onnx.ModelProto) -> list[str]:
+    initializers = _initializers(model)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    ranks = {value.name: len(value.type.tensor_type.shape.dim)
+             for value in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+             if value.type.tensor_type.HasField("shape")}
+    rewrites = []
+    for index, node in enumerate(model.graph.node):
+        if (node.op_type != "MatMul" or node.input[1] not in initializers or ranks.get(node.input[0]) != 2
+                or len(initializers[node.input[1]].dims) != 2):
+            continue
+        # With a bias: a bias-free Linear traces back to a MatMul in auto_LiRPA's own export.
+        weight = initializers[node.input[1]]
+        bias = numpy_helper.from_array(np.zeros(weight.dims[1], onnx.helper.tensor_dtype_to_np_dtype(weight.data_type)),
+                                       f"{node.output[0]}_zero_bias")
+        model.graph.initializer.append(bias)
+        gemm = onnx.helper.make_node("Gemm", [*node.input, bias.name], list(node.output), name=node.name)
+        model.graph.node.remove(node)
+        model.graph.node.insert(index, gemm)
+        rewrites.append(f"MatMul {node.name or node.output[0]}: now a Gemm (a Linear layer for auto_LiRPA)")
+    return rewrites
+
+
+def prepare(model: onnx.ModelProto, *, fold_batch_norm: bool = True) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy of ``model`` with every pass applied, and the list of what they rewrote."""
+    prepared = onnx.ModelProto()
+    prepared.CopyFrom(model)
+    rewrites = fix_batch_reshapes(prepared) + strip_terminal_softmax(prepared) + matmul_to_gemm(prepared)
+    if fold_batch_norm:
+        rewrites += fold_batchnorm(prepared)
+    onnx.checker.check_model(prepared)
+    return prepared, rewrites

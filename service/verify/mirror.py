@@ -1,0 +1,249 @@
+"""A PyTorch mirror of a loaded ONNX model, for auto_LiRPA, checked before it is trusted.
+
+The mirror is onnx2torch's conversion of the graph after ``graph_passes.prepare`` (batch-1 Reshapes
+freed, a terminal Softmax removed, BatchNorm folded into Conv). Before any bound is computed, three
+computations of the same random batch of 3 must agree to 1e-4 relative / 1e-5 absolute: onnxruntime on
+the prepared graph, the mirror, and auto_LiRPA's own forward of the mirror. Where the mirror and
+onnxruntime disagree, the error names the first node whose outputs differ; where a converter or
+auto_LiRPA lacks an operator, it names the operator and its node. Mirrors (and their failures) are built
+once per loaded model and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from service.errors import FailedPrecondition
+from service.runtime.model import LoadedModel
+from service.runtime.signature import Layout
+from service.verify import graph_passes
+from service.verify.lirpa_compat import LirpaUnavailable, auto_lirpa, bounded_module, compute_upper_bounds
+
+log = logging.getLogger(__name__)
+
+RTOL, ATOL = 1e-4, 1e-5
+CHECK_BATCH, CHECK_SEED = 3, 0
+FIELD = "model_name"
+
+
+@dataclass
+class Mirror:
+    module: Any  # torch.nn.Module (onnx2torch GraphModule), eval mode, float32, on ``device``
+    bounded: Any  # auto_LiRPA BoundedModule of ``module``
+    device: str
+    rewrites: list[str]
+    max_error: float  # worst |mirror - onnxruntime| over the check batch
+    channels_first: bool
+    # A BoundedModule keeps the state of a bound computation in its nodes: one computation at a time.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _torch():
+    try:
+        import torch
+        return torch
+    except ImportError as error:
+        raise LirpaUnavailable("torch is not installed; install onnxplain[verify]") from error
+
+
+def _free_batch_axis(model: onnx.ModelProto) -> None:
+    """A fixed batch axis becomes dynamic: the check and the bounds batch several images or regions."""
+    for value in (model.graph.input[0], model.graph.output[0]):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].Clear()
+            dims[0].dim_param = "batch"
+
+
+def _cpu_session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only, as the model runtime's sessions
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _input_name(model: onnx.ModelProto) -> str:
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    return next(value.name for value in model.graph.input if value.name not in initializers)
+
+
+def _convert(prepared: onnx.ModelProto) -> Any:
+    from onnx2torch import convert
+
+    try:
+        return convert(prepared).eval().float()
+    except NotImplementedError as error:
+        match = re.search(r"operation_type='([^']+)'", str(error))
+        op = match.group(1) if match else str(error)
+        nodes = [node.name or node.output[0] for node in prepared.graph.node if node.op_type == op]
+        raise FailedPrecondition(f"operator {op} (node {', '.join(nodes[:3]) or '?'}) has no PyTorch converter "
+                                 "(onnx2torch), so the model cannot be mirrored for verification", field=FIELD) from error
+
+
+class _UnsupportedOps(logging.Handler):
+    """Collects the operator names auto_LiRPA logs before it gives up on a graph."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.ops: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = re.match(r"Name: (\S+),", record.getMessage())
+        if match:
+            self.ops.append(match.group(1).removeprefix("onnx::"))
+
+
+def _bound(module: Any, example: Any, device: str) -> Any:
+    collector = _UnsupportedOps()
+    lirpa_log = logging.getLogger("auto_LiRPA")
+    lirpa_log.addHandler(collector)
+    propagate, lirpa_log.propagate = lirpa_log.propagate, False  # its error lines become our one error
+    try:
+        return bounded_module(module, example, device)
+    except NotImplementedError as error:
+        ops = ", ".join(dict.fromkeys(collector.ops)) or str(error)
+        raise FailedPrecondition(f"auto_LiRPA {auto_lirpa().__version__} cannot bound the operator(s) {ops}",
+                                 field=FIELD) from error
+    finally:
+        lirpa_log.removeHandler(collector)
+        lirpa_log.propagate = propagate
+
+
+def _close(values: np.ndarray, reference: np.ndarray) -> bool:
+    return bool(np.allclose(values, reference, rtol=RTOL, atol=ATOL))
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def first_divergence(prepared: onnx.ModelProto, module: Any, values: np.ndarray) -> str:
+    """The first node (in the graph's order) whose float output differs between onnxruntime and the mirror.
+
+    onnxruntime runs a copy of the graph with every float node output exposed; the mirror runs under an
+    ``fx.Interpreter`` that records each module's output. onnx2torch names its modules after the ONNX
+    nodes, so the two are matched by name.
+    """
+    torch = _torch()
+    inferred = onnx.shape_inference.infer_shapes(prepared)
+    floats = {value.name for value in [*inferred.graph.value_info, *inferred.graph.output]
+              if value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(inferred)
+    exposed = [node.output[0] for node in probe.graph.node if node.output and node.output[0] in floats]
+    known = {output.name for output in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in exposed if name not in known)
+    session = _cpu_session(probe)
+    names = [output.name for output in session.get_outputs()]
+    reference = dict(zip(names, session.run(None, {_input_name(probe): values})))
+
+    recorded: dict[str, np.ndarray] = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, node):
+            result = super().run_node(node)
+            if node.op == "call_module" and isinstance(result, torch.Tensor):
+                recorded[_normalised(str(node.target))] = result.detach().cpu().numpy()
+            return result
+
+    with torch.no_grad():
+        Recorder(module).run(torch.from_numpy(values).to(next(module.parameters()).device))
+    for node in probe.graph.node:
+        mine = recorded.get(_normalised(node.name))
+        theirs = reference.get(node.output[0]) if node.output else None
+        if mine is not None and theirs is not None and (mine.shape != theirs.shape or not _close(mine, theirs)):
+            return node.name or node.output[0]
+    return "the graph output"
+
+
+def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: str | None = None) -> Mirror:
+    """Convert, check and wrap ``model`` for bound propagation (raises FailedPrecondition on any failure)."""
+    torch = _torch()
+    info = model.info
+    if info.signature.input_elem_type != onnx.TensorProto.FLOAT:
+        raise FailedPrecondition("verification needs a float32 input; this model takes "
+                                 f"{onnx.TensorProto.DataType.Name(info.signature.input_elem_type)}", field=FIELD)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    prepared, rewrites = graph_passes.prepare(onnx.load_model_from_string(model.model_bytes),
+                                              fold_batch_norm=fold_batch_norm)
+    _free_batch_axis(prepared)
+    module = _convert(prepared).to(device)
+
+    channels_first = info.layout is Layout.NCHW
+    pixels = np.random.default_rng(CHECK_SEED).random((CHECK_BATCH, *info.image_shape), dtype=np.float32)
+    values = info.preprocessing.apply(pixels, channels_first=channels_first)
+    session = _cpu_session(prepared)
+    (reference,) = session.run([prepared.graph.output[0].name], {_input_name(prepared): values})
+    x = torch.from_numpy(values).to(device)
+    with torch.no_grad():
+        mirrored = module(x).cpu().numpy()
+    if mirrored.shape != reference.shape or not _close(mirrored, reference):
+        node = first_divergence(prepared, module, values)
+        raise FailedPrecondition(f"the PyTorch mirror diverges from onnxruntime first at node {node!r} (beyond "
+                                 f"{RTOL:g} relative / {ATOL:g} absolute), so its bounds would not hold for the "
+                                 "served model", field=FIELD)
+    bounded = _bound(module, x[:1], device)
+    with torch.no_grad():
+        lirpa_forward = bounded(x).cpu().numpy()
+    if not _close(lirpa_forward, reference):
+        raise FailedPrecondition(f"auto_LiRPA's forward of the mirror differs from onnxruntime by up to "
+                                 f"{np.abs(lirpa_forward - reference).max():.3g}; its bounds would not hold",
+                                 field=FIELD)
+    # Bounds of a zero-width box are the values themselves: proves the bound graph runs on a batch (a shape
+    # frozen at the traced batch fails here) and computes the served model's margins.
+    classes = reference.shape[1]
+    spec = torch.from_numpy(np.eye(classes, dtype=np.float32)[None].repeat(CHECK_BATCH, 0)).to(device)
+    with torch.no_grad():
+        point_bounds = compute_upper_bounds(bounded, x, x, x, spec, "IBP").cpu().numpy()
+    if not _close(point_bounds, reference):
+        raise FailedPrecondition("auto_LiRPA's bounds on a batch of points differ from onnxruntime's outputs by up to "
+                                 f"{np.abs(point_bounds - reference).max():.3g}; its bounds would not hold", field=FIELD)
+    error = float(np.abs(mirrored - reference).max())
+    log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites, "max_error": error})
+    return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=error,
+                  channels_first=channels_first)
+
+
+_mirrors: "weakref.WeakKeyDictionary[LoadedModel, Mirror | FailedPrecondition]" = weakref.WeakKeyDictionary()
+_building = threading.Lock()
+
+
+def mirror_for(model: LoadedModel) -> Mirror:
+    """The model's mirror, built on first use; a model that cannot be mirrored fails the same way each time."""
+    with _building:  # one build at a time: a second request for the same model waits for the first
+        cached = _mirrors.get(model)
+        if cached is None:
+            try:
+                cached = build_mirror(model)
+            except FailedPrecondition as error:
+                cached = error
+            except LirpaUnavailable as error:
+                raise FailedPrecondition(f"verified methods are not installed on this server: {error}",
+                                         field="method") from error
+            _mirrors[model] = cached
+    if isinstance(cached, FailedPrecondition):
+        raise cached
+    return cached
+
+
+def verification_report(model: LoadedModel) -> dict[str, Any]:
+    """Whether verified methods run on the model, and how (GetModel's ``verification``)."""
+    from service.verify.bounds import METHODS
+    from service.verify.lirpa_compat import available_methods
+
+    try:
+        mirror = mirror_for(model)
+    except FailedPrecondition as error:
+        return {"verifiable": False, "reason": error.message}
+    offered = available_methods()
+    return {"verifiable": True, "rewrites": mirror.rewrites, "device": mirror.device, "max_error": mirror.max_error,
+            "bound_methods": [name for name, method in METHODS.items() if method in offered],
+            "auto_lirpa_version": auto_lirpa().__version__}

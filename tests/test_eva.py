@@ -1,0 +1,236 @@
+"""EVA and its verifier against closed forms, sampled and attacked points, and models that cannot be mirrored.
+
+Oracles: a linear classifier, whose adversarial overlap over a clipped box is exact in closed form (reference
+eva.md §1.6 item 1); soundness, every bound at least the margin at random, corner and PGD-attacked points of
+its box, scored by onnxruntime (the served model, not the mirror); IBP's inclusion monotonicity (EVA >= 0
+exactly); EVA -> 0 as epsilon -> 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from conftest import MODELS, load_samples
+from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import export_torch, image_classifier
+
+from service.errors import FailedPrecondition
+from service.explainers import eva
+from service.explainers.eva import EvaParams
+from service.runtime.model import load_model
+from service.verify.bounds import MarginBounds
+from service.verify.mirror import build_mirror, first_divergence, mirror_for
+
+NORMALISED = {"preprocessing": {"pixel_range": "0_1", "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}}
+
+
+def explain(model, image, bound_method="crown", **params):
+    """EVA of the predicted class, straight through the method and the verifier (no server)."""
+    scores = model.predict(image[None])[0]
+    target = int(np.argmax(scores))
+    bounds = MarginBounds(model, mirror_for(model), bound_method)
+    output = eva.METHOD.attribute(None, image, EvaParams(bound_method=bound_method, **params), baseline=None,
+                                  batch_size=0, rng=None, bound_margins=bounds, all_scores=scores, targets=[target])
+    return output.maps[0], output.details[0], target
+
+
+def onnx_model(name, nodes, input_dims, output_dims, initializers):
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, input_dims)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, output_dims)],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return load_model(name, model.SerializeToString(), source="test")
+
+
+def shapes_model():
+    path = MODELS / "shapes" / "model.onnx"
+    return load_model("shapes", path.read_bytes(), source="test", model_path=path)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("bound_method", ["ibp", "crown_ibp", "crown"])
+def test_linear_model_eva_is_its_closed_form(layout, bound_method):
+    """f = W v on normalised values v = s x + o: margin_j(x) = d_j . x + e_j with d_j = s (w_j - w_c) and
+    e_j = o . (w_j - w_c), so over a box each pixel takes whichever end raises d_j . x, exactly."""
+    rng = np.random.default_rng(0)
+    shape, classes, epsilon = (8, 8, 3), 4, 0.01
+    model_weights = rng.normal(size=(math.prod(shape), classes))  # rows in the layout's flattening order
+    linear = image_classifier(model_weights, shape, layout=layout, softmax=True)
+    model = load_model("linear", linear.SerializeToString(), source="test", overrides=NORMALISED)
+    scale, offset = model.info.preprocessing.affine()
+    # Weights per pixel value in (H, W, C) order, with the normalisation's scale and offset folded in.
+    per_value = model_weights.reshape(*((3, 8, 8) if layout == "NCHW" else shape), classes)
+    per_value = per_value.transpose(1, 2, 0, 3) if layout == "NCHW" else per_value
+    pixel_weights = (per_value * scale[:, None]).reshape(-1, classes)
+    offset_logits = (per_value * offset[:, None]).sum(axis=(0, 1, 2))
+    image = rng.random(shape, dtype=np.float32)
+    image[0, 0] = [0.0, 1.0, 0.004]  # at and near the ends of the range: the box is clipped there
+
+    attribution, details, target = explain(model, image, bound_method, epsilon=epsilon, grid_size=4)
+    competitors = [j for j in range(classes) if j != target]
+    assert details["competitors"] == competitors and details["certified"]
+    labels = details["segments"]
+    expected = []
+    for fixed in range(-1, 16):
+        free = (labels != fixed)[..., None]
+        lower = np.clip(image - epsilon * free, 0, 1).ravel()
+        upper = np.clip(image + epsilon * free, 0, 1).ravel()
+        expected.append(max(
+            np.maximum(d * lower, d * upper).sum() + offset_logits[j] - offset_logits[target]
+            for j in competitors for d in [pixel_weights[:, j] - pixel_weights[:, target]]))
+    np.testing.assert_allclose([details["adversarial_overlap"], *details["group_overlaps"]], expected, atol=2e-4)
+    np.testing.assert_allclose(details["group_importance"], expected[0] - np.array(expected[1:]), atol=2e-4)
+    np.testing.assert_allclose(attribution, (expected[0] - np.array(expected[1:]))[labels], atol=2e-4)
+
+
+def margins(model, pixels, target, competitors):
+    scores = model.predict(pixels.astype(np.float32))
+    return scores[:, competitors] - scores[:, [target]]
+
+
+def pgd(mirror, model, lower, upper, target, competitors, steps=20):
+    """Signed-gradient ascent on the largest margin inside the pixel box, through the mirror."""
+    scale, offset = model.info.preprocessing.affine()
+    scale, offset = (torch.from_numpy(v).view(1, -1, 1, 1) for v in (scale, offset))
+    low, high = torch.from_numpy(lower).permute(0, 3, 1, 2), torch.from_numpy(upper).permute(0, 3, 1, 2)
+    x = low + (high - low) * torch.rand_like(low, generator=torch.Generator().manual_seed(0))
+    step = (high - low).max() / 8
+    for _ in range(steps):
+        x.requires_grad_(True)
+        logits = mirror.module(x * scale + offset)
+        objective = (logits[:, competitors] - logits[:, [target]]).max(dim=1).values.sum()
+        (gradient,) = torch.autograd.grad(objective, x)
+        x = torch.minimum(torch.maximum(x.detach() + step * gradient.sign(), low), high)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("bound_method", ["ibp", "crown_ibp"])
+def test_bounds_hold_at_sampled_corner_and_attacked_points(bound_method):
+    model = shapes_model()
+    mirror = mirror_for(model)
+    image = load_samples("shapes")[0]["pixels"].astype(np.float32) / 255
+    scores = model.predict(image[None])[0]
+    target = int(np.argmax(scores))
+    competitors = [j for j in range(5) if j != target]
+    epsilon, grid = 1 / 255, 4
+    labels = eva.groups(image, EvaParams(grid_size=grid)).labels
+    fixed = np.array([-1, 0, 5, 15])
+    lower, upper = eva.region_boxes(image, labels, fixed, epsilon)
+    bounds = MarginBounds(model, mirror, bound_method)(lower, upper, target, competitors)
+    rng = np.random.default_rng(1)
+    for region in range(len(fixed)):
+        low, high = lower[region], upper[region]
+        samples = low + (high - low) * rng.random((64, *low.shape), dtype=np.float32)
+        corners = np.where(rng.random((64, *low.shape)) < 0.5, low, high)
+        attacked = pgd(mirror, model, low[None].repeat(4, 0), high[None].repeat(4, 0), target, competitors)
+        reached = margins(model, np.concatenate([samples, corners, attacked]), target, competitors).max(axis=0)
+        assert (reached <= bounds[region] + 1e-4).all(), (region, reached, bounds[region])
+    # The attack does climb: the bound is above the clean margin, and so is the attacked point.
+    assert (margins(model, attacked, target, competitors).max() > margins(model, image[None], target,
+                                                                         competitors).max())
+
+
+def test_ibp_eva_is_never_negative_and_vanishes_with_epsilon():
+    model = shapes_model()
+    image = load_samples("shapes")[3]["pixels"].astype(np.float32) / 255
+    attribution, details, _ = explain(model, image, "ibp", epsilon=1 / 255, grid_size=8)
+    importance = np.array(details["group_importance"])
+    assert importance.min() >= 0 and importance.max() > 0  # IBP is monotone under inclusion: exactly >= 0
+    small, small_details, _ = explain(model, image, "ibp", epsilon=1e-6, grid_size=8)
+    # IBP bounds are affine in epsilon while every ReLU is stable: EVA shrinks in proportion.
+    assert np.abs(small).max() < 1e-3 * np.abs(attribution).max()
+    assert small_details["adversarial_overlap"] < details["adversarial_overlap"]
+
+
+class Residual(torch.nn.Module):
+    """Conv-BN-ReLU, a residual block with BatchNorm, average pooling, linear: what a ResNet is made of."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+        self.block = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                         torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8))
+        self.pool = torch.nn.AvgPool2d(2)
+        self.head = torch.nn.Linear(8 * 8 * 8, 3)
+        for norm in (m for m in self.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.data.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        stem = self.stem(x)
+        return self.head(self.pool(torch.relu(stem + self.block(stem))).flatten(1))
+
+
+def test_residual_network_with_batchnorm_is_mirrored_folded_and_bounded_soundly(tmp_path):
+    module = Residual().eval()
+    path = export_torch(module, tmp_path / "residual.onnx", (1, 3, 16, 16), keep_batchnorm=True)
+    assert sum(node.op_type == "BatchNormalization" for node in onnx.load(path).graph.node) == 3
+    model = load_model("residual", path.read_bytes(), source="test")
+    mirror = build_mirror(model)
+    assert sum("folded" in line for line in mirror.rewrites) == 3 and mirror.max_error < 1e-4
+    image = np.random.default_rng(2).random((16, 16, 3), dtype=np.float32)
+    for bound_method in ("ibp", "crown_ibp", "crown"):
+        _, details, target = explain(model, image, bound_method, epsilon=0.01, grid_size=4)
+        lower, upper = image - 0.01, image + 0.01
+        samples = np.clip(lower + 0.02 * np.random.default_rng(3).random((256, 16, 16, 3)), 0, 1)
+        competitors = details["competitors"]
+        assert margins(model, samples, target, competitors).max() <= details["adversarial_overlap"] + 1e-4
+
+
+def test_a_model_exported_at_batch_one_is_freed_for_batches(tmp_path):
+    """Reshape to [1, -1] and a fixed batch of 1: the mirror rewrites both and bounds 16 regions at once."""
+    shape = (6, 6, 3)
+    weights = np.random.default_rng(4).normal(size=(math.prod(shape), 3)).astype(np.float32)
+    nodes = [helper.make_node("Reshape", ["image", "flat_shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "weights"], ["logits"])]
+    model = onnx_model("batch1", nodes, [1, 3, 6, 6], [1, 3],
+                       {"flat_shape": np.array([1, -1], np.int64), "weights": weights})
+    assert model.info.fixed_batch and model.info.max_batch == 1
+    mirror = mirror_for(model)
+    assert any("Flatten" in line for line in mirror.rewrites), mirror.rewrites
+    _, details, _ = explain(model, np.full(shape, 0.5, np.float32), "crown", epsilon=0.01, grid_size=6,
+                            chunk_size=16)
+    assert len(details["group_overlaps"]) == 36
+
+
+def test_an_operator_auto_lirpa_cannot_bound_is_named():
+    nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "weights"], ["scores"]),
+             helper.make_node("Erf", ["scores"], ["logits"])]
+    model = onnx_model("erf", nodes, ["n", 1, 4, 4], ["n", 2], {"weights": np.ones((16, 2), np.float32)})
+    with pytest.raises(FailedPrecondition, match="Erf") as caught:
+        build_mirror(model)
+    assert caught.value.field == "model_name"
+
+
+def test_average_pooling_that_excludes_padding_is_caught_by_the_three_way_check():
+    """ONNX's AveragePool defaults to count_include_pad=0; auto_LiRPA 0.3 always counts the padding, so its
+    forward differs from onnxruntime at the borders and the model must be refused, not bounded wrongly."""
+    nodes = [helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "weights"], ["logits"])]
+    weights = np.random.default_rng(5).normal(size=(16, 2)).astype(np.float32)
+    model = onnx_model("pool", nodes, ["n", 1, 4, 4], ["n", 2], {"weights": weights})
+    with pytest.raises(FailedPrecondition, match="differ"):
+        build_mirror(model)
+
+
+def test_first_divergence_names_the_node_that_differs():
+    """Spoil the mirror's second convolution: the search must point at that node, not before, not after."""
+    model = shapes_model()
+    mirror = build_mirror(model)
+    prepared = onnx.load_model_from_string(model.model_bytes)
+    second_conv = [node.name for node in prepared.graph.node if node.op_type == "Conv"][1]
+    convs = [module for module in mirror.module.modules() if isinstance(module, torch.nn.Conv2d)]
+    with torch.no_grad():
+        convs[1].weight.add_(0.1)
+    values = model.info.preprocessing.apply(np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32),
+                                            channels_first=True)
+    assert first_divergence(prepared, mirror.module, values) == second_conv

@@ -1,0 +1,108 @@
+"""EVA through the API: details, progress, the caller's segments, verifiability, refusals, deadlines."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from conftest import load_samples
+from onnx import TensorProto, helper, numpy_helper
+from onnxplain_client import from_tensor
+from test_server import _wait_idle, assert_status, still_serving
+
+QUICK = {"grid_size": 4, "bound_method": "BOUND_METHOD_IBP", "epsilon": 1 / 255}
+
+
+def test_explain_returns_the_map_of_group_importances_with_verified_details(client):
+    sample = load_samples("shapes")[0]
+    events = []
+    explanation = client.explain("shapes", sample["path"], "eva", QUICK, on_progress=events.append,
+                                 metrics={"deletion": {"steps": 8}})
+    attribution = explanation.response.attributions[0]
+    details = attribution.eva
+    assert attribution.class_index == sample["label"] and details.certified
+    assert details.bound_method == 1 and details.epsilon == pytest.approx(1 / 255)  # BOUND_METHOD_IBP
+    assert sorted(details.competitors) == [j for j in range(5) if j != sample["label"]]
+    segments = from_tensor(details.segments)
+    assert segments.shape == (64, 64) and segments.dtype == np.int32 and len(np.unique(segments)) == 16
+    importance = np.array(details.group_importance)
+    np.testing.assert_allclose(importance, details.adversarial_overlap - np.array(details.group_overlaps), rtol=1e-6)
+    np.testing.assert_allclose(explanation.map, importance[segments], rtol=1e-5)
+    assert importance.min() >= 0  # IBP
+    # No sampling: the clean image and the baseline report are its only forward passes, besides the metric's.
+    assert explanation.forward_passes == 2 + 9
+    verify = [e for e in events if e.stage == "verify"]
+    # Regions (16 groups + the full ball) count the progress; the stream keeps only the freshest event, so the
+    # metric's events may overtake the last one.
+    assert verify and {e.total for e in verify} == {17} and [e.done for e in verify] == sorted(e.done for e in verify)
+    assert "deletion" in explanation.attributions[0].metrics
+
+
+def test_the_callers_segments_are_the_groups(client):
+    sample = load_samples("shapes")[1]
+    halves = np.zeros((64, 64), np.uint32)
+    halves[:, 32:] = 7  # any labels: two groups
+    explanation = client.explain("shapes", sample["path"], "eva", {**QUICK, "segments": halves.ravel().tolist()})
+    details = explanation.response.attributions[0].eva
+    assert len(details.group_importance) == 2
+    left, right = explanation.map[:, :32], explanation.map[:, 32:]
+    assert np.ptp(left) == 0 and np.ptp(right) == 0
+    assert left[0, 0] == pytest.approx(details.group_importance[0]) and right[0, 0] == pytest.approx(
+        details.group_importance[1])
+
+
+def erf_model() -> bytes:
+    nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "weights"], ["scores"]),
+             helper.make_node("Erf", ["scores"], ["logits"])]
+    graph = helper.make_graph(nodes, "erf", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2])],
+                              initializer=[numpy_helper.from_array(np.ones((64, 2), np.float32), "weights")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(client):
+    shapes = client.get_model("shapes").verification
+    assert shapes.verifiable and shapes.device in ("cpu", "cuda") and shapes.max_error < 1e-4
+    assert {"ibp", "crown_ibp", "crown"} <= set(shapes.bound_methods) and shapes.auto_lirpa_version
+    digits = client.get_model("digits").verification
+    assert digits.verifiable and any("Softmax" in line for line in digits.rewrites)
+    client.load_model(onnx_model=erf_model(), name="erf-test", replace=True)
+    try:
+        erf = client.get_model("erf-test").verification
+        assert not erf.verifiable and "Erf" in erf.reason
+        assert_status(lambda: client.explain("erf-test", np.zeros((8, 8), np.uint8), "eva", QUICK),
+                      grpc.StatusCode.FAILED_PRECONDITION, "model_name", "Erf")
+    finally:
+        client.unload_model("erf-test")
+    still_serving(client)
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"epsilon": 0.0}, "eva.epsilon"),
+    ({"grid_size": 65}, "eva.grid_size"),
+    ({"segments": [0, 1, 2]}, "eva.segments"),
+])
+def test_parameter_errors_name_the_field(client, params, field):
+    sample = load_samples("shapes")[0]
+    assert_status(lambda: client.explain("shapes", sample["path"], "eva", params),
+                  grpc.StatusCode.INVALID_ARGUMENT, field)
+
+
+def test_a_deadline_stops_the_bounds_between_chunks(server, client):
+    sample = load_samples("shapes")[2]
+    # 1025 regions one at a time, several seconds of work: the job must stop at the next chunk.
+    slow = {"grid_size": 32, "bound_method": "BOUND_METHOD_IBP", "chunk_size": 1}
+    assert_status(lambda: client.explain("shapes", sample["path"], "eva", slow, timeout=0.3),
+                  grpc.StatusCode.DEADLINE_EXCEEDED)
+    _wait_idle(server)
+    still_serving(client)
+
+
+def test_list_methods_describes_eva_with_its_paper(client):
+    methods = {m.name: m for m in client.list_methods()}
+    assert "Verified Perturbation Analysis" in methods["eva"].reference
+    parameters = {p.name: p.default_value for p in methods["eva"].parameters}
+    assert parameters["bound_method"] == "crown_ibp" and parameters["grid_size"] == "8"
