@@ -234,3 +234,65 @@ def test_first_divergence_names_the_node_that_differs():
     values = model.info.preprocessing.apply(np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32),
                                             channels_first=True)
     assert first_divergence(prepared, mirror.module, values) == second_conv
+
+
+def test_calibrated_epsilon_is_the_certified_radius_of_a_linear_model():
+    """For f linear and a ball inside [0, 1], AO(eps) = max_j (m_j + eps ||d_j||_1): the verifier certifies
+    exactly the radii below eps* = min_j -m_j / ||d_j||_1, and the ladder lands within one fine rung of it."""
+    rng = np.random.default_rng(6)
+    shape, classes = (6, 6, 1), 3
+    weights = rng.normal(size=(math.prod(shape), classes))
+    model = load_model("linear", image_classifier(weights, shape).SerializeToString(), source="test")
+    image = (0.3 + 0.4 * rng.random(shape)).astype(np.float32)
+    _, details, target = explain(model, image, "crown", epsilon=0.0, grid_size=3)
+    scores = image.ravel() @ weights
+    radii = [-(scores[j] - scores[target]) / np.abs(weights[:, j] - weights[:, target]).sum()
+             for j in range(classes) if j != target]
+    exact = min(radii)
+    fine_step = (1 / eva.SMALLEST_RADIUS) ** (1 / (eva.LADDER - 1) / (eva.LADDER + 1))
+    assert exact / fine_step <= details["certified_radius"] <= exact
+    assert details["epsilon"] == pytest.approx(2 * details["certified_radius"])
+    assert details["adversarial_overlap"] > 0  # twice the certified radius: the ball holds candidate adversaries
+
+
+def test_hybrid_bounds_sit_between_the_points_they_saw_and_the_verified_bounds():
+    """IBP is monotone under inclusion and the empirical box lies inside the true reachable set, which lies inside
+    IBP's own box at the cut: hybrid AO <= verified AO; and every sampled or attacked point is inside the
+    empirical box, so its margin is below the hybrid bound."""
+    from service.verify.bounds import HybridBounds
+
+    model = shapes_model()
+    mirror = mirror_for(model)
+    image = load_samples("shapes")[5]["pixels"].astype(np.float32) / 255
+    scores = model.predict(image[None])[0]
+    target = int(np.argmax(scores))
+    competitors = [j for j in range(5) if j != target]
+    labels = eva.groups(image, EvaParams(grid_size=2)).labels
+    lower, upper = eva.region_boxes(image, labels, np.array([-1, 0, 3]), 2 / 255)
+    layer = [node.name for node in onnx.load_model_from_string(model.model_bytes).graph.node
+             if node.op_type == "Conv"][2]
+    hybrid = HybridBounds(model, mirror, "ibp", layer, samples=32, attack_steps=5, rng=np.random.default_rng(0))
+    assert not hybrid.certified
+    empirical = hybrid(lower, upper, target, competitors)
+    verified = MarginBounds(model, mirror, "ibp")(lower, upper, target, competitors)
+    assert (empirical <= verified + 1e-4).all() and (empirical < verified).any()
+    attacked = pgd(mirror, model, lower[:1].repeat(4, 0), upper[:1].repeat(4, 0), target, competitors)
+    assert margins(model, attacked, target, competitors).max() <= empirical[0].max() + 1e-4
+
+
+def test_a_cut_across_a_skip_connection_or_at_no_layer_is_refused(tmp_path):
+    from service.errors import InvalidArgument
+    from service.verify.split import layer_names, split
+
+    path = export_torch(Residual().eval(), tmp_path / "residual.onnx", (1, 3, 16, 16))
+    mirror = mirror_for(load_model("residual", path.read_bytes(), source="test"))
+    inside_block = [name for name in layer_names(mirror.module) if "block" in name][0]
+    with pytest.raises(InvalidArgument, match="skip connection"):
+        split(mirror.module, inside_block)
+    with pytest.raises(InvalidArgument, match="no layer 'nowhere'") as caught:
+        split(mirror.module, "nowhere")
+    assert caught.value.field == "eva.split_layer"
+    after_block = [name for name in layer_names(mirror.module) if "Relu" in name][-1]
+    head, tail = split(mirror.module, after_block)
+    with torch.no_grad():
+        torch.testing.assert_close(tail(head(mirror.check_input)), mirror.module(mirror.check_input))

@@ -81,7 +81,7 @@ def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(c
 
 
 @pytest.mark.parametrize("params, field", [
-    ({"epsilon": 0.0}, "eva.epsilon"),
+    ({"epsilon": -0.1}, "eva.epsilon"),
     ({"grid_size": 65}, "eva.grid_size"),
     ({"segments": [0, 1, 2]}, "eva.segments"),
 ])
@@ -106,3 +106,16 @@ def test_list_methods_describes_eva_with_its_paper(client):
     assert "Verified Perturbation Analysis" in methods["eva"].reference
     parameters = {p.name: p.default_value for p in methods["eva"].parameters}
     assert parameters["bound_method"] == "crown_ibp" and parameters["grid_size"] == "8"
+
+
+def test_default_epsilon_is_calibrated_and_hybrid_mode_says_it_is_not_certified(client):
+    sample = load_samples("shapes")[4]
+    calibrated = client.explain("shapes", sample["path"], "eva", {"grid_size": 2}).response.attributions[0].eva
+    assert calibrated.certified and calibrated.certified_radius > 0
+    assert calibrated.epsilon == pytest.approx(2 * calibrated.certified_radius, rel=1e-6)
+    layer = "/features/features.3/features.3.0/Conv"
+    hybrid = client.explain("shapes", sample["path"], "eva", {"grid_size": 2, "split_layer": layer},
+                            seed=0).response.attributions[0].eva
+    assert not hybrid.certified and hybrid.split_layer == layer
+    assert_status(lambda: client.explain("shapes", sample["path"], "eva", {"split_layer": "nowhere"}),
+                  grpc.StatusCode.INVALID_ARGUMENT, "eva.split_layer", "no layer")

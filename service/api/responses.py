@@ -107,7 +107,8 @@ def eva_details(details: dict) -> ex.EvaDetails:
         group_importance=details["group_importance"], competitors=details["competitors"],
         segments=to_tensor(np.asarray(details["segments"], dtype=np.int32)), certified=details["certified"],
         bound_method=methods_pb2.BoundMethod.Value(f"BOUND_METHOD_{details['bound_method'].upper()}"),
-        epsilon=details["epsilon"],
+        epsilon=details["epsilon"], certified_radius=details["certified_radius"] or 0.0,
+        split_layer=details["split_layer"],
     )
 
 

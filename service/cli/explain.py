@@ -1,4 +1,4 @@
-"""``onnxplain explain``: maps as .npy, overlays, WCAM's pictures, and a JSON summary."""
+"""``onnxplain explain``: maps as .npy, overlays, WCAM's pictures, EVA's bounds, and a JSON summary."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def explain(args: argparse.Namespace) -> None:
         if details.HasField("wcam"):
             target.update(_wcam_outputs(explanation.image, attribution, details.wcam,
                                         args.out / f"{stem}.{attribution.class_index}"))
+        if details.HasField("eva"):
+            target.update(_eva_outputs(details.eva))
         targets.append(target)
         print(f"{attribution.label} (class {attribution.class_index}, score {attribution.score:.4f}): {picture}")
     print(f"{explanation.forward_passes} forward passes in {explanation.timings.get('total_ms', 0):.0f} ms on "
@@ -72,4 +74,15 @@ def _wcam_outputs(image, attribution, wcam, stem: Path) -> dict[str, Any]:
                                                           Path(f"{stem}.sufficient.png"), upscale=4))
     print(f"  importance per level (approximation, coarse -> fine): "
           f"{' '.join(f'{v:.2f}' for v in wcam.level_importance)}; figure: {figure}")
+    return outputs
+
+
+def _eva_outputs(eva) -> dict[str, Any]:
+    """EVA's numbers: the verified overlap of the whole ball and of each group held, and whether it is certified."""
+    outputs = {"adversarial_overlap": eva.adversarial_overlap, "group_overlaps": list(eva.group_overlaps),
+               "group_importance": list(eva.group_importance), "competitors": list(eva.competitors),
+               "certified": eva.certified, "epsilon": eva.epsilon}
+    verdict = "certified: no competitor can win" if eva.adversarial_overlap < 0 else "not certified robust"
+    print(f"  adversarial overlap bound {eva.adversarial_overlap:.4g} over the ball ({verdict}); "
+          f"bounds {'verified' if eva.certified else 'partly empirical (hybrid)'}")
     return outputs

@@ -35,6 +35,11 @@ SEGMENTATIONS = ("grid", "slic")
 BOUND_METHODS = ("ibp", "crown_ibp", "crown", "alpha_crown")
 MAX_GROUPS = 4096
 MAX_CHUNK = 1024
+MAX_HYBRID_SAMPLES, MAX_ATTACK_STEPS = 4096, 1000
+# The calibration's ladder: radii from 1e-5 (0.0026/255, below any pixel quantum) to 1 (the whole range).
+LADDER, SMALLEST_RADIUS = 16, 1e-5
+# The calibrated ball: twice the certified radius, so it holds candidate adversaries (AO > 0).
+RADIUS_FACTOR = 2.0
 
 
 class BoundMargins(Protocol):
@@ -48,9 +53,10 @@ class BoundMargins(Protocol):
 
 @dataclass(frozen=True)
 class EvaParams:
-    epsilon: float = param(2 / 255, "Radius of the L-infinity ball, in pixel units of [0, 1] (2/255: the usual "
-                                    "CIFAR-10 certification radius); carried through the model's normalisation "
-                                    "and clipped to the valid pixel range.")
+    epsilon: float = param(0.0, "Radius of the L-infinity ball in pixel units of [0, 1], carried through the "
+                                "model's normalisation and clipped to the valid range. 0: twice the largest radius "
+                                "the verifier certifies for this image and class, so the ball holds candidate "
+                                "adversaries and the bounds are not vacuous (eva.md 1.5: calibrate per model).")
     grid_size: int = param(8, "Cells per side when segmentation is 'grid' (Xplique's Sobol grid).")
     segmentation: str = param("grid", "Feature groups: 'grid' (grid_size x grid_size cells) or 'slic' "
                                       "(scikit-image SLIC superpixels, about n_segments of them).")
@@ -63,6 +69,11 @@ class EvaParams:
     chunk_size: int = param(16, "Regions per bound computation: memory grows with it.")
     segments: tuple[int, ...] = param((), "The caller's feature groups: one label per pixel at the model's "
                                           "input size, row-major (H * W values); overrides segmentation.")
+    split_layer: str = param("", "Hybrid mode for models too large to bound whole (Fel et al. 2023, Fig. 3): the "
+                                 "ONNX node whose output splits the model; the part before it is bounded "
+                                 "empirically (sampled and attacked points), the rest verified. Not certified.")
+    hybrid_samples: int = param(64, "Hybrid mode: points drawn in each region's box (half uniform, half corners).")
+    attack_steps: int = param(10, "Hybrid mode: PGD steps from 2 random starts per region, added to the samples.")
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,9 @@ def region_boxes(image: np.ndarray, labels: np.ndarray, fixed: np.ndarray, epsil
 
 
 def check(params: EvaParams, image_shape: tuple[int, int, int]) -> None:
-    if not 0 < params.epsilon <= 1:
-        raise InvalidArgument(f"epsilon {params.epsilon} must be in (0, 1] (pixel units)", field="eva.epsilon")
+    if not 0 <= params.epsilon <= 1:
+        raise InvalidArgument(f"epsilon {params.epsilon} must be in [0, 1] (pixel units; 0 calibrates it)",
+                              field="eva.epsilon")
     if params.segmentation not in SEGMENTATIONS:
         raise InvalidArgument(f"segmentation {params.segmentation!r} is not one of {list(SEGMENTATIONS)}",
                               field="eva.segmentation")
@@ -127,27 +139,58 @@ def check(params: EvaParams, image_shape: tuple[int, int, int]) -> None:
                               field="eva.bound_method")
     if params.max_competitors < 1:
         raise InvalidArgument("max_competitors must be at least 1", field="eva.max_competitors")
+    if params.split_layer and not 2 <= params.hybrid_samples <= MAX_HYBRID_SAMPLES:
+        raise InvalidArgument(f"hybrid_samples {params.hybrid_samples} must be between 2 and {MAX_HYBRID_SAMPLES}",
+                              field="eva.hybrid_samples")
+    if params.split_layer and not 0 <= params.attack_steps <= MAX_ATTACK_STEPS:
+        raise InvalidArgument(f"attack_steps {params.attack_steps} must be between 0 and {MAX_ATTACK_STEPS}",
+                              field="eva.attack_steps")
     if not 1 <= params.chunk_size <= MAX_CHUNK:
         raise InvalidArgument(f"chunk_size {params.chunk_size} must be between 1 and {MAX_CHUNK}",
                               field="eva.chunk_size")
 
 
 def regions_per_class(params: EvaParams, image_shape: tuple[int, int, int]) -> int:
-    """Regions bounded per class: the full ball and one per group (SLIC's count is known only after segmenting:
-    this is what was asked for)."""
+    """Regions bounded per class: the full ball, one per group and the calibration's balls (SLIC's count is
+    known only after segmenting: this is what was asked for)."""
+    calibration = 0 if params.epsilon else 2 * LADDER
     if params.segments:
-        return len(set(params.segments)) + 1
-    return (params.grid_size**2 if params.segmentation == "grid" else params.n_segments) + 1
+        return len(set(params.segments)) + 1 + calibration
+    return (params.grid_size**2 if params.segmentation == "grid" else params.n_segments) + 1 + calibration
+
+
+def certified_radius(bound_margins: BoundMargins, image: np.ndarray, target: int, competitors: list[int],
+                     ladder: int = LADDER) -> float:
+    """The largest radius on a geometric ladder whose whole ball the verifier certifies (AO < 0), refined once
+    between the two rungs around the crossing: two bound computations of ``ladder`` balls each. 0 when even
+    the smallest ball is not certified (the image sits on a decision boundary)."""
+    no_group = np.zeros(image.shape[:2], dtype=np.int64)
+
+    def overlap(radii: np.ndarray) -> np.ndarray:
+        boxes = [region_boxes(image, no_group, np.array([-1]), radius) for radius in radii]
+        lower, upper = (np.concatenate(side) for side in zip(*boxes))
+        return np.max(bound_margins(lower, upper, target, competitors), axis=1)
+
+    coarse = np.geomspace(SMALLEST_RADIUS, 1.0, ladder)
+    certified = np.flatnonzero(overlap(coarse) < 0)
+    if certified.size == 0:
+        return 0.0
+    last = certified[-1]
+    if last == ladder - 1:
+        return 1.0
+    fine = np.geomspace(coarse[last], coarse[last + 1], ladder + 2)[1:-1]  # the rungs strictly between
+    certified = np.flatnonzero(overlap(fine) < 0)
+    return float(fine[certified[-1]] if certified.size else coarse[last])
 
 
 def overlaps(bound_margins: BoundMargins, image: np.ndarray, found: Groups, target: int, competitors: list[int],
-             params: EvaParams) -> np.ndarray:
+             params: EvaParams, epsilon: float) -> np.ndarray:
     """Upper bounds of AO for the full ball (index 0) and each B_u (1 .. m), in chunks of ``chunk_size``."""
     fixed_groups = np.arange(-1, found.count)
     values = np.empty(len(fixed_groups), dtype=np.float64)
     for start in range(0, len(fixed_groups), params.chunk_size):
         chunk = fixed_groups[start:start + params.chunk_size]
-        lower, upper = region_boxes(image, found.labels, chunk, params.epsilon)
+        lower, upper = region_boxes(image, found.labels, chunk, epsilon)
         values[start:start + len(chunk)] = np.max(bound_margins(lower, upper, target, competitors), axis=1)
     return values
 
@@ -157,19 +200,23 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
               targets: Sequence[int]) -> Output:
     """EVA maps (T, H, W), each pixel holding its group's EVA, and per class ``details``: "adversarial_overlap"
     (AO(B)), "group_overlaps" (AO(B_u) per group), "group_importance" (EVA per group), "competitors",
-    "segments" (H, W), "certified", "bound_method", "epsilon"."""
+    "segments" (H, W), "certified", "bound_method", "epsilon" (the radius used), "certified_radius" (when
+    epsilon was calibrated: the largest radius certified, else None), "split_layer" (hybrid mode)."""
     del predict, baseline, batch_size, rng  # deterministic and bound-based: no sampling, no baseline
     found = groups(image, params)
     maps, details = [], []
     for target in targets:
         competitors = competitors_of(all_scores, target, params.max_competitors)
-        ao = overlaps(bound_margins, image, found, target, competitors, params)
+        radius = certified_radius(bound_margins, image, target, competitors) if not params.epsilon else None
+        epsilon = params.epsilon or RADIUS_FACTOR * (radius or SMALLEST_RADIUS)
+        ao = overlaps(bound_margins, image, found, target, competitors, params, epsilon)
         importance = ao[0] - ao[1:]
         maps.append(importance[found.labels].astype(np.float32))
         details.append({"adversarial_overlap": float(ao[0]), "group_overlaps": ao[1:].tolist(),
                         "group_importance": importance.tolist(), "competitors": competitors,
                         "segments": found.labels.astype(np.int32), "certified": bound_margins.certified,
-                        "bound_method": params.bound_method, "epsilon": params.epsilon})
+                        "bound_method": params.bound_method, "epsilon": epsilon, "certified_radius": radius,
+                        "split_layer": params.split_layer})
     return Output(np.stack(maps), details)
 
 

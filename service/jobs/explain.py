@@ -108,7 +108,7 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
     targets = job.targets.resolve(clean)
     batch_size = job.batch_size or model.info.max_batch
-    verified = verified_inputs(model, job.params, control, clean, targets) if job.method.verified else {}
+    verified = verified_inputs(model, job.params, control, clean, targets, rng) if job.method.verified else {}
     output = job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
                                   batch_size=batch_size, rng=rng, **verified)
     maps, details = (output.maps, output.details) if isinstance(output, Output) else (output, [{}] * len(targets))

@@ -15,10 +15,10 @@ STAGE = "verify"
 
 
 def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobControl, clean: np.ndarray,
-                    targets: Sequence[int]) -> dict[str, Any]:
+                    targets: Sequence[int], rng: np.random.Generator) -> dict[str, Any]:
     """``attribute``'s extra arguments; builds (or reuses) the mirror, which raises FailedPrecondition when the
-    model cannot be verified."""
-    from service.verify.bounds import MarginBounds
+    model cannot be verified. ``rng`` draws hybrid mode's samples and attack starts."""
+    from service.verify.bounds import HybridBounds, MarginBounds
     from service.verify.mirror import mirror_for
 
     total = len(targets) * eva.regions_per_class(params, model.info.image_shape)
@@ -30,6 +30,11 @@ def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobContr
         control.checkpoint()
 
     control.checkpoint()
-    bounds = MarginBounds(model, mirror_for(model), params.bound_method, on_chunk)
+    mirror = mirror_for(model)
+    if params.split_layer:
+        bounds = HybridBounds(model, mirror, params.bound_method, params.split_layer, samples=params.hybrid_samples,
+                              attack_steps=params.attack_steps, rng=rng, on_chunk=on_chunk)
+    else:
+        bounds = MarginBounds(model, mirror, params.bound_method, on_chunk)
     control.report(STAGE, 0, total)
     return {"bound_margins": bounds, "all_scores": clean, "targets": list(targets)}

@@ -17,6 +17,9 @@ from service.verify.lirpa_compat import available_methods, compute_upper_bounds
 from service.verify.mirror import Mirror
 
 # EVA's parameter values (proto enum names) to the compat layer's method names.
+# Points through the head at once in hybrid mode.
+BATCH = 64
+
 METHODS = {"ibp": "IBP", "crown_ibp": "CROWN-IBP", "crown": "CROWN", "alpha_crown": "alpha-CROWN"}
 
 
@@ -42,7 +45,7 @@ class MarginBounds:
         if self.method not in available_methods():
             raise FailedPrecondition(f"bound_method {method} is not supported by the installed auto_LiRPA on this "
                                      f"model; use one of {[k for k, v in METHODS.items() if v in available_methods()]}",
-                                     field="method.eva.bound_method")
+                                     field="eva.bound_method")
         self.on_chunk = on_chunk or (lambda regions: None)
 
     def model_inputs(self, pixels: np.ndarray) -> np.ndarray:
@@ -58,4 +61,78 @@ class MarginBounds:
         with self.mirror.lock, torch.set_grad_enabled(self.method == "alpha-CROWN"):
             bounds = compute_upper_bounds(self.mirror.bounded, (low + high) / 2, low, high, spec, self.method)
         self.on_chunk(len(lower))
+        return bounds.detach().cpu().numpy().astype(np.float64)
+
+
+class HybridBounds:
+    """Margin bounds for a model cut at ``layer`` (EVA on models too large to bound end to end; Fel et al. 2023,
+    Fig. 3): the head's output box over a pixel box is taken empirically, as the element-wise min and max of
+    the head's outputs at ``samples`` points of the box (half uniform, half corners) and at points a
+    signed-gradient (PGD) attack on the largest margin reaches in ``attack_steps`` steps; the tail is bounded
+    on that box with auto_LiRPA. The box under-approximates what the head can reach, so the bounds are not
+    certified: ``certified`` is False."""
+
+    certified = False
+
+    def __init__(self, model: LoadedModel, mirror: Mirror, method: str, layer: str, *, samples: int,
+                 attack_steps: int, rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None) -> None:
+        self.margin_bounds = MarginBounds(model, mirror, method, on_chunk)
+        self.parts = mirror.hybrid(layer)
+        self.head, self.tail = self.parts.head, self.parts.tail
+        self.samples, self.attack_steps, self.rng = samples, attack_steps, rng
+
+    def _values(self, pixels):
+        """Pixels (B, H, W, C) -> model inputs, in torch (differentiable, for the attack)."""
+        import torch
+
+        preprocessing, mirror = self.margin_bounds.model.info.preprocessing, self.margin_bounds.mirror
+        scale, offset = (torch.from_numpy(v).to(pixels.device) for v in preprocessing.affine())
+        if preprocessing.channel_order.value == "BGR":
+            pixels = pixels.flip(-1)
+        values = pixels * scale + offset
+        return values.permute(0, 3, 1, 2) if mirror.channels_first else values
+
+    def _attack(self, low, high, target: int, competitors: Sequence[int], starts: int):
+        import torch
+
+        generator = torch.Generator(device=low.device).manual_seed(int(self.rng.integers(2**31)))
+        x = low + (high - low) * torch.rand((starts, *low.shape), generator=generator, device=low.device)
+        step = float((high - low).max()) / 4
+        path = [x.detach()]
+        for _ in range(self.attack_steps):
+            x.requires_grad_(True)
+            logits = self.tail(self.head(self._values(x)))
+            objective = (logits[:, list(competitors)] - logits[:, [target]]).max(dim=1).values.sum()
+            (gradient,) = torch.autograd.grad(objective, x)
+            x = torch.minimum(torch.maximum(x.detach() + step * gradient.sign(), low), high)
+            path.append(x)
+        return torch.cat(path)
+
+    def _feature_box(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]):
+        import torch
+
+        device = self.margin_bounds.mirror.device
+        low, high = torch.from_numpy(lower).to(device), torch.from_numpy(upper).to(device)
+        half = self.samples // 2
+        uniform = self.rng.random((half, *lower.shape), dtype=np.float32)
+        corners = (self.rng.random((self.samples - half, *lower.shape)) < 0.5).astype(np.float32)
+        draws = torch.from_numpy(np.concatenate([uniform, corners])).to(device)
+        points = torch.cat([low + (high - low) * draws, self._attack(low, high, target, competitors, starts=2)])
+        with torch.no_grad():
+            features = torch.cat([self.head(self._values(points[i:i + BATCH])) for i in range(0, len(points), BATCH)])
+        return features.min(dim=0).values, features.max(dim=0).values
+
+    def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
+        import torch
+
+        boxes = [self._feature_box(lo, hi, target, competitors) for lo, hi in zip(lower, upper)]
+        low = torch.stack([box[0] for box in boxes])
+        high = torch.stack([box[1] for box in boxes])
+        mirror = self.margin_bounds.mirror
+        spec = torch.from_numpy(margin_spec(len(lower), self.margin_bounds.model.info.num_classes, target,
+                                            competitors)).to(mirror.device)
+        method = self.margin_bounds.method
+        with mirror.lock, torch.set_grad_enabled(method == "alpha-CROWN"):
+            bounds = compute_upper_bounds(self.parts.bounded_tail, (low + high) / 2, low, high, spec, method)
+        self.margin_bounds.on_chunk(len(lower))
         return bounds.detach().cpu().numpy().astype(np.float64)

@@ -26,6 +26,7 @@ from service.errors import FailedPrecondition
 from service.runtime.model import LoadedModel
 from service.runtime.signature import Layout
 from service.verify import graph_passes
+from service.verify.split import split
 from service.verify.lirpa_compat import LirpaUnavailable, auto_lirpa, bounded_module, compute_upper_bounds
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,37 @@ class Mirror:
     rewrites: list[str]
     max_error: float  # worst |mirror - onnxruntime| over the check batch
     channels_first: bool
+    check_input: Any  # the check batch, as model input on ``device``
     # A BoundedModule keeps the state of a bound computation in its nodes: one computation at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hybrids: dict[str, "HybridParts"] = field(default_factory=dict)
+
+    def hybrid(self, layer: str) -> "HybridParts":
+        """The mirror cut at ``layer``, its tail wrapped for auto_LiRPA and checked like the whole (cached)."""
+        torch = _torch()
+        with self.lock:
+            if layer not in self.hybrids:
+                head, tail = split(self.module, layer)
+                with torch.no_grad():
+                    features = head(self.check_input)
+                    whole, rebuilt = self.module(self.check_input), tail(features)
+                if not _close(rebuilt.cpu().numpy(), whole.cpu().numpy()):
+                    raise FailedPrecondition(f"the mirror cut at {layer!r} does not recompose the model",
+                                             field="eva.split_layer")
+                bounded = _bound(tail, features[:1], self.device)
+                with torch.no_grad():
+                    if not _close(bounded(features).cpu().numpy(), whole.cpu().numpy()):
+                        raise FailedPrecondition(f"auto_LiRPA's forward of the part after {layer!r} differs from the "
+                                                 "mirror", field="eva.split_layer")
+                self.hybrids[layer] = HybridParts(head, tail, bounded)
+            return self.hybrids[layer]
+
+
+@dataclass(frozen=True)
+class HybridParts:
+    head: Any  # pixels' model input -> the layer's output
+    tail: Any  # the layer's output -> logits
+    bounded_tail: Any  # auto_LiRPA BoundedModule of ``tail``
 
 
 def _torch():
@@ -209,7 +239,7 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
     error = float(np.abs(mirrored - reference).max())
     log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites, "max_error": error})
     return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=error,
-                  channels_first=channels_first)
+                  channels_first=channels_first, check_input=x)
 
 
 _mirrors: "weakref.WeakKeyDictionary[LoadedModel, Mirror | FailedPrecondition]" = weakref.WeakKeyDictionary()

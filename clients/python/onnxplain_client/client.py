@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import io
 import json
 from dataclasses import dataclass, field
@@ -266,10 +268,20 @@ def image_message(image: ImageLike) -> tensor_pb2.Image:
 
 
 def _listify_repeated(params: dict[str, Any], message) -> dict[str, Any]:
-    """Let ``window=8`` stand for ``window=[8]`` in repeated fields."""
+    """Let ``window=8`` stand for ``window=[8]`` in repeated fields, and an enum's short name stand for its
+    value (``bound_method="crown"`` for BOUND_METHOD_CROWN), as ListMethods writes the defaults."""
     fields = message.DESCRIPTOR.fields_by_name
     return {name: [value] if name in fields and _is_repeated(fields[name]) and not isinstance(value, (list, tuple))
-            else value for name, value in params.items()}
+            else _enum_name(fields.get(name), value) for name, value in params.items()}
+
+
+def _enum_name(descriptor, value: Any) -> Any:
+    if descriptor is None or descriptor.enum_type is None or not isinstance(value, str):
+        return value
+    values = descriptor.enum_type.values_by_name
+    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", descriptor.enum_type.name).upper() + "_"
+    full = prefix + value.upper().replace("-", "_")
+    return full if value not in values and full in values else value
 
 
 def _is_repeated(descriptor) -> bool:

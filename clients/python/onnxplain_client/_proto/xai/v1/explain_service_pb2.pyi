@@ -155,7 +155,7 @@ class Attribution(_message.Message):
     def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ..., eva: _Optional[_Union[EvaDetails, _Mapping]] = ...) -> None: ...
 
 class EvaDetails(_message.Message):
-    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon")
+    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon", "certified_radius", "split_layer")
     ADVERSARIAL_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     GROUP_OVERLAPS_FIELD_NUMBER: _ClassVar[int]
     GROUP_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,8 @@ class EvaDetails(_message.Message):
     CERTIFIED_FIELD_NUMBER: _ClassVar[int]
     BOUND_METHOD_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
+    CERTIFIED_RADIUS_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_LAYER_FIELD_NUMBER: _ClassVar[int]
     adversarial_overlap: float
     group_overlaps: _containers.RepeatedScalarFieldContainer[float]
     group_importance: _containers.RepeatedScalarFieldContainer[float]
@@ -172,7 +174,9 @@ class EvaDetails(_message.Message):
     certified: bool
     bound_method: _methods_pb2.BoundMethod
     epsilon: float
-    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ...) -> None: ...
+    certified_radius: float
+    split_layer: str
+    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ..., certified_radius: _Optional[float] = ..., split_layer: _Optional[str] = ...) -> None: ...
 
 class SubbandImportance(_message.Message):
     __slots__ = ("name", "level", "importance")

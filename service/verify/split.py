@@ -1,0 +1,68 @@
+"""Cut a mirror in two at a named layer, for hybrid verification (EVA on models too large to bound whole).
+
+The mirror is a ``torch.fx.GraphModule`` whose modules carry the ONNX node names (onnx2torch), so a layer is
+named as it appears in the ONNX graph (Netron shows the same names). The cut must separate the graph: no
+node after the layer may read a node before it (a residual connection across the cut), or the tail would
+need more than the layer's output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from service.errors import InvalidArgument
+
+FIELD = "eva.split_layer"
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def layer_names(module: Any) -> list[str]:
+    """The names a cut can be made at: the module nodes of the mirror, in order."""
+    return [str(node.target) for node in module.graph.nodes if node.op == "call_module"]
+
+
+def split(module: Any, layer: str) -> tuple[Any, Any]:
+    """(head, tail): head(x) is the layer's output, tail(head(x)) == module(x)."""
+    import torch.fx as fx
+
+    nodes = list(module.graph.nodes)
+    wanted = _normalised(layer)
+    matches = [n for n in nodes if n.op == "call_module" and wanted in (_normalised(str(n.target)), _normalised(n.name))]
+    if not matches:
+        names = layer_names(module)
+        raise InvalidArgument(f"no layer {layer!r} in the model; layers are named as in the ONNX graph, e.g. "
+                              f"{', '.join(names[:4])} ... {names[-1] if names else ''}", field=FIELD)
+    cut = matches[0]
+    position = nodes.index(cut)
+    before, after = nodes[:position + 1], nodes[position + 1:]
+    if not any(n.op == "call_module" for n in after):
+        raise InvalidArgument(f"layer {layer!r} is the last one: nothing is left to bound", field=FIELD)
+    early = set(before)
+    for node in after:
+        for source in node.all_input_nodes:
+            if source in early and source is not cut and source.op != "get_attr":
+                raise InvalidArgument(f"layer {layer!r} does not cut the graph: {node.name} after it also reads "
+                                      f"{source.name} before it (a skip connection); cut after the block",
+                                      field=FIELD)
+
+    head_graph = fx.Graph()
+    head_env: dict[Any, Any] = {}
+    for node in before:
+        head_env[node] = head_graph.node_copy(node, lambda n: head_env[n])
+    head_graph.output(head_env[cut])
+
+    tail_graph = fx.Graph()
+    tail_env: dict[Any, Any] = {cut: tail_graph.placeholder("features")}
+
+    def lookup(node):
+        if node not in tail_env:  # a constant (get_attr) defined before the cut
+            tail_env[node] = tail_graph.node_copy(node, lookup)
+        return tail_env[node]
+
+    for node in after:
+        tail_env[node] = tail_graph.node_copy(node, lookup)
+    return fx.GraphModule(module, head_graph), fx.GraphModule(module, tail_graph)
