@@ -1,4 +1,4 @@
-"""Helpers shared by the demo-model training scripts (make_shapes.py, make_digits.py).
+"""Helpers shared by the demo-model training scripts (make_shapes.py, make_digits.py, make_scales.py).
 
 Everything here serves two goals: the scripts must be reproducible (same seed,
 same predictions, ideally the same ONNX bytes) and every exported model must be
@@ -23,6 +23,42 @@ MAX_FILE_BYTES = 2_000_000  # every committed artefact stays below this
 
 # How the service maps uint8 pixels to each ``pixel_range`` before mean/std.
 _PIXEL_SCALE = {"0_1": (1 / 255, 0.0), "0_255": (1.0, 0.0), "-1_1": (2 / 255, -1.0)}
+
+
+def conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """3×3 conv (no bias: BatchNorm supplies it) + BatchNorm + ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class PooledCNN(nn.Module):
+    """Four conv blocks of the given widths (64 -> 8 px: a strided first block, two max-pools), global average
+    pool, linear. The shapes and scale models are this network at different widths."""
+
+    def __init__(self, widths: tuple[int, int, int, int], n_classes: int):
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.features = nn.Sequential(
+            conv_block(3, w1, stride=2),
+            conv_block(w1, w2),
+            nn.MaxPool2d(2),
+            conv_block(w2, w3),
+            nn.MaxPool2d(2),
+            conv_block(w3, w4),
+        )
+        self.classifier = nn.Linear(w4, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).mean(dim=(2, 3)))
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th (0..7) symmetry of the square applied to NCHW images (training augmentation)."""
+    x = torch.rot90(x, k % 4, dims=(2, 3))
+    return x.flip(3) if k >= 4 else x
 
 
 def set_deterministic(seed: int) -> None:

@@ -35,6 +35,8 @@ import torch
 from torch import nn
 
 from common import (
+    PooledCNN,
+    dihedral,
     REPO_ROOT,
     export_onnx,
     pick_samples,
@@ -187,16 +189,7 @@ def make_dataset(task: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
 
 # --- model --------------------------------------------------------------------------
 
-def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    """3×3 conv (no bias: BatchNorm supplies it) + BatchNorm + ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
-class ScalesNet(nn.Module):
+class ScalesNet(PooledCNN):
     """Small CNN shared by both models: four conv blocks (64 -> 8 px), global average pool, linear.
 
     The receptive field of the last block (about 36 px) spans most of the largest bar, so
@@ -205,29 +198,8 @@ class ScalesNet(nn.Module):
     """
 
     def __init__(self, n_classes: int = 2):
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv(3, 16, stride=2),
-            _conv(16, 32),
-            nn.MaxPool2d(2),
-            _conv(32, 48),
-            nn.MaxPool2d(2),
-            _conv(48, 64),
-        )
-        self.classifier = nn.Linear(64, n_classes)
+        super().__init__((16, 32, 48, 64), n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
-
-
-def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The k-th (0..7) symmetry of the square applied to NCHW images.
-
-    Both labels are invariant to these. Because 64 is a multiple of 4, the texture
-    stays aligned to even pixels, so it stays in the same Haar level.
-    """
-    x = torch.rot90(x, k % 4, dims=(2, 3))
-    return x.flip(3) if k >= 4 else x
 
 
 # --- scale checks -------------------------------------------------------------------
@@ -306,7 +278,7 @@ def build(task: str, labels: list[str], description: str, seed_offset: int) -> n
     images, y, _, _ = make_dataset(task, TRAIN_SCENES, train_seed)
     x, y = to_model_input(images, PREPROCESSING), torch.from_numpy(y)
     model = ScalesNet(len(labels))
-    train_seconds = train(model, lambda epoch: (_dihedral(x, epoch % 8), y), EPOCHS, lr=LR, batch_size=BATCH)
+    train_seconds = train(model, lambda epoch: (dihedral(x, epoch % 8), y), EPOCHS, lr=LR, batch_size=BATCH)
 
     images, y, _, _ = make_dataset(task, HELDOUT_SCENES, heldout_seed)
     heldout = to_model_input(images, PREPROCESSING)

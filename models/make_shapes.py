@@ -10,9 +10,10 @@ mean 0.5 / std 0.25, and returns raw logits (no softmax).
 import time
 
 import torch
-from torch import nn
 
 from common import (
+    PooledCNN,
+    dihedral,
     REPO_ROOT,
     export_onnx,
     pick_samples,
@@ -45,16 +46,7 @@ OUT_DIR = REPO_ROOT / "models" / "shapes"
 SAMPLE_LABELS, SAMPLE_POOL = [0, 1, 2, 3, 4, 0, 2, 3], 200
 
 
-def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    """3×3 conv (no bias: BatchNorm supplies it) + BatchNorm + ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
-class ShapesNet(nn.Module):
+class ShapesNet(PooledCNN):
     """Small CNN: four conv blocks (64 -> 8 px), global average pool, linear.
 
     The strided first block halves the resolution cheaply; the last block keeps
@@ -63,25 +55,7 @@ class ShapesNet(nn.Module):
     """
 
     def __init__(self, n_classes: int = len(SHAPES)):
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv(3, 24, stride=2),
-            _conv(24, 32),
-            nn.MaxPool2d(2),
-            _conv(32, 64),
-            nn.MaxPool2d(2),
-            _conv(64, 96),
-        )
-        self.classifier = nn.Linear(96, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
-
-
-def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The k-th (0..7) symmetry of the square applied to NCHW images."""
-    x = torch.rot90(x, k % 4, dims=(2, 3))
-    return x.flip(3) if k >= 4 else x
+        super().__init__((24, 32, 64, 96), n_classes)
 
 
 def main() -> None:
@@ -93,7 +67,7 @@ def main() -> None:
     # Rendering scenes costs more than training on them, so rather than fresh
     # scenes each epoch, every epoch sees the same scenes under another symmetry
     # of the square (the labels are invariant to all of them).
-    train_seconds = train(model, lambda epoch: (_dihedral(x, epoch % 8), y), EPOCHS, lr=4e-3, batch_size=BATCH)
+    train_seconds = train(model, lambda epoch: (dihedral(x, epoch % 8), y), EPOCHS, lr=4e-3, batch_size=BATCH)
 
     images, labels, _ = make_dataset(HELDOUT_SCENES, HELDOUT_SEED, SIZE)
     heldout = to_model_input(images, PREPROCESSING)

@@ -52,6 +52,20 @@ def shapes_model():
     return load_model("shapes", path.read_bytes(), source="test", model_path=path)
 
 
+def linear_overlaps(pixel_weights, offset_logits, image, labels, epsilon, target, competitors) -> list[float]:
+    """Exact AO of the full ball and of each B_u for logits = x . pixel_weights + offset_logits: over a box each
+    pixel takes whichever end raises the margin's slope d_j times it."""
+    expected = []
+    for fixed in range(-1, int(labels.max()) + 1):
+        free = (labels != fixed)[..., None]
+        lower = np.clip(image - epsilon * free, 0, 1).ravel()
+        upper = np.clip(image + epsilon * free, 0, 1).ravel()
+        expected.append(max(
+            np.maximum(d * lower, d * upper).sum() + offset_logits[j] - offset_logits[target]
+            for j in competitors for d in [pixel_weights[:, j] - pixel_weights[:, target]]))
+    return expected
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("bound_method", ["ibp", "crown_ibp", "crown"])
 def test_linear_model_eva_is_its_closed_form(layout, bound_method):
@@ -75,14 +89,7 @@ def test_linear_model_eva_is_its_closed_form(layout, bound_method):
     competitors = [j for j in range(classes) if j != target]
     assert details["competitors"] == competitors and details["certified"]
     labels = details["segments"]
-    expected = []
-    for fixed in range(-1, 16):
-        free = (labels != fixed)[..., None]
-        lower = np.clip(image - epsilon * free, 0, 1).ravel()
-        upper = np.clip(image + epsilon * free, 0, 1).ravel()
-        expected.append(max(
-            np.maximum(d * lower, d * upper).sum() + offset_logits[j] - offset_logits[target]
-            for j in competitors for d in [pixel_weights[:, j] - pixel_weights[:, target]]))
+    expected = linear_overlaps(pixel_weights, offset_logits, image, labels, epsilon, target, competitors)
     np.testing.assert_allclose([details["adversarial_overlap"], *details["group_overlaps"]], expected, atol=2e-4)
     np.testing.assert_allclose(details["group_importance"], expected[0] - np.array(expected[1:]), atol=2e-4)
     np.testing.assert_allclose(attribution, (expected[0] - np.array(expected[1:]))[labels], atol=2e-4)
@@ -195,9 +202,15 @@ def test_a_model_exported_at_batch_one_is_freed_for_batches(tmp_path):
     assert model.info.fixed_batch and model.info.max_batch == 1
     mirror = mirror_for(model)
     assert any("Flatten" in line for line in mirror.rewrites), mirror.rewrites
-    _, details, _ = explain(model, np.full(shape, 0.5, np.float32), "crown", epsilon=0.01, grid_size=6,
-                            chunk_size=16)
-    assert len(details["group_overlaps"]) == 36
+    image = np.random.default_rng(5).random(shape, dtype=np.float32)
+    _, details, target = explain(model, image, "crown", epsilon=0.01, grid_size=6, chunk_size=16)
+    scale, offset = model.info.preprocessing.affine()
+    per_value = weights.reshape(3, 6, 6, 3).transpose(1, 2, 0, 3)  # rows in NCHW order -> (H, W, C)
+    pixel_weights = (per_value * scale[:, None]).reshape(-1, 3)
+    offset_logits = (per_value * offset[:, None]).sum(axis=(0, 1, 2))
+    expected = linear_overlaps(pixel_weights, offset_logits, image, details["segments"], 0.01, target,
+                               details["competitors"])
+    np.testing.assert_allclose([details["adversarial_overlap"], *details["group_overlaps"]], expected, atol=2e-4)
 
 
 def test_an_operator_auto_lirpa_cannot_bound_is_named():
@@ -276,8 +289,12 @@ def test_hybrid_bounds_sit_between_the_points_they_saw_and_the_verified_bounds()
     empirical = hybrid(lower, upper, target, competitors)
     verified = MarginBounds(model, mirror, "ibp")(lower, upper, target, competitors)
     assert (empirical <= verified + 1e-4).all() and (empirical < verified).any()
-    attacked = pgd(mirror, model, lower[:1].repeat(4, 0), upper[:1].repeat(4, 0), target, competitors)
-    assert margins(model, attacked, target, competitors).max() <= empirical[0].max() + 1e-4
+    # Every point the hybrid saw (centre, samples, attack path) has its head output inside the box, so the served
+    # model's margin there must be under the tail's bound over that box.
+    low, high, points = hybrid.feature_box(lower[1], upper[1], target, competitors)
+    bound = hybrid.bound_tail([(low, high)], target, competitors)[0]
+    assert len(points) == 1 + 32 + 2 * (5 + 1)
+    assert (margins(model, points.numpy(), target, competitors) <= bound + 1e-4).all()
 
 
 def test_a_cut_across_a_skip_connection_or_at_no_layer_is_refused(tmp_path):
@@ -296,3 +313,17 @@ def test_a_cut_across_a_skip_connection_or_at_no_layer_is_refused(tmp_path):
     head, tail = split(mirror.module, after_block)
     with torch.no_grad():
         torch.testing.assert_close(tail(head(mirror.check_input)), mirror.module(mirror.check_input))
+
+
+def test_a_graph_pass_that_changes_the_function_is_caught(monkeypatch):
+    """The prepared graph is checked against the served model: a pass that rescales a weight must be refused."""
+    from service.verify import graph_passes
+
+    def spoil(model):
+        tensor = next(t for t in model.graph.initializer if len(t.dims) == 4)
+        tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * 2, tensor.name))
+        return ["spoilt a Conv weight"]
+
+    monkeypatch.setattr(graph_passes, "fold_batchnorm", spoil)
+    with pytest.raises(FailedPrecondition, match="change what the model computes"):
+        build_mirror(shapes_model())

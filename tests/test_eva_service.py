@@ -119,3 +119,15 @@ def test_default_epsilon_is_calibrated_and_hybrid_mode_says_it_is_not_certified(
     assert not hybrid.certified and hybrid.split_layer == layer
     assert_status(lambda: client.explain("shapes", sample["path"], "eva", {"split_layer": "nowhere"}),
                   grpc.StatusCode.INVALID_ARGUMENT, "eva.split_layer", "no layer")
+
+
+def test_consistency_compares_eva_across_bound_methods_and_wcam_too(client):
+    """The hyperparameter study takes verified methods (and methods with details, WCAM): the same EVA setting
+    twice agrees perfectly with itself."""
+    sample = load_samples("shapes")[3]
+    settings = [{"method": "eva", "params": {**QUICK, "bound_method": method}, "label": method}
+                for method in ("BOUND_METHOD_IBP", "BOUND_METHOD_CROWN_IBP", "BOUND_METHOD_IBP")]
+    settings.append({"method": "wcam", "params": {"num_designs": 2}, "label": "wcam"})
+    result = client.consistency("shapes", sample["path"], settings, seed=0, return_maps=True)
+    spearman = np.array(result.spearman.values).reshape(4, 4)
+    assert spearman[0, 2] == pytest.approx(1.0) and -1 <= spearman[0, 1] <= 1

@@ -25,7 +25,7 @@ from service.jobs.runner import JobRunner
 from service.jobs.scales import run_scales
 from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
-from service.verify.mirror import verification_report
+from service.verify.mirror import cached_mirror, verification_report
 
 
 def _deadline(context) -> float | None:
@@ -65,10 +65,13 @@ class ModelService(ms_grpc.ModelServiceServicer):
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
         model = self.repository.get(request.name, field="name")
-        # The first call builds and checks the model's PyTorch mirror (seconds): off the event loop.
-        outcome = await self.runner.run(lambda _control: verification_report(model), deadline=_deadline(context))
+        if cached_mirror(model) is not None:
+            report = verification_report(model)
+        else:  # the first call builds and checks the model's PyTorch mirror (seconds): off the event loop
+            report = (await self.runner.run(lambda _control: verification_report(model),
+                                            deadline=_deadline(context))).value
         info = responses.model_info(model.info)
-        info.verification.CopyFrom(responses.verification(outcome.value))
+        info.verification.CopyFrom(responses.verification(report))
         return ms.GetModelResponse(model=info)
 
 

@@ -82,7 +82,10 @@ def _eva_outputs(eva) -> dict[str, Any]:
     outputs = {"adversarial_overlap": eva.adversarial_overlap, "group_overlaps": list(eva.group_overlaps),
                "group_importance": list(eva.group_importance), "competitors": list(eva.competitors),
                "certified": eva.certified, "epsilon": eva.epsilon}
-    verdict = "certified: no competitor can win" if eva.adversarial_overlap < 0 else "not certified robust"
+    if eva.adversarial_overlap >= 0:
+        verdict = "not certified robust"
+    else:
+        verdict = "certified: no competitor can win" if eva.certified else "no competitor won (hybrid: not a proof)"
     print(f"  adversarial overlap bound {eva.adversarial_overlap:.4g} over the ball ({verdict}); "
           f"bounds {'verified' if eva.certified else 'partly empirical (hybrid)'}")
     return outputs

@@ -46,6 +46,11 @@ class Output:
     details: list[dict[str, Any]]
 
 
+def as_output(result: "Output | np.ndarray") -> Output:
+    """What ``attribute`` returned, as an ``Output`` (plain maps get empty details)."""
+    return result if isinstance(result, Output) else Output(result, [{} for _ in result])
+
+
 class Attribute(Protocol):
     def __call__(self, predict: Predict, image: np.ndarray, params: Any, *, baseline: Fill,
                  batch_size: int, rng: np.random.Generator) -> np.ndarray: ...

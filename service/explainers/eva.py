@@ -38,7 +38,8 @@ MAX_CHUNK = 1024
 MAX_HYBRID_SAMPLES, MAX_ATTACK_STEPS = 4096, 1000
 # The calibration's ladder: radii from 1e-5 (0.0026/255, below any pixel quantum) to 1 (the whole range).
 LADDER, SMALLEST_RADIUS = 16, 1e-5
-# The calibrated ball: twice the certified radius, so it holds candidate adversaries (AO > 0).
+# The calibrated ball: twice the certified radius, so that it can hold candidate adversaries (AO > 0 unless
+# the whole range [0, 1] is certified, where the radius stays 1).
 RADIUS_FACTOR = 2.0
 
 
@@ -160,16 +161,19 @@ def regions_per_class(params: EvaParams, image_shape: tuple[int, int, int]) -> i
 
 
 def certified_radius(bound_margins: BoundMargins, image: np.ndarray, target: int, competitors: list[int],
-                     ladder: int = LADDER) -> float:
+                     chunk_size: int, ladder: int = LADDER) -> float:
     """The largest radius on a geometric ladder whose whole ball the verifier certifies (AO < 0), refined once
     between the two rungs around the crossing: two bound computations of ``ladder`` balls each. 0 when even
     the smallest ball is not certified (the image sits on a decision boundary)."""
     no_group = np.zeros(image.shape[:2], dtype=np.int64)
 
     def overlap(radii: np.ndarray) -> np.ndarray:
-        boxes = [region_boxes(image, no_group, np.array([-1]), radius) for radius in radii]
-        lower, upper = (np.concatenate(side) for side in zip(*boxes))
-        return np.max(bound_margins(lower, upper, target, competitors), axis=1)
+        values = []
+        for start in range(0, len(radii), chunk_size):
+            boxes = [region_boxes(image, no_group, np.array([-1]), radius) for radius in radii[start:start + chunk_size]]
+            lower, upper = (np.concatenate(side) for side in zip(*boxes))
+            values.append(np.max(bound_margins(lower, upper, target, competitors), axis=1))
+        return np.concatenate(values)
 
     coarse = np.geomspace(SMALLEST_RADIUS, 1.0, ladder)
     certified = np.flatnonzero(overlap(coarse) < 0)
@@ -207,8 +211,9 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
     maps, details = [], []
     for target in targets:
         competitors = competitors_of(all_scores, target, params.max_competitors)
-        radius = certified_radius(bound_margins, image, target, competitors) if not params.epsilon else None
-        epsilon = params.epsilon or RADIUS_FACTOR * (radius or SMALLEST_RADIUS)
+        radius = (certified_radius(bound_margins, image, target, competitors, params.chunk_size)
+                  if not params.epsilon else None)
+        epsilon = params.epsilon or min(RADIUS_FACTOR * (radius or SMALLEST_RADIUS), 1.0)
         ao = overlaps(bound_margins, image, found, target, competitors, params, epsilon)
         importance = ao[0] - ao[1:]
         maps.append(importance[found.labels].astype(np.float32))

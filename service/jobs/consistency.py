@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method
+from service.explainers.base import Method, as_output
 from service.explainers.baselines import Baseline, BaselineKind
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import MetricRequest, draw_seed
+from service.jobs.verified import verified_inputs
 from service.metrics import agreement
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
@@ -107,9 +108,11 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
     batch_size = job.batch_size or model.info.max_batch
 
     maps = np.stack([
-        setting.method.attribute(predict.columns([class_index]), job.image, setting.params,
-                                 baseline=setting.baseline.resolve(job.image, model.info.preprocessing, rng),
-                                 batch_size=batch_size, rng=rng)[0]
+        as_output(setting.method.attribute(
+            predict.columns([class_index]), job.image, setting.params,
+            baseline=setting.baseline.resolve(job.image, model.info.preprocessing, rng), batch_size=batch_size,
+            rng=rng, **(verified_inputs(model, setting.params, control, clean, [class_index], rng)
+                        if setting.method.verified else {}))).maps[0]
         for setting, rng in zip(job.settings, streams)])
 
     scores = np.array([

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Output
+from service.explainers.base import Method, as_output
 from service.explainers.baselines import Baseline
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
@@ -109,9 +109,9 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     targets = job.targets.resolve(clean)
     batch_size = job.batch_size or model.info.max_batch
     verified = verified_inputs(model, job.params, control, clean, targets, rng) if job.method.verified else {}
-    output = job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
-                                  batch_size=batch_size, rng=rng, **verified)
-    maps, details = (output.maps, output.details) if isinstance(output, Output) else (output, [{}] * len(targets))
+    output = as_output(job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
+                                            batch_size=batch_size, rng=rng, **verified))
+    maps, details = output.maps, output.details
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
                          batch_size=batch_size, rng=rng, details=target_details)
                for target, attribution, target_details in zip(targets, maps, details)] if job.metrics else None

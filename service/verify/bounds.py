@@ -16,10 +16,9 @@ from service.runtime.model import LoadedModel
 from service.verify.lirpa_compat import available_methods, compute_upper_bounds
 from service.verify.mirror import Mirror
 
-# EVA's parameter values (proto enum names) to the compat layer's method names.
 # Points through the head at once in hybrid mode.
 BATCH = 64
-
+# EVA's parameter values (proto enum names) to the compat layer's method names.
 METHODS = {"ibp": "IBP", "crown_ibp": "CROWN-IBP", "crown": "CROWN", "alpha_crown": "alpha-CROWN"}
 
 
@@ -108,7 +107,9 @@ class HybridBounds:
             path.append(x)
         return torch.cat(path)
 
-    def _feature_box(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]):
+    def feature_box(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]):
+        """(low, high, points): the head's output box over one pixel box (H, W, C), from the points seen (pixels,
+        (P, H, W, C)): the box's centre, the samples, and every step of the attack."""
         import torch
 
         device = self.margin_bounds.mirror.device
@@ -117,22 +118,29 @@ class HybridBounds:
         uniform = self.rng.random((half, *lower.shape), dtype=np.float32)
         corners = (self.rng.random((self.samples - half, *lower.shape)) < 0.5).astype(np.float32)
         draws = torch.from_numpy(np.concatenate([uniform, corners])).to(device)
-        points = torch.cat([low + (high - low) * draws, self._attack(low, high, target, competitors, starts=2)])
+        centre = ((low + high) / 2)[None]
+        points = torch.cat([centre, low + (high - low) * draws,
+                            self._attack(low, high, target, competitors, starts=2)]).detach()
         with torch.no_grad():
             features = torch.cat([self.head(self._values(points[i:i + BATCH])) for i in range(0, len(points), BATCH)])
-        return features.min(dim=0).values, features.max(dim=0).values
+        return features.min(dim=0).values, features.max(dim=0).values, points
 
-    def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
+    def bound_tail(self, boxes: Sequence[tuple], target: int, competitors: Sequence[int]) -> np.ndarray:
+        """Upper bounds (R, k) of the margins over the tail's input boxes [(low, high), ...]."""
         import torch
 
-        boxes = [self._feature_box(lo, hi, target, competitors) for lo, hi in zip(lower, upper)]
         low = torch.stack([box[0] for box in boxes])
         high = torch.stack([box[1] for box in boxes])
         mirror = self.margin_bounds.mirror
-        spec = torch.from_numpy(margin_spec(len(lower), self.margin_bounds.model.info.num_classes, target,
+        spec = torch.from_numpy(margin_spec(len(boxes), self.margin_bounds.model.info.num_classes, target,
                                             competitors)).to(mirror.device)
         method = self.margin_bounds.method
         with mirror.lock, torch.set_grad_enabled(method == "alpha-CROWN"):
             bounds = compute_upper_bounds(self.parts.bounded_tail, (low + high) / 2, low, high, spec, method)
-        self.margin_bounds.on_chunk(len(lower))
         return bounds.detach().cpu().numpy().astype(np.float64)
+
+    def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
+        boxes = [self.feature_box(lo, hi, target, competitors)[:2] for lo, hi in zip(lower, upper)]
+        bounds = self.bound_tail(boxes, target, competitors)
+        self.margin_bounds.on_chunk(len(lower))
+        return bounds

@@ -1,18 +1,21 @@
 """ONNX-level rewrites that make an exported classifier fit for bound propagation (no torch here).
 
-Each pass edits the model in place and returns one line per rewrite, which the mirror reports:
+Each pass edits the model in place and returns one line per rewrite, which the mirror reports; the mirror
+then checks the result against the served model, so a rewrite that changed the function is caught there.
 
-- ``fix_batch_reshapes``: a Reshape whose constant shape starts with 1 was exported at batch 1 and breaks
-  any other batch (onnx2torch #113; the alpha,beta-CROWN loader's ``fix_batch_size`` quirk). The leading 1
-  becomes -1, or 0 (copy the input's batch) when the shape already has a -1.
+- ``fix_batch_reshapes`` (models exported at batch 1 only): a Reshape to a constant shape starting with 1,
+  of a tensor whose first axis is that batch of 1, breaks any other batch (onnx2torch #113; the
+  alpha,beta-CROWN loader's ``fix_batch_size`` quirk). [1, -1] becomes a Flatten; otherwise the leading 1
+  becomes -1 and any other -1 is resolved from the inferred shape, since bound propagation traces the graph
+  and a shape left to infer beside the batch would freeze at the traced batch.
 - ``strip_terminal_softmax``: bounds of a Softmax are loose and EVA reasons on logits, so a graph that ends
   in Softmax or LogSoftmax ends before it.
 - ``fold_batchnorm``: a BatchNormalization right after a Conv is folded into the Conv's weights and bias:
   one affine layer fewer for auto_LiRPA to relax, the same function up to rounding.
-- ``matmul_to_gemm``: a MatMul of a 2-D activation by a constant matrix becomes a Gemm, which onnx2torch
-  turns into ``nn.Linear``: auto_LiRPA merges the specification matrix into a final Linear layer (tighter
-  IBP), and 0.3 fails on IBP with a specification over a final MatMul (the alpha,beta-CROWN loader's
-  ``merge_gemm`` does the same).
+- ``matmul_to_gemm``: a MatMul of a 2-D activation by a constant matrix, with the constant bias Add that
+  usually follows it, becomes one Gemm, which onnx2torch turns into ``nn.Linear``: auto_LiRPA merges the
+  specification matrix into a final Linear layer (tighter IBP), and 0.3 fails on IBP with a specification
+  over a final MatMul (the alpha,beta-CROWN loader's ``merge_gemm`` does the same).
 """
 
 from __future__ import annotations
@@ -65,9 +68,6 @@ def _consumers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
 
 
 def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
-    """Reshapes to a constant shape that starts with 1. Bound propagation traces the graph, so a shape copied
-    from the input (0) or left to infer (-1) beside another -1 freezes at the traced batch: [1, -1] becomes a
-    Flatten, and any other -1 is resolved from the inferred input shape so that only the batch is -1."""
     initializers, constants = _initializers(model), _constant_nodes(model)
     constant_names = set(initializers) | set(constants)
     inferred = onnx.shape_inference.infer_shapes(model)
@@ -78,14 +78,14 @@ def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
         if node.op_type != "Reshape" or node.input[0] in constant_names:
             continue
         if node.input[1] in initializers:
-            tensor = initializers[node.input[1]]
+            shape = numpy_helper.to_array(initializers[node.input[1]]).copy()
         elif node.input[1] in constants:
-            tensor = next(a.t for a in constants[node.input[1]].attribute if a.name == "value")
+            shape = numpy_helper.to_array(next(a.t for a in constants[node.input[1]].attribute if a.name == "value"))
         else:
             continue
-        shape = numpy_helper.to_array(tensor).copy()
-        if shape.size < 2 or shape[0] != 1:
-            continue
+        dims = input_dims.get(node.input[0], [])
+        if shape.size < 2 or shape[0] != 1 or not dims or dims[0] != 1 or (shape == 0).any():
+            continue  # not a reshape of the batch-1 axis, or one that copies input dimensions (0)
         name = node.name or node.output[0]
         if shape.size == 2 and shape[1] == -1:
             flatten = onnx.helper.make_node("Flatten", [node.input[0]], list(node.output), name=node.name, axis=1)
@@ -94,13 +94,15 @@ def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
             rewrites.append(f"Reshape {name}: [1, -1] -> Flatten (batch kept)")
             continue
         if (shape[1:] == -1).any():
-            dims = input_dims.get(node.input[0], [])
             known = [d for d in dims[1:] if d]
-            if len(known) != len(dims) - 1 or not dims:
-                continue  # the other -1 cannot be resolved: left as exported
+            if len(known) != len(dims) - 1:
+                continue  # the other -1 cannot be resolved: left as exported (the mirror's checks decide)
             shape[1:][shape[1:] == -1] = int(np.prod(known)) // int(np.prod(shape[1:][shape[1:] != -1]))
         shape[0] = -1
-        tensor.CopyFrom(numpy_helper.from_array(shape.astype(np.int64), tensor.name))
+        # A fresh tensor: the exported one may be shared with another Reshape.
+        freed = numpy_helper.from_array(shape.astype(np.int64), f"{node.input[1]}_batch_freed_{index}")
+        model.graph.initializer.append(freed)
+        node.input[1] = freed.name
         rewrites.append(f"Reshape {name}: shape {shape.tolist()} (leading 1 -> -1, the batch)")
     return rewrites
 
@@ -158,34 +160,52 @@ def fold_batchnorm(model: onnx.ModelProto) -> list[str]:
 
 
 def matmul_to_gemm(model: onnx.ModelProto) -> list[str]:
-    initializers = _initializers(model)
+    initializers, constants = _initializers(model), _constant_values(model)
     inferred = onnx.shape_inference.infer_shapes(model)
     ranks = {value.name: len(value.type.tensor_type.shape.dim)
              for value in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
              if value.type.tensor_type.HasField("shape")}
+    graph_outputs = {output.name for output in model.graph.output}
     rewrites = []
-    for index, node in enumerate(model.graph.node):
+    for node in list(model.graph.node):
         if (node.op_type != "MatMul" or node.input[1] not in initializers or ranks.get(node.input[0]) != 2
                 or len(initializers[node.input[1]].dims) != 2):
             continue
-        # With a bias: a bias-free Linear traces back to a MatMul in auto_LiRPA's own export.
         weight = initializers[node.input[1]]
-        bias = numpy_helper.from_array(np.zeros(weight.dims[1], onnx.helper.tensor_dtype_to_np_dtype(weight.data_type)),
-                                       f"{node.output[0]}_zero_bias")
+        outputs, bias_values = list(node.output), None
+        consumers = _consumers(model, node.output[0])
+        if len(consumers) == 1 and consumers[0].op_type == "Add" and node.output[0] not in graph_outputs:
+            add = consumers[0]
+            other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+            if other in constants and constants[other].size == weight.dims[1]:
+                bias_values = constants[other].reshape(-1)
+                outputs = list(add.output)
+                model.graph.node.remove(add)
+        # With a bias always: a bias-free Linear traces back to a MatMul in auto_LiRPA's own export.
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(weight.data_type)
+        bias = numpy_helper.from_array(
+            (np.zeros(weight.dims[1]) if bias_values is None else bias_values).astype(dtype),
+            f"{outputs[0]}_gemm_bias")
         model.graph.initializer.append(bias)
-        gemm = onnx.helper.make_node("Gemm", [*node.input, bias.name], list(node.output), name=node.name)
+        gemm = onnx.helper.make_node("Gemm", [*node.input, bias.name], outputs, name=node.name)
+        model.graph.node.insert(list(model.graph.node).index(node), gemm)
         model.graph.node.remove(node)
-        model.graph.node.insert(index, gemm)
-        rewrites.append(f"MatMul {node.name or node.output[0]}: now a Gemm (a Linear layer for auto_LiRPA)")
+        rewrites.append(f"MatMul {node.name or node.output[0]}{' + Add' if bias_values is not None else ''}: now a "
+                        "Gemm (a Linear layer for auto_LiRPA)")
+    remove_unused(model)
     return rewrites
 
 
-def prepare(model: onnx.ModelProto, *, fold_batch_norm: bool = True) -> tuple[onnx.ModelProto, list[str]]:
-    """A copy of ``model`` with every pass applied, and the list of what they rewrote."""
+def prepare(model: onnx.ModelProto, *, batch_one: bool,
+            fold_batch_norm: bool = True) -> tuple[onnx.ModelProto, list[str], str | None]:
+    """A copy of ``model`` with the passes applied: (the copy, what they rewrote, the terminal softmax op that
+    was removed or None). ``batch_one``: the model was exported with a fixed batch of 1."""
     prepared = onnx.ModelProto()
     prepared.CopyFrom(model)
-    rewrites = fix_batch_reshapes(prepared) + strip_terminal_softmax(prepared) + matmul_to_gemm(prepared)
+    rewrites = fix_batch_reshapes(prepared) if batch_one else []
+    stripped = strip_terminal_softmax(prepared)
+    rewrites += stripped + matmul_to_gemm(prepared)
     if fold_batch_norm:
         rewrites += fold_batchnorm(prepared)
     onnx.checker.check_model(prepared)
-    return prepared, rewrites
+    return prepared, rewrites, stripped[0].split()[0] if stripped else None

@@ -1,7 +1,7 @@
 """The one place that knows which auto_LiRPA is installed and how to make it run on today's numpy and torch.
 
 The package index has auto_LiRPA 0.3 only (2022, written for torch < 1.13 and numpy 1); 0.7.x is installed
-from source when someone needs it. 0.3 needs three shims, each applied only when what it replaces is missing:
+from source when someone needs it. 0.3 needs four shims, each applied only when what it replaces is missing:
 
 - numpy 2 removed ``numpy.lib.arraysetops`` (0.3 imports ``isin`` from it): the module is aliased to the
   functions numpy now exports at top level;
@@ -13,9 +13,9 @@ from source when someone needs it. 0.3 needs three shims, each applied only when
   ``BoundedModule`` overrides without it (CROWN's intermediate bounds on residual graphs call it): the
   override is given the argument; it always removed duplicates, which is torch's default.
 
-Between the versions ``compute_bounds`` renamed ``intermediate_layer_bounds`` to ``interm_bounds`` and the
-ReLU relaxation option ``relu`` to ``activation_bound_option``; callers go through ``compute_upper_bounds``
-and ``bound_options`` here and never name either. alpha-CROWN is offered only where it works: 0.3's fails
+Between the versions ``compute_bounds`` renamed ``intermediate_layer_bounds`` to ``interm_bounds`` (the
+service never passes intermediate bounds, so neither name appears) and the ReLU relaxation option ``relu``
+to ``activation_bound_option`` (``bound_options`` sets both; each version ignores the other's). alpha-CROWN is offered only where it works: 0.3's fails
 on MaxPool.
 """
 
@@ -175,9 +175,3 @@ def compute_upper_bounds(bounded: Any, x: Any, lower: Any, upper: Any, spec: Any
     _, upper_bounds = bounded.compute_bounds(x=(bounded_input,), C=spec, method=_LIRPA_METHOD[method],
                                              bound_lower=False, bound_upper=True)
     return upper_bounds
-
-
-def interm_bounds_keyword(bounded: Any) -> str:
-    """The name ``compute_bounds`` takes for given intermediate bounds in this version."""
-    parameters = inspect.signature(bounded.compute_bounds).parameters
-    return "interm_bounds" if "interm_bounds" in parameters else "intermediate_layer_bounds"

@@ -1,12 +1,12 @@
 """A PyTorch mirror of a loaded ONNX model, for auto_LiRPA, checked before it is trusted.
 
 The mirror is onnx2torch's conversion of the graph after ``graph_passes.prepare`` (batch-1 Reshapes
-freed, a terminal Softmax removed, BatchNorm folded into Conv). Before any bound is computed, three
-computations of the same random batch of 3 must agree to 1e-4 relative / 1e-5 absolute: onnxruntime on
-the prepared graph, the mirror, and auto_LiRPA's own forward of the mirror. Where the mirror and
-onnxruntime disagree, the error names the first node whose outputs differ; where a converter or
-auto_LiRPA lacks an operator, it names the operator and its node. Mirrors (and their failures) are built
-once per loaded model and cached.
+freed, a terminal Softmax removed, BatchNorm folded into Conv, constant MatMuls made Linear). Before any
+bound is computed, four computations on the same random batch of 3 must agree to 1e-4 relative / 1e-5
+absolute: onnxruntime on the prepared graph, the mirror, auto_LiRPA's forward of the mirror, and
+auto_LiRPA's bounds of a zero-width box around each input. Where the mirror and onnxruntime disagree, the
+error names the first node whose outputs differ; where a converter or auto_LiRPA lacks an operator, it
+names the operator and its node. Mirrors (and their failures) are built once per loaded model and cached.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from service.errors import FailedPrecondition
 from service.runtime.model import LoadedModel
 from service.runtime.signature import Layout
 from service.verify import graph_passes
-from service.verify.split import split
+from service.verify.split import normalised_name, split
 from service.verify.lirpa_compat import LirpaUnavailable, auto_lirpa, bounded_module, compute_upper_bounds
 
 log = logging.getLogger(__name__)
 
 RTOL, ATOL = 1e-4, 1e-5
+# The served session may run on CUDA, whose kernels round differently from the CPU's.
+SERVED_RTOL, SERVED_ATOL = 1e-3, 1e-4
 CHECK_BATCH, CHECK_SEED = 3, 0
 FIELD = "model_name"
 
@@ -106,7 +108,10 @@ def _input_name(model: onnx.ModelProto) -> str:
 
 
 def _convert(prepared: onnx.ModelProto) -> Any:
-    from onnx2torch import convert
+    try:
+        from onnx2torch import convert
+    except ImportError as error:
+        raise LirpaUnavailable(f"onnx2torch is not importable ({error}); install onnxplain[verify]") from error
 
     try:
         return convert(prepared).eval().float()
@@ -151,10 +156,6 @@ def _close(values: np.ndarray, reference: np.ndarray) -> bool:
     return bool(np.allclose(values, reference, rtol=RTOL, atol=ATOL))
 
 
-def _normalised(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
 def first_divergence(prepared: onnx.ModelProto, module: Any, values: np.ndarray) -> str:
     """The first node (in the graph's order) whose float output differs between onnxruntime and the mirror.
 
@@ -181,17 +182,26 @@ def first_divergence(prepared: onnx.ModelProto, module: Any, values: np.ndarray)
         def run_node(self, node):
             result = super().run_node(node)
             if node.op == "call_module" and isinstance(result, torch.Tensor):
-                recorded[_normalised(str(node.target))] = result.detach().cpu().numpy()
+                recorded[normalised_name(str(node.target))] = result.detach().cpu().numpy()
             return result
 
     with torch.no_grad():
         Recorder(module).run(torch.from_numpy(values).to(next(module.parameters()).device))
     for node in probe.graph.node:
-        mine = recorded.get(_normalised(node.name))
+        mine = recorded.get(normalised_name(node.name))
         theirs = reference.get(node.output[0]) if node.output else None
         if mine is not None and theirs is not None and (mine.shape != theirs.shape or not _close(mine, theirs)):
             return node.name or node.output[0]
     return "the graph output"
+
+
+def _served_outputs(reference: np.ndarray, stripped: str | None) -> np.ndarray:
+    """What the served graph outputs, given the prepared graph's logits and the softmax that was removed."""
+    if stripped is None:
+        return reference
+    shifted = reference - reference.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return log_probabilities if stripped == "LogSoftmax" else np.exp(log_probabilities)
 
 
 def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: str | None = None) -> Mirror:
@@ -202,16 +212,22 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         raise FailedPrecondition("verification needs a float32 input; this model takes "
                                  f"{onnx.TensorProto.DataType.Name(info.signature.input_elem_type)}", field=FIELD)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    prepared, rewrites = graph_passes.prepare(onnx.load_model_from_string(model.model_bytes),
-                                              fold_batch_norm=fold_batch_norm)
+    prepared, rewrites, stripped = graph_passes.prepare(
+        onnx.load_model_from_string(model.model_bytes), batch_one=info.fixed_batch and info.max_batch == 1,
+        fold_batch_norm=fold_batch_norm)
     _free_batch_axis(prepared)
     module = _convert(prepared).to(device)
 
     channels_first = info.layout is Layout.NCHW
     pixels = np.random.default_rng(CHECK_SEED).random((CHECK_BATCH, *info.image_shape), dtype=np.float32)
     values = info.preprocessing.apply(pixels, channels_first=channels_first)
-    session = _cpu_session(prepared)
-    (reference,) = session.run([prepared.graph.output[0].name], {_input_name(prepared): values})
+    (reference,) = _cpu_session(prepared).run([prepared.graph.output[0].name], {_input_name(prepared): values})
+    # The passes must not change the function: the prepared graph against the model as it is served (on its
+    # own provider, hence a looser tolerance), through the softmax that was removed.
+    served = model.predict(pixels)
+    if not np.allclose(_served_outputs(reference, stripped), served, rtol=SERVED_RTOL, atol=SERVED_ATOL):
+        raise FailedPrecondition(f"the graph rewrites for verification ({'; '.join(rewrites) or 'none'}) change "
+                                 "what the model computes; it cannot be mirrored", field=FIELD)
     x = torch.from_numpy(values).to(device)
     with torch.no_grad():
         mirrored = module(x).cpu().numpy()
@@ -242,26 +258,49 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
                   channels_first=channels_first, check_input=x)
 
 
-_mirrors: "weakref.WeakKeyDictionary[LoadedModel, Mirror | FailedPrecondition]" = weakref.WeakKeyDictionary()
-_building = threading.Lock()
+@dataclass(frozen=True)
+class _Refusal:
+    """Why a model cannot be mirrored, kept instead of the exception (whose traceback would hold the request
+    that first asked, and the model itself)."""
+
+    message: str
+    field: str | None
+
+
+_mirrors: "weakref.WeakKeyDictionary[LoadedModel, Mirror | _Refusal]" = weakref.WeakKeyDictionary()
+_locks: "weakref.WeakKeyDictionary[LoadedModel, threading.Lock]" = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def cached_mirror(model: LoadedModel) -> "Mirror | _Refusal | None":
+    """The mirror or refusal already decided for ``model``, without building anything."""
+    return _mirrors.get(model)
 
 
 def mirror_for(model: LoadedModel) -> Mirror:
-    """The model's mirror, built on first use; a model that cannot be mirrored fails the same way each time."""
-    with _building:  # one build at a time: a second request for the same model waits for the first
-        cached = _mirrors.get(model)
-        if cached is None:
+    """The model's mirror, built on first use (one build per model at a time; other models do not wait). A
+    model that cannot be mirrored is refused the same way each time; an unexpected failure while building
+    is logged with its traceback and refused too, naming its type and message."""
+    with _locks_guard:
+        lock = _locks.setdefault(model, threading.Lock())
+    with lock:
+        decided = _mirrors.get(model)
+        if decided is None:
             try:
-                cached = build_mirror(model)
+                decided = build_mirror(model)
             except FailedPrecondition as error:
-                cached = error
-            except LirpaUnavailable as error:
+                decided = _Refusal(error.message, error.field)
+            except LirpaUnavailable as error:  # an installation matter, not the model's: not cached
                 raise FailedPrecondition(f"verified methods are not installed on this server: {error}",
                                          field="method") from error
-            _mirrors[model] = cached
-    if isinstance(cached, FailedPrecondition):
-        raise cached
-    return cached
+            except Exception as error:  # onnxruntime, onnx, onnx2torch or auto_LiRPA on a graph they cannot take
+                log.exception("mirror failed", extra={"model": model.info.name})
+                decided = _Refusal(f"the model cannot be mirrored for verification ({type(error).__name__}: "
+                                   f"{error})", FIELD)
+            _mirrors[model] = decided
+    if isinstance(decided, _Refusal):
+        raise FailedPrecondition(decided.message, field=decided.field)
+    return decided
 
 
 def verification_report(model: LoadedModel) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from service.errors import InvalidArgument
 FIELD = "eva.split_layer"
 
 
-def _normalised(name: str) -> str:
+def normalised_name(name: str) -> str:
+    """A node name without case or punctuation: onnx2torch's module targets ("0/features/0/Conv") and the
+    ONNX names they come from ("/0/features.0/Conv") then compare equal."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
@@ -30,8 +32,8 @@ def split(module: Any, layer: str) -> tuple[Any, Any]:
     import torch.fx as fx
 
     nodes = list(module.graph.nodes)
-    wanted = _normalised(layer)
-    matches = [n for n in nodes if n.op == "call_module" and wanted in (_normalised(str(n.target)), _normalised(n.name))]
+    wanted = normalised_name(layer)
+    matches = [n for n in nodes if n.op == "call_module" and wanted in (normalised_name(str(n.target)), normalised_name(n.name))]
     if not matches:
         names = layer_names(module)
         raise InvalidArgument(f"no layer {layer!r} in the model; layers are named as in the ONNX graph, e.g. "
