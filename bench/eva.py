@@ -1,13 +1,13 @@
 """EVA on the bundled `shapes` model (CPU): batching, the cost of a fine grid, and how its maps score.
 
-    python bench/eva.py             # everything (about 25 minutes on 2 cores, CROWN dominating)
+    python bench/eva.py             # everything (about 30 minutes on 2 cores, CROWN dominating)
     python bench/eva.py --quick     # no CROWN rows, fewer samples
 
 1. Batched regions: the wall time of bounding the 65 regions of an 8 x 8 grid one region per auto_LiRPA call,
    over the time with 16 (the default chunk) or all 65 regions per call (ratios, fastest of --repeat
    alternating runs).
-2. A 32 x 32 grid (1025 regions, fixed epsilon): wall time per bound method; CROWN, seconds per region here,
-   is timed on a few chunks and extrapolated (marked as such).
+2. A 32 x 32 grid (1025 regions, fixed epsilon, each method's default chunk): wall time per bound method;
+   CROWN, seconds per region here, is timed on a few regions and extrapolated (marked as such).
 3. The evidence table: deletion, insertion (RISE's definitions, 16 steps), mu-fidelity and the relevance mass
    on the ground-truth object of EVA (IBP, CROWN-IBP, CROWN) next to RISE, Sobol and occlusion, over the
    samples, every method at its defaults (EVA's epsilon calibrated per image).
@@ -72,11 +72,14 @@ def batching(model, image, repeat: int) -> dict:
 
 
 def fine_grid(model, image, quick: bool) -> dict:
+    from service.explainers.eva import DEFAULT_CHUNKS
+
     results = {}
     for method in ("ibp", "crown_ibp"):
-        seconds = eva_time(model, image, 32, method, chunk=64, epsilon=2 / 255)
-        results[method] = {"seconds": seconds, "regions": 1025}
-        print(f"32 x 32 grid, {method}: {seconds:.1f} s for 1025 regions (chunks of 64)", flush=True)
+        chunk = DEFAULT_CHUNKS[method]
+        seconds = eva_time(model, image, 32, method, chunk=chunk, epsilon=2 / 255)
+        results[method] = {"seconds": seconds, "regions": 1025, "chunk": chunk}
+        print(f"32 x 32 grid, {method}: {seconds:.1f} s for 1025 regions (chunks of {chunk})", flush=True)
     if not quick:
         sampled = 4
         seconds = eva_time(model, image, 32, "crown", chunk=1, epsilon=2 / 255, limit=sampled)

@@ -69,6 +69,8 @@ def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(c
     assert {"ibp", "crown_ibp", "crown"} <= set(shapes.bound_methods) and shapes.auto_lirpa_version
     digits = client.get_model("digits").verification
     assert digits.verifiable and any("Softmax" in line for line in digits.rewrites)
+    for model in client.list_models():  # every bundled model can be verified end to end
+        assert client.get_model(model.name).verification.verifiable, model.name
     client.load_model(onnx_model=erf_model(), name="erf-test", replace=True)
     try:
         erf = client.get_model("erf-test").verification
