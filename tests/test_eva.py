@@ -66,6 +66,14 @@ def linear_overlaps(pixel_weights, offset_logits, image, labels, epsilon, target
     return expected
 
 
+def shapes_case(index: int):
+    """(model, mirror, image, predicted class, every other class) for a bundled shapes sample."""
+    model = shapes_model()
+    image = load_samples("shapes")[index]["pixels"].astype(np.float32) / 255
+    target = int(np.argmax(model.predict(image[None])[0]))
+    return model, mirror_for(model), image, target, [j for j in range(5) if j != target]
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("bound_method", ["ibp", "crown_ibp", "crown"])
 def test_linear_model_eva_is_its_closed_form(layout, bound_method):
@@ -118,12 +126,7 @@ def pgd(mirror, model, lower, upper, target, competitors, steps=20):
 
 @pytest.mark.parametrize("bound_method", ["ibp", "crown_ibp"])
 def test_bounds_hold_at_sampled_corner_and_attacked_points(bound_method):
-    model = shapes_model()
-    mirror = mirror_for(model)
-    image = load_samples("shapes")[0]["pixels"].astype(np.float32) / 255
-    scores = model.predict(image[None])[0]
-    target = int(np.argmax(scores))
-    competitors = [j for j in range(5) if j != target]
+    model, mirror, image, target, competitors = shapes_case(0)
     epsilon, grid = 1 / 255, 4
     labels = eva.groups(image, EvaParams(grid_size=grid)).labels
     fixed = np.array([-1, 0, 5, 15])
@@ -274,12 +277,7 @@ def test_hybrid_bounds_sit_between_the_points_they_saw_and_the_verified_bounds()
     empirical box, so its margin is below the hybrid bound."""
     from service.verify.bounds import HybridBounds
 
-    model = shapes_model()
-    mirror = mirror_for(model)
-    image = load_samples("shapes")[5]["pixels"].astype(np.float32) / 255
-    scores = model.predict(image[None])[0]
-    target = int(np.argmax(scores))
-    competitors = [j for j in range(5) if j != target]
+    model, mirror, image, target, competitors = shapes_case(5)
     labels = eva.groups(image, EvaParams(grid_size=2)).labels
     lower, upper = eva.region_boxes(image, labels, np.array([-1, 0, 3]), 2 / 255)
     layer = [node.name for node in onnx.load_model_from_string(model.model_bytes).graph.node

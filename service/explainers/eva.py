@@ -37,7 +37,7 @@ MAX_GROUPS = 4096
 MAX_CHUNK = 1024
 MAX_HYBRID_SAMPLES, MAX_ATTACK_STEPS = 4096, 1000
 # Regions per bound computation when chunk_size is 0 (bench/eva.py: one region per call over 16 per call was
-# 1.9x slower with CROWN-IBP, 65 per call 2x slower again; CROWN scales linearly with the batch on CPU).
+# 1.9x slower with CROWN-IBP, 65 per call 3.5x slower; CROWN scales linearly with the batch on CPU).
 DEFAULT_CHUNKS = {"ibp": 64, "crown_ibp": 16, "crown": 1, "alpha_crown": 1}
 # The calibration's ladder: radii from 1e-5 (0.0026/255, below any pixel quantum) to 1 (the whole range).
 LADDER, SMALLEST_RADIUS = 16, 1e-5
