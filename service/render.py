@@ -160,3 +160,53 @@ def _format(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+def measures_figure(result, path: Path) -> Path:
+    """The salience measures at a glance: the noise curves, SSIM per transform, stability and entropy
+    distributions, and the degradation drops (``result`` an xai.v1.MeasureResult)."""
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, 4, figsize=(17, 3.8), constrained_layout=True)
+    noise, transforms, spread, degradation = axes
+    for curve in result.noise_curves:
+        noise.plot(result.noise_levels, curve.ssim, color="tab:blue", alpha=0.6)
+        noise.plot(result.noise_levels, np.asarray(curve.scores) / (abs(curve.scores[0]) or 1), color="tab:red",
+                   alpha=0.6)
+    noise.set(title="salt and pepper: map SSIM (blue), score / clean (red)", xlabel="amount")
+    if result.transforms:
+        names = [t.name.replace("shift_", "") for t in result.transforms]
+        transforms.bar(range(len(names)), [t.summary.mean for t in result.transforms],
+                       yerr=[t.summary.std for t in result.transforms], color="tab:green")
+        transforms.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    transforms.set(title="SSIM(S(T(x)), T(S(x)))", ylim=(-0.2, 1.05))
+    for series, color in [(s, "tab:purple") for s in result.stability] + [(s, "tab:orange") for s in result.entropy]:
+        spread.hist(series.values, bins=20, range=(0, 1), alpha=0.6, color=color, label=series.name)
+    if result.stability or result.entropy:
+        spread.legend(fontsize=7)
+    spread.set(title="stability pairs SSIM (purple), entropy (orange)", xlim=(0, 1))
+    drops = [s for s in result.degradation if s.name.endswith("score_drop")]
+    if drops:
+        degradation.bar([s.name.replace("_score_drop", "") for s in drops], [s.summary.mean for s in drops],
+                        yerr=[s.summary.std for s in drops], color=["tab:gray", "tab:red"][:len(drops)])
+    degradation.set(title="score drop when the map guides a blur")
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path
+
+
+def aggregate_figure(labels: list[str], members: list[np.ndarray], scores: list[float], aggregate: np.ndarray,
+                     title: str, path: Path) -> Path:
+    """The member maps with their scores, and the aggregate with its own."""
+    from matplotlib import pyplot
+
+    count = len(members) + 1
+    figure, axes = pyplot.subplots(1, count, figsize=(2.4 * count, 2.9), constrained_layout=True)
+    for axis, label, attribution, score in zip(axes, [*labels, "aggregate"], [*members, aggregate], scores):
+        axis.imshow(heatmap(attribution))
+        axis.set_title(f"{label}\n{score:.3f}", fontsize=8)
+        axis.axis("off")
+    figure.suptitle(title, fontsize=9)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path

@@ -67,3 +67,21 @@ def test_consistency_command_writes_a_figure_and_json(tmp_path, capsys):
     assert summary["settings"] == ["black stride=4", "black stride=8", "image_mean stride=4", "image_mean stride=8"]
     assert len(summary["rankings"]) == 3 and (tmp_path / "sample_02.consistency.png").stat().st_size > 10_000
     assert "Spearman between maps" in capsys.readouterr().out
+
+
+def test_measure_and_aggregate_commands_write_figures_and_json(tmp_path, capsys):
+    paths = [str(s["path"]) for s in load_samples("shapes")[:2]]
+    assert main(["measure", str(MODELS / "shapes"), *paths, "-p", "window=8", "-p", "stride=4", "--measure", "entropy",
+                 "--measure", "stability", "--stability-model", str(MODELS / "shapes_run1"), "--seed", "0",
+                 "--out", str(tmp_path)]) == 0
+    measured = json.loads((tmp_path / "shapes.occlusion.measures.json").read_text())
+    assert [s["name"] for s in measured["entropy"]] == ["histogram", "spatial"]
+    assert measured["stability_models"] == ["shapes", "shapes_run1"] and len(measured["stability"][0]["values"]) == 2
+    assert (tmp_path / "shapes.occlusion.measures.png").stat().st_size > 10_000
+    assert main(["aggregate", str(MODELS / "shapes"), paths[0], "--method", "occlusion:window=8,stride=4",
+                 "--method", "rise:num_masks=300", "--aggregator", "ucb", "--kappa", "0.5", "--seed", "0",
+                 "--out", str(tmp_path)]) == 0
+    aggregated = json.loads((tmp_path / "aggregate.json").read_text())
+    assert aggregated["members"] == ["occlusion", "rise"] and aggregated["chosen"]["aggregator"] == "AGGREGATOR_UCB"
+    assert (tmp_path / "sample_00.aggregate.png").stat().st_size > 5_000
+    assert "max_abs / ucb, kappa 0.5" in capsys.readouterr().out

@@ -10,6 +10,9 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 
 from service.errors import InvalidArgument
 from service.corruptions import Corruption
+from service.ensembles.aggregate import AGGREGATORS as AGGREGATOR_NAMES
+from service.ensembles.normalise import NORMALISATIONS as NORMALISATION_NAMES
+from service.jobs.measure import MEASURES as MEASURE_NAMES
 from service.explainers.baselines import BaselineKind
 from service.runtime.preprocessing import ChannelOrder, PixelRange, ResizePolicy
 from service.runtime.scores import ScoreSpace
@@ -28,6 +31,10 @@ SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.S
 # Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
 BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
 CORRUPTIONS = {corruption: ex.Corruption.Value(f"CORRUPTION_{corruption.name}") for corruption in Corruption}
+# Ensemble choices share their names: NORMALISATION_MAX_ABS <-> "max_abs", AGGREGATOR_UCB <-> "ucb".
+NORMALISATIONS = {name: ex.Normalisation.Value(f"NORMALISATION_{name.upper()}") for name in NORMALISATION_NAMES}
+AGGREGATORS = {name: ex.Aggregator.Value(f"AGGREGATOR_{name.upper()}") for name in AGGREGATOR_NAMES}
+SALIENCE_MEASURES = {name: ex.SalienceMeasure.Value(f"SALIENCE_MEASURE_{name.upper()}") for name in MEASURE_NAMES}
 
 
 def _inverse(mapping: dict) -> dict:

@@ -13,15 +13,19 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2, tensor_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import TensorError, from_tensor
 
-from service.api.enums import (BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES,
-                               RESIZE_POLICIES, SCORE_SPACES, from_enum)
+from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS,
+                               OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SALIENCE_MEASURES, SCORE_SPACES, from_enum)
 from service.errors import InvalidArgument
 from service.explainers import get_method
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline, BaselineKind
+from service.ensembles.aggregate import REFERENCE_QUANTILE
+from service.jobs.aggregate import KAPPAS, AggregateJob
 from service.jobs.consistency import DEFAULT_METRIC_BASELINES, ConsistencyJob, Setting, baseline_label
 from service.jobs.evaluate import EvaluateJob, MetricRequest
 from service.jobs.explain import ExplainJob, Targets
+from service.jobs.measure import MEASURES, MeasureJob
+from service.measures.out_of_set import LEVELS
 from service.jobs.scales import ScaleJob, variants
 from service.metrics import get_metric
 from service.runtime import images
@@ -200,6 +204,55 @@ def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel) -> Consi
         metric_baselines=metric_baselines,
         class_index=request.class_index if request.HasField("class_index") else None,
         top_fraction=request.top_fraction or 0.1,
+        seed=request.seed if request.HasField("seed") else None,
+        score_space=score_space(request.score_space),
+        batch_size=request.batch_size or None,
+    )
+
+
+def aggregate_job(request: ex.AggregateRequest, model: LoadedModel) -> AggregateJob:
+    _check_batch_size(request.batch_size)
+    maps = []
+    for i, tensor in enumerate(request.maps):
+        try:
+            maps.append(from_tensor(tensor).astype(np.float64))
+        except TensorError as error:
+            raise InvalidArgument(str(error), field=f"maps[{i}]") from error
+    return AggregateJob(
+        images=tuple(image_pixels(image, model, f"images[{i}]") for i, image in enumerate(request.images)),
+        metric=metric(request.metric, "metric") if request.HasField("metric") else _default_metric(),
+        maps=tuple(maps),
+        methods=tuple(method(spec, f"methods[{i}]") for i, spec in enumerate(request.methods)),
+        normalisation=from_enum(NORMALISATIONS, request.normalisation, "normalisation", "max_abs"),
+        absolute=request.absolute,
+        aggregator=from_enum(AGGREGATORS, request.aggregator, "aggregator", "mean"),
+        kappa=request.kappa if request.HasField("kappa") else 1.0,
+        reference_quantile=request.reference_quantile if request.HasField("reference_quantile") else REFERENCE_QUANTILE,
+        search=request.search,
+        kappas=tuple(request.kappas) or KAPPAS,
+        class_index=request.class_index if request.HasField("class_index") else None,
+        baseline=baseline(request.baseline, model),
+        seed=request.seed if request.HasField("seed") else None,
+        score_space=score_space(request.score_space),
+        batch_size=request.batch_size or None,
+    )
+
+
+def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository) -> MeasureJob:
+    _check_batch_size(request.batch_size)
+    if not request.HasField("method"):
+        raise InvalidArgument("name the method whose maps are measured, e.g. {occlusion: {}}", field="method")
+    chosen, params = method(request.method)
+    names = [from_enum(SALIENCE_MEASURES, value, f"measures[{i}]") for i, value in enumerate(request.measures)]
+    if not names:  # all of them, stability where there is something to compare with
+        names = [m for m in MEASURES if m != "stability" or request.stability_models]
+    return MeasureJob(
+        images=tuple(image_pixels(image, model, f"images[{i}]") for i, image in enumerate(request.images)),
+        method=chosen, params=params, measures=tuple(names),
+        others=tuple(repository.get(name, field=f"stability_models[{i}]")
+                     for i, name in enumerate(request.stability_models)),
+        noise_levels=tuple(request.noise_levels) or LEVELS,
+        baseline=baseline(request.baseline, model),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,

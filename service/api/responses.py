@@ -9,8 +9,10 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import to_tensor
 
-from service.api.enums import (CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, OUTPUT_KINDS, PIXEL_RANGES,
-                               RESIZE_POLICIES, SCORE_SPACES)
+from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS, OUTPUT_KINDS,
+                               PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES)
+from service.jobs.aggregate import AggregateResult, Combination
+from service.jobs.measure import MeasureResult
 from service.jobs.consistency import ConsistencyResult
 from service.jobs.evaluate import EvaluateResult, Scored
 from service.jobs.explain import ExplainResult
@@ -154,6 +156,57 @@ def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: e
         maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
     )
+
+
+def aggregate_result(model: LoadedModel, result: AggregateResult, timings: ex.Timings,
+                     return_members: bool) -> ex.AggregateResult:
+    def combination(row: Combination) -> ex.Combination:
+        return ex.Combination(normalisation=NORMALISATIONS[row.normalisation], aggregator=AGGREGATORS[row.aggregator],
+                              kappa=row.kappa, score=row.score)
+
+    return ex.AggregateResult(
+        model_name=model.info.name, class_indices=result.class_indices, members=result.member_labels,
+        member_scores=to_tensor(result.member_scores.astype(np.float64)), chosen=combination(result.chosen),
+        table=[combination(row) for row in result.table],
+        aggregates=[to_tensor(a.astype(np.float32)) for a in result.aggregates],
+        aggregate_scores=result.aggregate_scores.tolist(), gain=result.gain, metric=result.metric,
+        higher_is_better=result.higher_is_better,
+        member_maps=to_tensor(result.member_maps) if return_members else None,
+        seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+    )
+
+
+def _series(name: str, values, stats: dict) -> ex.Series:
+    return ex.Series(name=name, values=[float(v) for v in values], summary=ex.Summary(**stats))
+
+
+def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timings, method: str) -> ex.MeasureResult:
+    values = result.values
+    response = ex.MeasureResult(model_name=model.info.name, method=method, class_indices=result.class_indices,
+                                seed=result.seed, forward_passes=result.forward_passes, timings=timings)
+    if "entropy" in values:
+        entropy = values["entropy"]
+        response.entropy.extend([_series(kind, entropy[kind], entropy[f"{kind}_summary"])
+                                 for kind in ("histogram", "spatial")])
+    if "out_of_set" in values:
+        noise = values["out_of_set"]
+        response.noise_levels.extend(noise["levels"])
+        response.noise_curves.extend(ex.NoiseCurve(scores=c["scores"], ssim=c["ssim"], score_auc=c["score_auc"],
+                                                   ssim_auc=c["ssim_auc"]) for c in noise["curves"])
+        response.out_of_set.extend(_series(kind, [c[kind] for c in noise["curves"]], noise[f"{kind}_summary"])
+                                   for kind in ("score_auc", "ssim_auc"))
+    if "transforms" in values:
+        response.transforms.extend(_series(name, row["ssim"], row["summary"])
+                                   for name, row in values["transforms"].items())
+    if "stability" in values:
+        response.stability_models.extend(result.models)
+        pairs = np.asarray(values["stability"]["pairs"]).ravel()
+        response.stability.append(_series("pairs", pairs, values["stability"]["summary"]))
+    if "degradation" in values:
+        for mode, row in values["degradation"].items():
+            response.degradation.extend([_series(f"{mode}_score_drop", row["score_drop"], row["score_drop_summary"]),
+                                         _series(f"{mode}_ssim", row["ssim"], row["ssim_summary"])])
+    return response
 
 
 def method_info(declared, cost: str = "") -> ex.MethodInfo:

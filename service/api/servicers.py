@@ -16,10 +16,12 @@ from service.api import requests, responses
 from service.api.status import translate_errors
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
+from service.jobs.aggregate import run_aggregate
 from service.jobs.consistency import run_consistency
 from service.jobs.control import Progress
 from service.jobs.evaluate import run_evaluate
 from service.jobs.explain import run_explain
+from service.jobs.measure import run_measure
 from service.jobs.predict import run_predict
 from service.jobs.runner import JobRunner
 from service.jobs.scales import run_scales
@@ -146,6 +148,22 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
                 request.model_name, context, lambda model: requests.scales_job(request, model), run_scales,
                 to_response, on_progress)):
             yield ex.AnalyzeScalesResponse(**event)
+
+    @translate_errors
+    async def Aggregate(self, request: ex.AggregateRequest, context):
+        to_response = functools.partial(responses.aggregate_result, return_members=request.return_members)
+        async for event in _streamed(lambda on_progress: self._run_job(
+                request.model_name, context, lambda model: requests.aggregate_job(request, model), run_aggregate,
+                to_response, on_progress)):
+            yield ex.AggregateResponse(**event)
+
+    @translate_errors
+    async def Measure(self, request: ex.MeasureRequest, context):
+        to_response = functools.partial(responses.measure_result, method=request.method.WhichOneof("params") or "")
+        async for event in _streamed(lambda on_progress: self._run_job(
+                request.model_name, context, lambda model: requests.measure_job(request, model, self.repository),
+                run_measure, to_response, on_progress)):
+            yield ex.MeasureResponse(**event)
 
     async def _run_job(self, model_name: str, context, to_job, run, to_response, on_progress=None):
         """The shape of every job RPC: convert the request, run the job in a worker, convert the result."""

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from service import __version__, logs
-from service.cli import basic, studies
+from service.cli import basic, behaviour, studies
 from service.cli import explain as explain_command
 from service.cli.common import client_options
 
@@ -128,6 +128,46 @@ def _parser() -> argparse.ArgumentParser:
     scales.add_argument("--out", type=Path, default=Path("out"))
     scales.add_argument("--json", action="store_true", help="also print the result as JSON")
     scales.set_defaults(run=studies.scales)
+
+    measure = commands.add_parser(
+        "measure", help="the five salience measures of a method's maps over images (Crum et al. 2023)")
+    client_options(measure)
+    measure.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    measure.add_argument("images", type=Path, nargs="+")
+    measure.add_argument("--method", default="occlusion")
+    measure.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    measure.add_argument("--measure", action="append", default=[],
+                         choices=["entropy", "out_of_set", "transforms", "stability", "degradation"],
+                         help="repeatable; default all (stability with --stability-model)")
+    measure.add_argument("--stability-model", action="append", default=[],
+                         help="another model of the same task (repeatable): a name on --server, else a model "
+                              "directory beside MODEL")
+    measure.add_argument("--seed", type=int)
+    measure.add_argument("--probabilities", action="store_true")
+    measure.add_argument("--out", type=Path, default=Path("out"))
+    measure.set_defaults(run=behaviour.measure)
+
+    aggregate = commands.add_parser(
+        "aggregate", help="combine several methods' maps and score the ensemble against its members "
+                          "(Mahlau & Nolde 2022)")
+    client_options(aggregate)
+    aggregate.add_argument("model", help="model name on --server, else a local .onnx file or model directory")
+    aggregate.add_argument("images", type=Path, nargs="+")
+    aggregate.add_argument("--method", action="append", required=True, metavar="NAME[:K=V,K=V]",
+                           help="a member method and its parameters (repeatable)")
+    aggregate.add_argument("--normalisation", default="max_abs",
+                           choices=["max_abs", "min_max", "z_score", "percentile", "sum_to_one", "rank",
+                                    "second_moment"])
+    aggregate.add_argument("--aggregator", default="mean",
+                           choices=["mean", "median", "max", "min", "rank_mean", "ucb", "lcb", "pi", "ei"])
+    aggregate.add_argument("--kappa", type=float)
+    aggregate.add_argument("--absolute", action="store_true", help="take |a| before normalising")
+    aggregate.add_argument("--metric", default="deletion")
+    aggregate.add_argument("--search", action="store_true", help="score every combination and keep the best")
+    aggregate.add_argument("--seed", type=int)
+    aggregate.add_argument("--probabilities", action="store_true")
+    aggregate.add_argument("--out", type=Path, default=Path("out"))
+    aggregate.set_defaults(run=behaviour.aggregate)
 
     check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")
     check.add_argument("--server", default=None, help="host:port; default localhost and ONNXPLAIN_PORT")

@@ -210,6 +210,49 @@ class OnnxplainClient:
         return self._last(self.explainer.AnalyzeScales(request, timeout=timeout, metadata=self._metadata),
                           on_progress)
 
+    def aggregate(self, model: str, images: ImageLike | Sequence[ImageLike], *,
+                  methods: Mapping[str, Mapping[str, Any] | None] | None = None, maps: Sequence[np.ndarray] = (),
+                  normalisation: str = "max_abs", aggregator: str = "mean", kappa: float | None = None,
+                  absolute: bool = False, metric: tuple[str, Mapping[str, Any] | None] = ("deletion", None),
+                  search: bool = False, kappas: Sequence[float] = (), class_index: int | None = None,
+                  seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
+                  return_members: bool = False, batch_size: int = 0, timeout: float | None = None,
+                  on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AggregateResult:
+        """Combine explanations of ``images``: ``methods`` by name with their parameters (run first) and/or your
+        ``maps`` (one image), normalised and aggregated (names as in ListMethods: "max_abs", "ucb", ...), every
+        member and the aggregate scored by ``metric``; ``search`` tries every combination and keeps the best."""
+        batch = list(images) if isinstance(images, (list, tuple)) else [images]
+        request = ex.AggregateRequest(
+            model_name=model, images=[image_message(i) for i in batch], maps=[to_tensor(np.asarray(m, dtype=np.float32)) for m in maps],
+            methods=[method_spec(name, params) for name, params in (methods or {}).items()],
+            normalisation=ex.Normalisation.Value(f"NORMALISATION_{normalisation.upper()}"),
+            aggregator=ex.Aggregator.Value(f"AGGREGATOR_{aggregator.upper()}"), absolute=absolute,
+            metric=metric_spec(*metric), search=search, kappas=list(kappas), score_space=_score_space(probabilities),
+            return_members=return_members, batch_size=batch_size)
+        _common(request, seed=seed, baseline=baseline)
+        if kappa is not None:
+            request.kappa = kappa
+        if class_index is not None:
+            request.class_index = class_index
+        return self._last(self.explainer.Aggregate(request, timeout=timeout, metadata=self._metadata), on_progress)
+
+    def measure(self, model: str, images: ImageLike | Sequence[ImageLike], method: str = "occlusion",
+                params: Mapping[str, Any] | None = None, *, measures: Sequence[str] = (),
+                stability_models: Sequence[str] = (), noise_levels: Sequence[float] = (), seed: int | None = None,
+                baseline: Mapping[str, Any] | None = None, probabilities: bool = False, batch_size: int = 0,
+                timeout: float | None = None,
+                on_progress: Callable[[ex.Progress], None] | None = None) -> ex.MeasureResult:
+        """The salience measures ("entropy", "out_of_set", "transforms", "stability", "degradation"; default all,
+        stability when ``stability_models`` are named) of ``method``'s maps over ``images``."""
+        batch = list(images) if isinstance(images, (list, tuple)) else [images]
+        request = ex.MeasureRequest(
+            model_name=model, images=[image_message(i) for i in batch], method=method_spec(method, params),
+            measures=[ex.SalienceMeasure.Value(f"SALIENCE_MEASURE_{name.upper()}") for name in measures],
+            stability_models=list(stability_models), noise_levels=list(noise_levels),
+            score_space=_score_space(probabilities), batch_size=batch_size)
+        _common(request, seed=seed, baseline=baseline)
+        return self._last(self.explainer.Measure(request, timeout=timeout, metadata=self._metadata), on_progress)
+
     @staticmethod
     def _last(stream, on_progress):
         """The result of a progress-then-result stream, handing progress events to ``on_progress``."""

@@ -23,6 +23,39 @@ class Corruption(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CORRUPTION_GAUSSIAN_BLUR: _ClassVar[Corruption]
     CORRUPTION_JPEG: _ClassVar[Corruption]
     CORRUPTION_CONTRAST: _ClassVar[Corruption]
+
+class Normalisation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NORMALISATION_UNSPECIFIED: _ClassVar[Normalisation]
+    NORMALISATION_MAX_ABS: _ClassVar[Normalisation]
+    NORMALISATION_MIN_MAX: _ClassVar[Normalisation]
+    NORMALISATION_Z_SCORE: _ClassVar[Normalisation]
+    NORMALISATION_PERCENTILE: _ClassVar[Normalisation]
+    NORMALISATION_SUM_TO_ONE: _ClassVar[Normalisation]
+    NORMALISATION_RANK: _ClassVar[Normalisation]
+    NORMALISATION_SECOND_MOMENT: _ClassVar[Normalisation]
+
+class Aggregator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGGREGATOR_UNSPECIFIED: _ClassVar[Aggregator]
+    AGGREGATOR_MEAN: _ClassVar[Aggregator]
+    AGGREGATOR_MEDIAN: _ClassVar[Aggregator]
+    AGGREGATOR_MAX: _ClassVar[Aggregator]
+    AGGREGATOR_MIN: _ClassVar[Aggregator]
+    AGGREGATOR_RANK_MEAN: _ClassVar[Aggregator]
+    AGGREGATOR_UCB: _ClassVar[Aggregator]
+    AGGREGATOR_LCB: _ClassVar[Aggregator]
+    AGGREGATOR_PI: _ClassVar[Aggregator]
+    AGGREGATOR_EI: _ClassVar[Aggregator]
+
+class SalienceMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SALIENCE_MEASURE_UNSPECIFIED: _ClassVar[SalienceMeasure]
+    SALIENCE_MEASURE_ENTROPY: _ClassVar[SalienceMeasure]
+    SALIENCE_MEASURE_OUT_OF_SET: _ClassVar[SalienceMeasure]
+    SALIENCE_MEASURE_TRANSFORMS: _ClassVar[SalienceMeasure]
+    SALIENCE_MEASURE_STABILITY: _ClassVar[SalienceMeasure]
+    SALIENCE_MEASURE_DEGRADATION: _ClassVar[SalienceMeasure]
 SCORE_SPACE_UNSPECIFIED: ScoreSpace
 SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
@@ -31,6 +64,30 @@ CORRUPTION_GAUSSIAN_NOISE: Corruption
 CORRUPTION_GAUSSIAN_BLUR: Corruption
 CORRUPTION_JPEG: Corruption
 CORRUPTION_CONTRAST: Corruption
+NORMALISATION_UNSPECIFIED: Normalisation
+NORMALISATION_MAX_ABS: Normalisation
+NORMALISATION_MIN_MAX: Normalisation
+NORMALISATION_Z_SCORE: Normalisation
+NORMALISATION_PERCENTILE: Normalisation
+NORMALISATION_SUM_TO_ONE: Normalisation
+NORMALISATION_RANK: Normalisation
+NORMALISATION_SECOND_MOMENT: Normalisation
+AGGREGATOR_UNSPECIFIED: Aggregator
+AGGREGATOR_MEAN: Aggregator
+AGGREGATOR_MEDIAN: Aggregator
+AGGREGATOR_MAX: Aggregator
+AGGREGATOR_MIN: Aggregator
+AGGREGATOR_RANK_MEAN: Aggregator
+AGGREGATOR_UCB: Aggregator
+AGGREGATOR_LCB: Aggregator
+AGGREGATOR_PI: Aggregator
+AGGREGATOR_EI: Aggregator
+SALIENCE_MEASURE_UNSPECIFIED: SalienceMeasure
+SALIENCE_MEASURE_ENTROPY: SalienceMeasure
+SALIENCE_MEASURE_OUT_OF_SET: SalienceMeasure
+SALIENCE_MEASURE_TRANSFORMS: SalienceMeasure
+SALIENCE_MEASURE_STABILITY: SalienceMeasure
+SALIENCE_MEASURE_DEGRADATION: SalienceMeasure
 
 class Target(_message.Message):
     __slots__ = ("class_indices", "top_k")
@@ -511,3 +568,197 @@ class AnalyzeScalesResponse(_message.Message):
     progress: Progress
     result: AnalyzeScalesResult
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AnalyzeScalesResult, _Mapping]] = ...) -> None: ...
+
+class AggregateRequest(_message.Message):
+    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MAPS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    NORMALISATION_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATOR_FIELD_NUMBER: _ClassVar[int]
+    KAPPA_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_QUANTILE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
+    KAPPAS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RETURN_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    images: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Image]
+    class_index: int
+    maps: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    methods: _containers.RepeatedCompositeFieldContainer[_methods_pb2.MethodSpec]
+    normalisation: Normalisation
+    absolute: bool
+    aggregator: Aggregator
+    kappa: float
+    reference_quantile: float
+    metric: _metrics_pb2.MetricSpec
+    search: bool
+    kappas: _containers.RepeatedScalarFieldContainer[float]
+    baseline: _methods_pb2.Baseline
+    seed: int
+    score_space: ScoreSpace
+    batch_size: int
+    return_members: bool
+    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ...) -> None: ...
+
+class Combination(_message.Message):
+    __slots__ = ("normalisation", "aggregator", "kappa", "score")
+    NORMALISATION_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATOR_FIELD_NUMBER: _ClassVar[int]
+    KAPPA_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    normalisation: Normalisation
+    aggregator: Aggregator
+    kappa: float
+    score: float
+    def __init__(self, normalisation: _Optional[_Union[Normalisation, str]] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
+
+class AggregateResult(_message.Message):
+    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_SCORES_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATES_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_SCORES_FIELD_NUMBER: _ClassVar[int]
+    GAIN_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    HIGHER_IS_BETTER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_MAPS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    class_indices: _containers.RepeatedScalarFieldContainer[int]
+    members: _containers.RepeatedScalarFieldContainer[str]
+    member_scores: _tensor_pb2.Tensor
+    chosen: Combination
+    table: _containers.RepeatedCompositeFieldContainer[Combination]
+    aggregates: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    aggregate_scores: _containers.RepeatedScalarFieldContainer[float]
+    gain: float
+    metric: str
+    higher_is_better: bool
+    member_maps: _tensor_pb2.Tensor
+    seed: int
+    forward_passes: int
+    timings: Timings
+    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class AggregateResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: AggregateResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AggregateResult, _Mapping]] = ...) -> None: ...
+
+class MeasureRequest(_message.Message):
+    __slots__ = ("model_name", "images", "method", "measures", "stability_models", "noise_levels", "baseline", "seed", "score_space", "batch_size")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    STABILITY_MODELS_FIELD_NUMBER: _ClassVar[int]
+    NOISE_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    images: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Image]
+    method: _methods_pb2.MethodSpec
+    measures: _containers.RepeatedScalarFieldContainer[SalienceMeasure]
+    stability_models: _containers.RepeatedScalarFieldContainer[str]
+    noise_levels: _containers.RepeatedScalarFieldContainer[float]
+    baseline: _methods_pb2.Baseline
+    seed: int
+    score_space: ScoreSpace
+    batch_size: int
+    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., measures: _Optional[_Iterable[_Union[SalienceMeasure, str]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class Summary(_message.Message):
+    __slots__ = ("mean", "std", "min", "max", "count")
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    mean: float
+    std: float
+    min: float
+    max: float
+    count: int
+    def __init__(self, mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class Series(_message.Message):
+    __slots__ = ("name", "values", "summary")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    summary: Summary
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+
+class NoiseCurve(_message.Message):
+    __slots__ = ("scores", "ssim", "score_auc", "ssim_auc")
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    SSIM_FIELD_NUMBER: _ClassVar[int]
+    SCORE_AUC_FIELD_NUMBER: _ClassVar[int]
+    SSIM_AUC_FIELD_NUMBER: _ClassVar[int]
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    ssim: _containers.RepeatedScalarFieldContainer[float]
+    score_auc: float
+    ssim_auc: float
+    def __init__(self, scores: _Optional[_Iterable[float]] = ..., ssim: _Optional[_Iterable[float]] = ..., score_auc: _Optional[float] = ..., ssim_auc: _Optional[float] = ...) -> None: ...
+
+class MeasureResult(_message.Message):
+    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
+    ENTROPY_FIELD_NUMBER: _ClassVar[int]
+    NOISE_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    NOISE_CURVES_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_SET_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORMS_FIELD_NUMBER: _ClassVar[int]
+    STABILITY_MODELS_FIELD_NUMBER: _ClassVar[int]
+    STABILITY_FIELD_NUMBER: _ClassVar[int]
+    DEGRADATION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    method: str
+    class_indices: _containers.RepeatedScalarFieldContainer[int]
+    entropy: _containers.RepeatedCompositeFieldContainer[Series]
+    noise_levels: _containers.RepeatedScalarFieldContainer[float]
+    noise_curves: _containers.RepeatedCompositeFieldContainer[NoiseCurve]
+    out_of_set: _containers.RepeatedCompositeFieldContainer[Series]
+    transforms: _containers.RepeatedCompositeFieldContainer[Series]
+    stability_models: _containers.RepeatedScalarFieldContainer[str]
+    stability: _containers.RepeatedCompositeFieldContainer[Series]
+    degradation: _containers.RepeatedCompositeFieldContainer[Series]
+    seed: int
+    forward_passes: int
+    timings: Timings
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class MeasureResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: MeasureResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[MeasureResult, _Mapping]] = ...) -> None: ...

@@ -70,6 +70,16 @@ class ExplainServiceStub:
                 request_serializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesRequest.SerializeToString,
                 response_deserializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesResponse.FromString,
                 _registered_method=True)
+        self.Aggregate = channel.unary_stream(
+                '/xai.v1.ExplainService/Aggregate',
+                request_serializer=xai_dot_v1_dot_explain__service__pb2.AggregateRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_explain__service__pb2.AggregateResponse.FromString,
+                _registered_method=True)
+        self.Measure = channel.unary_stream(
+                '/xai.v1.ExplainService/Measure',
+                request_serializer=xai_dot_v1_dot_explain__service__pb2.MeasureRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_explain__service__pb2.MeasureResponse.FromString,
+                _registered_method=True)
 
 
 class ExplainServiceServicer:
@@ -127,6 +137,24 @@ class ExplainServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Aggregate(self, request, context):
+        """Combines several explanations of the same images into one (Mahlau & Nolde 2022) and
+        scores every member and the aggregate by one fidelity metric; with search, every
+        normalisation x aggregator x kappa, the best chosen. Streams progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Measure(self, request, context):
+        """The five salience measures of one method's maps over a set of images (Crum et al. 2023):
+        entropy, reaction to out-of-set noise, following geometric transforms, stability across
+        independently trained models, salience-guided degradation. Streams progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExplainServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +192,16 @@ def add_ExplainServiceServicer_to_server(servicer, server):
                     servicer.AnalyzeScales,
                     request_deserializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesRequest.FromString,
                     response_serializer=xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesResponse.SerializeToString,
+            ),
+            'Aggregate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Aggregate,
+                    request_deserializer=xai_dot_v1_dot_explain__service__pb2.AggregateRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_explain__service__pb2.AggregateResponse.SerializeToString,
+            ),
+            'Measure': grpc.unary_stream_rpc_method_handler(
+                    servicer.Measure,
+                    request_deserializer=xai_dot_v1_dot_explain__service__pb2.MeasureRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_explain__service__pb2.MeasureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -356,6 +394,60 @@ class ExplainService:
             '/xai.v1.ExplainService/AnalyzeScales',
             xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesRequest.SerializeToString,
             xai_dot_v1_dot_explain__service__pb2.AnalyzeScalesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Aggregate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xai.v1.ExplainService/Aggregate',
+            xai_dot_v1_dot_explain__service__pb2.AggregateRequest.SerializeToString,
+            xai_dot_v1_dot_explain__service__pb2.AggregateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Measure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xai.v1.ExplainService/Measure',
+            xai_dot_v1_dot_explain__service__pb2.MeasureRequest.SerializeToString,
+            xai_dot_v1_dot_explain__service__pb2.MeasureResponse.FromString,
             options,
             channel_credentials,
             insecure,

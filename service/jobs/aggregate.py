@@ -1,0 +1,171 @@
+"""The Aggregate job: several explanations of the same images combined into one, scored by one fidelity metric
+against every member (Mahlau & Nolde 2022, arXiv 2207.01565).
+
+Members are the caller's maps (one image) and/or methods run first. Every member map and every aggregate of
+an image is scored by the same metric with the same seed and baseline, so the comparison is paired. With
+``search``, every normalisation x aggregator x kappa (kappa only where it counts: ucb, lcb) is scored, the
+best on average over the images is chosen, and the whole table is returned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.ensembles.aggregate import AGGREGATORS, REFERENCE_QUANTILE, aggregate
+from service.ensembles.normalise import NORMALISATIONS, normalise
+from service.errors import InvalidArgument
+from service.explainers.base import Method
+from service.explainers.baselines import Baseline
+from service.jobs.control import JobControl
+from service.jobs.evaluate import EvaluateJob, MetricRequest, draw_seed, run_evaluate
+from service.jobs.explain import ExplainJob, Targets, run_explain
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+KAPPAS = (0.5, 1.0, 2.0)  # the reference note's grid for the spread-aware bounds
+WITH_KAPPA = ("ucb", "lcb")
+
+
+@dataclass(frozen=True)
+class Combination:
+    normalisation: str
+    aggregator: str
+    kappa: float
+    score: float = float("nan")  # the metric, averaged over the images
+
+
+@dataclass(frozen=True)
+class AggregateJob:
+    images: tuple[np.ndarray, ...]  # (H, W, C) pixels in [0, 1] at the model's input size
+    metric: MetricRequest
+    maps: tuple[np.ndarray, ...] = ()  # the caller's (H, W) maps, with one image only
+    methods: tuple[tuple[Method, Any], ...] = ()
+    normalisation: str = "max_abs"
+    absolute: bool = False
+    aggregator: str = "mean"
+    kappa: float = 1.0
+    reference_quantile: float = REFERENCE_QUANTILE
+    search: bool = False
+    kappas: tuple[float, ...] = KAPPAS
+    class_index: int | None = None
+    baseline: Baseline = Baseline()
+    seed: int | None = None
+    score_space: ScoreSpace = ScoreSpace.RAW
+    batch_size: int | None = None
+
+
+@dataclass
+class AggregateResult:
+    class_indices: list[int]  # per image
+    member_labels: list[str]
+    member_scores: np.ndarray  # (images, members)
+    chosen: Combination
+    table: list[Combination]  # every combination scored (one row without search)
+    aggregates: np.ndarray  # (images, H, W), the chosen combination's
+    aggregate_scores: np.ndarray  # (images,)
+    gain: float  # chosen mean score over the best member's mean, signed so that > 0 is better
+    metric: str
+    higher_is_better: bool
+    seed: int
+    forward_passes: int
+    model_ms: float
+    total_ms: float
+    member_maps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (images, members, H, W)
+
+
+def check(job: AggregateJob, image_shape: tuple[int, int, int]) -> None:
+    members = len(job.maps) + len(job.methods)
+    if not job.images:
+        raise InvalidArgument("send at least one image", field="images")
+    if members < 1:
+        raise InvalidArgument("give the members: maps, methods to run, or both", field="methods")
+    if job.maps and len(job.images) != 1:
+        raise InvalidArgument("maps go with exactly one image; to aggregate over several images, name methods",
+                              field="maps")
+    for i, attribution in enumerate(job.maps):
+        if attribution.shape != image_shape[:2] or not np.all(np.isfinite(attribution)):
+            raise InvalidArgument(f"must be a finite map of the model's input size {list(image_shape[:2])}",
+                                  field=f"maps[{i}]")
+    if job.normalisation not in NORMALISATIONS:
+        raise InvalidArgument(f"{job.normalisation!r} is not one of {list(NORMALISATIONS)}", field="normalisation")
+    if job.aggregator not in AGGREGATORS:
+        raise InvalidArgument(f"{job.aggregator!r} is not one of {list(AGGREGATORS)}", field="aggregator")
+    if job.kappa < 0 or any(k < 0 for k in job.kappas):
+        raise InvalidArgument("kappa must be >= 0", field="kappa")
+    if job.metric.metric.domain != "pixel" or job.metric.metric.needs_mask:
+        raise InvalidArgument(f"{job.metric.metric.name} cannot rank aggregates: use a pixel-domain fidelity metric "
+                              "(deletion, insertion, mu_fidelity, morf, lerf)", field="metric")
+    for method, params in job.methods:
+        method.check(params, image_shape)
+    job.metric.check(image_shape, None)
+
+
+def combinations(job: AggregateJob) -> list[Combination]:
+    if not job.search:
+        return [Combination(job.normalisation, job.aggregator, job.kappa)]
+    return [Combination(normalisation, aggregator, kappa)
+            for normalisation in NORMALISATIONS for aggregator in AGGREGATORS
+            for kappa in (job.kappas if aggregator in WITH_KAPPA else (0.0,))]
+
+
+def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | None = None) -> AggregateResult:
+    started = time.perf_counter()
+    control = control or JobControl()
+    check(job, model.info.image_shape)
+    seed = draw_seed(job.seed)
+    # One seed per image and member: adding a member or an image changes no other map.
+    streams = np.random.SeedSequence(seed).spawn(len(job.images))
+    rows = combinations(job)
+    passes, model_ms = 0, 0.0
+    labels = [f"map {i}" for i in range(len(job.maps))] + [method.name for method, _ in job.methods]
+    class_indices, member_maps, member_scores, row_scores, row_maps = [], [], [], [], []
+
+    def score(image: np.ndarray, attribution: np.ndarray, class_index: int, metric_seed: int) -> float:
+        nonlocal passes, model_ms
+        result = run_evaluate(model, EvaluateJob(image, attribution, (job.metric,), class_index,
+                                                 baseline=job.baseline, seed=metric_seed, score_space=job.score_space,
+                                                 batch_size=job.batch_size), control)
+        passes, model_ms = passes + result.forward_passes, model_ms + result.model_ms
+        return result.scored[0].result.score
+
+    for image, stream in zip(job.images, streams):
+        method_seeds = stream.spawn(len(job.methods) + 1)
+        metric_seed = int(method_seeds[-1].generate_state(1)[0])
+        maps, class_index = list(job.maps), job.class_index
+        for (method, params), method_seed in zip(job.methods, method_seeds):
+            explained = run_explain(model, ExplainJob(
+                method, params, image, Targets((class_index,) if class_index is not None else ()),
+                baseline=job.baseline, seed=int(method_seed.generate_state(1)[0]), batch_size=job.batch_size,
+                score_space=job.score_space), control)
+            passes, model_ms = passes + explained.forward_passes, model_ms + explained.model_ms
+            class_index = explained.targets[0].class_index  # the first method fixes the class for the rest
+            maps.append(explained.maps[0])
+        if class_index is None:  # maps only: the predicted class
+            class_index = int(np.argmax(model.predict(image[None], score_space=job.score_space)[0]))
+            passes += 1
+        stack = np.stack(maps).astype(np.float64)
+        class_indices.append(class_index)
+        member_maps.append(stack)
+        member_scores.append([score(image, m, class_index, metric_seed) for m in stack])
+        aggregates = [aggregate(normalise(stack, row.normalisation, absolute=job.absolute), row.aggregator,
+                                kappa=row.kappa, reference_quantile=job.reference_quantile) for row in rows]
+        row_maps.append(aggregates)
+        row_scores.append([score(image, a, class_index, metric_seed) for a in aggregates])
+
+    member_scores, row_scores = np.array(member_scores), np.array(row_scores)  # (images, members), (images, rows)
+    sign = 1.0 if job.metric.metric.higher_is_better else -1.0
+    means = row_scores.mean(axis=0)
+    best = int(np.argmax(sign * means))
+    table = [Combination(row.normalisation, row.aggregator, row.kappa, float(mean)) for row, mean in zip(rows, means)]
+    best_member = float(np.max(sign * member_scores.mean(axis=0)))
+    return AggregateResult(
+        class_indices=class_indices, member_labels=labels, member_scores=member_scores, chosen=table[best],
+        table=table, aggregates=np.stack([maps[best] for maps in row_maps]).astype(np.float32),
+        aggregate_scores=row_scores[:, best], gain=float(sign * means[best] - best_member),
+        metric=job.metric.metric.name, higher_is_better=job.metric.metric.higher_is_better, seed=seed,
+        forward_passes=passes, model_ms=model_ms, total_ms=(time.perf_counter() - started) * 1000.0,
+        member_maps=np.stack(member_maps).astype(np.float32))

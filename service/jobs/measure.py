@@ -1,0 +1,163 @@
+"""The Measure job: the five salience measures of one method's maps over a set of images (Crum et al. 2023).
+
+Each image's class is the model's prediction on the clean image, kept fixed through noise, transforms and
+degradation, so every map explains the same decision. Every explanation runs through ``run_explain`` with a
+seed derived from the job's, so the maps of one image and measure are reproducible.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.errors import InvalidArgument
+from service.explainers.base import Method
+from service.explainers.baselines import Baseline
+from service.jobs.control import JobControl
+from service.jobs.evaluate import draw_seed
+from service.jobs.explain import ExplainJob, Targets, run_explain
+from service.measures import summary
+from service.measures.degradation import MODES, degrade
+from service.measures.entropy import histogram_entropy, spatial_entropy
+from service.measures.out_of_set import LEVELS, out_of_set
+from service.measures.stability import stability
+from service.measures.transforms import follows_transforms
+from service.metrics.agreement import ssim
+from service.runtime.model import LoadedModel
+from service.runtime.scores import ScoreSpace
+
+MEASURES = ("entropy", "out_of_set", "transforms", "stability", "degradation")
+
+
+@dataclass(frozen=True)
+class MeasureJob:
+    images: tuple[np.ndarray, ...]  # (H, W, C) pixels in [0, 1] at the model's input size
+    method: Method
+    params: Any
+    measures: tuple[str, ...] = MEASURES
+    # Other models for stability, independently trained on the same task (same input and classes).
+    others: tuple[LoadedModel, ...] = ()
+    noise_levels: tuple[float, ...] = LEVELS
+    baseline: Baseline = Baseline()
+    seed: int | None = None
+    score_space: ScoreSpace = ScoreSpace.RAW
+    batch_size: int | None = None
+
+
+@dataclass
+class MeasureResult:
+    class_indices: list[int]
+    values: dict[str, Any]  # measure -> its per-image values and summaries
+    seed: int
+    forward_passes: int
+    model_ms: float
+    total_ms: float
+    models: list[str] = field(default_factory=list)
+
+
+def check(job: MeasureJob, model: LoadedModel) -> None:
+    if not job.images:
+        raise InvalidArgument("send at least one image", field="images")
+    unknown = set(job.measures) - set(MEASURES)
+    if unknown or not job.measures:
+        raise InvalidArgument(f"name measures among {list(MEASURES)}", field="measures")
+    if "stability" in job.measures and not job.others:
+        raise InvalidArgument("stability compares models: name at least one other model trained on the same task",
+                              field="stability_models")
+    for other in job.others:
+        if other.info.image_shape != model.info.image_shape or other.info.num_classes != model.info.num_classes:
+            raise InvalidArgument(f"{other.info.name} takes {other.info.image_shape} with {other.info.num_classes} "
+                                  f"classes, {model.info.name} {model.info.image_shape} with "
+                                  f"{model.info.num_classes}: stability needs models of the same task",
+                                  field="stability_models")
+    if any(not 0 <= level <= 1 for level in job.noise_levels):
+        raise InvalidArgument("noise levels are amounts in [0, 1]", field="noise_levels")
+    job.method.check(job.params, model.info.image_shape)
+
+
+def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None = None) -> MeasureResult:
+    started = time.perf_counter()
+    control = control or JobControl()
+    check(job, model)
+    seed = draw_seed(job.seed)
+    counts = {"passes": 0, "model_ms": 0.0}
+
+    def explain(on: LoadedModel, image: np.ndarray, class_index: int | None, explain_seed: int):
+        result = run_explain(on, ExplainJob(job.method, job.params, image,
+                                            Targets((class_index,) if class_index is not None else ()),
+                                            baseline=job.baseline, seed=explain_seed, batch_size=job.batch_size,
+                                            score_space=job.score_space), control)
+        counts["passes"] += result.forward_passes
+        counts["model_ms"] += result.model_ms
+        return result
+
+    def score(images: np.ndarray, class_index: int) -> np.ndarray:
+        control.checkpoint()
+        counts["passes"] += len(images)
+        return model.predict(images, score_space=job.score_space, batch_size=job.batch_size)[:, class_index]
+
+    rows: dict[str, list] = {name: [] for name in job.measures}
+    class_indices = []
+    for image, stream in zip(job.images, np.random.SeedSequence(seed).spawn(len(job.images))):
+        explain_seed = int(stream.generate_state(1)[0])
+        clean = explain(model, image, None, explain_seed)
+        class_index, attribution = clean.targets[0].class_index, clean.maps[0]
+        class_indices.append(class_index)
+
+        def explain_image(x: np.ndarray, on: LoadedModel = model) -> np.ndarray:
+            return explain(on, x, class_index, explain_seed).maps[0]
+
+        if "entropy" in rows:
+            rows["entropy"].append((histogram_entropy(attribution), spatial_entropy(attribution)))
+        if "out_of_set" in rows:
+            rows["out_of_set"].append(out_of_set(image, explain_image, lambda xs: score(xs, class_index),
+                                                 np.random.default_rng(stream), job.noise_levels))
+        if "transforms" in rows:
+            rows["transforms"].append(follows_transforms(image, explain_image, attribution))
+        if "stability" in rows:
+            maps = np.stack([attribution] + [explain_image(image, other) for other in job.others])
+            rows["stability"].append(stability(maps[:, None])[0])
+        if "degradation" in rows:
+            row = {}
+            for mode in MODES:
+                degraded = degrade(image, attribution, mode)
+                drop = float(clean.targets[0].score - score(degraded[None], class_index)[0])
+                row[mode] = (drop, ssim(explain_image(degraded), attribution))
+            rows["degradation"].append(row)
+    return MeasureResult(class_indices=class_indices, values=_summarised(rows, job), seed=seed,
+                         forward_passes=counts["passes"], model_ms=counts["model_ms"],
+                         total_ms=(time.perf_counter() - started) * 1000.0,
+                         models=[model.info.name, *(other.info.name for other in job.others)])
+
+
+def _summarised(rows: dict[str, list], job: MeasureJob) -> dict[str, Any]:
+    """Per-image values and their summaries, per measure."""
+    values: dict[str, Any] = {}
+    if "entropy" in rows:
+        histogram, spatial = (list(v) for v in zip(*rows["entropy"]))
+        values["entropy"] = {"histogram": histogram, "spatial": spatial, "histogram_summary": summary(histogram),
+                             "spatial_summary": summary(spatial)}
+    if "out_of_set" in rows:
+        curves = rows["out_of_set"]
+        values["out_of_set"] = {"levels": list(job.noise_levels), "curves": curves,
+                                "score_auc_summary": summary([c["score_auc"] for c in curves]),
+                                "ssim_auc_summary": summary([c["ssim_auc"] for c in curves])}
+    if "transforms" in rows:
+        names = list(rows["transforms"][0])
+        values["transforms"] = {name: {"ssim": [row[name] for row in rows["transforms"]],
+                                       "summary": summary([row[name] for row in rows["transforms"]])}
+                                for name in names}
+    if "stability" in rows:
+        pairs = np.array(rows["stability"])  # (images, pairs)
+        values["stability"] = {"pairs": pairs.tolist(), "summary": summary(pairs.ravel())}
+    if "degradation" in rows:
+        values["degradation"] = {}
+        for mode in MODES:
+            drops = [row[mode][0] for row in rows["degradation"]]
+            similarity = [row[mode][1] for row in rows["degradation"]]
+            values["degradation"][mode] = {"score_drop": drops, "ssim": similarity, "score_drop_summary": summary(drops),
+                                           "ssim_summary": summary(similarity)}
+    return values

@@ -1,0 +1,56 @@
+"""Aggregate: members scored against their aggregate under one metric, the search's table, and refusals."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from conftest import load_samples
+from onnxplain_client import from_tensor
+from test_server import assert_status, still_serving
+
+METHODS = {"occlusion": {"window": 8, "stride": 4}, "rise": {"num_masks": 500}, "sobol": {"num_designs": 8}}
+
+
+def test_one_member_aggregates_to_itself_and_scores_as_itself(client):
+    sample = load_samples("shapes")[0]
+    alone = client.explain("shapes", sample["path"], "occlusion", METHODS["occlusion"], seed=0)
+    result = client.aggregate("shapes", sample["path"], maps=[alone.map], normalisation="max_abs", aggregator="ucb",
+                              kappa=0.0, metric=("deletion", {"steps": 16}), seed=3)
+    aggregate = from_tensor(result.aggregates[0])
+    np.testing.assert_allclose(aggregate, alone.map / np.abs(alone.map).max(), rtol=1e-5, atol=1e-7)
+    member = from_tensor(result.member_scores)
+    assert member.shape == (1, 1) and result.aggregate_scores[0] == pytest.approx(member[0, 0])  # deletion: scale-free
+    assert result.gain == pytest.approx(0.0, abs=1e-9) and result.members == ["map 0"]
+
+
+def test_the_search_scores_every_combination_and_keeps_the_best(client):
+    samples = [s["path"] for s in load_samples("shapes")[:2]]
+    events = []
+    result = client.aggregate("shapes", samples, methods=METHODS, search=True, seed=0, on_progress=events.append,
+                              metric=("deletion", {"steps": 16}), return_members=True)
+    assert len(result.table) == 7 * (7 + 2 * 3) and events
+    scores = np.array([row.score for row in result.table])
+    assert result.higher_is_better is False and result.chosen.score == pytest.approx(scores.min())
+    members = from_tensor(result.member_scores)
+    assert members.shape == (2, 3) and result.members == list(METHODS)
+    assert result.gain == pytest.approx(members.mean(axis=0).min() - result.chosen.score)
+    assert np.mean(result.aggregate_scores) == pytest.approx(result.chosen.score)
+    assert from_tensor(result.member_maps).shape == (2, 3, 64, 64) and len(result.aggregates) == 2
+    # Same seed, same table.
+    again = client.aggregate("shapes", samples, methods=METHODS, search=True, seed=0, metric=("deletion", {"steps": 16}))
+    assert [row.score for row in again.table] == pytest.approx(list(scores))
+
+
+def test_bad_aggregations_are_refused_with_the_field(client):
+    sample = load_samples("shapes")[0]
+    paths = [s["path"] for s in load_samples("shapes")[:2]]
+    assert_status(lambda: client.aggregate("shapes", sample["path"]), grpc.StatusCode.INVALID_ARGUMENT, "methods")
+    assert_status(lambda: client.aggregate("shapes", paths, maps=[np.zeros((64, 64))]),
+                  grpc.StatusCode.INVALID_ARGUMENT, "maps")
+    assert_status(lambda: client.aggregate("shapes", sample["path"], maps=[np.zeros((8, 8))]),
+                  grpc.StatusCode.INVALID_ARGUMENT, "maps[0]")
+    assert_status(lambda: client.aggregate("shapes", sample["path"], maps=[np.zeros((64, 64))],
+                                           metric=("wavelet_deletion", None)),
+                  grpc.StatusCode.INVALID_ARGUMENT, "metric")
+    still_serving(client)
