@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 from conftest import load_samples
 from onnxplain_client import from_tensor
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from test_server import assert_status, still_serving
+
+from service.ensembles.aggregate import aggregate
+from service.ensembles.normalise import normalise
 
 METHODS = {"occlusion": {"window": 8, "stride": 4}, "rise": {"num_masks": 500}, "sobol": {"num_designs": 8}}
 
@@ -36,7 +40,13 @@ def test_the_search_scores_every_combination_and_keeps_the_best(client):
     assert members.shape == (2, 3) and result.members == list(METHODS)
     assert result.gain == pytest.approx(members.mean(axis=0).min() - result.chosen.score)
     assert np.mean(result.aggregate_scores) == pytest.approx(result.chosen.score)
-    assert from_tensor(result.member_maps).shape == (2, 3, 64, 64) and len(result.aggregates) == 2
+    # The chosen aggregate is the chosen normalisation and aggregator applied to the members returned.
+    members_maps = from_tensor(result.member_maps)
+    normalisation = ex.Normalisation.Name(result.chosen.normalisation).removeprefix("NORMALISATION_").lower()
+    aggregator = ex.Aggregator.Name(result.chosen.aggregator).removeprefix("AGGREGATOR_").lower()
+    for image, chosen in enumerate(result.aggregates):
+        expected = aggregate(normalise(members_maps[image], normalisation), aggregator, kappa=result.chosen.kappa)
+        np.testing.assert_allclose(from_tensor(chosen), expected, rtol=1e-4, atol=1e-6)
     # Same seed, same table.
     again = client.aggregate("shapes", samples, methods=METHODS, search=True, seed=0, metric=("deletion", {"steps": 16}))
     assert [row.score for row in again.table] == pytest.approx(list(scores))
@@ -53,4 +63,18 @@ def test_bad_aggregations_are_refused_with_the_field(client):
     assert_status(lambda: client.aggregate("shapes", sample["path"], maps=[np.zeros((64, 64))],
                                            metric=("wavelet_deletion", None)),
                   grpc.StatusCode.INVALID_ARGUMENT, "metric")
+    assert_status(lambda: client.aggregate("shapes", sample["path"], maps=[np.zeros((64, 64))], kappa=float("nan")),
+                  grpc.StatusCode.INVALID_ARGUMENT, "kappa")
+    assert_status(lambda: client.aggregate("shapes", sample["path"], methods={"occlusion": {}}, class_index=9),
+                  grpc.StatusCode.INVALID_ARGUMENT, "class_index")
     still_serving(client)
+
+
+def test_one_method_under_two_settings_makes_two_members(client):
+    sample = load_samples("shapes")[1]
+    result = client.aggregate("shapes", sample["path"], methods=[("occlusion", {"window": 8, "stride": 4}),
+                                                                 ("occlusion", {"window": 16, "stride": 8})],
+                              metric=("deletion", {"steps": 8}), seed=0)
+    assert result.members == ["occlusion #1", "occlusion #2"]
+    scores = from_tensor(result.member_scores)[0]
+    assert scores[0] != scores[1]  # different windows, different maps

@@ -69,6 +69,8 @@ def test_acquisition_forms_follow_their_formulas_and_limits():
     same = np.repeat(MAPS[:1], 3, axis=0)  # no spread: the limits
     tau_same = np.quantile(MAPS[0], 0.75)
     np.testing.assert_allclose(aggregate(same, "pi", reference_quantile=0.75), (MAPS[0] > tau_same).astype(float))
+    ties = np.zeros((2, 4, 4))  # no spread and mu = tau everywhere: the limit Phi(0)
+    np.testing.assert_allclose(aggregate(ties, "pi"), 0.5)
     np.testing.assert_allclose(aggregate(same, "ei", reference_quantile=0.75), np.maximum(MAPS[0] - tau_same, 0))
 
 

@@ -8,7 +8,7 @@ from conftest import MODELS, load_samples
 from scipy.ndimage import gaussian_filter
 
 from service.measures import summary
-from service.measures.degradation import blur_strength, degrade
+from service.measures.degradation import bend, blur_strength, degrade
 from service.measures.entropy import histogram_entropy, spatial_entropy
 from service.measures.out_of_set import LEVELS, out_of_set
 from service.measures.stability import stability
@@ -61,6 +61,10 @@ def test_a_map_blind_to_noise_keeps_ssim_one_and_the_score_curve_starts_clean():
     assert result["scores"][0] == pytest.approx(image.mean())
     # Salt and pepper in equal parts pull every pixel to 0 or 1, so the mean tends to 0.5.
     assert result["scores"][-1] == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_bend_keeps_full_strength_and_shrinks_the_rest():
+    np.testing.assert_allclose(bend(np.array([0.0, 5.0, 10.0])), [0.0, 0.625, 10.0])
 
 
 def test_blur_strength_follows_the_reference_formula():

@@ -16,6 +16,7 @@ from service import __version__, logs
 from service.cli import basic, behaviour, studies
 from service.cli import explain as explain_command
 from service.cli.common import client_options
+from service.cli.common import enum_choices
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--method", default="occlusion")
     measure.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     measure.add_argument("--measure", action="append", default=[],
-                         choices=["entropy", "out_of_set", "transforms", "stability", "degradation"],
+                         choices=enum_choices("SalienceMeasure"),
                          help="repeatable; default all (stability with --stability-model)")
     measure.add_argument("--stability-model", action="append", default=[],
                          help="another model of the same task (repeatable): a name on --server, else a model "
@@ -156,10 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--method", action="append", required=True, metavar="NAME[:K=V,K=V]",
                            help="a member method and its parameters (repeatable)")
     aggregate.add_argument("--normalisation", default="max_abs",
-                           choices=["max_abs", "min_max", "z_score", "percentile", "sum_to_one", "rank",
-                                    "second_moment"])
+                           choices=enum_choices("Normalisation"))
     aggregate.add_argument("--aggregator", default="mean",
-                           choices=["mean", "median", "max", "min", "rank_mean", "ucb", "lcb", "pi", "ei"])
+                           choices=enum_choices("Aggregator"))
     aggregate.add_argument("--kappa", type=float)
     aggregate.add_argument("--absolute", action="store_true", help="take |a| before normalising")
     aggregate.add_argument("--metric", default="deletion")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from service.cli.common import connect, parse_params, progress_bar
@@ -55,10 +56,10 @@ def aggregate(args: argparse.Namespace) -> None:
 
     from service import render
 
-    methods = {}
-    for item in args.method:  # NAME or NAME:key=value,key=value
+    methods = []
+    for item in args.method:  # NAME or NAME:key=value,key=value (commas inside [...] belong to the value)
         name, _, raw = item.partition(":")
-        methods[name] = parse_params([p for p in raw.split(",") if p])
+        methods.append((name, parse_params([p for p in re.split(r",(?![^\[]*\])", raw) if p])))
     with connect(args, args.model) as (client, name), progress_bar("aggregate") as on_progress:
         result = client.aggregate(name, [image.read_bytes() for image in args.images], methods=methods,
                                   normalisation=args.normalisation, aggregator=args.aggregator, kappa=args.kappa,

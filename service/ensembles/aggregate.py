@@ -6,7 +6,7 @@ forms that use the members' spread sigma (ddof 0) as Bayesian optimisation uses 
 agree on), ``pi`` Phi(z) and ``ei`` (mu - tau) Phi(z) + sigma phi(z) with z = (mu - tau) / sigma, the
 probability and the expected amount by which a pixel exceeds the reference level tau (by default the
 ``reference_quantile`` of mu over the image). With kappa = 0 both bounds are the mean; where sigma = 0 the
-acquisition forms take their limits (PI: a step at tau; EI: max(mu - tau, 0)).
+acquisition forms take their limits (PI: 0 below tau, 1/2 at it, 1 above; EI: max(mu - tau, 0)).
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def aggregate(maps: np.ndarray, how: str, *, kappa: float = 1.0,
         spread = sigma > 1e-12
         z = np.divide(gap, sigma, out=np.zeros_like(gap), where=spread)
         if how == "pi":
-            return np.where(spread, norm.cdf(z), (gap > 0).astype(np.float64))
+            return np.where(spread, norm.cdf(z), np.sign(gap) / 2 + 0.5)  # the limits: 0, Phi(0) = 1/2, 1
         return np.where(spread, gap * norm.cdf(z) + sigma * norm.pdf(z), np.maximum(gap, 0.0))
     raise InvalidArgument(f"aggregator {how!r} is not one of {list(AGGREGATORS)}", field="aggregator")

@@ -77,7 +77,7 @@ class AggregateResult:
     member_maps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (images, members, H, W)
 
 
-def check(job: AggregateJob, image_shape: tuple[int, int, int]) -> None:
+def check(job: AggregateJob, image_shape: tuple[int, int, int], classes: int) -> None:
     members = len(job.maps) + len(job.methods)
     if not job.images:
         raise InvalidArgument("send at least one image", field="images")
@@ -94,8 +94,15 @@ def check(job: AggregateJob, image_shape: tuple[int, int, int]) -> None:
         raise InvalidArgument(f"{job.normalisation!r} is not one of {list(NORMALISATIONS)}", field="normalisation")
     if job.aggregator not in AGGREGATORS:
         raise InvalidArgument(f"{job.aggregator!r} is not one of {list(AGGREGATORS)}", field="aggregator")
-    if job.kappa < 0 or any(k < 0 for k in job.kappas):
-        raise InvalidArgument("kappa must be >= 0", field="kappa")
+    if not (np.isfinite(job.kappa) and job.kappa >= 0):
+        raise InvalidArgument("kappa must be a finite number >= 0", field="kappa")
+    if not job.kappas or not all(np.isfinite(k) and k >= 0 for k in job.kappas):
+        raise InvalidArgument("every kappa must be a finite number >= 0", field="kappas")
+    if not 0 <= job.reference_quantile <= 1:
+        raise InvalidArgument("reference_quantile must be in [0, 1]", field="reference_quantile")
+    if job.class_index is not None and not 0 <= job.class_index < classes:
+        raise InvalidArgument(f"{job.class_index} is not one of the model's {classes} classes (0..{classes - 1})",
+                              field="class_index")
     if job.metric.metric.domain != "pixel" or job.metric.metric.needs_mask:
         raise InvalidArgument(f"{job.metric.metric.name} cannot rank aggregates: use a pixel-domain fidelity metric "
                               "(deletion, insertion, mu_fidelity, morf, lerf)", field="metric")
@@ -106,7 +113,7 @@ def check(job: AggregateJob, image_shape: tuple[int, int, int]) -> None:
 
 def combinations(job: AggregateJob) -> list[Combination]:
     if not job.search:
-        return [Combination(job.normalisation, job.aggregator, job.kappa)]
+        return [Combination(job.normalisation, job.aggregator, job.kappa if job.aggregator in WITH_KAPPA else 0.0)]
     return [Combination(normalisation, aggregator, kappa)
             for normalisation in NORMALISATIONS for aggregator in AGGREGATORS
             for kappa in (job.kappas if aggregator in WITH_KAPPA else (0.0,))]
@@ -115,13 +122,15 @@ def combinations(job: AggregateJob) -> list[Combination]:
 def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | None = None) -> AggregateResult:
     started = time.perf_counter()
     control = control or JobControl()
-    check(job, model.info.image_shape)
+    check(job, model.info.image_shape, model.info.num_classes)
     seed = draw_seed(job.seed)
-    # One seed per image and member: adding a member or an image changes no other map.
+    # One seed stream per image: adding an image changes no other image's maps or scores.
     streams = np.random.SeedSequence(seed).spawn(len(job.images))
     rows = combinations(job)
     passes, model_ms = 0, 0.0
-    labels = [f"map {i}" for i in range(len(job.maps))] + [method.name for method, _ in job.methods]
+    names = [method.name for method, _ in job.methods]
+    labels = [f"map {i}" for i in range(len(job.maps))] + [
+        name if names.count(name) == 1 else f"{name} #{names[:i + 1].count(name)}" for i, name in enumerate(names)]
     class_indices, member_maps, member_scores, row_scores, row_maps = [], [], [], [], []
 
     def score(image: np.ndarray, attribution: np.ndarray, class_index: int, metric_seed: int) -> float:
@@ -133,8 +142,9 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
         return result.scored[0].result.score
 
     for image, stream in zip(job.images, streams):
-        method_seeds = stream.spawn(len(job.methods) + 1)
-        metric_seed = int(method_seeds[-1].generate_state(1)[0])
+        # The metric's seed comes first, so adding a member changes no other member's score.
+        metric_stream, *method_seeds = stream.spawn(len(job.methods) + 1)
+        metric_seed = int(metric_stream.generate_state(1)[0])
         maps, class_index = list(job.maps), job.class_index
         for (method, params), method_seed in zip(job.methods, method_seeds):
             explained = run_explain(model, ExplainJob(

@@ -73,8 +73,9 @@ def check(job: MeasureJob, model: LoadedModel) -> None:
                                   f"classes, {model.info.name} {model.info.image_shape} with "
                                   f"{model.info.num_classes}: stability needs models of the same task",
                                   field="stability_models")
-    if any(not 0 <= level <= 1 for level in job.noise_levels):
-        raise InvalidArgument("noise levels are amounts in [0, 1]", field="noise_levels")
+    levels = np.asarray(job.noise_levels, dtype=np.float64)
+    if not len(levels) or not ((0 <= levels) & (levels <= 1)).all() or (np.diff(levels) <= 0).any():
+        raise InvalidArgument("give noise amounts in [0, 1] in ascending order, each once", field="noise_levels")
     job.method.check(job.params, model.info.image_shape)
 
 
@@ -114,7 +115,7 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
             rows["entropy"].append((histogram_entropy(attribution), spatial_entropy(attribution)))
         if "out_of_set" in rows:
             rows["out_of_set"].append(out_of_set(image, explain_image, lambda xs: score(xs, class_index),
-                                                 np.random.default_rng(stream), job.noise_levels))
+                                                 np.random.default_rng(stream), job.noise_levels, attribution))
         if "transforms" in rows:
             rows["transforms"].append(follows_transforms(image, explain_image, attribution))
         if "stability" in rows:

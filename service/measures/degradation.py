@@ -25,7 +25,11 @@ def blur_strength(attribution: np.ndarray, mode: str, sigma_max: float = SIGMA_M
     smooth = gaussian_filter(scaled, SMOOTHING)
     top = smooth.max()
     s = np.round(smooth / top * sigma_max, 1) if top > 0 else np.zeros_like(smooth)
-    beta = sigma_max - s
+    return bend(sigma_max - s, sigma_max)
+
+
+def bend(beta: np.ndarray, sigma_max: float = SIGMA_MAX) -> np.ndarray:
+    """beta^4 / sigma_max^3: full strength stays full (10 -> 10), half strength shrinks (5 -> 0.625)."""
     return beta**4 / sigma_max**3
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy.integrate import trapezoid
 from skimage.util import random_noise
 
 from service.metrics.agreement import ssim
@@ -16,12 +17,14 @@ LEVELS = (0.0, 0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 1.0)
 
 def out_of_set(image: np.ndarray, explain: Callable[[np.ndarray], np.ndarray],
                score: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator,
-               levels: tuple[float, ...] = LEVELS) -> dict:
-    clean = explain(image)
+               levels: tuple[float, ...] = LEVELS, attribution: np.ndarray | None = None) -> dict:
+    """Curves over ``levels`` (ascending amounts in [0, 1]); at amount 0 the image is the clean one, so its map
+    is ``attribution`` (explained here when not given) and its SSIM 1 by definition."""
+    clean = explain(image) if attribution is None else attribution
     noisy = [image if amount == 0 else
              random_noise(image, mode="s&p", amount=amount, rng=int(rng.integers(2**31))).astype(np.float32)
              for amount in levels]
     scores = score(np.stack(noisy)).astype(np.float64)
     similarity = np.array([1.0 if amount == 0 else ssim(explain(x), clean) for amount, x in zip(levels, noisy)])
     return {"levels": list(levels), "scores": scores.tolist(), "ssim": similarity.tolist(),
-            "score_auc": float(np.trapezoid(scores, levels)), "ssim_auc": float(np.trapezoid(similarity, levels))}
+            "score_auc": float(trapezoid(scores, levels)), "ssim_auc": float(trapezoid(similarity, levels))}

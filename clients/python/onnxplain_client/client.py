@@ -211,20 +211,23 @@ class OnnxplainClient:
                           on_progress)
 
     def aggregate(self, model: str, images: ImageLike | Sequence[ImageLike], *,
-                  methods: Mapping[str, Mapping[str, Any] | None] | None = None, maps: Sequence[np.ndarray] = (),
+                  methods: Mapping[str, Mapping[str, Any] | None] | Sequence[tuple[str, Mapping[str, Any] | None]]
+                  | None = None, maps: Sequence[np.ndarray] = (),
                   normalisation: str = "max_abs", aggregator: str = "mean", kappa: float | None = None,
                   absolute: bool = False, metric: tuple[str, Mapping[str, Any] | None] = ("deletion", None),
                   search: bool = False, kappas: Sequence[float] = (), class_index: int | None = None,
                   seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
                   return_members: bool = False, batch_size: int = 0, timeout: float | None = None,
                   on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AggregateResult:
-        """Combine explanations of ``images``: ``methods`` by name with their parameters (run first) and/or your
+        """Combine explanations of ``images``: ``methods`` by name with their parameters (run first; a list of
+        (name, params) pairs holds one method under several settings) and/or your
         ``maps`` (one image), normalised and aggregated (names as in ListMethods: "max_abs", "ucb", ...), every
         member and the aggregate scored by ``metric``; ``search`` tries every combination and keeps the best."""
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
         request = ex.AggregateRequest(
             model_name=model, images=[image_message(i) for i in batch], maps=[to_tensor(np.asarray(m, dtype=np.float32)) for m in maps],
-            methods=[method_spec(name, params) for name, params in (methods or {}).items()],
+            methods=[method_spec(name, params) for name, params in
+                     (methods.items() if isinstance(methods, Mapping) else methods or ())],
             normalisation=ex.Normalisation.Value(f"NORMALISATION_{normalisation.upper()}"),
             aggregator=ex.Aggregator.Value(f"AGGREGATOR_{aggregator.upper()}"), absolute=absolute,
             metric=metric_spec(*metric), search=search, kappas=list(kappas), score_space=_score_space(probabilities),
