@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from service import __version__, logs
+from service.errors import ServiceError
+from service.cli import audit as audit_command
 from service.cli import basic, behaviour, studies
 from service.cli import explain as explain_command
 from service.cli.common import client_options
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(error, "code", None)
         if callable(code) and hasattr(error, "details"):
             print(f"error: {code().name}: {error.details()}", file=sys.stderr)
+            return 1
+        if isinstance(error, ServiceError):  # an in-process command (audit) refusing its input
+            print(f"error: {error}", file=sys.stderr)
             return 1
         raise
 
@@ -168,6 +173,21 @@ def _parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--probabilities", action="store_true")
     aggregate.add_argument("--out", type=Path, default=Path("out"))
     aggregate.set_defaults(run=behaviour.aggregate)
+
+    audit = commands.add_parser(
+        "audit", help="explain and score a whole dataset with one or more models, in-process; rerun the same "
+                      "command to resume a killed audit")
+    audit.add_argument("dataset", type=Path, help="a folder of images, or a manifest (.csv or .jsonl: path, label, "
+                                                  "mask)")
+    audit.add_argument("--model", type=Path, action="append", required=True,
+                       help="a .onnx file or a model directory (repeatable)")
+    audit.add_argument("--method", action="append", default=[], metavar="NAME[:K=V,K=V]",
+                       help="repeatable; default occlusion")
+    audit.add_argument("--metric", action="append", default=[], metavar="NAME[:K=V,K=V]",
+                       help="repeatable, e.g. deletion, insertion, localisation (with masks)")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--out", type=Path, default=Path("out/audit"))
+    audit.set_defaults(run=audit_command.audit)
 
     check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")
     check.add_argument("--server", default=None, help="host:port; default localhost and ONNXPLAIN_PORT")

@@ -1,0 +1,110 @@
+"""The embedded audit engine: the plan over every item, in-process, each result stored as soon as it exists.
+
+Every (model, method, item) gets its own seed, derived from the plan's seed and those three names, so a result
+does not depend on the order of the work, on what ran before, or on whether the audit was resumed. Items
+whose result is already stored are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from service.audit.dataset import Item
+from service.audit.store import ResultStore
+from service.errors import InvalidArgument
+from service.explainers import get_method
+from service.jobs.control import JobControl
+from service.jobs.evaluate import MetricRequest
+from service.jobs.explain import ExplainJob, run_explain
+from service.metrics import get_metric
+from service.runtime.model import LoadedModel
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    methods: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]  # (name, sorted parameter items)
+    metrics: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    seed: int = 0
+
+    @classmethod
+    def build(cls, methods: list[tuple[str, dict]], metrics: list[tuple[str, dict]], seed: int = 0) -> "AuditPlan":
+        if not methods:
+            raise InvalidArgument("name at least one method", field="methods")
+        freeze = lambda pairs: tuple((name, tuple(sorted(params.items()))) for name, params in pairs)  # noqa: E731
+        return cls(freeze(methods), freeze(metrics), seed)
+
+    def describe(self, models: list[str], dataset: list[str]) -> dict[str, Any]:
+        """What identifies the audit's results: the plan, the models and the dataset's item ids."""
+        digest = hashlib.sha256("\n".join(dataset).encode()).hexdigest()
+        return {**asdict(self), "models": models, "dataset_items": len(dataset), "dataset_sha256": digest}
+
+    @staticmethod
+    def label(name: str, params: tuple) -> str:
+        return name + "".join(f" {k}={v}" for k, v in params)
+
+
+def item_seed(seed: int, model: str, method: str, item: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{model}/{method}/{item}".encode()).digest()[:8], "little")
+
+
+def label_index(label: str | None, model: LoadedModel, item: Item) -> int | None:
+    if label is None:
+        return None
+    if label.lstrip("-").isdigit():
+        index = int(label)
+    elif label in model.info.labels:
+        index = model.info.labels.index(label)
+    else:
+        raise InvalidArgument(f"label {label!r} of {item.item_id} is neither a class index nor one of "
+                              f"{model.info.name}'s labels", field="dataset")
+    if not 0 <= index < model.info.num_classes:
+        raise InvalidArgument(f"label {index} of {item.item_id} is out of {model.info.name}'s "
+                              f"{model.info.num_classes} classes", field="dataset")
+    return index
+
+
+def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, store: ResultStore,
+              control: JobControl | None = None, on_result: Callable[[int, int], None] | None = None) -> int:
+    """Compute and store every missing result; returns how many were computed. ``on_result(done, total)``
+    follows the progress over all results, the ones found in the store included."""
+    control = control or JobControl()
+    methods = [(AuditPlan.label(name, params), get_method(name), dict(params)) for name, params in plan.methods]
+    metrics = tuple(MetricRequest(get_metric(name), get_metric(name).make_params(dict(params)))
+                    for name, params in plan.metrics)
+    done = store.done()
+    total, computed = len(models) * len(methods) * len(items), 0
+    finished = len(done)
+    for model in models:
+        for label, method, raw_params in methods:
+            params = method.make_params(raw_params)
+            for item in items:
+                if (model.info.name, label, item.item_id) in done:
+                    continue
+                control.checkpoint()
+                started = time.perf_counter()
+                image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
+                mask = None
+                if item.mask is not None:
+                    mask_pixels = np.asarray(Image.open(item.mask).convert("L").resize(image.shape[1::-1]))
+                    mask = mask_pixels > 127
+                wanted = tuple(m for m in metrics if mask is not None or not m.metric.needs_mask)
+                result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask,
+                                                       seed=item_seed(plan.seed, model.info.name, label, item.item_id)),
+                                     control)
+                target = result.targets[0]
+                store.add(model=model.info.name, method=label, item=item.item_id,
+                          label=label_index(item.label, model, item), predicted=target.class_index,
+                          score=target.score,
+                          metrics={s.result.name: s.result.score for s in (result.metrics or [[]])[0]},
+                          attribution=result.maps[0], seconds=time.perf_counter() - started)
+                computed += 1
+                finished += 1
+                if on_result is not None:
+                    on_result(finished, total)
+    return computed

@@ -1,0 +1,67 @@
+"""The audit's results in SQLite: one row per (model, method, item), committed as soon as it is produced.
+
+The plan is stored with the results; reopening a store under another plan is refused, since results of two
+plans would not compare. A row's presence is what "done" means, so a resumed audit skips exactly what was
+written and recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from service.errors import FailedPrecondition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS plan (id INTEGER PRIMARY KEY CHECK (id = 1), plan TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    model TEXT NOT NULL, method TEXT NOT NULL, item TEXT NOT NULL,
+    label INTEGER, predicted INTEGER NOT NULL, score REAL NOT NULL, correct INTEGER,
+    metrics TEXT NOT NULL, map BLOB NOT NULL, map_shape TEXT NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (model, method, item)
+);
+"""
+
+
+class ResultStore:
+    def __init__(self, path: Path, plan: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.executescript(SCHEMA)
+        text = json.dumps(plan, sort_keys=True)
+        stored = self.connection.execute("SELECT plan FROM plan WHERE id = 1").fetchone()
+        if stored is None:
+            self.connection.execute("INSERT INTO plan (id, plan) VALUES (1, ?)", (text,))
+        elif stored[0] != text:
+            raise FailedPrecondition(f"{path} holds results of another plan; audit into another folder or repeat "
+                                     "the same plan to resume it", field="out")
+
+    def done(self) -> set[tuple[str, str, str]]:
+        return {tuple(row) for row in self.connection.execute("SELECT model, method, item FROM results")}
+
+    def add(self, *, model: str, method: str, item: str, label: int | None, predicted: int, score: float,
+            metrics: dict[str, float], attribution: np.ndarray, seconds: float) -> None:
+        compact = attribution.astype(np.float16)
+        self.connection.execute(
+            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (model, method, item, label, predicted, score, None if label is None else int(label == predicted),
+             json.dumps(metrics, sort_keys=True), compact.tobytes(), json.dumps(list(compact.shape)), seconds))
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        cursor = self.connection.execute(
+            "SELECT model, method, item, label, predicted, score, correct, metrics, map, map_shape, seconds "
+            "FROM results ORDER BY model, method, item")
+        for model, method, item, label, predicted, score, correct, metrics, blob, shape, seconds in cursor:
+            yield {"model": model, "method": method, "item": item, "label": label, "predicted": predicted,
+                   "score": score, "correct": None if correct is None else bool(correct),
+                   "metrics": json.loads(metrics),
+                   "map": np.frombuffer(blob, np.float16).reshape(json.loads(shape)).astype(np.float32),
+                   "seconds": seconds}
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,49 @@
+"""The audit's JSON summary, from the stored results: per model and method, accuracy, the mean of every metric
+overall and per true class, and the cases worth a look (confidently wrong; worst by each metric)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable
+
+import numpy as np
+
+WORST = 5
+
+
+def summarise(rows: Iterable[dict[str, Any]], higher_is_better: dict[str, bool]) -> dict[str, Any]:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["model"], row["method"])].append(row)
+    summary = []
+    for (model, method), results in sorted(groups.items()):
+        labelled = [r for r in results if r["correct"] is not None]
+        metric_names = sorted({name for r in results for name in r["metrics"]})
+        per_class = defaultdict(list)
+        for r in labelled:
+            per_class[r["label"]].append(r)
+        wrong = sorted((r for r in labelled if not r["correct"]), key=lambda r: -r["score"])
+        summary.append({
+            "model": model, "method": method, "items": len(results),
+            "accuracy": float(np.mean([r["correct"] for r in labelled])) if labelled else None,
+            "metrics": {name: _mean(results, name) for name in metric_names},
+            "per_class": {str(label): {"items": len(rs), "accuracy": float(np.mean([r["correct"] for r in rs])),
+                                       "metrics": {name: _mean(rs, name) for name in metric_names}}
+                          for label, rs in sorted(per_class.items())},
+            "confidently_wrong": [_case(r) for r in wrong[:WORST]],
+            "worst_by_metric": {name: [_case(r) for r in sorted(
+                (r for r in results if name in r["metrics"]),
+                key=lambda r: r["metrics"][name] * (1 if higher_is_better.get(name, True) else -1))[:WORST]]
+                for name in metric_names},
+            "seconds_per_item": float(np.mean([r["seconds"] for r in results])),
+        })
+    return {"groups": summary}
+
+
+def _mean(rows: list[dict], name: str) -> float | None:
+    values = [r["metrics"][name] for r in rows if name in r["metrics"] and np.isfinite(r["metrics"][name])]
+    return float(np.mean(values)) if values else None
+
+
+def _case(row: dict) -> dict[str, Any]:
+    return {key: row[key] for key in ("item", "label", "predicted", "score", "metrics")}

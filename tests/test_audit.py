@@ -1,0 +1,106 @@
+"""Audits: a dataset from a manifest, results stored as they come, a killed audit resumed without loss or
+duplication, and the summary computed from what was stored."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import MODELS, ROOT
+from PIL import Image
+from scenes import SHAPES, make_dataset
+
+from service.audit.dataset import load_dataset
+from service.audit.store import ResultStore
+from service.cli import main
+from service.errors import FailedPrecondition, InvalidArgument, NotFound
+
+ITEMS = 16
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """16 fresh shapes scenes (not the training ones) with masks, listed in a CSV manifest by class name."""
+    folder = tmp_path_factory.mktemp("scenes")
+    images, labels, masks = make_dataset(ITEMS, seed=123)
+    rows = []
+    for i, (image, label, mask) in enumerate(zip(images, labels, masks)):
+        Image.fromarray(image).save(folder / f"scene_{i:02d}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"scene_{i:02d}.mask.png")
+        rows.append({"path": f"scene_{i:02d}.png", "label": SHAPES[label], "mask": f"scene_{i:02d}.mask.png"})
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "mask"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def audit_command(dataset, out) -> list[str]:
+    return ["audit", str(dataset), "--model", str(MODELS / "shapes"), "--method", "rise:num_masks=1500",
+            "--metric", "deletion:steps=8", "--metric", "localisation", "--seed", "7", "--out", str(out)]
+
+
+def stored(out) -> list[tuple]:
+    with sqlite3.connect(out / "results.sqlite") as connection:
+        return connection.execute("SELECT model, method, item, label, predicted, score, correct, metrics, map "
+                                  "FROM results ORDER BY item").fetchall()
+
+
+def test_a_killed_audit_resumes_with_every_image_once_and_the_same_results(dataset, tmp_path):
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    process = subprocess.Popen([sys.executable, "-m", "service.cli", *audit_command(dataset, killed)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        database = killed / "results.sqlite"
+        if database.exists():
+            with sqlite3.connect(database) as connection:
+                if connection.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 3:
+                    break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = len(stored(killed))
+    assert 3 <= partial < ITEMS, partial  # killed midway
+    assert main(audit_command(dataset, killed)) == 0
+    assert main(audit_command(dataset, whole)) == 0
+    resumed, uninterrupted = stored(killed), stored(whole)
+    assert len(resumed) == ITEMS and len({row[2] for row in resumed}) == ITEMS  # every image exactly once
+    assert resumed == uninterrupted  # identical results, maps included
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["computed_now"] == ITEMS - partial
+    group = summary["groups"][0]
+    labels, predicted = np.array([r[3] for r in resumed]), np.array([r[4] for r in resumed])
+    assert group["accuracy"] == pytest.approx(np.mean(labels == predicted))
+    assert set(group["metrics"]) == {"deletion", "localisation"} and group["items"] == ITEMS
+
+
+def test_another_plan_in_the_same_folder_is_refused(dataset, tmp_path):
+    assert main(["audit", str(dataset), "--model", str(MODELS / "shapes"), "--out", str(tmp_path)]) == 0
+    with pytest.raises(FailedPrecondition, match="another plan"):
+        ResultStore(tmp_path / "results.sqlite", {"plan": "different"})
+    assert main(["audit", str(dataset), "--model", str(MODELS / "shapes"), "--seed", "1", "--out", str(tmp_path)]) == 1
+
+
+def test_datasets_from_folders_and_jsonl_and_their_refusals(dataset, tmp_path):
+    folder_items = load_dataset(dataset.parent)
+    assert len(folder_items) == ITEMS and all(not i.item_id.endswith(".mask.png") for i in folder_items)
+    jsonl = dataset.parent / "manifest.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"path": i.item_id, "label": 0}) for i in folder_items[:3]))
+    assert [i.label for i in load_dataset(jsonl)] == ["0", "0", "0"]
+    broken = tmp_path / "broken.csv"
+    broken.write_text("path,label\nmissing.png,1\n")
+    with pytest.raises(NotFound, match="missing.png"):
+        load_dataset(broken)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a dataset")
+    with pytest.raises(InvalidArgument, match="manifest"):
+        load_dataset(notes)
