@@ -69,6 +69,14 @@ def label_index(label: str | None, model: LoadedModel, item: Item) -> int | None
     return index
 
 
+# The method details an audit keeps: numbers to aggregate over a dataset, not per-image pictures.
+REPORTED_DETAILS = ("level_importance", "approximation_share", "certified", "adversarial_overlap", "epsilon")
+
+
+def reported_details(details: dict[str, Any]) -> dict[str, Any]:
+    return {key: details[key] for key in REPORTED_DETAILS if key in details}
+
+
 def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, store: ResultStore,
               control: JobControl | None = None, on_result: Callable[[int, int], None] | None = None) -> int:
     """Compute and store every missing result; returns how many were computed. ``on_result(done, total)``
@@ -97,11 +105,12 @@ def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, sto
                 result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask,
                                                        seed=item_seed(plan.seed, model.info.name, label, item.item_id)),
                                      control)
-                target = result.targets[0]
+                target, scored = result.targets[0], (result.metrics or [[]])[0]
                 store.add(model=model.info.name, method=label, item=item.item_id,
                           label=label_index(item.label, model, item), predicted=target.class_index,
-                          score=target.score,
-                          metrics={s.result.name: s.result.score for s in (result.metrics or [[]])[0]},
+                          score=target.score, metrics={s.result.name: s.result.score for s in scored},
+                          curves={s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
+                          details=reported_details((result.details or [{}])[0]),
                           attribution=result.maps[0], seconds=time.perf_counter() - started)
                 computed += 1
                 finished += 1

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS plan (id INTEGER PRIMARY KEY CHECK (id = 1), plan TEX
 CREATE TABLE IF NOT EXISTS results (
     model TEXT NOT NULL, method TEXT NOT NULL, item TEXT NOT NULL,
     label INTEGER, predicted INTEGER NOT NULL, score REAL NOT NULL, correct INTEGER,
-    metrics TEXT NOT NULL, map BLOB NOT NULL, map_shape TEXT NOT NULL, seconds REAL NOT NULL,
+    metrics TEXT NOT NULL, curves TEXT NOT NULL, details TEXT NOT NULL,
+    map BLOB NOT NULL, map_shape TEXT NOT NULL, seconds REAL NOT NULL,
     PRIMARY KEY (model, method, item)
 );
 """
@@ -45,21 +46,26 @@ class ResultStore:
         return {tuple(row) for row in self.connection.execute("SELECT model, method, item FROM results")}
 
     def add(self, *, model: str, method: str, item: str, label: int | None, predicted: int, score: float,
-            metrics: dict[str, float], attribution: np.ndarray, seconds: float) -> None:
+            metrics: dict[str, float], curves: dict[str, list[float]], details: dict[str, Any],
+            attribution: np.ndarray, seconds: float) -> None:
+        """One result; ``curves`` are the curve metrics' scores along their paths, ``details`` the method's
+        numbers worth aggregating (WCAM's level importance, EVA's certification)."""
         compact = attribution.astype(np.float16)
         self.connection.execute(
-            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (model, method, item, label, predicted, score, None if label is None else int(label == predicted),
-             json.dumps(metrics, sort_keys=True), compact.tobytes(), json.dumps(list(compact.shape)), seconds))
+             json.dumps(metrics, sort_keys=True), json.dumps(curves, sort_keys=True),
+             json.dumps(details, sort_keys=True), compact.tobytes(), json.dumps(list(compact.shape)), seconds))
 
     def rows(self) -> Iterator[dict[str, Any]]:
         cursor = self.connection.execute(
-            "SELECT model, method, item, label, predicted, score, correct, metrics, map, map_shape, seconds "
-            "FROM results ORDER BY model, method, item")
-        for model, method, item, label, predicted, score, correct, metrics, blob, shape, seconds in cursor:
+            "SELECT model, method, item, label, predicted, score, correct, metrics, curves, details, map, map_shape, "
+            "seconds FROM results ORDER BY model, method, item")
+        for (model, method, item, label, predicted, score, correct, metrics, curves, details, blob, shape,
+             seconds) in cursor:
             yield {"model": model, "method": method, "item": item, "label": label, "predicted": predicted,
                    "score": score, "correct": None if correct is None else bool(correct),
-                   "metrics": json.loads(metrics),
+                   "metrics": json.loads(metrics), "curves": json.loads(curves), "details": json.loads(details),
                    "map": np.frombuffer(blob, np.float16).reshape(json.loads(shape)).astype(np.float32),
                    "seconds": seconds}
 

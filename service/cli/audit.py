@@ -23,6 +23,7 @@ def audit(args: argparse.Namespace) -> None:
 
     from service.audit.dataset import load_dataset
     from service.audit.engine import AuditPlan, run_audit
+    from service.audit.report import write_report
     from service.audit.store import ResultStore
     from service.audit.summary import summarise
     from service.metrics import METRICS
@@ -48,13 +49,16 @@ def audit(args: argparse.Namespace) -> None:
                 bar.refresh()
 
             computed = run_audit(models, items, plan, store, on_result=on_result)
-        summary = summarise(store.rows(), {name: metric.higher_is_better for name, metric in METRICS.items()})
+        rows = list(store.rows())
     finally:
         store.close()
+    summary = summarise(rows, {name: metric.higher_is_better for name, metric in METRICS.items()})
     summary.update({"dataset": str(args.dataset), "computed_now": computed})
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    report = write_report(args.out / "report.html", summary, rows, {item.item_id: item.path for item in items},
+                          {model.info.name: list(model.info.labels) for model in models})
     for group in summary["groups"]:
         accuracy = "n/a" if group["accuracy"] is None else f"{group['accuracy']:.3f}"
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in group["metrics"].items() if v is not None)
         print(f"{group['model']} / {group['method']}: {group['items']} items, accuracy {accuracy}; {metrics}")
-    print(f"{computed} results computed now; {args.out / 'results.sqlite'}, {args.out / 'summary.json'}")
+    print(f"{computed} results computed now; {args.out / 'results.sqlite'}, {args.out / 'summary.json'}, {report}")

@@ -1,0 +1,148 @@
+"""The audit's HTML report: one self-contained page (pictures inlined) from the stored results.
+
+Per model and method: a summary table; per-class accuracy and metrics; galleries of the cases worth a look
+(confidently wrong predictions, worst maps by each metric) as overlays; the mean deletion/insertion curves;
+the distribution of every metric; WCAM's scale profile and EVA's certification rate when those methods ran.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from service import render
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: .5rem 0 1.5rem; } th { background: #f4f4f6; }
+td, th { padding: .35rem .7rem; border-bottom: 1px solid #ddd; text-align: left; font-variant-numeric: tabular-nums; }
+.gallery { display: flex; flex-wrap: wrap; gap: .8rem; margin-bottom: 1.5rem; }
+.case { width: 150px; font-size: .8rem; } .case img { width: 150px; image-rendering: pixelated; border-radius: 4px; }
+.wrong { color: #b03a2e; } h2 { border-bottom: 2px solid #444; padding-bottom: .2rem; margin-top: 2.5rem; }
+figure { margin: 0 0 1.5rem; } figure img { max-width: 100%; }
+"""
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _png(array: np.ndarray, upscale: int = 2) -> str:
+    image = Image.fromarray(array)
+    if upscale > 1:
+        image = image.resize((image.width * upscale, image.height * upscale), Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return _data_uri(buffer.getvalue())
+
+
+def _figure(draw) -> str:
+    from matplotlib import pyplot
+
+    figure = pyplot.figure(figsize=(6.4, 3.2), constrained_layout=True)
+    draw(figure.add_subplot(1, 1, 1))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    pyplot.close(figure)
+    return _data_uri(buffer.getvalue())
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return html.escape("n/a" if value is None else str(value))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _gallery(cases: list[dict], results: dict[str, dict], images: dict[str, Path], labels: list[str],
+             caption) -> str:
+    tiles = []
+    for case in cases:
+        row = results[case["item"]]
+        picture = np.asarray(Image.open(images[case["item"]]).convert("RGB").resize(row["map"].shape[::-1]))
+        name = lambda index: labels[index] if index is not None and index < len(labels) else str(index)  # noqa: E731
+        wrong = row["correct"] is False
+        tiles.append(f'<div class="case"><img src="{_png(render.overlay(picture, row["map"]))}" '
+                     f'alt="{html.escape(row["item"])}"><div>{html.escape(row["item"])}</div>'
+                     f'<div class="{"wrong" if wrong else ""}">true {html.escape(name(row["label"]))}, predicted '
+                     f'{html.escape(name(row["predicted"]))}</div><div>{html.escape(caption(row))}</div></div>')
+    return f'<div class="gallery">{"".join(tiles)}</div>' if tiles else "<p>None.</p>"
+
+
+def write_report(path: Path, summary: dict[str, Any], rows: list[dict], images: dict[str, Path],
+                 labels: dict[str, list[str]], title: str = "onnxplain audit") -> Path:
+    """The page for ``summary`` (``summary.summarise``) over ``rows`` (``ResultStore.rows``); ``images`` maps
+    item ids to image files, ``labels`` model names to class names."""
+    by_group: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for row in rows:
+        by_group[(row["model"], row["method"])][row["item"]] = row
+    sections = [f"<h1>{html.escape(title)}</h1>",
+                f"<p>{html.escape(str(summary.get('dataset', '')))}: {len({r['item'] for r in rows})} images, "
+                f"{len(summary['groups'])} model × method pairs. Overlays: red is evidence for the explained "
+                "class, blue against it.</p>"]
+    metric_names = sorted({name for group in summary["groups"] for name in group["metrics"]})
+    sections.append(_table(["model", "method", "images", "accuracy", *metric_names, "s / image"],
+                           [[g["model"], g["method"], g["items"], g["accuracy"], *(g["metrics"].get(m) for m in metric_names),
+                             g["seconds_per_item"]] for g in summary["groups"]]))
+    for group in summary["groups"]:
+        key = (group["model"], group["method"])
+        results, names = by_group[key], labels.get(group["model"], [])
+        sections.append(f"<h2>{html.escape(group['model'])} / {html.escape(group['method'])}</h2>")
+        if group["per_class"]:
+            sections.append("<h3>Per class</h3>" + _table(
+                ["class", "images", "accuracy", *metric_names],
+                [[names[int(c)] if int(c) < len(names) else c, s["items"], s["accuracy"],
+                  *(s["metrics"].get(m) for m in metric_names)] for c, s in group["per_class"].items()]))
+        sections.append("<h3>Confidently wrong</h3>" + _gallery(
+            group["confidently_wrong"], results, images, names, lambda r: f"score {r['score']:.3f}"))
+        for metric, cases in group["worst_by_metric"].items():
+            sections.append(f"<h3>Worst by {html.escape(metric)}</h3>" + _gallery(
+                cases, results, images, names, lambda r, m=metric: f"{m} {r['metrics'][m]:.3f}"))
+        sections.extend(_plots(list(results.values()), metric_names))
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")
+    path.write_text(page)
+    return path
+
+
+def _plots(results: list[dict], metric_names: list[str]) -> list[str]:
+    plots = []
+    curves = sorted({name for r in results for name in r["curves"]})
+    if curves:
+        def draw_curves(axis):
+            for name in curves:
+                stacked = np.array([r["curves"][name] for r in results if name in r["curves"]])
+                steps = np.linspace(0, 1, stacked.shape[1])
+                axis.plot(steps, stacked.mean(axis=0), label=f"{name} (mean of {len(stacked)})")
+                axis.fill_between(steps, np.percentile(stacked, 25, axis=0), np.percentile(stacked, 75, axis=0),
+                                  alpha=0.2)
+            axis.set(xlabel="share of pixels removed (deletion) or revealed (insertion)", ylabel="score")
+            axis.legend(fontsize=8)
+        plots.append(f'<figure><img src="{_figure(draw_curves)}" alt="curves"><figcaption>Mean curves, '
+                     "interquartile band.</figcaption></figure>")
+    for name in metric_names:
+        values = [r["metrics"][name] for r in results if name in r["metrics"] and np.isfinite(r["metrics"][name])]
+        if values:
+            plots.append(f'<figure><img src="{_figure(lambda axis, v=values, n=name: (axis.hist(v, bins=20), axis.set(xlabel=n, ylabel="images")))}" '
+                         f'alt="{html.escape(name)}"><figcaption>Distribution of {html.escape(name)}.</figcaption></figure>')
+    profiles = [r["details"]["level_importance"] for r in results if "level_importance" in r["details"]]
+    if profiles:
+        mean = np.mean(profiles, axis=0)
+        plots.append(f'<figure><img src="{_figure(lambda axis: (axis.bar(render.level_labels(len(mean) - 1), mean), axis.set(ylabel="share of importance")))}" '
+                     'alt="scales"><figcaption>WCAM: mean importance per scale.</figcaption></figure>')
+    certified = [r["details"]["adversarial_overlap"] < 0 for r in results if "adversarial_overlap" in r["details"]]
+    if certified:
+        plots.append(f"<p>EVA: the verifier certified the ball of {np.mean(certified):.0%} of the images "
+                     "(adversarial overlap below 0).</p>")
+    return plots
