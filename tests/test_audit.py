@@ -50,8 +50,8 @@ def audit_command(dataset, out) -> list[str]:
 
 def stored(out) -> list[tuple]:
     with sqlite3.connect(out / "results.sqlite") as connection:
-        return connection.execute("SELECT model, method, item, label, predicted, score, correct, metrics, map "
-                                  "FROM results ORDER BY item").fetchall()
+        return connection.execute("SELECT model, method, item, label, predicted, score, correct, metrics, curves, "
+                                  "details, map FROM results ORDER BY model, method, item").fetchall()
 
 
 def test_a_killed_audit_resumes_with_every_image_once_and_the_same_results(dataset, tmp_path):
@@ -140,3 +140,13 @@ def test_the_report_renders_in_headless_chromium(dataset, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.shape == (1600, 1280)
     assert pixels.std() > 20 and (pixels < 80).mean() > 0.01  # text, tables and overlays, not a blank page
+
+
+def test_a_local_ray_cluster_gives_the_embedded_engines_results(dataset, tmp_path):
+    """Two Ray actors, each with its own onnxruntime session, against the in-process engine: same rows."""
+    common = ["audit", str(dataset), "--model", str(MODELS / "shapes"), "--method", "occlusion:window=8,stride=4",
+              "--method", "rise:num_masks=300", "--metric", "deletion:steps=8", "--seed", "3"]
+    assert main([*common, "--out", str(tmp_path / "embedded")]) == 0
+    assert main([*common, "--engine", "ray", "--workers", "2", "--out", str(tmp_path / "ray")]) == 0
+    embedded, on_ray = stored(tmp_path / "embedded"), stored(tmp_path / "ray")
+    assert len(embedded) == 2 * ITEMS and embedded == on_ray

@@ -77,43 +77,69 @@ def reported_details(details: dict[str, Any]) -> dict[str, Any]:
     return {key: details[key] for key in REPORTED_DETAILS if key in details}
 
 
+@dataclass(frozen=True)
+class Task:
+    """One result to compute: a model (by name), a method of the plan (by label) and an item."""
+
+    model: str
+    method: str
+    item: Item
+
+
+def pending(models: list[str], plan: AuditPlan, items: list[Item], done: set[tuple[str, str, str]]) -> list[Task]:
+    """Every (model, method, item) of the plan not in ``done``, in a fixed order."""
+    labels = [AuditPlan.label(name, params) for name, params in plan.methods]
+    return [Task(model, label, item) for model in models for label in labels for item in items
+            if (model, label, item.item_id) not in done]
+
+
+class Worker:
+    """Computes results for the plan on its own models: the embedded engine holds one, each Ray actor another."""
+
+    def __init__(self, models: list[LoadedModel], plan: AuditPlan) -> None:
+        self.models = {model.info.name: model for model in models}
+        self.plan = plan
+        self.methods = {}
+        for name, params in plan.methods:
+            method = get_method(name)
+            self.methods[AuditPlan.label(name, params)] = (method, method.make_params(dict(params)))
+        self.metrics = tuple(MetricRequest(get_metric(name), get_metric(name).make_params(dict(params)))
+                             for name, params in plan.metrics)
+
+    def compute(self, task: Task, control: JobControl | None = None) -> dict[str, Any]:
+        """The result of ``task`` as ``ResultStore.add``'s arguments."""
+        started = time.perf_counter()
+        model, item = self.models[task.model], task.item
+        method, params = self.methods[task.method]
+        image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
+        mask = None
+        if item.mask is not None:
+            mask = np.asarray(Image.open(item.mask).convert("L").resize(image.shape[1::-1])) > 127
+        wanted = tuple(m for m in self.metrics if mask is not None or not m.metric.needs_mask)
+        result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask,
+                                               seed=item_seed(self.plan.seed, task.model, task.method,
+                                                              item.item_id)), control)
+        target, scored = result.targets[0], (result.metrics or [[]])[0]
+        return {"model": task.model, "method": task.method, "item": item.item_id,
+                "label": label_index(item.label, model, item), "predicted": target.class_index, "score": target.score,
+                "metrics": {s.result.name: s.result.score for s in scored},
+                "curves": {s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
+                "details": reported_details((result.details or [{}])[0]), "attribution": result.maps[0],
+                "seconds": time.perf_counter() - started}
+
+
 def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, store: ResultStore,
               control: JobControl | None = None, on_result: Callable[[int, int], None] | None = None) -> int:
-    """Compute and store every missing result; returns how many were computed. ``on_result(done, total)``
-    follows the progress over all results, the ones found in the store included."""
+    """Compute and store every missing result in-process; returns how many were computed. ``on_result(done,
+    total)`` follows the progress over all results, the ones found in the store included."""
     control = control or JobControl()
-    methods = [(AuditPlan.label(name, params), get_method(name), dict(params)) for name, params in plan.methods]
-    metrics = tuple(MetricRequest(get_metric(name), get_metric(name).make_params(dict(params)))
-                    for name, params in plan.metrics)
     done = store.done()
-    total, computed = len(models) * len(methods) * len(items), 0
-    finished = len(done)
-    for model in models:
-        for label, method, raw_params in methods:
-            params = method.make_params(raw_params)
-            for item in items:
-                if (model.info.name, label, item.item_id) in done:
-                    continue
-                control.checkpoint()
-                started = time.perf_counter()
-                image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
-                mask = None
-                if item.mask is not None:
-                    mask_pixels = np.asarray(Image.open(item.mask).convert("L").resize(image.shape[1::-1]))
-                    mask = mask_pixels > 127
-                wanted = tuple(m for m in metrics if mask is not None or not m.metric.needs_mask)
-                result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask,
-                                                       seed=item_seed(plan.seed, model.info.name, label, item.item_id)),
-                                     control)
-                target, scored = result.targets[0], (result.metrics or [[]])[0]
-                store.add(model=model.info.name, method=label, item=item.item_id,
-                          label=label_index(item.label, model, item), predicted=target.class_index,
-                          score=target.score, metrics={s.result.name: s.result.score for s in scored},
-                          curves={s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
-                          details=reported_details((result.details or [{}])[0]),
-                          attribution=result.maps[0], seconds=time.perf_counter() - started)
-                computed += 1
-                finished += 1
-                if on_result is not None:
-                    on_result(finished, total)
-    return computed
+    tasks = pending([m.info.name for m in models], plan, items, done)
+    worker = Worker(models, plan)
+    total = len(done) + len(tasks)
+    for finished, task in enumerate(tasks, start=len(done) + 1):
+        control.checkpoint()
+        store.add(**worker.compute(task, control))
+        if on_result is not None:
+            on_result(finished, total)
+    return len(tasks)

@@ -186,6 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--metric", action="append", default=[], metavar="NAME[:K=V,K=V]",
                        help="repeatable, e.g. deletion, insertion, localisation (with masks)")
     audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--engine", choices=["embedded", "ray"], default="embedded",
+                       help="embedded (in-process, the default) or ray (actors with their own sessions)")
+    audit.add_argument("--address", help="Ray cluster address (with --engine ray); default: a local cluster")
+    audit.add_argument("--workers", type=int, default=2, help="Ray actors (with --engine ray)")
     audit.add_argument("--out", type=Path, default=Path("out/audit"))
     audit.set_defaults(run=audit_command.audit)
 

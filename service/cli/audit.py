@@ -31,9 +31,10 @@ def audit(args: argparse.Namespace) -> None:
     from service.runtime.model import load_model
 
     items = load_dataset(args.dataset)
-    models = []
+    models, paths = [], []
     for path in args.model:  # with their sidecars: preprocessing and labels
-        path = path / "model.onnx" if path.is_dir() else path
+        path = (path / "model.onnx" if path.is_dir() else path).resolve()
+        paths.append(path)
         if not path.is_file():
             raise NotFound(f"no model file at {str(path)!r}", field="model")
         name = path.parent.name if path.name == "model.onnx" else path.stem
@@ -48,7 +49,13 @@ def audit(args: argparse.Namespace) -> None:
                 bar.n = done
                 bar.refresh()
 
-            computed = run_audit(models, items, plan, store, on_result=on_result)
+            if args.engine == "ray":
+                from service.audit.ray_engine import run_audit_ray
+
+                computed = run_audit_ray([(m.info.name, path) for m, path in zip(models, paths)], items, plan,
+                                         store, address=args.address, workers=args.workers, on_result=on_result)
+            else:
+                computed = run_audit(models, items, plan, store, on_result=on_result)
         rows = list(store.rows())
     finally:
         store.close()
