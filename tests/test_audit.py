@@ -60,11 +60,12 @@ def test_a_killed_audit_resumes_with_every_image_once_and_the_same_results(datas
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        database = killed / "results.sqlite"
-        if database.exists():
-            with sqlite3.connect(database) as connection:
+        try:
+            with sqlite3.connect(killed / "results.sqlite") as connection:
                 if connection.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 3:
                     break
+        except sqlite3.OperationalError:
+            pass  # the audit has not created its store yet
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
