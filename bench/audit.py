@@ -11,7 +11,6 @@ Reported: wall time of the audit alone, images per second, and that divided by t
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -19,40 +18,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "models"))
-
-
-def write_dataset(folder: Path, items: int) -> Path:
-    from scenes import SHAPES, make_dataset
-
-    images, labels, masks = make_dataset(items, seed=2026)
-    rows = []
-    for i, (image, label, mask) in enumerate(zip(images, labels, masks)):
-        Image.fromarray(image).save(folder / f"scene_{i:04d}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"scene_{i:04d}.mask.png")
-        rows.append({"path": f"scene_{i:04d}.png", "label": SHAPES[label], "mask": f"scene_{i:04d}.mask.png"})
-    manifest = folder / "manifest.csv"
-    with manifest.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "mask"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
     args = parser.parse_args()
+    from scenes import write_scene_dataset
+
     from service.cli import main as cli
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         started = time.perf_counter()
-        manifest = write_dataset(folder, args.items)
+        manifest = write_scene_dataset(folder, args.items, seed=2026)
         print(f"{args.items} scenes written in {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
         assert cli(["audit", str(manifest), "--model", str(ROOT / "models" / "shapes"), "--method",

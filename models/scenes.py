@@ -140,3 +140,26 @@ def make_dataset(n: int, seed: int, size: int = 64) -> tuple[np.ndarray, np.ndar
     for i, label in enumerate(labels):
         images[i], masks[i] = render_scene(rng, SHAPES[label], size)
     return images, labels, masks
+
+
+def write_scene_dataset(folder, items: int, seed: int):
+    """``items`` fresh scenes as PNGs with their object masks and a CSV manifest (path, label name, mask), for
+    audits; returns the manifest's path."""
+    import csv
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder = Path(folder)
+    images, labels, masks = make_dataset(items, seed)
+    rows = []
+    for i, (image, label, mask) in enumerate(zip(images, labels, masks)):
+        Image.fromarray(image).save(folder / f"scene_{i:04d}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"scene_{i:04d}.mask.png")
+        rows.append({"path": f"scene_{i:04d}.png", "label": SHAPES[label], "mask": f"scene_{i:04d}.mask.png"})
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "mask"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest

@@ -3,7 +3,6 @@ duplication, and the summary computed from what was stored."""
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import sqlite3
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import MODELS, ROOT
 from PIL import Image
-from scenes import SHAPES, make_dataset
+from scenes import write_scene_dataset
 
 from service.audit.dataset import load_dataset
 from service.audit.store import ResultStore
@@ -28,19 +27,7 @@ ITEMS = 16
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """16 fresh shapes scenes (not the training ones) with masks, listed in a CSV manifest by class name."""
-    folder = tmp_path_factory.mktemp("scenes")
-    images, labels, masks = make_dataset(ITEMS, seed=123)
-    rows = []
-    for i, (image, label, mask) in enumerate(zip(images, labels, masks)):
-        Image.fromarray(image).save(folder / f"scene_{i:02d}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"scene_{i:02d}.mask.png")
-        rows.append({"path": f"scene_{i:02d}.png", "label": SHAPES[label], "mask": f"scene_{i:02d}.mask.png"})
-    manifest = folder / "manifest.csv"
-    with manifest.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "mask"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest
+    return write_scene_dataset(tmp_path_factory.mktemp("scenes"), ITEMS, seed=123)
 
 
 def audit_command(dataset, out) -> list[str]:

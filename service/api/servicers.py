@@ -135,35 +135,40 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def Consistency(self, request: ex.ConsistencyRequest, context):
-        to_response = functools.partial(responses.consistency_result, return_maps=request.return_maps)
-        async for event in _streamed(lambda on_progress: self._run_job(
-                request.model_name, context, lambda model: requests.consistency_job(request, model),
-                run_consistency, to_response, on_progress)):
-            yield ex.ConsistencyResponse(**event)
+        async for event in self._stream_job(
+                request, context, requests.consistency_job, run_consistency,
+                functools.partial(responses.consistency_result, return_maps=request.return_maps),
+                ex.ConsistencyResponse):
+            yield event
 
     @translate_errors
     async def AnalyzeScales(self, request: ex.AnalyzeScalesRequest, context):
-        to_response = functools.partial(responses.scales_result, return_maps=request.return_maps)
-        async for event in _streamed(lambda on_progress: self._run_job(
-                request.model_name, context, lambda model: requests.scales_job(request, model), run_scales,
-                to_response, on_progress)):
-            yield ex.AnalyzeScalesResponse(**event)
+        async for event in self._stream_job(
+                request, context, requests.scales_job, run_scales,
+                functools.partial(responses.scales_result, return_maps=request.return_maps), ex.AnalyzeScalesResponse):
+            yield event
 
     @translate_errors
     async def Aggregate(self, request: ex.AggregateRequest, context):
-        to_response = functools.partial(responses.aggregate_result, return_members=request.return_members)
-        async for event in _streamed(lambda on_progress: self._run_job(
-                request.model_name, context, lambda model: requests.aggregate_job(request, model), run_aggregate,
-                to_response, on_progress)):
-            yield ex.AggregateResponse(**event)
+        async for event in self._stream_job(
+                request, context, requests.aggregate_job, run_aggregate,
+                functools.partial(responses.aggregate_result, return_members=request.return_members),
+                ex.AggregateResponse):
+            yield event
 
     @translate_errors
     async def Measure(self, request: ex.MeasureRequest, context):
-        to_response = functools.partial(responses.measure_result, method=request.method.WhichOneof("params") or "")
+        async for event in self._stream_job(
+                request, context, functools.partial(requests.measure_job, repository=self.repository), run_measure,
+                functools.partial(responses.measure_result, method=request.method.WhichOneof("params") or ""),
+                ex.MeasureResponse):
+            yield event
+
+    async def _stream_job(self, request, context, to_job, run, to_response, message):
+        """A streaming job RPC: progress events, then the result, each wrapped in the RPC's response ``message``."""
         async for event in _streamed(lambda on_progress: self._run_job(
-                request.model_name, context, lambda model: requests.measure_job(request, model, self.repository),
-                run_measure, to_response, on_progress)):
-            yield ex.MeasureResponse(**event)
+                request.model_name, context, lambda model: to_job(request, model), run, to_response, on_progress)):
+            yield message(**event)
 
     async def _run_job(self, model_name: str, context, to_job, run, to_response, on_progress=None):
         """The shape of every job RPC: convert the request, run the job in a worker, convert the result."""
