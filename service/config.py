@@ -18,6 +18,8 @@ class Settings:
     # Server-side model repository; with preload, every model in it loads at start-up.
     models_dir: Path | None = None
     preload: bool = True
+    # Server-side datasets for the Audit RPC, which writes its results under <data_dir>/audits.
+    data_dir: Path | None = None
     # Largest request or response, both directions (the 4 MiB gRPC default is too small for images).
     max_message_mb: int = 64
     # Worker threads running jobs; more jobs than workers wait in a queue of max_queue.
@@ -67,7 +69,7 @@ def bundled_models_dir() -> Path:
 def _parse(name: str, raw: str):
     if name in ("port", "max_message_mb", "workers", "max_queue", "batch_size"):
         return int(raw)
-    if name in ("models_dir", "token_file", "tls_cert", "tls_key"):
+    if name in ("models_dir", "data_dir", "token_file", "tls_cert", "tls_key"):
         return Path(raw)
     if name == "preload":
         return raw.lower() in ("1", "true", "yes")

@@ -16,11 +16,17 @@ sys.path.insert(0, str(MODELS))  # the scene generator and model scripts are pla
 
 
 @pytest.fixture(scope="session")
-def server():
+def data_dir(tmp_path_factory):
+    """The server's data directory (datasets for the Audit RPC, and the audits it writes)."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def server(data_dir):
     from service.api.server import EmbeddedServer
     from service.config import Settings
 
-    embedded = EmbeddedServer(Settings(models_dir=MODELS, workers=2, max_queue=4))
+    embedded = EmbeddedServer(Settings(models_dir=MODELS, data_dir=data_dir, workers=2, max_queue=4))
     with embedded:
         yield embedded
 

@@ -138,3 +138,29 @@ def test_a_local_ray_cluster_gives_the_embedded_engines_results(dataset, tmp_pat
     assert main([*common, "--engine", "ray", "--workers", "2", "--out", str(tmp_path / "ray")]) == 0
     embedded, on_ray = stored(tmp_path / "embedded"), stored(tmp_path / "ray")
     assert len(embedded) == 2 * ITEMS and embedded == on_ray
+
+
+def test_the_audit_rpc_streams_progress_resumes_and_refuses_paths_outside(client, data_dir):
+    import grpc
+    from test_server import assert_status, still_serving
+
+    (data_dir / "scenes").mkdir(exist_ok=True)
+    write_scene_dataset(data_dir / "scenes", 6, seed=9)
+    events = []
+    result = client.audit("scenes/manifest.csv", ["shapes", "shapes_run2"], "first",
+                          methods={"occlusion": {"window": 8, "stride": 4}},
+                          metrics={"deletion": {"steps": 8}, "localisation": {}}, seed=1, on_progress=events.append)
+    assert result.computed == result.total == 12 and any(e.stage == "audit" for e in events)
+    summary = json.loads(result.summary_json)
+    assert [g["model"] for g in summary["groups"]] == ["shapes", "shapes_run2"]
+    assert (data_dir / result.report_path).stat().st_size > 10_000
+    again = client.audit("scenes/manifest.csv", ["shapes", "shapes_run2"], "first",
+                         methods={"occlusion": {"window": 8, "stride": 4}},
+                         metrics={"deletion": {"steps": 8}, "localisation": {}}, seed=1)
+    assert again.computed == 0 and again.total == 12  # resumed: nothing left to do
+    assert_status(lambda: client.audit("../outside", ["shapes"], "x"), grpc.StatusCode.INVALID_ARGUMENT, "dataset")
+    assert_status(lambda: client.audit("scenes", ["nowhere"], "x"), grpc.StatusCode.NOT_FOUND, "models[0]")
+    assert_status(lambda: client.audit("scenes", ["shapes"], "../up"), grpc.StatusCode.INVALID_ARGUMENT, "name")
+    assert_status(lambda: client.audit("scenes/manifest.csv", ["shapes"], "first", seed=2),
+                  grpc.StatusCode.FAILED_PRECONDITION, "name", "another plan")
+    still_serving(client)

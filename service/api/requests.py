@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,15 @@ from onnxplain_client.tensors import TensorError, from_tensor
 
 from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS,
                                OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SALIENCE_MEASURES, SCORE_SPACES, from_enum)
-from service.errors import InvalidArgument
+from service.audit.dataset import load_dataset
+from service.audit.engine import AuditPlan
+from service.errors import FailedPrecondition, InvalidArgument
 from service.explainers import get_method
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline, BaselineKind
 from service.ensembles.aggregate import REFERENCE_QUANTILE
 from service.jobs.aggregate import KAPPAS, AggregateJob
+from service.jobs.audit import AuditJob
 from service.jobs.consistency import DEFAULT_METRIC_BASELINES, ConsistencyJob, Setting, baseline_label
 from service.jobs.evaluate import EvaluateJob, MetricRequest
 from service.jobs.explain import ExplainJob, Targets
@@ -257,6 +261,37 @@ def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository) -> M
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
     )
+
+
+AUDIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> AuditJob:
+    """The dataset and the output folder stay inside the data directory, as models stay in theirs."""
+    if data_dir is None:
+        raise FailedPrecondition("the server has no data directory; start it with ONNXPLAIN_DATA_DIR",
+                                 field="dataset")
+    dataset = (data_dir / request.dataset).resolve()
+    if not request.dataset or not dataset.is_relative_to(data_dir):
+        raise InvalidArgument(f"{request.dataset!r} is not inside the server's data directory; give a path in it",
+                              field="dataset")
+    if not AUDIT_NAME.match(request.name):
+        raise InvalidArgument("name the audit's folder: letters, digits, '_', '.', '-'", field="name")
+    if not request.models:
+        raise InvalidArgument("name the loaded models to audit (see ListModels)", field="models")
+    models = tuple(repository.get(name, field=f"models[{i}]") for i, name in enumerate(request.models))
+    methods = [(spec.WhichOneof("params"), message_values(getattr(spec, spec.WhichOneof("params"))))
+               for spec in request.methods if spec.WhichOneof("params")] or [("occlusion", {})]
+    metrics = [(spec.WhichOneof("params"), message_values(getattr(spec, spec.WhichOneof("params"))))
+               for spec in request.metrics if spec.WhichOneof("params")]
+    for i, spec in enumerate(request.methods):
+        method(spec, f"methods[{i}]")  # the same checks as Explain: unknown methods and parameters
+    for i, spec in enumerate(request.metrics):
+        metric(spec, f"metrics[{i}]")
+    items = load_dataset(dataset)
+    return AuditJob(models, tuple(items), AuditPlan.build(methods, metrics, request.seed if request.HasField("seed")
+                                                           else 0), data_dir / "audits" / request.name,
+                    request.dataset)
 
 
 def _default_metric() -> MetricRequest:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
@@ -11,6 +14,7 @@ from onnxplain_client.tensors import to_tensor
 
 from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS, OUTPUT_KINDS,
                                PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES)
+from service.audit.run import AuditOutcome
 from service.jobs.aggregate import AggregateResult, Combination
 from service.jobs.measure import MeasureResult
 from service.jobs.consistency import ConsistencyResult
@@ -207,6 +211,14 @@ def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timing
             response.degradation.extend([_series(f"{mode}_score_drop", row["score_drop"], row["score_drop_summary"]),
                                          _series(f"{mode}_ssim", row["ssim"], row["ssim_summary"])])
     return response
+
+
+def audit_result(outcome: AuditOutcome, data_dir: Path, timings: ex.Timings) -> ex.AuditResult:
+    return ex.AuditResult(
+        summary_json=json.dumps(outcome.summary), results_path=str(outcome.results.relative_to(data_dir)),
+        summary_path=str(outcome.summary_path.relative_to(data_dir)),
+        report_path=str(outcome.report.relative_to(data_dir)), computed=outcome.computed, total=outcome.total,
+        timings=timings)
 
 
 def method_info(declared, cost: str = "") -> ex.MethodInfo:

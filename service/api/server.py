@@ -53,7 +53,8 @@ class Server:
                      ("grpc.so_reuseport", 0)],
         )
         ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner), server)
-        ex_grpc.add_ExplainServiceServicer_to_server(ExplainService(self.repository, self.runner, limit), server)
+        ex_grpc.add_ExplainServiceServicer_to_server(
+            ExplainService(self.repository, self.runner, limit, self.settings.data_dir), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         if self.settings.tls_cert and self.settings.tls_key:

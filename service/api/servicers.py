@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from pathlib import Path
 
 import numpy as np
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
@@ -17,6 +18,7 @@ from service.api.status import translate_errors
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
 from service.jobs.aggregate import run_aggregate
+from service.jobs.audit import run_audit_job
 from service.jobs.consistency import run_consistency
 from service.jobs.control import Progress
 from service.jobs.evaluate import run_evaluate
@@ -78,10 +80,12 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):
-    def __init__(self, repository: ModelRepository, runner: JobRunner, max_message_bytes: int) -> None:
+    def __init__(self, repository: ModelRepository, runner: JobRunner, max_message_bytes: int,
+                 data_dir: Path | None = None) -> None:
         self.repository = repository
         self.runner = runner
         self.max_message_bytes = max_message_bytes
+        self.data_dir = data_dir.resolve() if data_dir else None
 
     @translate_errors
     async def Predict(self, request: ex.PredictRequest, context) -> ex.PredictResponse:
@@ -163,6 +167,21 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
                 functools.partial(responses.measure_result, method=request.method.WhichOneof("params") or ""),
                 ex.MeasureResponse):
             yield event
+
+    @translate_errors
+    async def Audit(self, request: ex.AuditRequest, context):
+        started = time.perf_counter()
+        job = requests.audit_job(request, self.repository, self.data_dir)
+        prepare_ms = (time.perf_counter() - started) * 1000.0
+
+        async def work(on_progress):
+            outcome = await self.runner.run(lambda control: run_audit_job(job, control), deadline=_deadline(context),
+                                            on_progress=on_progress)
+            return responses.audit_result(outcome.value, self.data_dir, ex.Timings(
+                total_ms=(time.perf_counter() - started) * 1000.0, prepare_ms=prepare_ms, queue_ms=outcome.queue_ms))
+
+        async for event in _streamed(work):
+            yield ex.AuditResponse(**event)
 
     async def _stream_job(self, request, context, to_job, run, to_response, message):
         """A streaming job RPC: progress events, then the result, each wrapped in the RPC's response ``message``."""

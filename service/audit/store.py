@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS results (
 
 
 class ResultStore:
-    def __init__(self, path: Path, plan: dict[str, Any]) -> None:
+    def __init__(self, path: Path, plan: dict[str, Any], field: str = "out") -> None:
+        """``field``: what the caller named the folder by (the CLI's --out, the RPC's name), for the refusal."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -40,7 +41,7 @@ class ResultStore:
             self.connection.execute("INSERT INTO plan (id, plan) VALUES (1, ?)", (text,))
         elif stored[0] != text:
             raise FailedPrecondition(f"{path} holds results of another plan; audit into another folder or repeat "
-                                     "the same plan to resume it", field="out")
+                                     "the same plan to resume it", field=field)
 
     def done(self) -> set[tuple[str, str, str]]:
         return {tuple(row) for row in self.connection.execute("SELECT model, method, item FROM results")}

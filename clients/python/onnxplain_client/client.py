@@ -256,6 +256,21 @@ class OnnxplainClient:
         _common(request, seed=seed, baseline=baseline)
         return self._last(self.explainer.Measure(request, timeout=timeout, metadata=self._metadata), on_progress)
 
+    def audit(self, dataset: str, models: Sequence[str], name: str, *,
+              methods: Mapping[str, Mapping[str, Any] | None] | Sequence[tuple[str, Mapping[str, Any] | None]]
+              | None = None, metrics: Mapping[str, Mapping[str, Any] | None] | None = None, seed: int | None = None,
+              timeout: float | None = None,
+              on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AuditResult:
+        """Audit ``dataset`` (a path inside the server's data directory) with loaded ``models``; results go to
+        <data dir>/audits/``name``, and the same call resumes an interrupted audit."""
+        request = ex.AuditRequest(
+            dataset=dataset, models=list(models), name=name,
+            methods=[method_spec(n, p) for n, p in (methods.items() if isinstance(methods, Mapping) else methods or ())],
+            metrics=[metric_spec(n, p) for n, p in (metrics or {}).items()])
+        if seed is not None:
+            request.seed = seed
+        return self._last(self.explainer.Audit(request, timeout=timeout, metadata=self._metadata), on_progress)
+
     @staticmethod
     def _last(stream, on_progress):
         """The result of a progress-then-result stream, handing progress events to ``on_progress``."""

@@ -762,3 +762,45 @@ class MeasureResponse(_message.Message):
     progress: Progress
     result: MeasureResult
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[MeasureResult, _Mapping]] = ...) -> None: ...
+
+class AuditRequest(_message.Message):
+    __slots__ = ("dataset", "models", "methods", "metrics", "seed", "name")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    models: _containers.RepeatedScalarFieldContainer[str]
+    methods: _containers.RepeatedCompositeFieldContainer[_methods_pb2.MethodSpec]
+    metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSpec]
+    seed: int
+    name: str
+    def __init__(self, dataset: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., seed: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class AuditResult(_message.Message):
+    __slots__ = ("summary_json", "results_path", "summary_path", "report_path", "computed", "total", "timings")
+    SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_PATH_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_PATH_FIELD_NUMBER: _ClassVar[int]
+    REPORT_PATH_FIELD_NUMBER: _ClassVar[int]
+    COMPUTED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    summary_json: str
+    results_path: str
+    summary_path: str
+    report_path: str
+    computed: int
+    total: int
+    timings: Timings
+    def __init__(self, summary_json: _Optional[str] = ..., results_path: _Optional[str] = ..., summary_path: _Optional[str] = ..., report_path: _Optional[str] = ..., computed: _Optional[int] = ..., total: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class AuditResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: AuditResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AuditResult, _Mapping]] = ...) -> None: ...

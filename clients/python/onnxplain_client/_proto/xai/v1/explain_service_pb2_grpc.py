@@ -80,6 +80,11 @@ class ExplainServiceStub:
                 request_serializer=xai_dot_v1_dot_explain__service__pb2.MeasureRequest.SerializeToString,
                 response_deserializer=xai_dot_v1_dot_explain__service__pb2.MeasureResponse.FromString,
                 _registered_method=True)
+        self.Audit = channel.unary_stream(
+                '/xai.v1.ExplainService/Audit',
+                request_serializer=xai_dot_v1_dot_explain__service__pb2.AuditRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_explain__service__pb2.AuditResponse.FromString,
+                _registered_method=True)
 
 
 class ExplainServiceServicer:
@@ -155,6 +160,15 @@ class ExplainServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Audit(self, request, context):
+        """Explains and scores a dataset on the server with loaded models, committing every result as it
+        comes (SQLite), then a JSON summary and an HTML report, under <data dir>/audits/<name>. The
+        same request resumes a killed or cancelled audit. Streams progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExplainServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +216,11 @@ def add_ExplainServiceServicer_to_server(servicer, server):
                     servicer.Measure,
                     request_deserializer=xai_dot_v1_dot_explain__service__pb2.MeasureRequest.FromString,
                     response_serializer=xai_dot_v1_dot_explain__service__pb2.MeasureResponse.SerializeToString,
+            ),
+            'Audit': grpc.unary_stream_rpc_method_handler(
+                    servicer.Audit,
+                    request_deserializer=xai_dot_v1_dot_explain__service__pb2.AuditRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_explain__service__pb2.AuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -448,6 +467,33 @@ class ExplainService:
             '/xai.v1.ExplainService/Measure',
             xai_dot_v1_dot_explain__service__pb2.MeasureRequest.SerializeToString,
             xai_dot_v1_dot_explain__service__pb2.MeasureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Audit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xai.v1.ExplainService/Audit',
+            xai_dot_v1_dot_explain__service__pb2.AuditRequest.SerializeToString,
+            xai_dot_v1_dot_explain__service__pb2.AuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

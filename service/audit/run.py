@@ -1,0 +1,55 @@
+"""One audit from start to files: open (or resume) the store, run an engine, then write the summary and the
+report. The CLI and the Audit RPC both call ``audit``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from service.audit.dataset import Item
+from service.audit.engine import AuditPlan, run_audit
+from service.audit.report import write_report
+from service.audit.store import ResultStore
+from service.audit.summary import summarise
+from service.jobs.control import JobControl
+from service.runtime.model import LoadedModel
+
+
+@dataclass
+class AuditOutcome:
+    summary: dict[str, Any]
+    results: Path
+    summary_path: Path
+    report: Path
+    computed: int
+    total: int
+
+
+def audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, out: Path, dataset_label: str, *,
+          engine: str = "embedded", model_files: list[Path] | None = None, address: str | None = None,
+          workers: int = 2, control: JobControl | None = None,
+          on_result: Callable[[int, int], None] | None = None, out_field: str = "out") -> AuditOutcome:
+    from service.metrics import METRICS
+
+    store = ResultStore(out / "results.sqlite",
+                        plan.describe([m.info.name for m in models], [item.item_id for item in items]), out_field)
+    try:
+        if engine == "ray":
+            from service.audit.ray_engine import run_audit_ray
+
+            computed = run_audit_ray([(m.info.name, path) for m, path in zip(models, model_files or [])], items,
+                                     plan, store, address=address, workers=workers, on_result=on_result)
+        else:
+            computed = run_audit(models, items, plan, store, control, on_result)
+        rows = list(store.rows())
+    finally:
+        store.close()
+    summary = summarise(rows, {name: metric.higher_is_better for name, metric in METRICS.items()})
+    summary.update({"dataset": dataset_label, "computed_now": computed})
+    summary_path = out / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2))
+    report = write_report(out / "report.html", summary, rows, {item.item_id: item.path for item in items},
+                          {model.info.name: list(model.info.labels) for model in models})
+    return AuditOutcome(summary, out / "results.sqlite", summary_path, report, computed, len(rows))
