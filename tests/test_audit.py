@@ -119,7 +119,8 @@ def test_the_report_renders_in_headless_chromium(dataset, tmp_path):
     profile = tmp_path / "profile"
     dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<h2>") == 2 and "Worst by deletion" in dom and "Per class" in dom
+    assert dom.count("<h2>") == 3 and "Stability across the audited models" in dom  # 2 models: + stability
+    assert "Worst by deletion" in dom and "Per class" in dom
     # Every picture is inline and decodes: galleries (5 per metric and group) plus the plots.
     assert dom.count('src="data:image/png;base64,') >= 2 * (2 * 5 + 3)
     shot = tmp_path / "report.png"
@@ -164,3 +165,22 @@ def test_the_audit_rpc_streams_progress_resumes_and_refuses_paths_outside(client
     assert_status(lambda: client.audit("scenes/manifest.csv", ["shapes"], "first", seed=2),
                   grpc.StatusCode.FAILED_PRECONDITION, "name", "another plan")
     still_serving(client)
+
+
+def test_audit_measures_and_stability_across_its_models(dataset, tmp_path):
+    assert main(["audit", str(dataset), "--model", str(MODELS / "shapes"), "--model", str(MODELS / "shapes_run3"),
+                 "--method", "occlusion:window=8,stride=4", "--measure", "entropy", "--measure", "degradation",
+                 "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    stability = summary["stability"]["occlusion stride=4 window=8"]
+    assert stability["models"] == ["shapes", "shapes_run3"] and stability["count"] == ITEMS
+    assert 0 < stability["mean"] < 1  # independent runs agree in part
+    with sqlite3.connect(tmp_path / "results.sqlite") as connection:
+        details = [json.loads(d) for (d,) in connection.execute(
+            "SELECT details FROM results WHERE model = 'shapes' ORDER BY item")]
+    measures = summary["groups"][0]["measures"]
+    assert set(measures) == {"entropy_histogram", "entropy_spatial", "degradation_background_drop",
+                             "degradation_object_drop"}
+    assert measures["entropy_spatial"]["mean"] == pytest.approx(np.mean([d["entropy_spatial"] for d in details]))
+    assert all(0 < d["entropy_histogram"] <= 1 for d in details)
+    assert "Stability across the audited models" in (tmp_path / "report.html").read_text()

@@ -21,7 +21,7 @@ from service.errors import InvalidArgument
 from service.explainers import get_method
 from service.jobs.control import JobControl
 from service.jobs.evaluate import MetricRequest
-from service.jobs.explain import ExplainJob, run_explain
+from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.metrics import get_metric
 from service.runtime.model import LoadedModel
 
@@ -31,13 +31,21 @@ class AuditPlan:
     methods: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]  # (name, sorted parameter items)
     metrics: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
     seed: int = 0
+    # Per-image salience measures (Crum et al. 2023) of every map; stability across the audit's models is
+    # computed from the stored maps in the summary.
+    measures: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, methods: list[tuple[str, dict]], metrics: list[tuple[str, dict]], seed: int = 0) -> "AuditPlan":
+    def build(cls, methods: list[tuple[str, dict]], metrics: list[tuple[str, dict]], seed: int = 0,
+              measures: list[str] = ()) -> "AuditPlan":
         if not methods:
             raise InvalidArgument("name at least one method", field="methods")
+        unknown = set(measures) - set(ITEM_MEASURES)
+        if unknown:
+            raise InvalidArgument(f"{sorted(unknown)}: per-image measures are {list(ITEM_MEASURES)} (stability comes "
+                                  "from comparing the audit's models)", field="measures")
         freeze = lambda pairs: tuple((name, tuple(sorted(params.items()))) for name, params in pairs)  # noqa: E731
-        return cls(freeze(methods), freeze(metrics), seed)
+        return cls(freeze(methods), freeze(metrics), seed, tuple(sorted(set(measures))))
 
     def describe(self, models: list[str], dataset: list[str]) -> dict[str, Any]:
         """What identifies the audit's results: the plan, the models and the dataset's item ids."""
@@ -47,6 +55,33 @@ class AuditPlan:
     @staticmethod
     def label(name: str, params: tuple) -> str:
         return name + "".join(f" {k}={v}" for k, v in params)
+
+
+ITEM_MEASURES = ("entropy", "out_of_set", "transforms", "degradation")
+
+
+def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.ndarray, clean_score: float,
+                  explain: Callable[[np.ndarray], np.ndarray], score: Callable[[np.ndarray], np.ndarray],
+                  rng: np.random.Generator) -> dict[str, float]:
+    """One number per measure and image, for the summary's distributions."""
+    from service.measures.degradation import degrade
+    from service.measures.entropy import histogram_entropy, spatial_entropy
+    from service.measures.out_of_set import out_of_set
+    from service.measures.transforms import follows_transforms
+
+    values: dict[str, float] = {}
+    if "entropy" in names:
+        values["entropy_histogram"] = histogram_entropy(attribution)
+        values["entropy_spatial"] = spatial_entropy(attribution)
+    if "out_of_set" in names:
+        curves = out_of_set(image, explain, score, rng, attribution=attribution)
+        values["noise_ssim_auc"], values["noise_score_auc"] = curves["ssim_auc"], curves["score_auc"]
+    if "transforms" in names:
+        values["transforms_ssim"] = float(np.mean(list(follows_transforms(image, explain, attribution).values())))
+    if "degradation" in names:
+        for mode in ("background", "object"):
+            values[f"degradation_{mode}_drop"] = float(clean_score - score(degrade(image, attribution, mode)[None])[0])
+    return values
 
 
 def item_seed(seed: int, model: str, method: str, item: str) -> int:
@@ -120,11 +155,24 @@ class Worker:
                                                seed=item_seed(self.plan.seed, task.model, task.method,
                                                               item.item_id)), control)
         target, scored = result.targets[0], (result.metrics or [[]])[0]
+        details = reported_details((result.details or [{}])[0])
+        if self.plan.measures:
+            def explain(x: np.ndarray) -> np.ndarray:
+                return run_explain(model, ExplainJob(method, params, x, Targets((target.class_index,)),
+                                                     seed=item_seed(self.plan.seed, task.model, task.method,
+                                                                    item.item_id)), control).maps[0]
+
+            def score(xs: np.ndarray) -> np.ndarray:
+                return model.predict(xs)[:, target.class_index]
+
+            details.update(item_measures(self.plan.measures, image, result.maps[0], target.score, explain, score,
+                                         np.random.default_rng(item_seed(self.plan.seed, task.model, "measures",
+                                                                         item.item_id))))
         return {"model": task.model, "method": task.method, "item": item.item_id,
                 "label": label_index(item.label, model, item), "predicted": target.class_index, "score": target.score,
                 "metrics": {s.result.name: s.result.score for s in scored},
                 "curves": {s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
-                "details": reported_details((result.details or [{}])[0]), "attribution": result.maps[0],
+                "details": details, "attribution": result.maps[0],
                 "seconds": time.perf_counter() - started}
 
 

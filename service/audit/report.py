@@ -19,6 +19,7 @@ from PIL import Image
 
 from service import render
 
+MEASURE_PREFIXES = ("entropy_", "noise_", "transforms_", "degradation_")
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; } th { background: #f4f4f6; }
@@ -95,6 +96,11 @@ def write_report(path: Path, summary: dict[str, Any], rows: list[dict], images: 
     sections.append(_table(["model", "method", "images", "accuracy", *metric_names, "s / image"],
                            [[g["model"], g["method"], g["items"], g["accuracy"], *(g["metrics"].get(m) for m in metric_names),
                              g["seconds_per_item"]] for g in summary["groups"]]))
+    if summary.get("stability"):
+        sections.append("<h2>Stability across the audited models</h2>" + _table(
+            ["method", "models", "mean SSIM", "std", "min", "pairs"],
+            [[method, ", ".join(s["models"]), s["mean"], s["std"], s["min"], s["count"]]
+             for method, s in summary["stability"].items()]))
     for group in summary["groups"]:
         key = (group["model"], group["method"])
         results, names = by_group[key], labels.get(group["model"], [])
@@ -141,6 +147,10 @@ def _plots(results: list[dict], metric_names: list[str]) -> list[str]:
         mean = np.mean(profiles, axis=0)
         plots.append(f'<figure><img src="{_figure(lambda axis: (axis.bar(render.level_labels(len(mean) - 1), mean), axis.set(ylabel="share of importance")))}" '
                      'alt="scales"><figcaption>WCAM: mean importance per scale.</figcaption></figure>')
+    for name in sorted({k for r in results for k in r["details"] if k.startswith(MEASURE_PREFIXES)}):
+        values = [r["details"][name] for r in results if name in r["details"]]
+        plots.append(f'<figure><img src="{_figure(lambda axis, v=values, n=name: (axis.hist(v, bins=20), axis.set(xlabel=n, ylabel="images")))}" '
+                     f'alt="{html.escape(name)}"><figcaption>Salience measure: {html.escape(name)}.</figcaption></figure>')
     certified = [r["details"]["adversarial_overlap"] < 0 for r in results if "adversarial_overlap" in r["details"]]
     if certified:
         plots.append(f"<p>EVA: the verifier certified the ball of {np.mean(certified):.0%} of the images "

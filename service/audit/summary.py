@@ -35,9 +35,40 @@ def summarise(rows: Iterable[dict[str, Any]], higher_is_better: dict[str, bool])
                 (r for r in results if name in r["metrics"]),
                 key=lambda r: r["metrics"][name] * (1 if higher_is_better.get(name, True) else -1))[:WORST]]
                 for name in metric_names},
+            "measures": _measures(results),
             "seconds_per_item": float(np.mean([r["seconds"] for r in results])),
         })
-    return {"groups": summary}
+    return {"groups": summary, "stability": _stability(groups)}
+
+
+def _measures(results: list[dict]) -> dict[str, dict[str, float]]:
+    """The summary of every per-image measure the results carry (their details, WCAM's and EVA's aside)."""
+    from service.measures import summary as stats
+
+    names = sorted({k for r in results for k, v in r["details"].items()
+                    if isinstance(v, float) and k not in ("approximation_share", "adversarial_overlap", "epsilon")})
+    return {name: stats([r["details"][name] for r in results if name in r["details"]]) for name in names}
+
+
+def _stability(groups: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:
+    """Per method run on two models or more: SSIM between the maps of every pair of models, per image (the
+    salience stability measure, over the audit's own models)."""
+    from service.measures import summary as stats
+    from service.measures.stability import stability
+
+    by_method: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+    for (model, method), results in groups.items():
+        by_method[method][model] = {r["item"]: r["map"] for r in results}
+    found = {}
+    for method, models in sorted(by_method.items()):
+        if len(models) < 2:
+            continue
+        names = sorted(models)
+        items = sorted(set.intersection(*(set(maps) for maps in models.values())))
+        maps = np.stack([[models[name][item] for item in items] for name in names])  # (models, items, H, W)
+        pairs = stability(maps)
+        found[method] = {"models": names, "pairs_per_image": pairs.shape[1], **stats(pairs.ravel())}
+    return found
 
 
 def _mean(rows: list[dict], name: str) -> float | None:

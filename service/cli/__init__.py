@@ -185,6 +185,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="repeatable; default occlusion")
     audit.add_argument("--metric", action="append", default=[], metavar="NAME[:K=V,K=V]",
                        help="repeatable, e.g. deletion, insertion, localisation (with masks)")
+    audit.add_argument("--measure", action="append", default=[],
+                       choices=["entropy", "out_of_set", "transforms", "degradation"],
+                       help="a per-image salience measure (repeatable); stability across the --model's is computed "
+                            "whenever there are several")
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--engine", choices=["embedded", "ray"], default="embedded",
                        help="embedded (in-process, the default) or ray (actors with their own sessions)")

@@ -35,7 +35,7 @@ def audit(args: argparse.Namespace) -> None:
         name = path.parent.name if path.name == "model.onnx" else path.stem
         models.append(load_model(name, path.read_bytes(), source=str(path), model_path=path))
         paths.append(path)
-    plan = AuditPlan.build(_specs(args.method or ["occlusion"]), _specs(args.metric), args.seed)
+    plan = AuditPlan.build(_specs(args.method or ["occlusion"]), _specs(args.metric), args.seed, args.measure)
     with tqdm(total=len(models) * len(plan.methods) * len(items), desc="audit", unit="result", disable=None) as bar:
         def on_result(done: int, total: int) -> None:
             bar.n = done
