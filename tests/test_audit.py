@@ -159,6 +159,14 @@ def test_the_audit_rpc_streams_progress_resumes_and_refuses_paths_outside(client
                          methods={"occlusion": {"window": 8, "stride": 4}},
                          metrics={"deletion": {"steps": 8}, "localisation": {}}, seed=1)
     assert again.computed == 0 and again.total == 12  # resumed: nothing left to do
+    planned = client.audit("scenes/manifest.csv", ["shapes"], "planned", methods=[("occlusion", {"window": 16}),
+                                                                               ("rise", {"num_masks": 200})],
+                           measures=["entropy"], ensemble={"normalisation": "rank", "aggregator": "mean"},
+                           scales={"corruptions": ["jpeg"], "severities": [5]}, seed=1)
+    groups = {g["method"]: g for g in json.loads(planned.summary_json)["groups"]}
+    assert planned.total == 4 * 6 and "ensemble rank/mean" in groups
+    assert "entropy_spatial" in groups["occlusion window=[16]"]["measures"]
+    assert any(m.startswith("scales jpeg") for m in groups)
     assert_status(lambda: client.audit("../outside", ["shapes"], "x"), grpc.StatusCode.INVALID_ARGUMENT, "dataset")
     assert_status(lambda: client.audit("scenes", ["nowhere"], "x"), grpc.StatusCode.NOT_FOUND, "models[0]")
     assert_status(lambda: client.audit("scenes", ["shapes"], "../up"), grpc.StatusCode.INVALID_ARGUMENT, "name")
@@ -184,3 +192,46 @@ def test_audit_measures_and_stability_across_its_models(dataset, tmp_path):
     assert measures["entropy_spatial"]["mean"] == pytest.approx(np.mean([d["entropy_spatial"] for d in details]))
     assert all(0 < d["entropy_histogram"] <= 1 for d in details)
     assert "Stability across the audited models" in (tmp_path / "report.html").read_text()
+
+
+def test_an_audit_ensemble_is_its_members_aggregated_and_scored_like_them(dataset, tmp_path):
+    from service.ensembles.aggregate import aggregate
+    from service.ensembles.normalise import normalise
+
+    assert main(["audit", str(dataset), "--model", str(MODELS / "shapes"), "--method", "occlusion:window=8,stride=4",
+                 "--method", "rise:num_masks=300", "--metric", "deletion:steps=8", "--ensemble", "rank/mean",
+                 "--out", str(tmp_path)]) == 0
+    store = ResultStore(tmp_path / "results.sqlite", json.loads(sqlite3.connect(tmp_path / "results.sqlite").execute(
+        "SELECT plan FROM plan").fetchone()[0]))
+    rows = list(store.rows())
+    store.close()
+    by_method = {}
+    for row in rows:
+        by_method.setdefault(row["method"], {})[row["item"]] = row
+    ensemble, occlusion, rise = (by_method[m] for m in ("ensemble rank/mean", "occlusion stride=4 window=8",
+                                                        "rise num_masks=300"))
+    assert len(ensemble) == ITEMS and all("deletion" in row["metrics"] for row in ensemble.values())
+    for item, row in ensemble.items():
+        expected = aggregate(normalise(np.stack([occlusion[item]["map"], rise[item]["map"]]), "rank"), "mean")
+        np.testing.assert_allclose(row["map"], expected, atol=1e-3)
+        assert row["predicted"] == occlusion[item]["predicted"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "ensemble rank/mean" in [g["method"] for g in summary["groups"]]
+
+
+def test_an_audit_reports_prediction_flips_and_scale_shifts_under_corruption(dataset, tmp_path):
+    """A heavy blur (severity 5) removes the fine scales: what importance is left moves to the approximation."""
+    assert main(["audit", str(dataset), "--model", str(MODELS / "shapes"), "--method", "occlusion:window=16,stride=8",
+                 "--corruption", "gaussian_blur", "--severity", "5", "--scale-designs", "2", "--out",
+                 str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    scales = next(g for g in summary["groups"] if g["method"].startswith("scales gaussian_blur"))
+    assert scales["items"] == ITEMS
+    flipped = scales["measures"]["flipped gaussian_blur 5"]
+    assert 0 <= flipped["mean"] <= 1 and flipped["count"] == ITEMS
+    with sqlite3.connect(tmp_path / "results.sqlite") as connection:
+        details = [json.loads(d) for (d,) in connection.execute(
+            "SELECT details FROM results WHERE method LIKE 'scales%'")]
+    shifted = [d["approximation share gaussian_blur 5"] - d["approximation_share"] for d in details]
+    assert np.mean(shifted) > 0, shifted
+    assert "Corruptions and zoom" in (tmp_path / "report.html").read_text()

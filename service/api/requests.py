@@ -288,10 +288,21 @@ def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> Au
         method(spec, f"methods[{i}]")  # the same checks as Explain: unknown methods and parameters
     for i, spec in enumerate(request.metrics):
         metric(spec, f"metrics[{i}]")
-    items = load_dataset(dataset)
-    return AuditJob(models, tuple(items), AuditPlan.build(methods, metrics, request.seed if request.HasField("seed")
-                                                           else 0), data_dir / "audits" / request.name,
-                    request.dataset)
+    measures = [from_enum(SALIENCE_MEASURES, value, f"measures[{i}]") for i, value in enumerate(request.measures)]
+    ensemble = None
+    if request.HasField("ensemble"):
+        ensemble = (from_enum(NORMALISATIONS, request.ensemble.normalisation, "ensemble.normalisation", "max_abs"),
+                    from_enum(AGGREGATORS, request.ensemble.aggregator, "ensemble.aggregator", "mean"),
+                    request.ensemble.kappa if request.ensemble.HasField("kappa") else 1.0)
+    scales = None
+    if request.HasField("scales"):
+        scales = (tuple(from_enum(CORRUPTIONS, c, f"scales.corruptions[{i}]").value
+                        for i, c in enumerate(request.scales.corruptions)),
+                  tuple(request.scales.severities) or (3,), tuple(request.scales.zooms),
+                  request.scales.num_designs or 2)
+    plan = AuditPlan.build(methods, metrics, request.seed if request.HasField("seed") else 0, measures, ensemble,
+                           scales)
+    return AuditJob(models, tuple(load_dataset(dataset)), plan, data_dir / "audits" / request.name, request.dataset)
 
 
 def _default_metric() -> MetricRequest:

@@ -34,10 +34,24 @@ class AuditPlan:
     # Per-image salience measures (Crum et al. 2023) of every map; stability across the audit's models is
     # computed from the stored maps in the summary.
     measures: tuple[str, ...] = ()
+    # (normalisation, aggregator, kappa): the methods' maps of each image aggregated and scored as one more row.
+    ensemble: tuple[str, str, float] | None = None
+    # (corruptions, severities, zooms, WCAM designs): each image explained by WCAM clean, corrupted and zoomed,
+    # one more row per image with the prediction flips and scale shifts (Kasmi et al. 2023).
+    scales: tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...], int] | None = None
+
+    @property
+    def scales_label(self) -> str | None:
+        if self.scales is None:
+            return None
+        corruptions, severities, zooms, designs = self.scales
+        parts = [*corruptions, *(f"zoom {z:g}x" for z in zooms)]
+        return f"scales {','.join(parts)} severities={list(severities)} num_designs={designs}"
 
     @classmethod
     def build(cls, methods: list[tuple[str, dict]], metrics: list[tuple[str, dict]], seed: int = 0,
-              measures: list[str] = ()) -> "AuditPlan":
+              measures: list[str] = (), ensemble: tuple[str, str, float] | None = None,
+              scales: tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...], int] | None = None) -> "AuditPlan":
         if not methods:
             raise InvalidArgument("name at least one method", field="methods")
         unknown = set(measures) - set(ITEM_MEASURES)
@@ -45,7 +59,19 @@ class AuditPlan:
             raise InvalidArgument(f"{sorted(unknown)}: per-image measures are {list(ITEM_MEASURES)} (stability comes "
                                   "from comparing the audit's models)", field="measures")
         freeze = lambda pairs: tuple((name, tuple(sorted(params.items()))) for name, params in pairs)  # noqa: E731
-        return cls(freeze(methods), freeze(metrics), seed, tuple(sorted(set(measures))))
+        if ensemble is not None and len(methods) < 2:
+            raise InvalidArgument("an ensemble needs at least two methods", field="ensemble")
+        if scales is not None:
+            from service.corruptions import Corruption
+            from service.jobs.scales import variants
+
+            corruptions, severities, zooms, _ = scales
+            try:
+                variants([Corruption(c) for c in corruptions], list(severities), list(zooms))
+            except ValueError as error:
+                raise InvalidArgument(f"{error}; corruptions are {[c.value for c in Corruption]}",
+                                      field="corruptions") from error
+        return cls(freeze(methods), freeze(metrics), seed, tuple(sorted(set(measures))), ensemble, scales)
 
     def describe(self, models: list[str], dataset: list[str]) -> dict[str, Any]:
         """What identifies the audit's results: the plan, the models and the dataset's item ids."""
@@ -124,6 +150,8 @@ class Task:
 def pending(models: list[str], plan: AuditPlan, items: list[Item], done: set[tuple[str, str, str]]) -> list[Task]:
     """Every (model, method, item) of the plan not in ``done``, in a fixed order."""
     labels = [AuditPlan.label(name, params) for name, params in plan.methods]
+    if plan.scales_label is not None:
+        labels.append(plan.scales_label)
     return [Task(model, label, item) for model in models for label in labels for item in items
             if (model, label, item.item_id) not in done]
 
@@ -141,8 +169,13 @@ class Worker:
         self.metrics = tuple(MetricRequest(get_metric(name), get_metric(name).make_params(dict(params)))
                              for name, params in plan.metrics)
 
+    def compute_scales(self, task: Task, control: JobControl | None = None) -> dict[str, Any]:
+        return _compute_scales(self, task, control)
+
     def compute(self, task: Task, control: JobControl | None = None) -> dict[str, Any]:
         """The result of ``task`` as ``ResultStore.add``'s arguments."""
+        if task.method == self.plan.scales_label:
+            return self.compute_scales(task, control)
         started = time.perf_counter()
         model, item = self.models[task.model], task.item
         method, params = self.methods[task.method]
@@ -174,6 +207,34 @@ class Worker:
                 "curves": {s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
                 "details": details, "attribution": result.maps[0],
                 "seconds": time.perf_counter() - started}
+
+
+def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) -> dict[str, Any]:
+    """WCAM on the clean image and its variants: the clean map and profile, and per variant whether the
+    prediction flipped and where the importance went."""
+    from service.corruptions import Corruption
+    from service.jobs.scales import ScaleJob, run_scales, variants
+
+    started = time.perf_counter()
+    model, item = worker.models[task.model], task.item
+    corruptions, severities, zooms, designs = worker.plan.scales
+    image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
+    wcam = get_method("wcam")
+    result = run_scales(model, ScaleJob(image, wcam.make_params({"num_designs": designs}),
+                                        tuple(variants([Corruption(c) for c in corruptions], list(severities),
+                                                       list(zooms))),
+                                        seed=item_seed(worker.plan.seed, task.model, task.method, item.item_id)),
+                        control)
+    clean, *changed = result.rows
+    details = {"level_importance": clean.details["level_importance"],
+               "approximation_share": clean.details["approximation_share"]}
+    for row in changed:
+        details[f"flipped {row.variant.name}"] = float(row.predicted.class_index != clean.predicted.class_index)
+        details[f"approximation share {row.variant.name}"] = float(row.details["approximation_share"])
+    return {"model": task.model, "method": task.method, "item": item.item_id,
+            "label": label_index(item.label, model, item), "predicted": clean.predicted.class_index,
+            "score": clean.target_score, "metrics": {}, "curves": {}, "details": details, "attribution": clean.map,
+            "seconds": time.perf_counter() - started}
 
 
 def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, store: ResultStore,

@@ -151,6 +151,13 @@ def _plots(results: list[dict], metric_names: list[str]) -> list[str]:
         values = [r["details"][name] for r in results if name in r["details"]]
         plots.append(f'<figure><img src="{_figure(lambda axis, v=values, n=name: (axis.hist(v, bins=20), axis.set(xlabel=n, ylabel="images")))}" '
                      f'alt="{html.escape(name)}"><figcaption>Salience measure: {html.escape(name)}.</figcaption></figure>')
+    variants = sorted({k.removeprefix("flipped ") for r in results for k in r["details"] if k.startswith("flipped ")})
+    if variants:
+        plots.append("<h3>Corruptions and zoom</h3>" + _table(
+            ["variant", "prediction flipped", "approximation share (clean: "
+             f"{np.mean([r['details']['approximation_share'] for r in results]):.3f})"],
+            [[v, float(np.mean([r["details"][f"flipped {v}"] for r in results])),
+              float(np.mean([r["details"][f"approximation share {v}"] for r in results]))] for v in variants]))
     certified = [r["details"]["adversarial_overlap"] < 0 for r in results if "adversarial_overlap" in r["details"]]
     if certified:
         plots.append(f"<p>EVA: the verifier certified the ball of {np.mean(certified):.0%} of the images "

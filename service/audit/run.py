@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from service.audit.dataset import Item
 from service.audit.engine import AuditPlan, run_audit
+from service.audit.ensemble import EnsemblePlan, add_ensembles
 from service.audit.report import write_report
 from service.audit.store import ResultStore
 from service.audit.summary import summarise
@@ -43,6 +44,9 @@ def audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, out: Pa
                                      plan, store, address=address, workers=workers, on_result=on_result)
         else:
             computed = run_audit(models, items, plan, store, control, on_result)
+        if plan.ensemble is not None:
+            computed += add_ensembles(models, items, [AuditPlan.label(n, p) for n, p in plan.methods],
+                                      EnsemblePlan(*plan.ensemble), plan.metrics, plan.seed, store, control)
         rows = list(store.rows())
     finally:
         store.close()

@@ -58,10 +58,15 @@ class ResultStore:
              json.dumps(metrics, sort_keys=True), json.dumps(curves, sort_keys=True),
              json.dumps(details, sort_keys=True), compact.tobytes(), json.dumps(list(compact.shape)), seconds))
 
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def member_rows(self, model: str, item: str, methods: list[str]) -> list[dict[str, Any]]:
+        """The stored rows of ``methods`` for one model and item, in the order of ``methods``."""
+        found = {row["method"]: row for row in self.rows("WHERE model = ? AND item = ?", (model, item))}
+        return [found[method] for method in methods if method in found]
+
+    def rows(self, where: str = "", parameters: tuple = ()) -> Iterator[dict[str, Any]]:
         cursor = self.connection.execute(
             "SELECT model, method, item, label, predicted, score, correct, metrics, curves, details, map, map_shape, "
-            "seconds FROM results ORDER BY model, method, item")
+            f"seconds FROM results {where} ORDER BY model, method, item", parameters)
         for (model, method, item, label, predicted, score, correct, metrics, curves, details, blob, shape,
              seconds) in cursor:
             yield {"model": model, "method": method, "item": item, "label": label, "predicted": predicted,

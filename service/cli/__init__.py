@@ -189,6 +189,15 @@ def _parser() -> argparse.ArgumentParser:
                        choices=["entropy", "out_of_set", "transforms", "degradation"],
                        help="a per-image salience measure (repeatable); stability across the --model's is computed "
                             "whenever there are several")
+    audit.add_argument("--ensemble", metavar="NORMALISATION/AGGREGATOR[/KAPPA]",
+                       help="also aggregate each image's maps of the --method's (e.g. rank/mean, max_abs/ucb/1) and "
+                            "score the ensemble like them")
+    audit.add_argument("--corruption", action="append", default=[],
+                       choices=["gaussian_noise", "gaussian_blur", "jpeg", "contrast"],
+                       help="also WCAM each image clean and corrupted (repeatable): prediction flips, scale shifts")
+    audit.add_argument("--severity", type=int, action="append", default=[], help="1-5 (default 3)")
+    audit.add_argument("--zoom", type=float, action="append", default=[], help="also WCAM zoomed versions (above 1)")
+    audit.add_argument("--scale-designs", type=int, default=2, help="WCAM designs for the scale analyses")
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--engine", choices=["embedded", "ray"], default="embedded",
                        help="embedded (in-process, the default) or ray (actors with their own sessions)")

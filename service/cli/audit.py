@@ -22,6 +22,7 @@ def audit(args: argparse.Namespace) -> None:
 
     from service.audit.dataset import load_dataset
     from service.audit.engine import AuditPlan
+    from service.audit.ensemble import EnsemblePlan
     from service.audit.run import audit as run
     from service.errors import NotFound
     from service.runtime.model import load_model
@@ -35,7 +36,16 @@ def audit(args: argparse.Namespace) -> None:
         name = path.parent.name if path.name == "model.onnx" else path.stem
         models.append(load_model(name, path.read_bytes(), source=str(path), model_path=path))
         paths.append(path)
-    plan = AuditPlan.build(_specs(args.method or ["occlusion"]), _specs(args.metric), args.seed, args.measure)
+    ensemble = None
+    if args.ensemble:  # NORMALISATION/AGGREGATOR[/KAPPA]
+        parts = args.ensemble.split("/")
+        ensemble = (parts[0], parts[1] if len(parts) > 1 else "mean", float(parts[2]) if len(parts) > 2 else 1.0)
+        EnsemblePlan(*ensemble)  # checks the names before any work
+    scales = None
+    if args.corruption or args.zoom:
+        scales = (tuple(args.corruption), tuple(args.severity or [3]), tuple(args.zoom), args.scale_designs)
+    plan = AuditPlan.build(_specs(args.method or ["occlusion"]), _specs(args.metric), args.seed, args.measure,
+                           ensemble, scales)
     with tqdm(total=len(models) * len(plan.methods) * len(items), desc="audit", unit="result", disable=None) as bar:
         def on_result(done: int, total: int) -> None:
             bar.n = done

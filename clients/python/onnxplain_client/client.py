@@ -259,16 +259,28 @@ class OnnxplainClient:
     def audit(self, dataset: str, models: Sequence[str], name: str, *,
               methods: Mapping[str, Mapping[str, Any] | None] | Sequence[tuple[str, Mapping[str, Any] | None]]
               | None = None, metrics: Mapping[str, Mapping[str, Any] | None] | None = None, seed: int | None = None,
-              timeout: float | None = None,
+              measures: Sequence[str] = (), ensemble: Mapping[str, Any] | None = None,
+              scales: Mapping[str, Any] | None = None, timeout: float | None = None,
               on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AuditResult:
         """Audit ``dataset`` (a path inside the server's data directory) with loaded ``models``; results go to
         <data dir>/audits/``name``, and the same call resumes an interrupted audit."""
         request = ex.AuditRequest(
             dataset=dataset, models=list(models), name=name,
             methods=[method_spec(n, p) for n, p in (methods.items() if isinstance(methods, Mapping) else methods or ())],
-            metrics=[metric_spec(n, p) for n, p in (metrics or {}).items()])
+            metrics=[metric_spec(n, p) for n, p in (metrics or {}).items()],
+            measures=[ex.SalienceMeasure.Value(f"SALIENCE_MEASURE_{m.upper()}") for m in measures])
         if seed is not None:
             request.seed = seed
+        if ensemble:  # {"normalisation": "rank", "aggregator": "mean", "kappa": 1}
+            request.ensemble.CopyFrom(ex.AuditEnsemble(
+                normalisation=ex.Normalisation.Value(f"NORMALISATION_{ensemble.get('normalisation', 'max_abs').upper()}"),
+                aggregator=ex.Aggregator.Value(f"AGGREGATOR_{ensemble.get('aggregator', 'mean').upper()}"),
+                **({"kappa": ensemble["kappa"]} if "kappa" in ensemble else {})))
+        if scales:  # {"corruptions": ["gaussian_blur"], "severities": [3], "zooms": [2.0], "num_designs": 2}
+            request.scales.CopyFrom(ex.AuditScales(
+                corruptions=[ex.Corruption.Value(f"CORRUPTION_{c.upper()}") for c in scales.get("corruptions", ())],
+                severities=list(scales.get("severities", ())), zooms=list(scales.get("zooms", ())),
+                num_designs=scales.get("num_designs", 0)))
         return self._last(self.explainer.Audit(request, timeout=timeout, metadata=self._metadata), on_progress)
 
     @staticmethod

@@ -764,20 +764,48 @@ class MeasureResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[MeasureResult, _Mapping]] = ...) -> None: ...
 
 class AuditRequest(_message.Message):
-    __slots__ = ("dataset", "models", "methods", "metrics", "seed", "name")
+    __slots__ = ("dataset", "models", "methods", "metrics", "seed", "name", "measures", "ensemble", "scales")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
+    SCALES_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     models: _containers.RepeatedScalarFieldContainer[str]
     methods: _containers.RepeatedCompositeFieldContainer[_methods_pb2.MethodSpec]
     metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSpec]
     seed: int
     name: str
-    def __init__(self, dataset: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., seed: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+    measures: _containers.RepeatedScalarFieldContainer[SalienceMeasure]
+    ensemble: AuditEnsemble
+    scales: AuditScales
+    def __init__(self, dataset: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., seed: _Optional[int] = ..., name: _Optional[str] = ..., measures: _Optional[_Iterable[_Union[SalienceMeasure, str]]] = ..., ensemble: _Optional[_Union[AuditEnsemble, _Mapping]] = ..., scales: _Optional[_Union[AuditScales, _Mapping]] = ...) -> None: ...
+
+class AuditEnsemble(_message.Message):
+    __slots__ = ("normalisation", "aggregator", "kappa")
+    NORMALISATION_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATOR_FIELD_NUMBER: _ClassVar[int]
+    KAPPA_FIELD_NUMBER: _ClassVar[int]
+    normalisation: Normalisation
+    aggregator: Aggregator
+    kappa: float
+    def __init__(self, normalisation: _Optional[_Union[Normalisation, str]] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ...) -> None: ...
+
+class AuditScales(_message.Message):
+    __slots__ = ("corruptions", "severities", "zooms", "num_designs")
+    CORRUPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SEVERITIES_FIELD_NUMBER: _ClassVar[int]
+    ZOOMS_FIELD_NUMBER: _ClassVar[int]
+    NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
+    corruptions: _containers.RepeatedScalarFieldContainer[Corruption]
+    severities: _containers.RepeatedScalarFieldContainer[int]
+    zooms: _containers.RepeatedScalarFieldContainer[float]
+    num_designs: int
+    def __init__(self, corruptions: _Optional[_Iterable[_Union[Corruption, str]]] = ..., severities: _Optional[_Iterable[int]] = ..., zooms: _Optional[_Iterable[float]] = ..., num_designs: _Optional[int] = ...) -> None: ...
 
 class AuditResult(_message.Message):
     __slots__ = ("summary_json", "results_path", "summary_path", "report_path", "computed", "total", "timings")
