@@ -235,3 +235,20 @@ def test_an_audit_reports_prediction_flips_and_scale_shifts_under_corruption(dat
     shifted = [d["approximation share gaussian_blur 5"] - d["approximation_share"] for d in details]
     assert np.mean(shifted) > 0, shifted
     assert "Corruptions and zoom" in (tmp_path / "report.html").read_text()
+
+
+def test_a_deadline_stops_an_audit_rpc_between_results_and_the_same_call_resumes(server, client, data_dir):
+    import grpc
+    from test_server import _wait_idle, assert_status
+
+    (data_dir / "slow").mkdir(exist_ok=True)
+    write_scene_dataset(data_dir / "slow", 12, seed=11)
+    call = dict(methods={"rise": {"num_masks": 3000}}, seed=0)
+    assert_status(lambda: client.audit("slow/manifest.csv", ["shapes"], "slow", timeout=3.0, **call),
+                  grpc.StatusCode.DEADLINE_EXCEEDED)
+    _wait_idle(server, timeout=30)
+    with sqlite3.connect(data_dir / "audits" / "slow" / "results.sqlite") as connection:
+        kept = connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert 0 < kept < 12  # what was done before the deadline is kept
+    resumed = client.audit("slow/manifest.csv", ["shapes"], "slow", **call)
+    assert resumed.computed == 12 - kept and resumed.total == 12
