@@ -302,7 +302,8 @@ def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> Au
                   request.scales.num_designs or 2)
     plan = AuditPlan.build(methods, metrics, request.seed if request.HasField("seed") else 0, measures, ensemble,
                            scales)
-    return AuditJob(models, tuple(load_dataset(dataset)), plan, data_dir / "audits" / request.name, request.dataset)
+    return AuditJob(models, tuple(load_dataset(dataset, root=data_dir)), plan, data_dir / "audits" / request.name,
+                    request.dataset)
 
 
 def _default_metric() -> MetricRequest:

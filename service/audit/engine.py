@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
-from PIL import Image
 
 from service.audit.dataset import Item
 from service.audit.store import ResultStore
@@ -23,6 +22,7 @@ from service.jobs.control import JobControl
 from service.jobs.evaluate import MetricRequest
 from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.metrics import get_metric
+from service.runtime import images
 from service.runtime.model import LoadedModel
 
 
@@ -59,6 +59,9 @@ class AuditPlan:
             raise InvalidArgument(f"{sorted(unknown)}: per-image measures are {list(ITEM_MEASURES)} (stability comes "
                                   "from comparing the audit's models)", field="measures")
         freeze = lambda pairs: tuple((name, tuple(sorted(params.items()))) for name, params in pairs)  # noqa: E731
+        labels = [cls.label(name, params) for name, params in freeze(methods)]
+        if len(set(labels)) != len(labels):
+            raise InvalidArgument("names the same method with the same parameters twice", field="methods")
         if ensemble is not None and len(methods) < 2:
             raise InvalidArgument("an ensemble needs at least two methods", field="ensemble")
         if scales is not None:
@@ -73,10 +76,13 @@ class AuditPlan:
                                       field="corruptions") from error
         return cls(freeze(methods), freeze(metrics), seed, tuple(sorted(set(measures))), ensemble, scales)
 
-    def describe(self, models: list[str], dataset: list[str]) -> dict[str, Any]:
-        """What identifies the audit's results: the plan, the models and the dataset's item ids."""
-        digest = hashlib.sha256("\n".join(dataset).encode()).hexdigest()
-        return {**asdict(self), "models": models, "dataset_items": len(dataset), "dataset_sha256": digest}
+    def describe(self, models: list[LoadedModel], items: list[Item]) -> dict[str, Any]:
+        """What identifies the audit's results: the plan, the models (by content) and the dataset's items with
+        their labels and masks, so a resumed audit never mixes results of another model or other labels."""
+        digest = hashlib.sha256("\n".join(f"{i.item_id}\t{i.label}\t{i.mask.name if i.mask else ''}"
+                                          for i in items).encode()).hexdigest()
+        return {**asdict(self), "models": {m.info.name: m.info.sha256 for m in models}, "dataset_items": len(items),
+                "dataset_sha256": digest}
 
     @staticmethod
     def label(name: str, params: tuple) -> str:
@@ -108,6 +114,24 @@ def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.nda
         for mode in ("background", "object"):
             values[f"degradation_{mode}_drop"] = float(clean_score - score(degrade(image, attribution, mode)[None])[0])
     return values
+
+
+def read_image(model: LoadedModel, item: Item) -> tuple[np.ndarray, np.ndarray | None]:
+    """The item's pixels at the model's input size, and its mask fitted the same way (crop or stretch), as
+    bool; an unreadable file is INVALID_ARGUMENT naming the item."""
+    image = model.fit_image(images.decode(item.path.read_bytes(), field=item.item_id), field=item.item_id)
+    if item.mask is None:
+        return image, None
+    mask = images.decode(item.mask.read_bytes(), field=f"{item.item_id} mask")
+    fitted = model.fit_image(mask if mask.ndim == 2 else mask[..., 0], field=f"{item.item_id} mask")
+    return image, fitted[..., 0] > 0.5
+
+
+def check_labels(models: list[LoadedModel], items: list[Item]) -> None:
+    """Every label against every model, before any work."""
+    for model in models:
+        for item in items:
+            label_index(item.label, model, item)
 
 
 def item_seed(seed: int, model: str, method: str, item: str) -> int:
@@ -179,10 +203,7 @@ class Worker:
         started = time.perf_counter()
         model, item = self.models[task.model], task.item
         method, params = self.methods[task.method]
-        image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
-        mask = None
-        if item.mask is not None:
-            mask = np.asarray(Image.open(item.mask).convert("L").resize(image.shape[1::-1])) > 127
+        image, mask = read_image(model, item)
         wanted = tuple(m for m in self.metrics if mask is not None or not m.metric.needs_mask)
         result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask,
                                                seed=item_seed(self.plan.seed, task.model, task.method,
@@ -218,7 +239,7 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
     started = time.perf_counter()
     model, item = worker.models[task.model], task.item
     corruptions, severities, zooms, designs = worker.plan.scales
-    image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
+    image, _ = read_image(model, item)
     wcam = get_method("wcam")
     result = run_scales(model, ScaleJob(image, wcam.make_params({"num_designs": designs}),
                                         tuple(variants([Corruption(c) for c in corruptions], list(severities),

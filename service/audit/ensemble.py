@@ -9,10 +9,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from service.audit.dataset import Item
-from service.audit.engine import item_seed
+from service.audit.engine import item_seed, read_image
 from service.audit.store import ResultStore
 from service.ensembles.aggregate import AGGREGATORS, aggregate
 from service.ensembles.normalise import NORMALISATIONS, normalise
@@ -61,10 +60,7 @@ def add_ensembles(models: list[LoadedModel], items: list[Item], members: list[st
             first = rows[0]
             aggregated = aggregate(normalise(np.stack([r["map"] for r in rows]), ensemble.normalisation),
                                    ensemble.aggregator, kappa=ensemble.kappa)
-            image = model.fit_image(np.asarray(Image.open(item.path)), field=item.item_id)
-            mask = None
-            if item.mask is not None:
-                mask = np.asarray(Image.open(item.mask).convert("L").resize(image.shape[1::-1])) > 127
+            image, mask = read_image(model, item)
             wanted = tuple(r for r in requests if mask is not None or not r.metric.needs_mask)
             scored = run_evaluate(model, EvaluateJob(
                 image, aggregated.astype(np.float32), wanted, first["predicted"], mask,

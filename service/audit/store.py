@@ -35,7 +35,7 @@ class ResultStore:
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.executescript(SCHEMA)
-        text = json.dumps(plan, sort_keys=True)
+        text = json.dumps(plan, sort_keys=True, default=list)
         stored = self.connection.execute("SELECT plan FROM plan WHERE id = 1").fetchone()
         if stored is None:
             self.connection.execute("INSERT INTO plan (id, plan) VALUES (1, ?)", (text,))

@@ -32,7 +32,7 @@ def summarise(rows: Iterable[dict[str, Any]], higher_is_better: dict[str, bool])
                           for label, rs in sorted(per_class.items())},
             "confidently_wrong": [_case(r) for r in wrong[:WORST]],
             "worst_by_metric": {name: [_case(r) for r in sorted(
-                (r for r in results if name in r["metrics"]),
+                (r for r in results if name in r["metrics"] and np.isfinite(r["metrics"][name])),
                 key=lambda r: r["metrics"][name] * (1 if higher_is_better.get(name, True) else -1))[:WORST]]
                 for name in metric_names},
             "measures": _measures(results),
@@ -47,7 +47,8 @@ def _measures(results: list[dict]) -> dict[str, dict[str, float]]:
 
     names = sorted({k for r in results for k, v in r["details"].items()
                     if isinstance(v, float) and k not in ("approximation_share", "adversarial_overlap", "epsilon")})
-    return {name: stats([r["details"][name] for r in results if name in r["details"]]) for name in names}
+    found = {name: stats([r["details"][name] for r in results if name in r["details"]]) for name in names}
+    return {name: values for name, values in found.items() if values["count"]}  # none finite: nothing to say
 
 
 def _stability(groups: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:
@@ -61,8 +62,9 @@ def _stability(groups: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:
         by_method[method][model] = {r["item"]: r["map"] for r in results}
     found = {}
     for method, models in sorted(by_method.items()):
-        if len(models) < 2:
-            continue
+        shapes = {next(iter(maps.values())).shape for maps in models.values() if maps}
+        if len(models) < 2 or len(shapes) != 1:
+            continue  # one model, or models of different input sizes: their maps do not compare pixel by pixel
         names = sorted(models)
         items = sorted(set.intersection(*(set(maps) for maps in models.values())))
         maps = np.stack([[models[name][item] for item in items] for name in names])  # (models, items, H, W)
@@ -77,4 +79,8 @@ def _mean(rows: list[dict], name: str) -> float | None:
 
 
 def _case(row: dict) -> dict[str, Any]:
-    return {key: row[key] for key in ("item", "label", "predicted", "score", "metrics")}
+    """One result for the summary; a metric that is undefined for it (NaN: e.g. localisation of a map with no
+    positive relevance) is null, so the summary stays valid JSON."""
+    case = {key: row[key] for key in ("item", "label", "predicted", "score")}
+    case["metrics"] = {k: (v if np.isfinite(v) else None) for k, v in row["metrics"].items()}
+    return case
