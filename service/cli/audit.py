@@ -48,7 +48,7 @@ def audit(args: argparse.Namespace) -> None:
                            ensemble, scales)
     with tqdm(total=len(models) * len(plan.methods) * len(items), desc="audit", unit="result", disable=None) as bar:
         def on_result(done: int, total: int) -> None:
-            bar.n = done
+            bar.total, bar.n = total, done  # the engine knows the total, scale analyses included
             bar.refresh()
 
         outcome = run(models, items, plan, args.out, str(args.dataset), engine=args.engine, model_files=paths,
