@@ -188,8 +188,7 @@ def test_residual_network_with_batchnorm_is_mirrored_folded_and_bounded_soundly(
     image = np.random.default_rng(2).random((16, 16, 3), dtype=np.float32)
     for bound_method in ("ibp", "crown_ibp", "crown"):
         _, details, target = explain(model, image, bound_method, epsilon=0.01, grid_size=4)
-        lower, upper = image - 0.01, image + 0.01
-        samples = np.clip(lower + 0.02 * np.random.default_rng(3).random((256, 16, 16, 3)), 0, 1)
+        samples = np.clip(image - 0.01 + 0.02 * np.random.default_rng(3).random((256, 16, 16, 3)), 0, 1)
         competitors = details["competitors"]
         assert margins(model, samples, target, competitors).max() <= details["adversarial_overlap"] + 1e-4
 

@@ -4,7 +4,6 @@ against an identical twin (exactly 1), and refusals."""
 from __future__ import annotations
 
 import grpc
-import numpy as np
 import pytest
 from conftest import load_samples
 from test_server import assert_status, still_serving

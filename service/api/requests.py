@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2, tensor_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+from onnxplain_client.enums import short_name
 from onnxplain_client.tensors import TensorError, from_tensor
 
 from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS,
@@ -92,8 +93,8 @@ def message_values(message: Message) -> dict[str, Any]:
         elif _is_repeated(descriptor):
             values[descriptor.name] = list(value)
         elif descriptor.enum_type is not None:
-            prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", descriptor.enum_type.name).upper() + "_"
-            values[descriptor.name] = descriptor.enum_type.values_by_number[value].name.removeprefix(prefix).lower()
+            values[descriptor.name] = short_name(descriptor.enum_type.name,
+                                                 descriptor.enum_type.values_by_number[value].name)
         else:
             values[descriptor.name] = value
     return values

@@ -215,7 +215,8 @@ def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timing
 
 def audit_result(outcome: AuditOutcome, data_dir: Path, timings: ex.Timings) -> ex.AuditResult:
     return ex.AuditResult(
-        summary_json=json.dumps(outcome.summary, allow_nan=False), results_path=str(outcome.results.relative_to(data_dir)),
+        summary_json=json.dumps(outcome.summary, allow_nan=False),
+        results_path=str(outcome.results.relative_to(data_dir)),
         summary_path=str(outcome.summary_path.relative_to(data_dir)),
         report_path=str(outcome.report.relative_to(data_dir)), computed=outcome.computed, total=outcome.total,
         timings=timings)

@@ -94,8 +94,9 @@ def write_report(path: Path, summary: dict[str, Any], rows: list[dict], images: 
                 "class, blue against it.</p>"]
     metric_names = sorted({name for group in summary["groups"] for name in group["metrics"]})
     sections.append(_table(["model", "method", "images", "accuracy", *metric_names, "s / image"],
-                           [[g["model"], g["method"], g["items"], g["accuracy"], *(g["metrics"].get(m) for m in metric_names),
-                             g["seconds_per_item"]] for g in summary["groups"]]))
+                           [[g["model"], g["method"], g["items"], g["accuracy"],
+                             *(g["metrics"].get(m) for m in metric_names), g["seconds_per_item"]]
+                            for g in summary["groups"]]))
     if summary.get("stability"):
         sections.append("<h2>Stability across the audited models</h2>" + _table(
             ["method", "models", "mean SSIM", "std", "min", "pairs"],
@@ -122,6 +123,16 @@ def write_report(path: Path, summary: dict[str, Any], rows: list[dict], images: 
     return path
 
 
+def _figure_tag(draw, alt: str, caption: str) -> str:
+    return (f'<figure><img src="{_figure(draw)}" alt="{html.escape(alt)}"><figcaption>{html.escape(caption)}'
+            "</figcaption></figure>")
+
+
+def _histogram(values: list[float], label: str, caption: str) -> str:
+    return _figure_tag(lambda axis: (axis.hist(values, bins=20), axis.set(xlabel=label, ylabel="images")), label,
+                       caption)
+
+
 def _plots(results: list[dict], metric_names: list[str]) -> list[str]:
     plots = []
     curves = sorted({name for r in results for name in r["curves"]})
@@ -135,22 +146,20 @@ def _plots(results: list[dict], metric_names: list[str]) -> list[str]:
                                   alpha=0.2)
             axis.set(xlabel="share of pixels removed (deletion) or revealed (insertion)", ylabel="score")
             axis.legend(fontsize=8)
-        plots.append(f'<figure><img src="{_figure(draw_curves)}" alt="curves"><figcaption>Mean curves, '
-                     "interquartile band.</figcaption></figure>")
+        plots.append(_figure_tag(draw_curves, "curves", "Mean curves, interquartile band."))
     for name in metric_names:
         values = [r["metrics"][name] for r in results if name in r["metrics"] and np.isfinite(r["metrics"][name])]
         if values:
-            plots.append(f'<figure><img src="{_figure(lambda axis, v=values, n=name: (axis.hist(v, bins=20), axis.set(xlabel=n, ylabel="images")))}" '
-                         f'alt="{html.escape(name)}"><figcaption>Distribution of {html.escape(name)}.</figcaption></figure>')
+            plots.append(_histogram(values, name, f"Distribution of {name}."))
     profiles = [r["details"]["level_importance"] for r in results if "level_importance" in r["details"]]
     if profiles:
         mean = np.mean(profiles, axis=0)
-        plots.append(f'<figure><img src="{_figure(lambda axis: (axis.bar(render.level_labels(len(mean) - 1), mean), axis.set(ylabel="share of importance")))}" '
-                     'alt="scales"><figcaption>WCAM: mean importance per scale.</figcaption></figure>')
+        plots.append(_figure_tag(lambda axis: (axis.bar(render.level_labels(len(mean) - 1), mean),
+                                               axis.set(ylabel="share of importance")),
+                                 "scales", "WCAM: mean importance per scale."))
     for name in sorted({k for r in results for k in r["details"] if k.startswith(MEASURE_PREFIXES)}):
         values = [r["details"][name] for r in results if name in r["details"]]
-        plots.append(f'<figure><img src="{_figure(lambda axis, v=values, n=name: (axis.hist(v, bins=20), axis.set(xlabel=n, ylabel="images")))}" '
-                     f'alt="{html.escape(name)}"><figcaption>Salience measure: {html.escape(name)}.</figcaption></figure>')
+        plots.append(_histogram(values, name, f"Salience measure: {name}."))
     variants = sorted({k.removeprefix("flipped ") for r in results for k in r["details"] if k.startswith("flipped ")})
     if variants:
         plots.append("<h3>Corruptions and zoom</h3>" + _table(

@@ -53,6 +53,7 @@ def aggregate(args: argparse.Namespace) -> None:
     from google.protobuf import json_format
     from onnxplain_client import from_tensor
     from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+    from onnxplain_client.enums import short_name
 
     from service import render
 
@@ -70,8 +71,8 @@ def aggregate(args: argparse.Namespace) -> None:
     members = from_tensor(result.member_maps)
     member_scores = from_tensor(result.member_scores)
     chosen = result.chosen
-    normalisation = ex.Normalisation.Name(chosen.normalisation).removeprefix("NORMALISATION_").lower()
-    aggregator = ex.Aggregator.Name(chosen.aggregator).removeprefix("AGGREGATOR_").lower()
+    normalisation = short_name("Normalisation", ex.Normalisation.Name(chosen.normalisation))
+    aggregator = short_name("Aggregator", ex.Aggregator.Name(chosen.aggregator))
     label = f"{normalisation} / {aggregator}" + (f", kappa {chosen.kappa:g}" if aggregator in ("ucb", "lcb") else "")
     for i, image in enumerate(args.images):
         render.aggregate_figure(list(result.members), list(members[i]),

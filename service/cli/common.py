@@ -62,13 +62,10 @@ def progress_bar(description: str):
 
 def enum_choices(enum_name: str) -> list[str]:
     """The short names of an xai.v1 enum (SalienceMeasure -> entropy, out_of_set, ...): the proto is the one list."""
-    import re
-
     from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+    from onnxplain_client.enums import short_name
 
-    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum_name).upper() + "_"
-    return [name.removeprefix(prefix).lower() for name in getattr(ex, enum_name).keys()
-            if not name.endswith("_UNSPECIFIED")]
+    return [short_name(enum_name, name) for name in getattr(ex, enum_name).keys() if not name.endswith("_UNSPECIFIED")]
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:

@@ -176,7 +176,8 @@ def certified_radius(bound_margins: BoundMargins, image: np.ndarray, target: int
     def overlap(radii: np.ndarray) -> np.ndarray:
         values = []
         for start in range(0, len(radii), chunk_size):
-            boxes = [region_boxes(image, no_group, np.array([-1]), radius) for radius in radii[start:start + chunk_size]]
+            boxes = [region_boxes(image, no_group, np.array([-1]), radius)
+                     for radius in radii[start:start + chunk_size]]
             lower, upper = (np.concatenate(side) for side in zip(*boxes))
             values.append(np.max(bound_margins(lower, upper, target, competitors), axis=1))
         return np.concatenate(values)

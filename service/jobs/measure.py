@@ -159,6 +159,6 @@ def _summarised(rows: dict[str, list], job: MeasureJob) -> dict[str, Any]:
         for mode in MODES:
             drops = [row[mode][0] for row in rows["degradation"]]
             similarity = [row[mode][1] for row in rows["degradation"]]
-            values["degradation"][mode] = {"score_drop": drops, "ssim": similarity, "score_drop_summary": summary(drops),
-                                           "ssim_summary": summary(similarity)}
+            values["degradation"][mode] = {"score_drop": drops, "ssim": similarity,
+                                           "score_drop_summary": summary(drops), "ssim_summary": summary(similarity)}
     return values

@@ -15,8 +15,8 @@ from source when someone needs it. 0.3 needs four shims, each applied only when 
 
 Between the versions ``compute_bounds`` renamed ``intermediate_layer_bounds`` to ``interm_bounds`` (the
 service never passes intermediate bounds, so neither name appears) and the ReLU relaxation option ``relu``
-to ``activation_bound_option`` (``bound_options`` sets both; each version ignores the other's). alpha-CROWN is offered only where it works: 0.3's fails
-on MaxPool.
+to ``activation_bound_option`` (``bound_options`` sets both; each version ignores the other's).
+alpha-CROWN is offered only where it works: 0.3's fails on MaxPool.
 """
 
 from __future__ import annotations

@@ -120,7 +120,8 @@ def _convert(prepared: onnx.ModelProto) -> Any:
         op = match.group(1) if match else str(error)
         nodes = [node.name or node.output[0] for node in prepared.graph.node if node.op_type == op]
         raise FailedPrecondition(f"operator {op} (node {', '.join(nodes[:3]) or '?'}) has no PyTorch converter "
-                                 "(onnx2torch), so the model cannot be mirrored for verification", field=FIELD) from error
+                                 "(onnx2torch), so the model cannot be mirrored for verification",
+                                 field=FIELD) from error
 
 
 class _UnsupportedOps(logging.Handler):
@@ -251,7 +252,8 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         point_bounds = compute_upper_bounds(bounded, x, x, x, spec, "IBP").cpu().numpy()
     if not _close(point_bounds, reference):
         raise FailedPrecondition("auto_LiRPA's bounds on a batch of points differ from onnxruntime's outputs by up to "
-                                 f"{np.abs(point_bounds - reference).max():.3g}; its bounds would not hold", field=FIELD)
+                                 f"{np.abs(point_bounds - reference).max():.3g}; its bounds would not hold",
+                                 field=FIELD)
     error = float(np.abs(mirrored - reference).max())
     log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites, "max_error": error})
     return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=error,

@@ -33,7 +33,8 @@ def split(module: Any, layer: str) -> tuple[Any, Any]:
 
     nodes = list(module.graph.nodes)
     wanted = normalised_name(layer)
-    matches = [n for n in nodes if n.op == "call_module" and wanted in (normalised_name(str(n.target)), normalised_name(n.name))]
+    matches = [n for n in nodes
+               if n.op == "call_module" and wanted in (normalised_name(str(n.target)), normalised_name(n.name))]
     if not matches:
         names = layer_names(module)
         raise InvalidArgument(f"no layer {layer!r} in the model; layers are named as in the ONNX graph, e.g. "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import io
 import json
@@ -20,6 +19,7 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
+from onnxplain_client.enums import full_name
 from onnxplain_client.tensors import from_tensor, to_tensor
 
 ImageLike = Any  # str | Path | bytes | np.ndarray | PIL.Image.Image
@@ -201,7 +201,7 @@ class OnnxplainClient:
         (e.g. ``[1.5, 2]``) versions: how the prediction and the importance per scale shift."""
         request = ex.AnalyzeScalesRequest(
             model_name=model, image=image_message(image), severities=list(severities), zooms=list(zooms),
-            corruptions=[ex.Corruption.Value(f"CORRUPTION_{name.upper()}") for name in corruptions],
+            corruptions=[ex.Corruption.Value(full_name("Corruption", name)) for name in corruptions],
             score_space=_score_space(probabilities), return_maps=return_maps, batch_size=batch_size)
         _common(request, seed=seed)
         if class_index is not None:
@@ -225,11 +225,11 @@ class OnnxplainClient:
         member and the aggregate scored by ``metric``; ``search`` tries every combination and keeps the best."""
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
         request = ex.AggregateRequest(
-            model_name=model, images=[image_message(i) for i in batch], maps=[to_tensor(np.asarray(m, dtype=np.float32)) for m in maps],
-            methods=[method_spec(name, params) for name, params in
-                     (methods.items() if isinstance(methods, Mapping) else methods or ())],
-            normalisation=ex.Normalisation.Value(f"NORMALISATION_{normalisation.upper()}"),
-            aggregator=ex.Aggregator.Value(f"AGGREGATOR_{aggregator.upper()}"), absolute=absolute,
+            model_name=model, images=[image_message(i) for i in batch],
+            maps=[to_tensor(np.asarray(m, dtype=np.float32)) for m in maps],
+            methods=[method_spec(name, params) for name, params in _pairs(methods)],
+            normalisation=ex.Normalisation.Value(full_name("Normalisation", normalisation)),
+            aggregator=ex.Aggregator.Value(full_name("Aggregator", aggregator)), absolute=absolute,
             metric=metric_spec(*metric), search=search, kappas=list(kappas), score_space=_score_space(probabilities),
             return_members=return_members, batch_size=batch_size)
         _common(request, seed=seed, baseline=baseline)
@@ -250,7 +250,7 @@ class OnnxplainClient:
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
         request = ex.MeasureRequest(
             model_name=model, images=[image_message(i) for i in batch], method=method_spec(method, params),
-            measures=[ex.SalienceMeasure.Value(f"SALIENCE_MEASURE_{name.upper()}") for name in measures],
+            measures=[ex.SalienceMeasure.Value(full_name("SalienceMeasure", name)) for name in measures],
             stability_models=list(stability_models), noise_levels=list(noise_levels),
             score_space=_score_space(probabilities), batch_size=batch_size)
         _common(request, seed=seed, baseline=baseline)
@@ -266,19 +266,20 @@ class OnnxplainClient:
         <data dir>/audits/``name``, and the same call resumes an interrupted audit."""
         request = ex.AuditRequest(
             dataset=dataset, models=list(models), name=name,
-            methods=[method_spec(n, p) for n, p in (methods.items() if isinstance(methods, Mapping) else methods or ())],
+            methods=[method_spec(n, p) for n, p in _pairs(methods)],
             metrics=[metric_spec(n, p) for n, p in (metrics or {}).items()],
-            measures=[ex.SalienceMeasure.Value(f"SALIENCE_MEASURE_{m.upper()}") for m in measures])
+            measures=[ex.SalienceMeasure.Value(full_name("SalienceMeasure", m)) for m in measures])
         if seed is not None:
             request.seed = seed
         if ensemble:  # {"normalisation": "rank", "aggregator": "mean", "kappa": 1}
             request.ensemble.CopyFrom(ex.AuditEnsemble(
-                normalisation=ex.Normalisation.Value(f"NORMALISATION_{ensemble.get('normalisation', 'max_abs').upper()}"),
-                aggregator=ex.Aggregator.Value(f"AGGREGATOR_{ensemble.get('aggregator', 'mean').upper()}"),
+                normalisation=ex.Normalisation.Value(full_name("Normalisation",
+                                                               ensemble.get("normalisation", "max_abs"))),
+                aggregator=ex.Aggregator.Value(full_name("Aggregator", ensemble.get("aggregator", "mean"))),
                 **({"kappa": ensemble["kappa"]} if "kappa" in ensemble else {})))
         if scales:  # {"corruptions": ["gaussian_blur"], "severities": [3], "zooms": [2.0], "num_designs": 2}
             request.scales.CopyFrom(ex.AuditScales(
-                corruptions=[ex.Corruption.Value(f"CORRUPTION_{c.upper()}") for c in scales.get("corruptions", ())],
+                corruptions=[ex.Corruption.Value(full_name("Corruption", c)) for c in scales.get("corruptions", ())],
                 severities=list(scales.get("severities", ())), zooms=list(scales.get("zooms", ())),
                 num_designs=scales.get("num_designs", 0)))
         return self._last(self.explainer.Audit(request, timeout=timeout, metadata=self._metadata), on_progress)
@@ -348,12 +349,16 @@ def _listify_repeated(params: dict[str, Any], message) -> dict[str, Any]:
             else _enum_name(fields.get(name), value) for name, value in params.items()}
 
 
+def _pairs(methods) -> list[tuple[str, Any]]:
+    """(name, params) pairs from a mapping by name, or from a list (one method under several settings)."""
+    return list(methods.items() if isinstance(methods, Mapping) else methods or ())
+
+
 def _enum_name(descriptor, value: Any) -> Any:
     if descriptor is None or descriptor.enum_type is None or not isinstance(value, str):
         return value
     values = descriptor.enum_type.values_by_name
-    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", descriptor.enum_type.name).upper() + "_"
-    full = prefix + value.upper().replace("-", "_")
+    full = full_name(descriptor.enum_type.name, value)
     return full if value not in values and full in values else value
 
 
