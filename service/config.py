@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from service.budget import Budget
 from service.runtime.providers import DevicePreference
 
 MIB = 1024 * 1024
@@ -33,10 +34,31 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "WARNING"
+    # Requests refused before they allocate (service.budget documents each limit and why its default).
+    max_job_memory_mb: int = Budget.job_memory_mb
+    max_forward_passes: int = Budget.forward_passes
+    max_image_pixels: int = Budget.image_pixels
+    max_request_pixels: int = Budget.request_pixels
+    max_model_input_pixels: int = Budget.model_input_pixels
+    max_batch_size: int = Budget.batch_size
+    # Threads that decode images and parse requests, so that the event loop only routes.
+    decode_workers: int = 2
+    # On SIGTERM: stop taking work, let running jobs finish for this long, cancel the rest, exit.
+    shutdown_grace_s: float = 10.0
+    # Prometheus metrics on their own HTTP port (0: off).
+    metrics_port: int = 0
+    # With a token set, reflection needs it too unless this is true (health is always open).
+    public_reflection: bool = False
 
     @property
     def max_message_bytes(self) -> int:
         return self.max_message_mb * MIB
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(job_memory_mb=self.max_job_memory_mb, forward_passes=self.max_forward_passes,
+                      image_pixels=self.max_image_pixels, request_pixels=self.max_request_pixels,
+                      model_input_pixels=self.max_model_input_pixels, batch_size=self.max_batch_size)
 
     @property
     def address(self) -> str:
@@ -66,12 +88,16 @@ def bundled_models_dir() -> Path:
     return Path(configured) if configured else Path(__file__).resolve().parent.parent / "models"
 
 
+_FIELD_TYPES = {f.name: {"int": int, "float": float, "bool": bool}.get(f.type, str) for f in fields(Settings)}
+
+
 def _parse(name: str, raw: str):
-    if name in ("port", "max_message_mb", "workers", "max_queue", "batch_size"):
-        return int(raw)
+    kind = _FIELD_TYPES.get(name, str)
+    if kind in (int, float):
+        return kind(raw)
     if name in ("models_dir", "data_dir", "token_file", "tls_cert", "tls_key"):
         return Path(raw)
-    if name == "preload":
+    if kind is bool:
         return raw.lower() in ("1", "true", "yes")
     if name == "device":
         return DevicePreference(raw.lower())

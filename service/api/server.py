@@ -35,8 +35,8 @@ class Server:
     def __init__(self, settings: Settings, repository: ModelRepository | None = None) -> None:
         self.settings = settings
         self.repository = repository or ModelRepository(settings.models_dir, default_batch_size=settings.batch_size,
-                                                        device=settings.device)
-        self.runner = JobRunner(settings.workers, settings.max_queue)
+                                                        device=settings.device, budget=settings.budget)
+        self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import Cancelled, DeadlineExceeded
 
 
@@ -25,9 +26,11 @@ class Progress:
 
 class JobControl:
     def __init__(self, *, deadline: float | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
-        """``deadline`` is a ``time.monotonic()`` instant; ``on_progress`` runs in the worker thread."""
+                 on_progress: Callable[[Progress], None] | None = None, budget: Budget = DEFAULT_BUDGET) -> None:
+        """``deadline`` is a ``time.monotonic()`` instant; ``on_progress`` runs in the worker thread;
+        ``budget`` is what the job may cost, checked by the job before it allocates."""
         self.deadline = deadline
+        self.budget = budget
         self._on_progress = on_progress
         self._cancelled = threading.Event()
         self._started = time.monotonic()

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
+from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import ResourceExhausted
 from service.jobs.control import JobControl, Progress
 
@@ -26,7 +27,8 @@ class Outcome(Generic[T]):
 
 
 class JobRunner:
-    def __init__(self, workers: int, max_queue: int) -> None:
+    def __init__(self, workers: int, max_queue: int, budget: Budget = DEFAULT_BUDGET) -> None:
+        self.budget = budget
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnxplain-job")
         self._capacity = workers + max_queue
         self._in_flight = 0
@@ -45,7 +47,7 @@ class JobRunner:
             raise ResourceExhausted(f"the server is busy ({self._in_flight} jobs running or queued); retry later")
         loop = asyncio.get_running_loop()
         forward = None if on_progress is None else (lambda p: loop.call_soon_threadsafe(on_progress, p))
-        control = JobControl(deadline=deadline, on_progress=forward)
+        control = JobControl(deadline=deadline, on_progress=forward, budget=self.budget)
         submitted = time.perf_counter()
         started: list[float] = []
 

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ServiceError
 from service.runtime.model import LoadedModel, load_model
 from service.runtime.providers import DevicePreference
@@ -24,7 +25,8 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 class ModelRepository:
     def __init__(self, models_dir: Path | None, *, default_batch_size: int = 32,
-                 device: DevicePreference = DevicePreference.AUTO) -> None:
+                 device: DevicePreference = DevicePreference.AUTO, budget: Budget = DEFAULT_BUDGET) -> None:
+        self.budget = budget
         self.models_dir = models_dir.resolve() if models_dir else None
         self.default_batch_size = default_batch_size
         self.device = device
