@@ -17,6 +17,21 @@ function is a plain function of numpy arrays and a batched ``predict``::
   accumulate, so memory stays bounded whatever the number of perturbations.
 - A ``verified`` method (EVA) bounds the model instead of sampling it: it gets a
   ``bound_margins`` callable from the job and stays free of torch itself.
+
+What a method may cost is known before it runs, and it stops when asked:
+
+- ``forward_passes(params, (H, W, C))`` and ``memory(params, (H, W, C), targets, batch_size)``
+  (bytes at the peak, the returned maps included, beyond the arguments) are checked by the job
+  against the server's ``Budget`` before anything is drawn (``service.jobs.costs``). The estimates
+  are upper bounds within a small factor of what ``tracemalloc`` measures (tests/test_budget.py);
+  ``footprint`` holds the shared terms (perturbed batches, scores, resized maps).
+- ``attribute`` also takes ``checkpoint``, a callable of no argument that raises when the job was
+  cancelled or its deadline passed (the job's ``control.checkpoint``; ``no_checkpoint`` by default).
+  ``predict`` already checkpoints, so a method calls ``checkpoint`` only in loops that run without
+  ``predict`` and grow with a parameter: HSIC's p x p kernels per class, the chunks of LIME's and
+  KernelSHAP's regressions, the per-class resizing of grid maps. Work that cannot be interrupted (a
+  segmentation, one LAPACK solve) is bounded up front instead: its size is capped by ``check``.
+  Passing a callable, as ``predict`` is passed, keeps methods plain functions that know nothing of jobs.
 """
 
 from __future__ import annotations
@@ -30,6 +45,12 @@ from service.declared import Declared, param  # noqa: F401 - param is how method
 from service.explainers.baselines import Fill
 
 Predict = Callable[[np.ndarray], np.ndarray]
+# Raises (Cancelled, DeadlineExceeded) when the work must stop; called between steps that do not call ``predict``.
+Checkpoint = Callable[[], None]
+
+
+def no_checkpoint() -> None:
+    """The ``checkpoint`` of work that nobody can cancel (direct calls, tests)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +74,7 @@ def as_output(result: "Output | np.ndarray") -> Output:
 
 class Attribute(Protocol):
     def __call__(self, predict: Predict, image: np.ndarray, params: Any, *, baseline: Fill,
-                 batch_size: int, rng: np.random.Generator) -> np.ndarray: ...
+                 batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,9 @@ class Method(Declared):
     check: Callable[[Any, tuple[int, int, int]], None]
     # The cost formula, for people.
     cost: str
+    # Peak host memory in bytes of ``attribute`` for (params, image shape (H, W, C), explained classes,
+    # batch size): an upper bound of what it allocates, its maps included (see the module docstring).
+    memory: Callable[[Any, tuple[int, int, int], int, int], int]
     randomized: bool = False
     # Bounds the model's PyTorch mirror instead of only calling ``predict``: ``attribute`` also takes
     # ``bound_margins`` (service.verify), ``all_scores`` (the clean scores of every class) and ``targets``.

@@ -27,9 +27,10 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Output, Predict, param
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Method, Output, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
-from service.explainers.superpixels import segment
+from service.explainers.superpixels import SEGMENTATION_BYTES_PER_PIXEL, segment
 
 SEGMENTATIONS = ("grid", "slic")
 BOUND_METHODS = ("ibp", "crown_ibp", "crown", "alpha_crown")
@@ -211,14 +212,29 @@ def overlaps(bound_margins: BoundMargins, image: np.ndarray, found: Groups, targ
     return values
 
 
+def memory(params: EvaParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The groups (labels, and SLIC's segmentation), a chunk of regions' pixel boxes (the free pixels, the
+    radius, lower and upper bounds with their unclipped copies; the calibration's ladder of balls twice, as
+    a list and concatenated) and per class the map and the segments kept in the details. The verifier's own
+    memory (PyTorch, auto_LiRPA) is not host memory numpy allocates and is not counted here: ``chunk_size``
+    bounds it."""
+    pixels, channels = footprint.pixels(image_shape), image_shape[2]
+    regions = max(chunk_size(params), 2 * LADDER if not params.epsilon else 0)
+    segmentation = SEGMENTATION_BYTES_PER_PIXEL * pixels if params.segmentation == "slic" else 0
+    boxes = regions * pixels * (footprint.F32 + 1 + 6 * footprint.F32 * channels)
+    return (footprint.OVERHEAD + segmentation + 4 * footprint.I64 * pixels + boxes
+            + targets * (footprint.F32 + 4) * pixels)
+
+
 def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baseline: Fill, batch_size: int,
               rng: np.random.Generator, bound_margins: BoundMargins, all_scores: np.ndarray,
-              targets: Sequence[int]) -> Output:
+              targets: Sequence[int], checkpoint: Checkpoint = no_checkpoint) -> Output:
     """EVA maps (T, H, W), each pixel holding its group's EVA, and per class ``details``: "adversarial_overlap"
     (AO(B)), "group_overlaps" (AO(B_u) per group), "group_importance" (EVA per group), "competitors",
     "segments" (H, W), "certified", "bound_method", "epsilon" (the radius used), "certified_radius" (when
     epsilon was calibrated: the largest radius certified, else None), "split_layer" (hybrid mode)."""
-    del predict, baseline, batch_size, rng  # deterministic and bound-based: no sampling, no baseline
+    # Deterministic and bound-based: no sampling, no baseline; ``bound_margins`` checkpoints after every chunk.
+    del predict, baseline, batch_size, rng, checkpoint
     found = groups(image, params)
     maps, details = [], []
     for target in targets:
@@ -248,6 +264,7 @@ METHOD = Method(
     forward_passes=lambda params, shape: 0,
     check=check,
     cost="(groups + 1) bound computations per class, in chunks of chunk_size; no forward pass",
+    memory=memory,
     randomized=False,
     verified=True,
 )

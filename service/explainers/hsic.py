@@ -20,7 +20,8 @@ from scipy.spatial.distance import pdist
 from scipy.stats import qmc
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Predict, param
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill, perturb
 from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, grid_scores,
                                             upsample_bicubic)
@@ -90,7 +91,7 @@ def output_kernel(y: np.ndarray) -> np.ndarray:
     return np.exp(-((y[:, None] - y[None, :]) ** 2) / (2.0 * width**2))
 
 
-def hsic_binary(masks: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def hsic_binary(masks: np.ndarray, scores: np.ndarray, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """HSIC (d, T) between each binary input of ``masks`` (p, d) and each output of ``scores`` (p, T).
 
     Biased V-statistic of Gretton et al. (2005), HSIC_i = tr(H K_i H H L H) / p^2 with the centring
@@ -98,22 +99,43 @@ def hsic_binary(masks: np.ndarray, scores: np.ndarray) -> np.ndarray:
     For binary inputs Xplique's kernel K_i[a, b] = 1.5 if x_a = x_b else 0.5 equals 1 + s s^T / 2
     with s = 2x - 1, so H K_i H = 2 u_i u_i^T with u_i = x_i - mean(x_i), and
     HSIC_i = (2 / p^2) u_i^T (H L H) u_i = (2 / p^2) u_i^T L u_i since H u_i = u_i:
-    one (p, p) x (p, d) product per output instead of d kernels.
+    one (p, p) x (p, d) product per output instead of d kernels. ``checkpoint`` runs before each output:
+    a kernel of 4096 designs takes a fraction of a second, and there is one per explained class.
     """
     p = masks.shape[0]
     centred = masks.astype(np.float64) - masks.mean(axis=0, dtype=np.float64)
-    columns = [np.einsum("ad,ad->d", centred, output_kernel(y) @ centred) for y in scores.T.astype(np.float64)]
+    columns = []
+    for y in scores.T.astype(np.float64):
+        checkpoint()
+        columns.append(np.einsum("ad,ad->d", centred, output_kernel(y) @ centred))
     return 2.0 / p**2 * np.stack(columns, axis=1)
 
 
+def memory(params: HsicParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The design (Sobol' points at the next power of 2, or the Latin hypercube's uniform draws and
+    permutations), the masks, the scores, and the larger of a batch's masks and images, the estimator (the
+    centred masks, the pairwise distances and one p x p kernel at a time) and the bicubic maps."""
+    g, p = params.grid_size, params.num_designs
+    d, batch = g * g, min(batch_size, params.num_designs)
+    if params.sampler == "sobol":
+        drawn = footprint.sobol_points(1 << (p - 1).bit_length(), d)
+    else:
+        drawn = 5 * footprint.F64 * p * d
+    design = drawn + (footprint.F64 + footprint.F32) * p * d
+    batches = footprint.nearest_masks(batch, g, image_shape) + footprint.perturbation(batch, image_shape)
+    estimator = 3 * footprint.F64 * p * d + 3 * footprint.F64 * p * p + footprint.F64 * (p + d) * targets
+    return footprint.OVERHEAD + design + footprint.scores(p, targets) + max(
+        batches, estimator, footprint.bicubic_maps(targets, image_shape) + footprint.F64 * targets * d)
+
+
 def attribute(predict: Predict, image: np.ndarray, params: HsicParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator) -> np.ndarray:
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """HSIC of each grid cell with the score, resized bicubically to (T, H, W) and clipped at 0."""
     g, p = params.grid_size, params.num_designs
     masks = binary_design(params.sampler, g * g, p, rng)
     scores = grid_scores(predict, lambda start, stop: masks[start:stop], p, (g, g),
                          lambda keep: perturb(image, keep, baseline), image.shape, batch_size)
-    return upsample_bicubic(hsic_binary(masks, scores).T.reshape(-1, g, g), image.shape[:2])
+    return upsample_bicubic(hsic_binary(masks, scores, checkpoint).T.reshape(-1, g, g), image.shape[:2], checkpoint)
 
 
 METHOD = Method(
@@ -126,5 +148,6 @@ METHOD = Method(
     forward_passes=forward_passes,
     check=check,
     cost="num_designs",
+    memory=memory,
     randomized=True,
 )

@@ -32,9 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import comb
 
-from service.explainers.base import Method, Predict, param
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
-from service.explainers.superpixels import check_sampling, coalition_scores, paint, segment
+from service.explainers.superpixels import (CHUNK_VALUES, check_sampling, chunk_rows, coalition_scores, max_features,
+                                            normal_equations, paint, sampling_memory, segment_checked)
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,14 @@ def sample_coalitions(count: int, n_features: int, rng: np.random.Generator) -> 
     p = 1.0 / (sizes * (n_features - sizes))  # the constant M - 1 cancels in the normalisation
     k = rng.choice(sizes, size=count, p=p / p.sum())
     # The ranks of i.i.d. uniform keys are a uniform random permutation: keeping ranks < k keeps a
-    # uniform subset of size k, for every row at once.
-    ranks = rng.random((count, n_features)).argsort(axis=1).argsort(axis=1)
-    return (ranks < k[:, None]).astype(np.int8)
+    # uniform subset of size k, for a chunk of rows at once (the keys drawn in chunks are the keys drawn at once).
+    z = np.empty((count, n_features), dtype=np.int8)
+    step = max(1, CHUNK_VALUES // n_features)
+    for start in range(0, count, step):
+        stop = min(start + step, count)
+        ranks = rng.random((stop - start, n_features)).argsort(axis=1).argsort(axis=1)
+        z[start:stop] = ranks < k[start:stop, None]
+    return z
 
 
 def coalitions(num_samples: int, n_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -89,35 +96,52 @@ def coalitions(num_samples: int, n_features: int, rng: np.random.Generator) -> t
     return z, np.ones(len(z))
 
 
-def shapley_regression(z: np.ndarray, gains: np.ndarray, weights: np.ndarray, total: np.ndarray) -> np.ndarray:
+def shapley_regression(z: np.ndarray, gains: np.ndarray, weights: np.ndarray, total: np.ndarray,
+                       checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """phi (M, T) minimising sum_i w_i (gains_i - z_i phi)^2 subject to sum(phi) = total (T,), exactly.
 
     ``gains`` (N, T) are v(z) - v(empty). The constraint is eliminated as in the shap library, but along
     the all-ones direction rather than the last feature: phi = total / M + u with sum(u) = 0, i.e. a
     regression on the row-centred coalitions z - |z| / M. Both give the same phi whenever the system is
     determined; when it is not (fewer coalitions than superpixels), ``lstsq``'s minimum-norm u spreads
-    the unexplained part evenly instead of loading it all on the eliminated superpixel.
+    the unexplained part evenly instead of loading it all on the eliminated superpixel. The weighted least
+    squares are solved from their normal equations, gathered in chunks of coalitions (``normal_equations``):
+    the minimum-norm solution of A'WA u = A'Wr is that of sqrt(W) A u = sqrt(W) r, without an N x M float
+    copy of the design.
     """
     n_features = z.shape[1]
-    centred = z - z.mean(axis=1, keepdims=True)
-    residual = gains - np.outer(z.sum(axis=1) / n_features, total)
-    root = np.sqrt(weights)[:, None]
-    u = np.linalg.lstsq(centred * root, residual * root, rcond=None)[0]
+    shares = z.sum(axis=1) / n_features  # |z| / M per coalition
+
+    def rows(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        share = shares[start:stop]
+        return (z[start:stop] - share[:, None], gains[start:stop] - np.outer(share, total), weights[start:stop])
+
+    gram, moment = normal_equations(rows, len(z), n_features, gains.shape[1], checkpoint)
+    u = np.linalg.lstsq(gram, moment, rcond=None)[0]
     # u already sums to zero up to rounding (it lies in the row space of the centred design); removing
     # the residue makes sum(phi) = total to machine precision.
     return total / n_features + (u - u.mean(axis=0))
 
 
+def memory(params: KernelShapParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """See ``superpixels.sampling_memory``, with the sampling's chunk of keys and their two rankings, or the exact
+    enumeration's bit matrices (2^M <= N coalitions of M <= log2 N superpixels)."""
+    features = max_features(params.segmentation, params.n_segments, image_shape)
+    samples = params.num_samples
+    drawing = max(3 * footprint.F64 * chunk_rows(samples, features) * features,
+                  3 * footprint.I64 * samples * min(features, samples.bit_length()))
+    return sampling_memory(samples, features, image_shape, targets, batch_size) + drawing
+
+
 def attribute(predict: Predict, image: np.ndarray, params: KernelShapParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator) -> np.ndarray:
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """Each superpixel's Shapley value painted on its pixels, one map per explained class."""
-    labels = segment(image, params.segmentation, params.n_segments)
-    n_features = int(labels.max()) + 1
+    labels, n_features = segment_checked("kernel_shap", image, params.segmentation, params.n_segments)
     z, weights = coalitions(params.num_samples, n_features, rng)
     fixed = np.stack([np.zeros(n_features, np.int8), np.ones(n_features, np.int8)])
     scores = coalition_scores(predict, image, labels, np.concatenate([fixed, z]), baseline, batch_size)
     empty, full = scores[0], scores[1]
-    phi = shapley_regression(z, scores[2:] - empty, weights, full - empty)
+    phi = shapley_regression(z, scores[2:] - empty, weights, full - empty, checkpoint)
     return paint(phi.T, labels)
 
 
@@ -130,5 +154,6 @@ METHOD = Method(
     forward_passes=forward_passes,
     check=check,
     cost="num_samples (2^M when all coalitions of M superpixels fit: exact enumeration)",
+    memory=memory,
     randomized=True,
 )

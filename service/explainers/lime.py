@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Predict, param
+from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
-from service.explainers.superpixels import check_sampling, coalition_scores, paint, segment
+from service.explainers.superpixels import (check_sampling, coalition_scores, max_features, normal_equations, paint,
+                                            sampling_memory, segment_checked, weighted_column_mean)
 
 
 @dataclass(frozen=True)
@@ -75,31 +76,39 @@ def kernel_weights(z: np.ndarray, kernel_width: float) -> np.ndarray:
     return np.sqrt(np.exp(-distances ** 2 / kernel_width ** 2))
 
 
-def weighted_ridge(x: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def weighted_ridge(x: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float,
+                   checkpoint: Checkpoint = no_checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients (M, T) and intercepts (T,) of min_b,beta sum_i w_i (y_i - b - x_i beta)^2 + alpha |beta|^2.
 
     scikit-learn's ``Ridge(alpha, fit_intercept=True).fit(x, y, sample_weight=w)``, which lime calls:
     centring x and y on their weighted means takes the intercept out of the penalty, then
     (Xc' W Xc + alpha I) beta = Xc' W Yc, one solve for all T targets. ``lstsq`` rather than ``solve``
     because with alpha = 0 and few samples the system can be singular (minimum-norm solution then).
+    The sums are gathered in chunks of rows (``normal_equations``), so x may stay int8 coalitions.
     """
-    x = x.astype(np.float64)
-    x_mean = np.average(x, axis=0, weights=weights)
+    x_mean = weighted_column_mean(x, weights)
     y_mean = np.average(y, axis=0, weights=weights)
-    xc, yc = x - x_mean, y - y_mean
-    weighted = xc * weights[:, None]
-    gram = xc.T @ weighted + alpha * np.eye(x.shape[1])
-    coef = np.linalg.lstsq(gram, weighted.T @ yc, rcond=None)[0]
+    gram, moment = normal_equations(lambda start, stop: (x[start:stop] - x_mean, y[start:stop] - y_mean,
+                                                         weights[start:stop]), len(x), x.shape[1], y.shape[1],
+                                   checkpoint)
+    gram[np.diag_indices_from(gram)] += alpha
+    coef = np.linalg.lstsq(gram, moment, rcond=None)[0]
     return coef, y_mean - x_mean @ coef
 
 
+def memory(params: LimeParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """See ``superpixels.sampling_memory``; the kernel's weights are a few float64 per sample."""
+    features = max_features(params.segmentation, params.n_segments, image_shape)
+    return sampling_memory(params.num_samples, features, image_shape, targets, batch_size)
+
+
 def attribute(predict: Predict, image: np.ndarray, params: LimeParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator) -> np.ndarray:
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """The surrogate's coefficient of each superpixel painted on its pixels, one map per explained class."""
-    labels = segment(image, params.segmentation, params.n_segments)
-    z = sample_coalitions(params.num_samples, int(labels.max()) + 1, rng)
+    labels, features = segment_checked("lime", image, params.segmentation, params.n_segments)
+    z = sample_coalitions(params.num_samples, features, rng)
     scores = coalition_scores(predict, image, labels, z, baseline, batch_size)
-    coef, _ = weighted_ridge(z, scores, kernel_weights(z, params.kernel_width), params.ridge_alpha)
+    coef, _ = weighted_ridge(z, scores, kernel_weights(z, params.kernel_width), params.ridge_alpha, checkpoint)
     return paint(coef.T, labels)
 
 
@@ -113,5 +122,6 @@ METHOD = Method(
     forward_passes=forward_passes,
     check=check,
     cost="num_samples",
+    memory=memory,
     randomized=True,
 )

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Predict, batched, param
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Method, Predict, batched, no_checkpoint, param
 from service.explainers.baselines import Fill, perturb
 
 
@@ -56,10 +57,24 @@ def forward_passes(params: OcclusionParams, image_shape: tuple[int, int, int]) -
     return len(window_starts(image_shape[0], wh, sh)) * len(window_starts(image_shape[1], ww, sw)) + 1
 
 
+# Python's size of one window's corner (a tuple of two ints) in the list of corners.
+CORNER_BYTES = 160
+
+
+def memory(params: OcclusionParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The corners, the sums (T, H, W) float64 and coverage, a batch of keep masks and their images; at the end
+    the mean and the float32 maps."""
+    windows = forward_passes(params, image_shape) - 1
+    batch, sums = min(batch_size, windows), footprint.F64 * targets * footprint.pixels(image_shape)
+    return (footprint.OVERHEAD + CORNER_BYTES * windows + sums + footprint.F64 * footprint.pixels(image_shape)
+            + max(footprint.keep_masks(batch, image_shape) + footprint.perturbation(batch, image_shape),
+                  sums + footprint.maps(targets, image_shape)))
+
+
 def attribute(predict: Predict, image: np.ndarray, params: OcclusionParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator) -> np.ndarray:
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """Mean score drop per pixel over the windows covering it, one map per explained class."""
-    del rng  # deterministic
+    del rng, checkpoint  # deterministic; every batch calls predict, which checkpoints
     height, width = image.shape[:2]
     (wh, ww), (sh, sw) = params.window, params.strides()
     corners = [(y, x) for y in window_starts(height, wh, sh) for x in window_starts(width, ww, sw)]
@@ -86,4 +101,5 @@ METHOD = Method(
     forward_passes=forward_passes,
     check=check,
     cost="windows_y * windows_x + 1, windows = ceil((size - window) / stride) + 1",
+    memory=memory,
 )

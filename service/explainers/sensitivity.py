@@ -22,7 +22,8 @@ from scipy import ndimage
 from scipy.stats import qmc
 
 from service.errors import InvalidArgument
-from service.explainers.base import Predict
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Predict, no_checkpoint
 
 # Xplique's guard on the output variance: below it the indices are meaningless (constant or saturated outputs).
 VARIANCE_FLOOR = 1e-12
@@ -124,16 +125,37 @@ def upsample_nearest(grids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(grids[:, rows][:, :, cols])
 
 
-def upsample_bicubic(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def upsample_bicubic(maps: np.ndarray, shape: tuple[int, int], checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """Index maps (T, gh, gw) to (T, H, W) float32 by cubic interpolation, clipped at 0.
 
     The references resize with cv2.INTER_CUBIC; this is scipy's cubic spline with the same
     pixel-centre alignment (grid_mode) and replicated borders. Both overshoot near sharp cells,
     and the indices are non-negative by definition, so the negative lobes are clipped to 0.
+    ``checkpoint`` runs before each map: T large maps take a while.
     """
     factors = (shape[0] / maps.shape[1], shape[1] / maps.shape[2])
-    resized = [ndimage.zoom(m.astype(np.float64), factors, order=3, mode="nearest", grid_mode=True) for m in maps]
+    resized = []
+    for m in maps:
+        checkpoint()
+        resized.append(ndimage.zoom(m.astype(np.float64), factors, order=3, mode="nearest", grid_mode=True))
     return np.clip(np.stack(resized), 0.0, None).astype(np.float32)
+
+
+def design_memory(points: int, grid: int, batch: int, image_shape: tuple[int, int, int], targets: int) -> int:
+    """What ``sobol_design`` and the replicated design's batches hold: the scrambled points (n x 2d float64,
+    then float32), per batch the design rows picked (three (B, d) float32) and their nearest masks, and the
+    scores of all n (d + 2) rows. The perturbation of the masks is the method's own."""
+    cells = grid * grid
+    dimensions = 2 * cells
+    return (footprint.sobol_points(points, dimensions) + footprint.F32 * points * dimensions
+            + 3 * footprint.F32 * batch * cells + footprint.nearest_masks(batch, grid, image_shape)
+            + footprint.scores(design_size(cells, points), targets))
+
+
+def jansen_memory(points: int, cells: int, targets: int) -> int:
+    """``jansen_total_order``: y_A in float64, the squared differences (d, n, T) and their sums (d, T), then the
+    indices transposed to grids."""
+    return footprint.F64 * targets * (points + 2 * cells * points + 2 * cells)
 
 
 def grid_scores(predict: Predict, rows: Callable[[int, int], np.ndarray], count: int, grid: tuple[int, int],

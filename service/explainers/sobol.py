@@ -19,11 +19,12 @@ from typing import Callable
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Predict, param
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill, StaticFill, gaussian_blur, perturb
-from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_rows,
-                                            design_size, grid_scores, jansen_total_order, sobol_design,
-                                            upsample_bicubic)
+from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_memory,
+                                            design_rows, design_size, grid_scores, jansen_memory,
+                                            jansen_total_order, sobol_design, upsample_bicubic)
 
 # sigma = 0 picks these: Xplique blurs with a 10-px box filter (cv2.blur), whose standard deviation is
 # sqrt((10^2 - 1) / 12) = 2.9 px, hence a 3-px Gaussian; the amplitude scale 1 is Xplique's default.
@@ -62,6 +63,25 @@ def forward_passes(params: SobolParams, image_shape: tuple[int, int, int]) -> in
     return design_size(params.grid_size**2, params.num_designs)
 
 
+def perturbation_memory(params: SobolParams, batch: int, image_shape: tuple[int, int, int]) -> int:
+    """What ``perturbation`` allocates per batch of keep masks: 'amplitude' scales the image (three float32
+    temporaries of the masks, three of the images), the others blend with a fill (a blurred copy for 'blur')."""
+    if params.perturbation == "amplitude":
+        return 3 * footprint.F32 * batch * footprint.pixels(image_shape) * (1 + image_shape[2])
+    blurred = 2 * footprint.F32 * footprint.pixels(image_shape) * image_shape[2] if params.perturbation == "blur" else 0
+    return blurred + footprint.perturbation(batch, image_shape)
+
+
+def memory(params: SobolParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The design and its scores (``design_memory``), then the larger of a batch's perturbation, Jansen's
+    estimator and the bicubic maps."""
+    g, n = params.grid_size, params.num_designs
+    batch = min(batch_size, design_size(g * g, n))
+    return footprint.OVERHEAD + design_memory(n, g, batch, image_shape, targets) + max(
+        perturbation_memory(params, batch, image_shape), jansen_memory(n, g * g, targets),
+        footprint.bicubic_maps(targets, image_shape) + footprint.F64 * targets * g * g)
+
+
 def perturbation(params: SobolParams, image: np.ndarray, baseline: Fill) -> Callable[[np.ndarray], np.ndarray]:
     """The operator turning keep masks (B, H, W) in [0, 1] into images (B, H, W, C) in [0, 1].
 
@@ -80,7 +100,7 @@ def perturbation(params: SobolParams, image: np.ndarray, baseline: Fill) -> Call
 
 
 def attribute(predict: Predict, image: np.ndarray, params: SobolParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator) -> np.ndarray:
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """Total-order Sobol index of each grid cell, resized bicubically to (T, H, W) and clipped at 0."""
     g, n = params.grid_size, params.num_designs
     d = g * g
@@ -90,7 +110,7 @@ def attribute(predict: Predict, image: np.ndarray, params: SobolParams, *, basel
     # Rows n:2n are the B block: evaluated (standard design) but unused by Jansen.
     y_a, y_c = scores[:n], scores[2 * n:].reshape(d, n, -1)
     indices = jansen_total_order(y_a, y_c)
-    return upsample_bicubic(indices.T.reshape(-1, g, g), image.shape[:2])
+    return upsample_bicubic(indices.T.reshape(-1, g, g), image.shape[:2], checkpoint)
 
 
 METHOD = Method(
@@ -103,5 +123,6 @@ METHOD = Method(
     forward_passes=forward_passes,
     check=check,
     cost="num_designs * (grid_size^2 + 2)",
+    memory=memory,
     randomized=True,
 )

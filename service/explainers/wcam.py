@@ -33,11 +33,13 @@ from typing import Any, Callable
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Method, Output, Predict, param
+from service.explainers import footprint
+from service.explainers.base import Checkpoint, Method, Output, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
-from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_rows,
-                                            design_size, grid_scores, jansen_total_order, sobol_design,
-                                            uninformative, upsample_bicubic, upsample_nearest)
+from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_memory,
+                                            design_rows, design_size, grid_scores, jansen_memory,
+                                            jansen_total_order, sobol_design, uninformative, upsample_bicubic,
+                                            upsample_nearest)
 from service.explainers.wavelets import Layout, forward, inverse, make_layout, subbands
 
 log = logging.getLogger(__name__)
@@ -155,19 +157,45 @@ def reconstruction(image: np.ndarray, layout: Layout, params: WcamParams) -> Cal
     return images
 
 
-def wavelet_maps(indices: np.ndarray, shape: tuple[int, int], aligned: bool) -> np.ndarray:
+def reconstruction_memory(params: WcamParams, batch: int, image_shape: tuple[int, int, int]) -> int:
+    """What ``reconstruction``'s images allocate per batch of keep masks: the masks' copy, the scaled
+    coefficients, the inverse's temporaries and output (pywt's for other wavelets than Haar: counted twice),
+    and the rescaled images ('minmax' stretches them first)."""
+    pixels, channels = footprint.pixels(image_shape), image_shape[2]
+    inverse = 2 if Layout(*image_shape[:2], params.levels, params.wavelet).is_haar else 4
+    stretched = 2 if params.rescale == "minmax" else 0
+    return footprint.F32 * batch * pixels * (1 + channels * (2 + inverse + stretched))
+
+
+def memory(params: WcamParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The image's transform, the design and its scores (``design_memory``), the larger of a batch's masks and
+    reconstructions (the design's or the sufficient image's), Jansen's estimator and the maps (wavelet layout
+    and spatial, resized band by band), and per class the sufficient image and wavelet map kept."""
+    g, n = resolved_grid(params, image_shape), params.num_designs
+    pixels, channels = footprint.pixels(image_shape), image_shape[2]
+    batch = min(batch_size, design_size(g * g, n))
+    maps = footprint.F64 * targets * pixels + footprint.bicubic_maps(targets, image_shape) \
+        + 2 * footprint.F32 * targets * pixels
+    return (footprint.OVERHEAD + 3 * footprint.F32 * channels * pixels + design_memory(n, g, batch, image_shape, targets)
+            + max(footprint.keep_masks(batch, image_shape) + reconstruction_memory(params, batch, image_shape),
+                  jansen_memory(n, g * g, targets), maps)
+            + footprint.F32 * targets * pixels * (channels + 1))
+
+
+def wavelet_maps(indices: np.ndarray, shape: tuple[int, int], aligned: bool,
+                 checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """Indices (T, g, g) over the wavelet layout (T, H, W): nearest when the cells follow the sub-bands (each
     coefficient gets exactly its cell's index, as the masks did), else bicubic clipped at 0 as the reference."""
     if aligned:
         return upsample_nearest(indices, shape).astype(np.float32)
-    return upsample_bicubic(indices, shape)
+    return upsample_bicubic(indices, shape, checkpoint)
 
 
-def spatial_maps(maps: np.ndarray, layout: Layout) -> np.ndarray:
+def spatial_maps(maps: np.ndarray, layout: Layout, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """The spatial WCAM (T, H, W): every sub-band block of the wavelet-layout maps resized bicubically to
     the image and summed, so a place's attribution gathers all its scales (reference §1.2 step 8)."""
     shape = (layout.height, layout.width)
-    return sum(upsample_bicubic(maps[:, band.rows, band.cols], shape) for band in subbands(layout))
+    return sum(upsample_bicubic(maps[:, band.rows, band.cols], shape, checkpoint) for band in subbands(layout))
 
 
 def importance(wavelet_map: np.ndarray, layout: Layout) -> dict[str, Any]:
@@ -245,7 +273,7 @@ def first_reaching(score: Callable[[np.ndarray], np.ndarray], depth_images: Call
 
 
 def attribute(predict: Predict, image: np.ndarray, params: WcamParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator) -> Output:
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> Output:
     """Spatial WCAM maps (T, H, W) and, per class, ``details``: "wavelet_map" (H, W), "level_importance",
     "subband_importance", "approximation_share" (``importance``), "uninformative" (the score hardly varied),
     "sufficient_image", "sufficient_depth", "sufficient_passes" (``sufficient_search``), "levels",
@@ -264,10 +292,11 @@ def attribute(predict: Predict, image: np.ndarray, params: WcamParams, *, baseli
     # Rows n:2n are the B block: evaluated (standard design) but unused by Jansen.
     y_a, y_c = scores[:n], scores[2 * n:].reshape(d, n, -1)
     indices = jansen_total_order(y_a, y_c).T.reshape(-1, g, g)
-    maps = wavelet_maps(indices, image.shape[:2], aligned)
+    maps = wavelet_maps(indices, image.shape[:2], aligned, checkpoint)
     flags = uninformative(y_a)
     details = []
     for target, (cells, wavelet_map) in enumerate(zip(indices, maps)):
+        checkpoint()
         found = NO_SUFFICIENT_IMAGE
         if params.sufficient_image:
             found = sufficient_search(lambda pixels, t=target: predict(pixels)[:, t], images, cells,
@@ -275,7 +304,7 @@ def attribute(predict: Predict, image: np.ndarray, params: WcamParams, *, baseli
         details.append({"wavelet_map": wavelet_map, **importance(wavelet_map, layout),
                         "uninformative": bool(flags[target]), **found,
                         "levels": params.levels, "wavelet": params.wavelet, "grid_size": g})
-    return Output(spatial_maps(maps, layout), details)
+    return Output(spatial_maps(maps, layout, checkpoint), details)
 
 
 METHOD = Method(
@@ -290,6 +319,7 @@ METHOD = Method(
     forward_passes=forward_passes,
     check=check,
     cost="num_designs * (grid_size^2 + 2) + sufficient-image passes (at most grid_size^2 per class)",
+    memory=memory,
     randomized=True,
     # The wavelet-domain metrics (wavelet_deletion, wavelet_insertion) score the map in the wavelet layout.
     detail_maps=("wavelet_map",),

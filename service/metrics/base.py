@@ -14,6 +14,10 @@ function is a plain function of numpy arrays and a batched ``score``::
 - Perturbations are ``baselines.perturb(image, keep, baseline)``; ``rng`` is the
   only source of randomness and ``score`` sees at most ``batch_size`` images at
   a time (``perturbed_scores`` does both), so memory stays bounded.
+- ``memory(params, (H, W, C), targets, batch_size)`` is an upper bound of the bytes
+  ``evaluate`` allocates at its peak (``targets`` is 1: a metric scores one class), checked by the
+  job before it runs, as methods' are (``service.explainers.base``). Every loop that grows with a
+  parameter calls ``score``, which checkpoints, so metrics need no ``checkpoint`` of their own.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 from service.declared import Declared
 from service.errors import InvalidArgument
+from service.explainers import footprint
 from service.explainers.baselines import Fill, perturb
 
 Score = Callable[[np.ndarray], np.ndarray]
@@ -61,6 +66,8 @@ class Metric(Declared):
     forward_passes: Callable[[Any, tuple[int, int, int]], int]
     # Raises InvalidArgument when the parameters do not fit an image of shape (H, W, C).
     check: Callable[[Any, tuple[int, int, int]], None]
+    # Peak host memory in bytes of ``evaluate`` for (params, image shape (H, W, C), targets = 1, batch size).
+    memory: Callable[[Any, tuple[int, int, int], int, int], int]
     # Whether ``evaluate`` needs the object's ground-truth mask.
     needs_mask: bool = False
     # Whether a better map gets a higher score (not so for deletion and LeRF), to rank maps by a metric.
@@ -94,6 +101,17 @@ def check_number(value: Any, field: str, low: float, high: float, *, open_low: b
     if not (number and (low < value if open_low else low <= value) and value <= high):  # NaN fails too
         raise InvalidArgument(f"{value!r} must be a number in {'(' if open_low else '['}{low}, {high}]",
                               field=field)
+
+
+def map_memory(image_shape: tuple[int, ...]) -> int:
+    """``attribution_map`` (float64) and a ranking of its pixels: the negated values, their order and the ranks."""
+    return 4 * footprint.F64 * footprint.pixels(image_shape)
+
+
+def batch_memory(batch: int, image_shape: tuple[int, int, int]) -> int:
+    """``perturbed_scores``' batch: the masks made one by one (a comparison, then float32), stacked, perturbed."""
+    return (footprint.pixels(image_shape) + 2 * footprint.keep_masks(batch, image_shape)
+            + footprint.perturbation(batch, image_shape))
 
 
 def perturbed_scores(score: Score, image: np.ndarray, baseline: Fill, keeps: Iterable[np.ndarray],

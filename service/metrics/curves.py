@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.declared import param
+from service.explainers import footprint
 from service.explainers.baselines import Fill
-from service.metrics.base import MetricResult, Score, attribution_map, check_int, perturbed_scores
+from service.metrics.base import (MetricResult, Score, attribution_map, batch_memory, check_int, map_memory,
+                                  perturbed_scores)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,15 @@ def check_steps(steps: int, image_shape: tuple[int, int, int], field: str) -> No
 
 def forward_passes(params: CurveParams, image_shape: tuple[int, int, int]) -> int:
     return params.steps + 1
+
+
+def memory(params: CurveParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The map and its ranking, then a batch of masks and images (at most steps + 1 of them); insertion's
+    blurred start image (a float32 copy and the blur) is the ``blurred`` part."""
+    blurred = 2 * footprint.F32 * footprint.pixels(image_shape) * image_shape[2] \
+        if getattr(params, "blur_sigma", 0) > 0 else 0
+    return (footprint.OVERHEAD + blurred + map_memory(image_shape)
+            + batch_memory(min(batch_size, params.steps + 1), image_shape))
 
 
 def descending_ranks(values: np.ndarray) -> np.ndarray:

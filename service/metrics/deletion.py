@@ -37,5 +37,6 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=curves.forward_passes,
     check=check,
+    memory=curves.memory,
     higher_is_better=False,
 )

@@ -52,4 +52,5 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=curves.forward_passes,
     check=check,
+    memory=curves.memory,
 )

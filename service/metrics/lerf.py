@@ -34,5 +34,6 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=regions.forward_passes,
     check=check,
+    memory=regions.memory,
     higher_is_better=False,
 )

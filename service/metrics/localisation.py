@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import InvalidArgument
+from service.explainers import footprint
 from service.explainers.baselines import Fill
 from service.metrics.base import Metric, MetricResult, Score, attribution_map
 
@@ -82,5 +83,8 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=lambda params, image_shape: 0,
     check=check,
+    # The map, its positive part, the mask and a ranking of the pixels.
+    memory=lambda params, image_shape, targets, batch_size: (
+        footprint.OVERHEAD + 5 * footprint.F64 * footprint.pixels(image_shape)),
     needs_mask=True,
 )

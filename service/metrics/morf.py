@@ -34,4 +34,5 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=regions.forward_passes,
     check=check,
+    memory=regions.memory,
 )

@@ -25,10 +25,15 @@ from scipy import stats
 
 from service.errors import InvalidArgument
 from service.declared import param
+from service.explainers import footprint
 from service.explainers.baselines import Fill
-from service.metrics.base import Metric, MetricResult, Score, attribution_map, check_int, check_number, perturbed_scores
+from service.metrics.base import (Metric, MetricResult, Score, attribution_map, batch_memory, check_int, check_number,
+                                  map_memory, perturbed_scores)
 
 CORRELATIONS = {"spearman": stats.spearmanr, "pearson": stats.pearsonr}
+# Random numbers drawn at once for the subsets (2 MiB of float64): a float64 stream drawn in pieces is the
+# stream drawn at once, so the subsets do not depend on it, and memory does not grow with num_samples.
+DRAW_VALUES = 2**18
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,27 @@ def forward_passes(params: MuFidelityParams, image_shape: tuple[int, int, int]) 
     return params.num_samples + 1
 
 
+def memory(params: MuFidelityParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The map, each pixel's cell (int64), a chunk of subsets drawn (float64, then bool), their relevance sums
+    and scores, and a batch of masks and images."""
+    cells, samples = params.grid_size**2, params.num_samples
+    draw = min(samples, max(1, DRAW_VALUES // cells)) * cells
+    return (footprint.OVERHEAD + map_memory(image_shape) + footprint.I64 * footprint.pixels(image_shape)
+            + (footprint.F64 + 1) * draw + 4 * footprint.F64 * (samples + 1)
+            + batch_memory(min(batch_size, samples + 1), image_shape))
+
+
+def removed_subsets(rng: np.random.Generator, count: int, cells: int, fraction: float, relevance: np.ndarray,
+                    sums: list[np.ndarray]):
+    """``count`` random subsets of the cells (each cell in with probability ``fraction``) as bool rows, drawn
+    ``DRAW_VALUES`` numbers at a time; each chunk's relevance sums go to ``sums`` as it is drawn."""
+    step = max(1, DRAW_VALUES // cells)
+    for start in range(0, count, step):
+        removed = rng.random((min(step, count - start), cells)) < fraction
+        sums.append(removed @ relevance)
+        yield from removed
+
+
 def grid_cells(height: int, width: int, grid_size: int) -> np.ndarray:
     """(H, W) map of each pixel's cell, raster order; sizes that do not divide split like ``np.array_split``."""
     def along(size: int) -> np.ndarray:
@@ -66,11 +92,12 @@ def evaluate(score: Score, image: np.ndarray, attribution: np.ndarray, params: M
     del mask  # blind to the object
     cells = grid_cells(*image.shape[:2], params.grid_size)
     relevance = np.bincount(cells.ravel(), weights=attribution_map(attribution, image.shape).ravel())
-    removed = rng.random((params.num_samples, params.grid_size ** 2)) < params.subset_fraction
+    sums = []
+    subsets = removed_subsets(rng, params.num_samples, params.grid_size ** 2, params.subset_fraction, relevance, sums)
     # The clean image goes first, in the same batches as the subsets.
-    keeps = chain([np.ones(cells.shape, np.float32)], ((~subset[cells]).astype(np.float32) for subset in removed))
+    keeps = chain([np.ones(cells.shape, np.float32)], ((~subset[cells]).astype(np.float32) for subset in subsets))
     scores = perturbed_scores(score, image, baseline, keeps, batch_size)
-    drops, sums = scores[0] - scores[1:], removed @ relevance
+    drops, sums = scores[0] - scores[1:], np.concatenate(sums)
     # Constant sides are caught up front: scipy would warn before returning NaN.
     constant = np.ptp(drops) == 0 or np.ptp(sums) == 0
     statistic = np.nan if constant else CORRELATIONS[params.correlation](sums, drops).statistic
@@ -88,4 +115,5 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=forward_passes,
     check=check,
+    memory=memory,
 )

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.declared import param
+from service.explainers import footprint
 from service.explainers.baselines import Fill
 from service.metrics import curves
-from service.metrics.base import MetricResult, Score, attribution_map, check_int
+from service.metrics.base import MetricResult, Score, attribution_map, batch_memory, check_int, map_memory
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ def check(params: RegionParams, image_shape: tuple[int, int, int], metric: str) 
 
 def forward_passes(params: RegionParams, image_shape: tuple[int, int, int]) -> int:
     return steps(params, image_shape) + 1
+
+
+def memory(params: RegionParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The map, its ranking and each pixel's region and rank (int64), then a batch of masks and images."""
+    return (footprint.OVERHEAD + map_memory(image_shape) + 2 * footprint.I64 * footprint.pixels(image_shape)
+            + batch_memory(min(batch_size, forward_passes(params, image_shape)), image_shape))
 
 
 def aopc(name: str, score: Score, image: np.ndarray, attribution: np.ndarray, params: RegionParams,

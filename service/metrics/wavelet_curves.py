@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.declared import param
-from service.explainers import wavelets
+from service.explainers import footprint, wavelets
 from service.explainers.baselines import Fill
 from service.metrics import curves
-from service.metrics.base import MetricResult, Score
+from service.metrics.base import MetricResult, Score, map_memory
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,16 @@ class WaveletCurveParams:
 def check(params: WaveletCurveParams, image_shape: tuple[int, int, int], name: str) -> None:
     wavelets.make_layout(image_shape[0], image_shape[1], params.levels, params.wavelet, prefix=f"{name}.")
     curves.check_steps(params.steps, image_shape, f"{name}.steps")
+
+
+def memory(params: WaveletCurveParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
+    """The map and its ranking, the image's transform, then a batch of masks, the scaled coefficients, the
+    inverse's temporaries and output (pywt's for wavelets other than Haar: counted twice), clipped and
+    moved channels last."""
+    batch, values = min(batch_size, params.steps + 1), footprint.pixels(image_shape) * image_shape[2]
+    inverse = 2 if wavelets.Layout(*image_shape[:2], params.levels, params.wavelet).is_haar else 4
+    return (footprint.OVERHEAD + map_memory(image_shape) + 3 * footprint.F32 * values + footprint.pixels(image_shape)
+            + 2 * footprint.keep_masks(batch, image_shape) + footprint.F32 * batch * values * (3 + inverse))
 
 
 def evaluate(name: str, score: Score, image: np.ndarray, attribution: np.ndarray, params: WaveletCurveParams,

@@ -29,6 +29,7 @@ METRIC = Metric(
     evaluate=evaluate,
     forward_passes=lambda params, image_shape: params.steps + 1,
     check=check,
+    memory=wavelet_curves.memory,
     higher_is_better=True,
     domain="wavelet",
 )
