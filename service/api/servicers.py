@@ -115,6 +115,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
         def to_job(model):
             job = requests.explain_job(request, model)
+            job.targets.check(model.info.num_classes)  # classes the model lacks are invalid, not too many
             # Refuse before computing what could not be sent: one float32 map per target, plus the image.
             response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
             if response_bytes > self.max_message_bytes:

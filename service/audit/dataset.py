@@ -3,6 +3,10 @@
 Paths in a manifest are relative to the manifest's folder. Labels are class indices or class names (matched
 to the model's labels when the audit runs). Items are identified by their path relative to the dataset's
 root, which is what makes a resumed audit recognise what it already did.
+
+Listing is bounded: at most ``MAX_ITEMS`` items, ``MAX_ENTRIES`` folder entries walked and a manifest of
+at most ``MAX_MANIFEST_BYTES``, all refused with RESOURCE_EXHAUSTED beyond; ``checkpoint`` (a job's
+``control.checkpoint``) runs every ``CHECK_EVERY`` entries, so a deadline stops a listing too.
 """
 
 from __future__ import annotations
@@ -11,10 +15,16 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from service.errors import InvalidArgument, NotFound
+from service.errors import InvalidArgument, NotFound, ResourceExhausted
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+# An audit's dataset: items, folder entries walked to find them, and manifest size.
+MAX_ITEMS = 100_000
+MAX_ENTRIES = 1_000_000
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+CHECK_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -26,53 +36,112 @@ class Item:
 
 
 def _inside(path: Path, root: Path | None, where: str) -> Path:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as error:  # a NUL byte, a loop of links, a name too long
+        raise InvalidArgument(f"{where} names an unusable path ({error})", field="dataset") from error
     if root is not None and not resolved.is_relative_to(root):
         raise InvalidArgument(f"{where} points outside the data directory", field="dataset")
     return resolved
 
 
+def _is_file(path: Path, where: str) -> bool:
+    try:
+        return path.is_file()
+    except OSError as error:  # a name too long for the file system
+        raise InvalidArgument(f"{where} names an unusable path ({error.strerror})", field="dataset") from error
+
+
 def _item(base: Path, raw_path: str, label, mask, where: str, root: Path | None) -> Item:
     if not raw_path:
         raise InvalidArgument(f"{where} has no path", field="dataset")
+    if mask is not None and not isinstance(mask, str):
+        raise InvalidArgument(f"{where}: mask must be a path, not {type(mask).__name__}", field="dataset")
     path = _inside(base / raw_path, root, where)
-    if not path.is_file():
+    if not _is_file(path, where):
         raise NotFound(f"no image at {raw_path!r} ({where})", field="dataset")
     mask_path = _inside(base / mask, root, where) if mask else None
-    if mask_path is not None and not mask_path.is_file():
+    if mask_path is not None and not _is_file(mask_path, where):
         raise NotFound(f"no mask at {mask!r} ({where})", field="dataset")
     label = None if label in (None, "") else str(label)
     base = base.resolve()
     return Item(path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path), path, label, mask_path)
 
 
-def _rows(location: Path) -> list[tuple[str, dict]]:
-    """(where, row) of a manifest; a malformed one is INVALID_ARGUMENT naming the row."""
+def _rows(location: Path) -> list[tuple[str, object]]:
+    """(where, row) of a manifest; a malformed one is INVALID_ARGUMENT naming the row or the field."""
+    size = location.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ResourceExhausted(f"{location.name} holds {size} bytes, over this server's limit of "
+                                f"{MAX_MANIFEST_BYTES} for a manifest; split the dataset", field="dataset")
     try:
         text = location.read_text()
         if location.suffix.lower() == ".csv":
             return [(f"{location.name} row {i + 2}", row) for i, row in enumerate(csv.DictReader(text.splitlines()))]
-        if location.suffix.lower() == ".json":  # the bundled samples' manifest: {"samples": [{"image", ...}]}
-            return [(f"{location.name} sample {i}", {**row, "path": row.get("path") or row.get("image", "")})
-                    for i, row in enumerate(json.loads(text).get("samples", []))]
+        if location.suffix.lower() == ".json":
+            return _samples(location.name, json.loads(text))
         return [(f"{location.name} line {i + 1}", json.loads(line))
                 for i, line in enumerate(text.splitlines()) if line.strip()]
-    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error, AttributeError) as error:
-        raise InvalidArgument(f"{location.name} is not a readable manifest ({error})", field="dataset") from error
+    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error, RecursionError) as error:
+        raise InvalidArgument(f"{location.name} is not a readable manifest ({type(error).__name__}: {error})",
+                              field="dataset") from error
 
 
-def load_dataset(location: Path, root: Path | None = None) -> list[Item]:
+def _samples(name: str, manifest: object) -> list[tuple[str, dict]]:
+    """The bundled samples' manifest, {"samples": [{"image": path, "label": ..., "mask": ...}, ...]}."""
+    samples = manifest.get("samples") if isinstance(manifest, dict) else None
+    if not isinstance(samples, list):
+        raise InvalidArgument(f"{name} must be an object whose \"samples\" is a list of objects with \"image\"",
+                              field="dataset")
+    rows = []
+    for i, row in enumerate(samples):
+        if not isinstance(row, dict):
+            raise InvalidArgument(f"{name}: samples[{i}] is {type(row).__name__}, not an object with \"image\", "
+                                  "\"label\" and \"mask\"", field="dataset")
+        rows.append((f"{name} samples[{i}]", {**row, "path": row.get("path") or row.get("image") or ""}))
+    return rows
+
+
+def _image_files(location: Path, checkpoint: Callable[[], None]) -> list[Path]:
+    """The images below ``location``, walking at most ``MAX_ENTRIES`` entries for at most ``MAX_ITEMS`` images."""
+    files = []
+    for walked, path in enumerate(location.rglob("*"), start=1):
+        if walked % CHECK_EVERY == 0:
+            checkpoint()
+        if walked > MAX_ENTRIES:
+            raise ResourceExhausted(f"the folder holds over {MAX_ENTRIES} entries, this server's limit for a "
+                                    "dataset's folder; give a manifest", field="dataset")
+        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.endswith(".mask.png"):
+            files.append(path)
+            _count(len(files))
+    return sorted(files)
+
+
+def _count(items: int) -> None:
+    if items > MAX_ITEMS:
+        raise ResourceExhausted(f"the dataset holds over {MAX_ITEMS} images, this server's limit for one audit; "
+                                "split it", field="dataset")
+
+
+def load_dataset(location: Path, root: Path | None = None,
+                 checkpoint: Callable[[], None] = lambda: None) -> list[Item]:
     """The items of a folder (every image below it, masks named ``*.mask.png`` left out) or a manifest, in a
     stable order. With ``root`` (the server's data directory), every image and mask must resolve inside it,
-    symbolic links and manifest entries included."""
+    symbolic links and manifest entries included. ``checkpoint`` runs every ``CHECK_EVERY`` entries."""
     root = root.resolve() if root is not None else None
     if location.is_dir():
-        files = sorted(p for p in location.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                       and not p.name.endswith(".mask.png"))
-        items = [Item(p.relative_to(location).as_posix(), _inside(p, root, p.name)) for p in files]
+        files = _image_files(location, checkpoint)
+        items = []
+        for i, path in enumerate(files):
+            if i % CHECK_EVERY == 0:
+                checkpoint()
+            items.append(Item(path.relative_to(location).as_posix(), _inside(path, root, path.name)))
     elif location.suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson") and location.is_file():
         items = []
-        for where, row in _rows(location):
+        for i, (where, row) in enumerate(_rows(location)):
+            if i % CHECK_EVERY == 0:
+                checkpoint()
+            _count(i + 1)
             if not isinstance(row, dict):
                 raise InvalidArgument(f"{where} is not an object with path, label, mask", field="dataset")
             items.append(_item(location.parent, str(row.get("path") or ""), row.get("label"), row.get("mask"),

@@ -16,11 +16,14 @@ import numpy as np
 
 from service.audit.dataset import Item
 from service.audit.store import ResultStore
+from service.budget import Budget
 from service.errors import InvalidArgument
 from service.explainers import get_method
+from service.jobs import costs
+from service.jobs.costs import Cost
 from service.jobs.control import JobControl
 from service.jobs.evaluate import MetricRequest
-from service.jobs.explain import ExplainJob, Targets, run_explain
+from service.jobs.explain import ExplainJob, Targets, explain_costs, run_explain
 from service.metrics import get_metric
 from service.runtime import images
 from service.runtime.model import LoadedModel
@@ -94,7 +97,7 @@ ITEM_MEASURES = ("entropy", "out_of_set", "transforms", "degradation")
 
 def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.ndarray, clean_score: float,
                   explain: Callable[[np.ndarray], np.ndarray], score: Callable[[np.ndarray], np.ndarray],
-                  rng: np.random.Generator) -> dict[str, float]:
+                  rng: np.random.Generator, checkpoint: Callable[[], None] = lambda: None) -> dict[str, float]:
     """One number per measure and image, for the summary's distributions."""
     from service.measures.degradation import degrade
     from service.measures.entropy import histogram_entropy, spatial_entropy
@@ -106,13 +109,14 @@ def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.nda
         values["entropy_histogram"] = histogram_entropy(attribution)
         values["entropy_spatial"] = spatial_entropy(attribution)
     if "out_of_set" in names:
-        curves = out_of_set(image, explain, score, rng, attribution=attribution)
+        curves = out_of_set(image, explain, score, rng, attribution=attribution, checkpoint=checkpoint)
         values["noise_ssim_auc"], values["noise_score_auc"] = curves["ssim_auc"], curves["score_auc"]
     if "transforms" in names:
         values["transforms_ssim"] = float(np.mean(list(follows_transforms(image, explain, attribution).values())))
     if "degradation" in names:
         for mode in ("background", "object"):
-            values[f"degradation_{mode}_drop"] = float(clean_score - score(degrade(image, attribution, mode)[None])[0])
+            degraded = degrade(image, attribution, mode, checkpoint=checkpoint)
+            values[f"degradation_{mode}_drop"] = float(clean_score - score(degraded[None])[0])
     return values
 
 
@@ -210,6 +214,7 @@ class Worker:
                                                               item.item_id)), control)
         target, scored = result.targets[0], (result.metrics or [[]])[0]
         details = reported_details((result.details or [{}])[0])
+        control = control or JobControl()
         if self.plan.measures:
             def explain(x: np.ndarray) -> np.ndarray:
                 return run_explain(model, ExplainJob(method, params, x, Targets((target.class_index,)),
@@ -217,11 +222,12 @@ class Worker:
                                                                     item.item_id)), control).maps[0]
 
             def score(xs: np.ndarray) -> np.ndarray:
+                control.checkpoint()
                 return model.predict(xs)[:, target.class_index]
 
             details.update(item_measures(self.plan.measures, image, result.maps[0], target.score, explain, score,
                                          np.random.default_rng(item_seed(self.plan.seed, task.model, "measures",
-                                                                         item.item_id))))
+                                                                         item.item_id)), control.checkpoint))
         return {"model": task.model, "method": task.method, "item": item.item_id,
                 "label": label_index(item.label, model, item), "predicted": target.class_index, "score": target.score,
                 "metrics": {s.result.name: s.result.score for s in scored},
@@ -258,6 +264,34 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
             "seconds": time.perf_counter() - started}
 
 
+# Explanations per item a measure adds (out_of_set: its 7 noise levels above 0; transforms: at most 12; degradation:
+# none, it scores only).
+MEASURE_EXPLAINS = {"entropy": 0, "out_of_set": 7, "transforms": 12, "degradation": 0}
+
+
+def check_plan(models: list[LoadedModel], worker: "Worker", budget: Budget) -> None:
+    """Each result of the plan against the budget, on each model, before the first one is computed: an audit
+    that cannot fit is refused at once, not after its first items. An audit's budget is per result (model,
+    method, item): a dataset may hold any number of items, and a deadline stops it between them."""
+    for model in models:
+        shape = model.info.image_shape
+        batch = costs.batch_size(None, model, budget)
+        for method, params in worker.methods.values():
+            method.check(params, shape)
+            parts = explain_costs(method, params, shape, 1, worker.metrics, batch, model, budget)
+            explains = 1 + sum(MEASURE_EXPLAINS[name] for name in worker.plan.measures)
+            run = parts[0]
+            parts[0] = Cost(run.what, run.passes * explains, run.memory, run.passes_field, run.memory_field)
+            costs.require(budget, parts, passes=2 * explains + 10, what=f"each result of {method.name}")
+        if worker.plan.scales is not None:
+            wcam = get_method("wcam")
+            params = wcam.make_params({"num_designs": worker.plan.scales[3]})
+            wcam.check(params, shape)
+            run = costs.method_cost(wcam, params, shape, 1, batch, model, budget)
+            variants = 1 + len(worker.plan.scales[0]) * len(worker.plan.scales[1]) + len(worker.plan.scales[2])
+            costs.require(budget, [run] * variants, passes=variants, what="each scale analysis")
+
+
 def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, store: ResultStore,
               control: JobControl | None = None, on_result: Callable[[int, int], None] | None = None) -> int:
     """Compute and store every missing result in-process; returns how many were computed. ``on_result(done,
@@ -266,6 +300,7 @@ def run_audit(models: list[LoadedModel], items: list[Item], plan: AuditPlan, sto
     done = store.done()
     tasks = pending([m.info.name for m in models], plan, items, done)
     worker = Worker(models, plan)
+    check_plan(models, worker, control.budget)
     total = len(done) + len(tasks)
     for finished, task in enumerate(tasks, start=len(done) + 1):
         control.checkpoint()

@@ -94,6 +94,8 @@ class Method(Declared):
     # Peak host memory in bytes of ``attribute`` for (params, image shape (H, W, C), explained classes,
     # batch size): an upper bound of what it allocates, its maps included (see the module docstring).
     memory: Callable[[Any, tuple[int, int, int], int, int], int]
+    # The parameter the cost grows with, named when the budget refuses a request (e.g. "num_masks").
+    cost_parameter: str = ""
     randomized: bool = False
     # Bounds the model's PyTorch mirror instead of only calling ``predict``: ``attribute`` also takes
     # ``bound_margins`` (service.verify), ``all_scores`` (the clean scores of every class) and ``targets``.

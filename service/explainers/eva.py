@@ -265,6 +265,7 @@ METHOD = Method(
     check=check,
     cost="(groups + 1) bound computations per class, in chunks of chunk_size; no forward pass",
     memory=memory,
+    cost_parameter="chunk_size",
     randomized=False,
     verified=True,
 )

@@ -149,5 +149,6 @@ METHOD = Method(
     check=check,
     cost="num_designs",
     memory=memory,
+    cost_parameter="num_designs",
     randomized=True,
 )

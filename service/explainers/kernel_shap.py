@@ -155,5 +155,6 @@ METHOD = Method(
     check=check,
     cost="num_samples (2^M when all coalitions of M superpixels fit: exact enumeration)",
     memory=memory,
+    cost_parameter="num_samples",
     randomized=True,
 )

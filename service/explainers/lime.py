@@ -123,5 +123,6 @@ METHOD = Method(
     check=check,
     cost="num_samples",
     memory=memory,
+    cost_parameter="num_samples",
     randomized=True,
 )

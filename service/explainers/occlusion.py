@@ -102,4 +102,5 @@ METHOD = Method(
     check=check,
     cost="windows_y * windows_x + 1, windows = ceil((size - window) / stride) + 1",
     memory=memory,
+    cost_parameter="stride",
 )

@@ -188,5 +188,6 @@ METHOD = Method(
     check=check,
     cost="num_masks",
     memory=memory,
+    cost_parameter="num_masks",
     randomized=True,
 )

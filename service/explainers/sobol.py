@@ -124,5 +124,6 @@ METHOD = Method(
     check=check,
     cost="num_designs * (grid_size^2 + 2)",
     memory=memory,
+    cost_parameter="num_designs",
     randomized=True,
 )

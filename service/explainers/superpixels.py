@@ -37,8 +37,11 @@ QUICKSHIFT_SEED = 0
 MAX_SAMPLES = 100_000
 MAX_SEGMENTS = 1000
 # SLIC returns up to 1.28 x n_segments superpixels (enforce_connectivity splits some; measured over sizes 16 to
-# 100 and 2 to 1000 segments): the coalitions are sized for twice that.
+# 100 and 2 to 1000 segments): the coalitions are sized for twice that, and never more than MAX_FEATURES, whose
+# M x M least-squares solve, one uninterruptible LAPACK call, takes under a second (0.53 s at 1000, 1.7 s at
+# 1500 on one core of 2 shared ones).
 SLIC_SEGMENTS_FACTOR = 2
+MAX_FEATURES = 1200
 # Segmentation runs in one uninterruptible call: pixels beyond these take over a second (measured 12 us a pixel
 # for quickshift with lime's settings, 0.75 us for SLIC, on 2 shared cores), so larger images are refused.
 SEGMENTATION_PIXELS = {"quickshift": 320 * 320, "slic": 1024 * 1024}
@@ -71,9 +74,9 @@ def check_sampling(method: str, num_samples: int, segmentation: str, n_segments:
 
 def max_features(segmentation: str, n_segments: int, image_shape: tuple[int, ...]) -> int:
     """The most superpixels the coalitions are sized for: quickshift finds its own number, up to
-    ``MAX_SEGMENTS``; SLIC up to ``SLIC_SEGMENTS_FACTOR`` times its target."""
-    wanted = MAX_SEGMENTS if segmentation == "quickshift" else SLIC_SEGMENTS_FACTOR * n_segments
-    return min(wanted, image_shape[0] * image_shape[1])
+    ``MAX_FEATURES``; SLIC up to ``SLIC_SEGMENTS_FACTOR`` times its target."""
+    wanted = MAX_FEATURES if segmentation == "quickshift" else SLIC_SEGMENTS_FACTOR * n_segments
+    return min(wanted, MAX_FEATURES, image_shape[0] * image_shape[1])
 
 
 def segment_checked(method: str, image: np.ndarray, segmentation: str, n_segments: int) -> tuple[np.ndarray, int]:
@@ -96,7 +99,8 @@ def sampling_memory(num_samples: int, features: int, image_shape: tuple[int, int
     chunk = chunk_rows(num_samples, features) * features
     return (footprint.OVERHEAD + SEGMENTATION_BYTES_PER_PIXEL * pixels + footprint.I64 * pixels
             + 2 * num_samples * features + footprint.scores(num_samples, targets) + 4 * footprint.F64 * num_samples
-            + max(batch * pixels + footprint.keep_masks(batch, image_shape) + footprint.perturbation(batch, image_shape),
+            + max(batch * pixels + footprint.keep_masks(batch, image_shape)
+                  + footprint.perturbation(batch, image_shape),
                   3 * footprint.F64 * chunk + 2 * footprint.F64 * features * (features + targets),
                   (footprint.F64 + footprint.F32) * targets * pixels))
 

@@ -176,7 +176,8 @@ def memory(params: WcamParams, image_shape: tuple[int, int, int], targets: int, 
     batch = min(batch_size, design_size(g * g, n))
     maps = footprint.F64 * targets * pixels + footprint.bicubic_maps(targets, image_shape) \
         + 2 * footprint.F32 * targets * pixels
-    return (footprint.OVERHEAD + 3 * footprint.F32 * channels * pixels + design_memory(n, g, batch, image_shape, targets)
+    return (footprint.OVERHEAD + 3 * footprint.F32 * channels * pixels
+            + design_memory(n, g, batch, image_shape, targets)
             + max(footprint.keep_masks(batch, image_shape) + reconstruction_memory(params, batch, image_shape),
                   jansen_memory(n, g * g, targets), maps)
             + footprint.F32 * targets * pixels * (channels + 1))
@@ -320,6 +321,7 @@ METHOD = Method(
     check=check,
     cost="num_designs * (grid_size^2 + 2) + sufficient-image passes (at most grid_size^2 per class)",
     memory=memory,
+    cost_parameter="num_designs",
     randomized=True,
     # The wavelet-domain metrics (wavelet_deletion, wavelet_insertion) score the map in the wavelet layout.
     detail_maps=("wavelet_map",),

@@ -17,9 +17,12 @@ import numpy as np
 
 from service.ensembles.aggregate import AGGREGATORS, REFERENCE_QUANTILE, aggregate
 from service.ensembles.normalise import NORMALISATIONS, normalise
+from service.budget import Budget
 from service.errors import InvalidArgument
+from service.explainers import footprint
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline
+from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.evaluate import EvaluateJob, MetricRequest, draw_seed, run_evaluate
 from service.jobs.explain import ExplainJob, Targets, run_explain
@@ -111,6 +114,24 @@ def check(job: AggregateJob, image_shape: tuple[int, int, int], classes: int) ->
     job.metric.check(image_shape, None)
 
 
+def check_budget(job: AggregateJob, model: LoadedModel, rows: int, budget: Budget) -> None:
+    """Per image: every method run, every member and aggregate scored (a clean pass and the metric's), the
+    aggregates of every combination and the members' maps kept (float64) until the end."""
+    shape, images = model.info.image_shape, len(job.images)
+    batch = costs.batch_size(job.batch_size, model, budget)
+    members = len(job.maps) + len(job.methods)
+    runs = [costs.method_cost(method, params, shape, 1, batch, model, budget, job.baseline)
+            for method, params in job.methods]
+    scoring = costs.metric_cost(job.metric.metric, job.metric.params, shape, batch, model, budget, job.baseline,
+                                times=images * (members + rows))
+    pixels = footprint.pixels(shape)
+    kept = (footprint.F64 * pixels * images * (2 * members + rows) + footprint.F32 * pixels * images * (members + 1)
+            + 6 * footprint.F64 * pixels * members)
+    costs.require(budget, [*runs * images, scoring], kept=kept,
+                  passes=images * (1 + 2 * len(job.methods) + members + rows),
+                  kept_field="kappas" if job.search and rows > 2 * members else "images", what="the aggregation")
+
+
 def combinations(job: AggregateJob) -> list[Combination]:
     if not job.search:
         return [Combination(job.normalisation, job.aggregator, job.kappa if job.aggregator in WITH_KAPPA else 0.0)]
@@ -123,10 +144,11 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
     started = time.perf_counter()
     control = control or JobControl()
     check(job, model.info.image_shape, model.info.num_classes)
+    rows = combinations(job)
+    check_budget(job, model, len(rows), control.budget)
     seed = draw_seed(job.seed)
     # One seed stream per image: adding an image changes no other image's maps or scores.
     streams = np.random.SeedSequence(seed).spawn(len(job.images))
-    rows = combinations(job)
     passes, model_ms = 0, 0.0
     names = [method.name for method, _ in job.methods]
     labels = [f"map {i}" for i in range(len(job.maps))] + [
@@ -155,14 +177,18 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
             class_index = explained.targets[0].class_index  # the first method fixes the class for the rest
             maps.append(explained.maps[0])
         if class_index is None:  # maps only: the predicted class
+            control.checkpoint()
             class_index = int(np.argmax(model.predict(image[None], score_space=job.score_space)[0]))
             passes += 1
         stack = np.stack(maps).astype(np.float64)
         class_indices.append(class_index)
         member_maps.append(stack)
         member_scores.append([score(image, m, class_index, metric_seed) for m in stack])
-        aggregates = [aggregate(normalise(stack, row.normalisation, absolute=job.absolute), row.aggregator,
-                                kappa=row.kappa, reference_quantile=job.reference_quantile) for row in rows]
+        aggregates = []
+        for row in rows:
+            control.checkpoint()
+            aggregates.append(aggregate(normalise(stack, row.normalisation, absolute=job.absolute), row.aggregator,
+                                        kappa=row.kappa, reference_quantile=job.reference_quantile))
         row_maps.append(aggregates)
         row_scores.append([score(image, a, class_index, metric_seed) for a in aggregates])
 

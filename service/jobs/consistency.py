@@ -15,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import InvalidArgument
+from service.budget import Budget
+from service.errors import InvalidArgument, ResourceExhausted
+from service.explainers import footprint
 from service.explainers.base import Method, as_output
 from service.explainers.baselines import Baseline, BaselineKind
+from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import MetricRequest, draw_seed
@@ -29,6 +32,8 @@ from service.runtime.scores import ScoreSpace
 DEFAULT_METRIC_BASELINES = (Baseline(BaselineKind.BLACK), Baseline(BaselineKind.DATASET_MEAN),
                             Baseline(BaselineKind.BLUR))
 MAX_SETTINGS = 64
+# Maps scored: settings x metric baselines (each scoring a metric run; their Kendall matrix grows as its square).
+MAX_SCORINGS = 1024
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,30 @@ def baseline_label(baseline: Baseline) -> str:
     return f"{baseline.kind.value}{extra}"
 
 
+def check_budget(job: ConsistencyJob, model: LoadedModel, budget: Budget) -> int:
+    """The scorings, the batch, the passes of every setting and scoring, and the memory of the largest step
+    while the maps are kept; returns the batch size."""
+    settings, baselines = len(job.settings), len(job.metric_baselines)
+    if settings * baselines > MAX_SCORINGS:
+        raise ResourceExhausted(f"{settings} settings x {baselines} metric baselines are {settings * baselines} "
+                                f"scorings, over this server's limit of {MAX_SCORINGS}; give fewer metric baselines",
+                                field="metric_baselines")
+    batch_size = costs.batch_size(job.batch_size, model, budget)
+    shape = job.image.shape
+    inpaint = Baseline(BaselineKind.INPAINT)
+    metric_fill = inpaint if any(b.kind is BaselineKind.INPAINT for b in job.metric_baselines) else Baseline()
+    parts = [costs.method_cost(s.method, s.params, shape, 1, batch_size, model, budget, s.baseline)
+             for s in job.settings]
+    parts.append(costs.metric_cost(job.metric.metric, job.metric.params, shape, batch_size, model, budget,
+                                   metric_fill, times=settings * baselines))
+    # The maps (listed, then stacked), then the statistics of every pair (one SSIM at a time) and the signs of
+    # every pair of settings per metric baseline.
+    kept = 2 * footprint.F32 * settings * footprint.pixels(shape) + costs.ssim_memory(shape) \
+        + footprint.F64 * baselines * (settings * settings + baselines)
+    costs.require(budget, parts, kept=kept, passes=1, kept_field="settings", what="the consistency study")
+    return batch_size
+
+
 def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl | None = None) -> ConsistencyResult:
     started = time.perf_counter()
     control = control or JobControl()
@@ -94,6 +123,7 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
     if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
         raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
                               field="class_index")
+    batch_size = check_budget(job, model, control.budget)
 
     seed = draw_seed(job.seed)
     # One independent stream per setting and per metric baseline: adding a setting changes no other result.
@@ -105,14 +135,14 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
                               stage="consistency")
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
-    batch_size = job.batch_size or model.info.max_batch
 
     maps = np.stack([
         as_output(setting.method.attribute(
             predict.columns([class_index]), job.image, setting.params,
             baseline=setting.baseline.resolve(job.image, model.info.preprocessing, rng), batch_size=batch_size,
-            rng=rng, **(verified_inputs(model, setting.params, control, clean, [class_index], rng)
-                        if setting.method.verified else {}))).maps[0]
+            rng=rng, checkpoint=control.checkpoint,
+            **(verified_inputs(model, setting.params, control, clean, [class_index], rng)
+               if setting.method.verified else {}))).maps[0]
         for setting, rng in zip(job.settings, streams)])
 
     scores = np.array([
@@ -123,15 +153,16 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
         for baseline, rng in zip(job.metric_baselines, streams[len(job.settings):])])
     better_first = -scores if job.metric.metric.higher_is_better else scores
     ranks = np.argsort(np.argsort(better_first, axis=1, kind="stable"), axis=1, kind="stable")
-    kendall = np.array([[agreement.kendall_tau(a, b) for b in scores] for a in scores])
+    kendall = agreement.kendall_matrix(scores)
     predict.finish()
     return ConsistencyResult(
         class_index=class_index,
         labels=[s.label for s in job.settings],
         maps=maps,
-        spearman=agreement.pairwise(maps, agreement.spearman),
-        ssim=agreement.pairwise(maps, agreement.ssim),
-        top_iou=agreement.pairwise(maps, functools.partial(agreement.top_iou, fraction=job.top_fraction)),
+        spearman=agreement.pairwise(maps, agreement.spearman, control.checkpoint),
+        ssim=agreement.pairwise(maps, agreement.ssim, control.checkpoint),
+        top_iou=agreement.pairwise(maps, functools.partial(agreement.top_iou, fraction=job.top_fraction),
+                                   control.checkpoint),
         metric=job.metric.metric.name,
         baseline_labels=[baseline_label(b) for b in job.metric_baselines],
         scores=scores,

@@ -11,6 +11,7 @@ import numpy as np
 
 from service.errors import InvalidArgument
 from service.explainers.baselines import Baseline, Fill
+from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.metrics.base import Metric, MetricResult
@@ -106,6 +107,10 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
                               field="class_index")
     for request in job.metrics:
         request.check(job.image.shape, job.mask)
+    batch_size = costs.batch_size(job.batch_size, model, control.budget)
+    costs.require(control.budget, [costs.metric_cost(r.metric, r.params, job.image.shape, batch_size, model,
+                                                     control.budget, job.baseline) for r in job.metrics],
+                  passes=1, what="scoring the map")
     seed = draw_seed(job.seed)
     rng = np.random.default_rng(seed)
     fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
@@ -115,7 +120,7 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,
-                       batch_size=job.batch_size or model.info.max_batch, rng=rng)
+                       batch_size=batch_size, rng=rng)
     predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
                           (time.perf_counter() - started) * 1000.0)

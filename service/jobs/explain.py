@@ -3,6 +3,7 @@ and score the maps with any metrics asked for inline."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -10,9 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from service.budget import Budget
 from service.errors import InvalidArgument
+from service.explainers import footprint
 from service.explainers.base import Method, as_output
 from service.explainers.baselines import Baseline
+from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import MetricRequest, Scored, domain_key, draw_seed, score_map
@@ -33,20 +37,24 @@ class Targets:
     def count(self) -> int:
         return len(self.class_indices) or self.top_k or 1
 
-    def resolve(self, scores: np.ndarray) -> list[int]:
-        classes = scores.size
+    def check(self, classes: int) -> None:
+        """INVALID_ARGUMENT for classes the model does not have, before any cost is counted: 5,000 targets of a
+        5-class model are out of range, not too many."""
         if self.class_indices:
-            if len(set(self.class_indices)) != len(self.class_indices):
-                raise InvalidArgument("holds a class twice", field="target.class_indices")
             for index in self.class_indices:
                 if not 0 <= index < classes:
                     raise InvalidArgument(f"class {index} is out of range: the model has {classes} classes "
                                           f"(0..{classes - 1})", field="target.class_indices")
+            if len(set(self.class_indices)) != len(self.class_indices):
+                raise InvalidArgument("holds a class twice", field="target.class_indices")
+        elif (self.top_k or 1) > classes:
+            raise InvalidArgument(f"top_k {self.top_k} exceeds the model's {classes} classes", field="target.top_k")
+
+    def resolve(self, scores: np.ndarray) -> list[int]:
+        self.check(scores.size)
+        if self.class_indices:
             return list(self.class_indices)
-        k = self.top_k or 1
-        if k > classes:
-            raise InvalidArgument(f"top_k {k} exceeds the model's {classes} classes", field="target.top_k")
-        return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:self.top_k or 1]]
 
 
 @dataclass(frozen=True)
@@ -85,9 +93,20 @@ class ExplainResult:
         return json.dumps(self.parameters, sort_keys=True)
 
 
-def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None = None) -> ExplainResult:
-    control = control or JobControl()
-    started = time.perf_counter()
+def explain_costs(method: Method, params: Any, image_shape: tuple[int, int, int], targets: int,
+                  metrics: tuple[MetricRequest, ...], batch: int, model: LoadedModel, budget: Budget,
+                  baseline: Baseline = Baseline()) -> list[costs.Cost]:
+    """The method on ``targets`` classes, then each metric on each map, holding the maps and their details."""
+    kept = footprint.F32 * targets * footprint.pixels(image_shape) * (image_shape[2] + 2)
+    scored = [costs.metric_cost(r.metric, r.params, image_shape, batch, model, budget, baseline, times=targets)
+              for r in metrics]
+    return [costs.method_cost(method, params, image_shape, targets, batch, model, budget, baseline),
+            *(dataclasses.replace(cost, memory=cost.memory + kept) for cost in scored)]
+
+
+def check_explain(model: LoadedModel, job: "ExplainJob", budget: Budget) -> int:
+    """Every check of an explanation before it runs, invalid arguments first, then the budget; returns the
+    batch size to use."""
     shape = job.image.shape
     job.method.check(job.params, shape)
     for request in job.metrics:
@@ -96,6 +115,19 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
             raise InvalidArgument(f"{request.metric.name} scores maps in the {request.metric.domain} domain, which "
                                   f"{job.method.name} does not make; use it with a method that does (wcam), or "
                                   "Evaluate a map of that domain", field="metrics")
+    job.targets.check(model.info.num_classes)
+    batch_size = costs.batch_size(job.batch_size, model, budget)
+    parts = explain_costs(job.method, job.params, shape, job.targets.count, job.metrics, batch_size, model, budget,
+                          job.baseline)
+    costs.require(budget, parts, passes=2, what=f"explaining with {job.method.name}")
+    return batch_size
+
+
+def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None = None) -> ExplainResult:
+    control = control or JobControl()
+    started = time.perf_counter()
+    shape = job.image.shape
+    batch_size = check_explain(model, job, control.budget)
     seed = draw_seed(job.seed)
     rng = np.random.default_rng(seed)
     fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
@@ -107,10 +139,10 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
     targets = job.targets.resolve(clean)
-    batch_size = job.batch_size or model.info.max_batch
     verified = verified_inputs(model, job.params, control, clean, targets, rng) if job.method.verified else {}
     output = as_output(job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
-                                            batch_size=batch_size, rng=rng, **verified))
+                                            batch_size=batch_size, rng=rng, checkpoint=control.checkpoint,
+                                            **verified))
     maps, details = output.maps, output.details
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
                          batch_size=batch_size, rng=rng, details=target_details)

@@ -7,15 +7,19 @@ seed derived from the job's, so the maps of one image and measure are reproducib
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from service.budget import Budget
 from service.errors import InvalidArgument
+from service.explainers import footprint
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline
+from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.evaluate import draw_seed
 from service.jobs.explain import ExplainJob, Targets, run_explain
@@ -24,7 +28,7 @@ from service.measures.degradation import MODES, degrade
 from service.measures.entropy import histogram_entropy, spatial_entropy
 from service.measures.out_of_set import LEVELS, out_of_set
 from service.measures.stability import stability
-from service.measures.transforms import follows_transforms
+from service.measures.transforms import follows_transforms, transforms
 from service.metrics.agreement import ssim
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
@@ -79,10 +83,36 @@ def check(job: MeasureJob, model: LoadedModel) -> None:
     job.method.check(job.params, model.info.image_shape)
 
 
+def check_budget(job: MeasureJob, model: LoadedModel, budget: Budget) -> None:
+    """Per image, the explanations each measure asks for (the clean one, one per noise amount above 0, one per
+    transform, one per other model, one per degradation mode), each a method run and two passes, and the
+    scored images; the largest run's memory plus the noisy images, a degradation's blurs and an SSIM."""
+    shape = model.info.image_shape
+    batch = costs.batch_size(job.batch_size, model, budget)
+    run = costs.method_cost(job.method, job.params, shape, 1, batch, model, budget, job.baseline)
+    run = dataclasses.replace(run, passes=run.passes + 2)
+    counts = {"clean": 1,
+              "out_of_set": sum(1 for level in job.noise_levels if level != 0) if "out_of_set" in job.measures else 0,
+              "transforms": len(transforms(*shape[:2])) if "transforms" in job.measures else 0,
+              "stability": len(job.others) if "stability" in job.measures else 0,
+              "degradation": len(MODES) if "degradation" in job.measures else 0}
+    fields = {"out_of_set": "noise_levels", "stability": "stability_models"}
+    images = len(job.images)
+    parts = [dataclasses.replace(run, passes=run.passes * count * images,
+                                 passes_field=fields.get(name, run.passes_field))
+             for name, count in counts.items() if count]
+    scored = images * ((len(job.noise_levels) if "out_of_set" in job.measures else 0) + counts["degradation"])
+    values = footprint.pixels(shape) * shape[2]
+    kept = (footprint.F32 * values * (len(job.noise_levels) + 4) + 3 * footprint.F64 * values
+            + costs.ssim_memory(shape))
+    costs.require(budget, parts, kept=kept, passes=scored, kept_field="noise_levels", what="the measures")
+
+
 def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None = None) -> MeasureResult:
     started = time.perf_counter()
     control = control or JobControl()
     check(job, model)
+    check_budget(job, model, control.budget)
     seed = draw_seed(job.seed)
     counts = {"passes": 0, "model_ms": 0.0}
 
@@ -115,16 +145,17 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
             rows["entropy"].append((histogram_entropy(attribution), spatial_entropy(attribution)))
         if "out_of_set" in rows:
             rows["out_of_set"].append(out_of_set(image, explain_image, lambda xs: score(xs, class_index),
-                                                 np.random.default_rng(stream), job.noise_levels, attribution))
+                                                 np.random.default_rng(stream), job.noise_levels, attribution,
+                                                 control.checkpoint))
         if "transforms" in rows:
             rows["transforms"].append(follows_transforms(image, explain_image, attribution))
         if "stability" in rows:
             maps = np.stack([attribution] + [explain_image(image, other) for other in job.others])
-            rows["stability"].append(stability(maps[:, None])[0])
+            rows["stability"].append(stability(maps[:, None], control.checkpoint)[0])
         if "degradation" in rows:
             row = {}
             for mode in MODES:
-                degraded = degrade(image, attribution, mode)
+                degraded = degrade(image, attribution, mode, checkpoint=control.checkpoint)
                 drop = float(clean.targets[0].score - score(degraded[None], class_index)[0])
                 row[mode] = (drop, ssim(explain_image(degraded), attribution))
             rows["degradation"].append(row)

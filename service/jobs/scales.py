@@ -16,8 +16,9 @@ import numpy as np
 
 from service.corruptions import Corruption, corrupt, zoom
 from service.errors import InvalidArgument
-from service.explainers import get_method
+from service.explainers import footprint, get_method
 from service.explainers.baselines import Baseline
+from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import draw_seed
@@ -93,6 +94,14 @@ def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = N
     if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
         raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
                               field="class_index")
+    batch_size = costs.batch_size(job.batch_size, model, control.budget)
+    shape, count = job.image.shape, len(job.variants)
+    explain = costs.method_cost(wcam, job.params, shape, 1, batch_size, model, control.budget)
+    # The pictures (made, then stacked, with a corruption's float64 work) and, per variant, the map, the
+    # wavelet map and the sufficient image kept.
+    kept = footprint.F32 * footprint.pixels(shape) * (count * (3 * shape[2] + 2) + 8 * shape[2])
+    costs.require(control.budget, [explain] * count, kept=kept, passes=count, kept_field="corruptions",
+                  what="the scale analysis")
     seed = draw_seed(job.seed)
     corruption_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     pictures = [v.apply(job.image, corruption_rng) for v in job.variants]
@@ -106,7 +115,7 @@ def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = N
     for variant, picture, row_scores in zip(job.variants, pictures, scores):
         # The same seed for every variant: the profiles differ by the image, not by the design.
         output = wcam.attribute(predict.columns([class_index]), picture, job.params, baseline=fill,
-                                batch_size=job.batch_size or model.info.max_batch, rng=np.random.default_rng(seed))
+                                batch_size=batch_size, rng=np.random.default_rng(seed), checkpoint=control.checkpoint)
         rows.append(VariantResult(variant, picture, top_classes(model, row_scores, 1)[0],
                                   float(row_scores[class_index]), output.maps[0], output.details[0]))
     predict.finish()

@@ -30,7 +30,7 @@ def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobContr
         control.checkpoint()
 
     control.checkpoint()
-    mirror = mirror_for(model)
+    mirror = mirror_for(model, control.checkpoint)
     if params.split_layer:
         bounds = HybridBounds(model, mirror, params.bound_method, params.split_layer, samples=params.hybrid_samples,
                               attack_steps=params.attack_steps, rng=rng, on_chunk=on_chunk)

@@ -7,6 +7,8 @@ with that sigma (0: unchanged). Object mode uses 255 minus the map."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -33,14 +35,16 @@ def bend(beta: np.ndarray, sigma_max: float = SIGMA_MAX) -> np.ndarray:
     return beta**4 / sigma_max**3
 
 
-def degrade(image: np.ndarray, attribution: np.ndarray, mode: str, sigma_max: float = SIGMA_MAX) -> np.ndarray:
+def degrade(image: np.ndarray, attribution: np.ndarray, mode: str, sigma_max: float = SIGMA_MAX,
+            checkpoint: Callable[[], None] = lambda: None) -> np.ndarray:
     """The image (H, W, C) in [0, 1] blurred pixel by pixel as ``attribution`` says (one blur per distinct
-    strength, so at most sigma_max * 10 + 1 of them)."""
+    strength, so up to a thousand of them: ``checkpoint`` runs before each)."""
     strength = np.round(blur_strength(attribution, mode, sigma_max), 2)
     out = image.astype(np.float32).copy()
     for sigma in np.unique(strength):
         if sigma == 0:
             continue
+        checkpoint()
         where = strength == sigma
         blurred = gaussian_filter(image.astype(np.float32), sigma=(sigma, sigma, 0), mode="nearest")
         out[where] = blurred[where]

@@ -49,19 +49,29 @@ def top_iou(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
     if not 0.0 < fraction <= 1.0:
         raise InvalidArgument(f"{fraction} must be in (0, 1]", field="fraction")
     count = max(1, round(fraction * np.size(a)))
-    top_a, top_b = (set(np.argsort(-m.ravel(), kind="stable")[:count].tolist()) for m in _pair(a, b))
-    return len(top_a & top_b) / len(top_a | top_b)
+    top_a, top_b = (_top(m.ravel(), count) for m in _pair(a, b))
+    return int(np.count_nonzero(top_a & top_b)) / int(np.count_nonzero(top_a | top_b))
 
 
-def pairwise(maps: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], float]) -> np.ndarray:
+def _top(values: np.ndarray, count: int) -> np.ndarray:
+    """A bool mask of the ``count`` largest values, ties in raster order (a stable sort)."""
+    top = np.zeros(values.size, dtype=bool)
+    top[np.argsort(-values, kind="stable")[:count]] = True
+    return top
+
+
+def pairwise(maps: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], float],
+             checkpoint: Callable[[], None] = lambda: None) -> np.ndarray:
     """(K, K) matrix of ``fn`` between every two of the K maps; symmetric, with 1 on the diagonal.
 
     ``fn`` must be a symmetric similarity whose value for a map and itself is 1, as all of the above are.
+    ``checkpoint`` runs before each pair: K (K - 1) / 2 comparisons of large maps take a while.
     """
     count = len(maps)
     matrix = np.eye(count)
     for i in range(count):
         for j in range(i + 1, count):
+            checkpoint()
             matrix[i, j] = matrix[j, i] = fn(maps[i], maps[j])
     return matrix
 
@@ -69,6 +79,22 @@ def pairwise(maps: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], float]) ->
 def kendall_tau(scores_a: np.ndarray, scores_b: np.ndarray) -> float:
     """Kendall's tau-b between two scorings of the same methods: do two settings rank them alike?"""
     return float(stats.kendalltau(scores_a, scores_b).statistic)
+
+
+def kendall_matrix(scores: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b (B, B) between every two rows of ``scores`` (B, S), as ``kendall_tau`` gives it, at once.
+
+    tau_b = (n_c - n_d) / sqrt((n_0 - n_1) (n_0 - n_2)) over the S (S - 1) / 2 pairs of columns: with the
+    signs of every pair's difference per row, n_c - n_d is the dot product of two rows' signs (a pair tied
+    in either row counts 0) and n_0 - n_1 a row's untied pairs. NaN where a row is constant, as scipy's.
+    One (B, P) x (P, B) product: 300 scorings took 90,000 scipy calls and 47 s, with no checkpoint between.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    first, second = np.triu_indices(scores.shape[1], k=1)
+    signs = np.sign(scores[:, second] - scores[:, first])
+    untied = np.count_nonzero(signs, axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (signs @ signs.T) / np.sqrt(np.outer(untied, untied))
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -68,6 +68,8 @@ class Metric(Declared):
     check: Callable[[Any, tuple[int, int, int]], None]
     # Peak host memory in bytes of ``evaluate`` for (params, image shape (H, W, C), targets = 1, batch size).
     memory: Callable[[Any, tuple[int, int, int], int, int], int]
+    # The parameter the cost grows with, named when the budget refuses a request (e.g. "steps").
+    cost_parameter: str = ""
     # Whether ``evaluate`` needs the object's ground-truth mask.
     needs_mask: bool = False
     # Whether a better map gets a higher score (not so for deletion and LeRF), to rank maps by a metric.

@@ -38,5 +38,6 @@ METRIC = Metric(
     forward_passes=curves.forward_passes,
     check=check,
     memory=curves.memory,
+    cost_parameter="steps",
     higher_is_better=False,
 )

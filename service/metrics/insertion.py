@@ -53,4 +53,5 @@ METRIC = Metric(
     forward_passes=curves.forward_passes,
     check=check,
     memory=curves.memory,
+    cost_parameter="steps",
 )

@@ -35,5 +35,6 @@ METRIC = Metric(
     forward_passes=regions.forward_passes,
     check=check,
     memory=regions.memory,
+    cost_parameter="max_regions",
     higher_is_better=False,
 )

@@ -35,4 +35,5 @@ METRIC = Metric(
     forward_passes=regions.forward_passes,
     check=check,
     memory=regions.memory,
+    cost_parameter="max_regions",
 )

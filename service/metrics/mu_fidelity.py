@@ -116,4 +116,5 @@ METRIC = Metric(
     forward_passes=forward_passes,
     check=check,
     memory=memory,
+    cost_parameter="num_samples",
 )

@@ -30,6 +30,7 @@ METRIC = Metric(
     forward_passes=lambda params, image_shape: params.steps + 1,
     check=check,
     memory=wavelet_curves.memory,
+    cost_parameter="steps",
     higher_is_better=False,
     domain="wavelet",
 )

@@ -16,13 +16,13 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from service.errors import FailedPrecondition
+from service.errors import Cancelled, DeadlineExceeded, FailedPrecondition
 from service.runtime.model import LoadedModel
 from service.runtime.signature import Layout
 from service.verify import graph_passes
@@ -36,6 +36,8 @@ RTOL, ATOL = 1e-4, 1e-5
 SERVED_RTOL, SERVED_ATOL = 1e-3, 1e-4
 CHECK_BATCH, CHECK_SEED = 3, 0
 FIELD = "model_name"
+# A job waiting for another job's build of the same mirror checks its deadline this often (seconds).
+WAIT_STEP = 0.1
 
 
 @dataclass
@@ -205,8 +207,11 @@ def _served_outputs(reference: np.ndarray, stripped: str | None) -> np.ndarray:
     return log_probabilities if stripped == "LogSoftmax" else np.exp(log_probabilities)
 
 
-def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: str | None = None) -> Mirror:
-    """Convert, check and wrap ``model`` for bound propagation (raises FailedPrecondition on any failure)."""
+def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: str | None = None,
+                 checkpoint: Callable[[], None] = lambda: None) -> Mirror:
+    """Convert, check and wrap ``model`` for bound propagation (raises FailedPrecondition on any failure).
+    ``checkpoint`` runs between the steps (conversion, checks, auto_LiRPA's wrapping), each one call that
+    cannot be interrupted."""
     torch = _torch()
     info = model.info
     if info.signature.input_elem_type != onnx.TensorProto.FLOAT:
@@ -217,7 +222,9 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         onnx.load_model_from_string(model.model_bytes), batch_one=info.fixed_batch and info.max_batch == 1,
         fold_batch_norm=fold_batch_norm)
     _free_batch_axis(prepared)
+    checkpoint()
     module = _convert(prepared).to(device)
+    checkpoint()
 
     channels_first = info.layout is Layout.NCHW
     pixels = np.random.default_rng(CHECK_SEED).random((CHECK_BATCH, *info.image_shape), dtype=np.float32)
@@ -229,6 +236,7 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
     if not np.allclose(_served_outputs(reference, stripped), served, rtol=SERVED_RTOL, atol=SERVED_ATOL):
         raise FailedPrecondition(f"the graph rewrites for verification ({'; '.join(rewrites) or 'none'}) change "
                                  "what the model computes; it cannot be mirrored", field=FIELD)
+    checkpoint()
     x = torch.from_numpy(values).to(device)
     with torch.no_grad():
         mirrored = module(x).cpu().numpy()
@@ -237,7 +245,9 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         raise FailedPrecondition(f"the PyTorch mirror diverges from onnxruntime first at node {node!r} (beyond "
                                  f"{RTOL:g} relative / {ATOL:g} absolute), so its bounds would not hold for the "
                                  "served model", field=FIELD)
+    checkpoint()
     bounded = _bound(module, x[:1], device)
+    checkpoint()
     with torch.no_grad():
         lirpa_forward = bounded(x).cpu().numpy()
     if not _close(lirpa_forward, reference):
@@ -279,17 +289,23 @@ def cached_mirror(model: LoadedModel) -> "Mirror | _Refusal | None":
     return _mirrors.get(model)
 
 
-def mirror_for(model: LoadedModel) -> Mirror:
+def mirror_for(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None) -> Mirror:
     """The model's mirror, built on first use (one build per model at a time; other models do not wait). A
     model that cannot be mirrored is refused the same way each time; an unexpected failure while building
-    is logged with its traceback and refused too, naming its type and message."""
+    is logged with its traceback and refused too, naming its type and message. ``checkpoint`` (the job's)
+    runs while waiting for another job's build and between the steps of a build: a build stopped by a
+    deadline or a cancellation decides nothing, and the next job starts it again."""
     with _locks_guard:
         lock = _locks.setdefault(model, threading.Lock())
-    with lock:
+    while not lock.acquire(timeout=WAIT_STEP):
+        checkpoint()
+    try:
         decided = _mirrors.get(model)
         if decided is None:
             try:
-                decided = build_mirror(model)
+                decided = build_mirror(model, checkpoint=checkpoint)
+            except (Cancelled, DeadlineExceeded):
+                raise
             except FailedPrecondition as error:
                 decided = _Refusal(error.message, error.field)
             except LirpaUnavailable as error:  # an installation matter, not the model's: not cached
@@ -300,18 +316,21 @@ def mirror_for(model: LoadedModel) -> Mirror:
                 decided = _Refusal(f"the model cannot be mirrored for verification ({type(error).__name__}: "
                                    f"{error})", FIELD)
             _mirrors[model] = decided
+    finally:
+        lock.release()
     if isinstance(decided, _Refusal):
         raise FailedPrecondition(decided.message, field=decided.field)
     return decided
 
 
-def verification_report(model: LoadedModel) -> dict[str, Any]:
-    """Whether verified methods run on the model, and how (GetModel's ``verification``)."""
+def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Whether verified methods run on the model, and how (GetModel's ``verification``); ``checkpoint`` as in
+    ``mirror_for``."""
     from service.verify.bounds import METHODS
     from service.verify.lirpa_compat import available_methods
 
     try:
-        mirror = mirror_for(model)
+        mirror = mirror_for(model, checkpoint)
     except FailedPrecondition as error:
         return {"verifiable": False, "reason": error.message}
     offered = available_methods()
