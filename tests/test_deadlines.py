@@ -32,6 +32,7 @@ from service.jobs.control import JobControl
 from service.jobs.evaluate import EvaluateJob, MetricRequest, run_evaluate
 from service.jobs.explain import ExplainJob, run_explain
 from service.jobs.measure import MeasureJob, run_measure
+from service.jobs.predict import run_predict
 from service.jobs.runner import JobRunner
 from service.jobs.scales import ScaleJob, Variant, run_scales
 from service.measures.degradation import degrade
@@ -107,6 +108,11 @@ def metric(name: str, **params) -> MetricRequest:
 
 
 # --- every job kind -----------------------------------------------------------------------------------------------
+
+
+def test_predict(slow_model):
+    images = np.stack([image(i % 4) for i in range(2000)])  # 250 calls of 8
+    assert time_to_idle(lambda control: run_predict(slow_model, images, batch_size=8, control=control)) < MAX_LAG
 
 
 def test_explain(slow_model):

@@ -72,7 +72,7 @@ class ModelService(ms_grpc.ModelServiceServicer):
         if cached_mirror(model) is not None:
             report = verification_report(model)
         else:  # the first call builds and checks the model's PyTorch mirror (seconds): off the event loop
-            report = (await self.runner.run(lambda _control: verification_report(model),
+            report = (await self.runner.run(lambda control: verification_report(model, control.checkpoint),
                                             deadline=_deadline(context))).value
         info = responses.model_info(model.info)
         info.verification.CopyFrom(responses.verification(report))
@@ -98,8 +98,8 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         prepare_ms = (time.perf_counter() - started) * 1000.0
         space = requests.score_space(request.score_space)
         outcome = await self.runner.run(
-            lambda _control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
-                                         batch_size=request.batch_size or None),
+            lambda control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
+                                        batch_size=request.batch_size or None, control=control),
             deadline=_deadline(context))
         return responses.predict_response(model, outcome.value, _timings(started, outcome, prepare_ms))
 

@@ -130,7 +130,7 @@ def memory(params: KernelShapParams, image_shape: tuple[int, int, int], targets:
     samples = params.num_samples
     drawing = max(3 * footprint.F64 * chunk_rows(samples, features) * features,
                   3 * footprint.I64 * samples * min(features, samples.bit_length()))
-    return sampling_memory(samples, features, image_shape, targets, batch_size) + drawing
+    return sampling_memory(samples, features, image_shape, targets, batch_size, copies=2) + drawing
 
 
 def attribute(predict: Predict, image: np.ndarray, params: KernelShapParams, *, baseline: Fill,

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import onnx
+
 from service.budget import Budget
 from service.errors import ResourceExhausted
 from service.explainers import footprint
@@ -51,11 +53,15 @@ def batch_size(requested: int | None, model: LoadedModel, budget: Budget) -> int
 
 
 def predict_memory(model: LoadedModel, batch: int) -> int:
-    """What ``LoadedModel.predict`` allocates for one batch besides onnxruntime: the preprocessed input (and a
-    fixed batch's padding), and the scores (float32 out, in another score space, a copy of the columns)."""
+    """What ``LoadedModel.predict`` allocates for one batch besides onnxruntime: the preprocessed input, a fixed
+    batch's padding (repeated, then concatenated), the conversion to another input type (rounded and clipped
+    for uint8), and the scores (float32 out, in another score space, a copy of the columns)."""
     chunk = model.info.max_batch if model.info.fixed_batch else min(batch, model.info.max_batch)
     images = footprint.F32 * chunk * footprint.pixels(model.info.image_shape) * model.info.channels
-    return 3 * images + 3 * footprint.F64 * max(batch, chunk) * max(model.info.num_classes, 1)
+    element = model.info.signature.input_elem_type
+    copies = 1 + (2 if model.info.fixed_batch else 0) + (0 if element == onnx.TensorProto.FLOAT else 1) \
+        + (2 if element == onnx.TensorProto.UINT8 else 0)
+    return copies * images + 3 * footprint.F64 * max(batch, chunk) * max(model.info.num_classes, 1)
 
 
 def fill_memory(baseline: Baseline, batch: int, image_shape: tuple[int, int, int]) -> int:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import InvalidArgument
+from service.jobs import costs
+from service.jobs.control import JobControl
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
@@ -34,11 +36,20 @@ def top_classes(model: LoadedModel, scores: np.ndarray, k: int) -> list[ClassSco
 
 
 def run_predict(model: LoadedModel, images: np.ndarray, *, top_k: int = 0, score_space: ScoreSpace = ScoreSpace.RAW,
-                batch_size: int | None = None) -> PredictResult:
+                batch_size: int | None = None, control: JobControl | None = None) -> PredictResult:
+    """Scores of ``images``, one batch per call to the model (the smaller of ``batch_size`` and the model's), with
+    the control's checkpoint between calls and its budget's batch size."""
     if len(images) == 0:
         raise InvalidArgument("send at least one image", field="images")
+    control = control or JobControl()
+    requested = batch_size if batch_size and batch_size < model.info.max_batch else None
+    chunk = costs.batch_size(requested, model, control.budget)
     k = top_k or DEFAULT_TOP_K
     started = time.perf_counter()
-    scores = model.predict(images, score_space=score_space, batch_size=batch_size)
+    parts = []
+    for start in range(0, len(images), chunk):
+        control.checkpoint()
+        parts.append(model.predict(images[start:start + chunk], score_space=score_space, batch_size=chunk))
+    scores = np.concatenate(parts)
     model_ms = (time.perf_counter() - started) * 1000.0
     return PredictResult(scores, [top_classes(model, row, k) for row in scores], model_ms)
