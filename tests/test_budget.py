@@ -6,9 +6,12 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+import grpc
 import numpy as np
 import pytest
+from conftest import load_samples
 from onnx_builders import image_classifier
+from test_server import assert_status
 
 from service.budget import Budget
 from service.errors import InvalidArgument, ResourceExhausted
@@ -292,3 +295,14 @@ def test_quickshift_on_a_large_image_is_refused_up_front():
         lime.check(lime.make_params({}), (512, 512, 3))
     assert caught.value.field == "lime.segmentation" and "use slic" in caught.value.message
     lime.check(lime.make_params({"segmentation": "slic"}), (512, 512, 3))  # SLIC is 16 times faster: allowed
+
+
+def test_explain_rpc_calls_5000_targets_of_a_5_class_model_invalid_not_too_many(client):
+    """The servicer refuses maps too large to send (RESOURCE_EXHAUSTED) only after the targets are known valid."""
+    sample = load_samples("shapes")[0]["path"]
+    assert_status(lambda: client.explain("shapes", sample, classes=range(5000)), grpc.StatusCode.INVALID_ARGUMENT,
+                  "target.class_indices", "out of range")
+    assert_status(lambda: client.explain("shapes", sample, top_k=5000), grpc.StatusCode.INVALID_ARGUMENT,
+                  "target.top_k")
+    assert_status(lambda: client.explain("shapes", sample, "rise", {"num_masks": 1_000_000}),
+                  grpc.StatusCode.RESOURCE_EXHAUSTED, "rise.num_masks")
