@@ -264,9 +264,16 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
             "seconds": time.perf_counter() - started}
 
 
-# Explanations per item a measure adds (out_of_set: its 7 noise levels above 0; transforms: at most 12; degradation:
-# none, it scores only).
-MEASURE_EXPLAINS = {"entropy": 0, "out_of_set": 7, "transforms": 12, "degradation": 0}
+def measure_counts(names: tuple[str, ...], image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """The explanations and the scored images ``item_measures`` adds to an item: a map per noise amount above 0
+    and every amount scored (out_of_set), a map per transform, two degraded images scored."""
+    from service.measures.out_of_set import LEVELS
+    from service.measures.transforms import transforms
+
+    explains = (sum(1 for level in LEVELS if level) if "out_of_set" in names else 0) \
+        + (len(transforms(*image_shape[:2])) if "transforms" in names else 0)
+    scored = (len(LEVELS) if "out_of_set" in names else 0) + (2 if "degradation" in names else 0)
+    return explains, scored
 
 
 def check_plan(models: list[LoadedModel], worker: "Worker", budget: Budget) -> None:
@@ -279,10 +286,11 @@ def check_plan(models: list[LoadedModel], worker: "Worker", budget: Budget) -> N
         for method, params in worker.methods.values():
             method.check(params, shape)
             parts = explain_costs(method, params, shape, 1, worker.metrics, batch, model, budget)
-            explains = 1 + sum(MEASURE_EXPLAINS[name] for name in worker.plan.measures)
+            extra, scored = measure_counts(worker.plan.measures, shape)
+            explains = 1 + extra
             run = parts[0]
             parts[0] = Cost(run.what, run.passes * explains, run.memory, run.passes_field, run.memory_field)
-            costs.require(budget, parts, passes=2 * explains + 10, what=f"each result of {method.name}")
+            costs.require(budget, parts, passes=2 * explains + scored, what=f"each result of {method.name}")
         if worker.plan.scales is not None:
             wcam = get_method("wcam")
             params = wcam.make_params({"num_designs": worker.plan.scales[3]})
