@@ -41,11 +41,13 @@ def _inverse(mapping: dict) -> dict:
     return {v: k for k, v in mapping.items()}
 
 
-def from_enum(mapping: dict, value: int, field: str, default: Any = None) -> Any:
-    """A proto enum value as the domain enum; UNSPECIFIED (0) gives ``default``."""
-    if value == 0:
-        return default
+def from_enum(mapping: dict, value: int, field: str, default: Any = None, *, required: bool = False) -> Any:
+    """A proto enum value as the domain enum; UNSPECIFIED (0) gives ``default``, or is refused if ``required``."""
     inverse = _inverse(mapping)
+    if value == 0 and not required:
+        return default
     if value not in inverse:
-        raise InvalidArgument(f"unknown enum value {value}", field=field)
+        names = ", ".join(sorted(str(getattr(k, "name", k)).upper() for k in mapping))
+        said = "is unspecified" if value == 0 else f"has unknown enum value {value}"
+        raise InvalidArgument(f"{said}; use one of {names}", field=field)
     return inverse[value]

@@ -16,6 +16,7 @@ from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
 from service.api.auth import BearerTokenInterceptor
+from service.api.undecodable import UndecodableRequestInterceptor
 from service.api.servicers import ExplainService, ModelService
 from service.config import Settings
 from service.jobs.runner import JobRunner
@@ -37,6 +38,8 @@ class Server:
         self.repository = repository or ModelRepository(settings.models_dir, default_batch_size=settings.batch_size,
                                                         device=settings.device, budget=settings.budget)
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
+        self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
+                                  name="onnxplain-prepare")
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
@@ -47,14 +50,18 @@ class Server:
             self.repository.load_all()
         token = self.settings.bearer_token()
         limit = self.settings.max_message_bytes
+        # Outermost first: authentication answers before anything reads the body.
+        interceptors = [BearerTokenInterceptor(token, public_reflection=self.settings.public_reflection)] \
+            if token else []
+        interceptors.append(UndecodableRequestInterceptor())
         server = grpc.aio.server(
-            interceptors=[BearerTokenInterceptor(token)] if token else [],
+            interceptors=interceptors,
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", 0)],
         )
         ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner), server)
         ex_grpc.add_ExplainServiceServicer_to_server(
-            ExplainService(self.repository, self.runner, limit, self.settings.data_dir), server)
+            ExplainService(self.repository, self.runner, self.preparer, limit, self.settings.data_dir), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         if self.settings.tls_cert and self.settings.tls_key:
@@ -73,12 +80,15 @@ class Server:
                                    "models": [m.info.name for m in self.repository.list()]})
         return self.port
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop taking work, let requests in flight finish within ``grace`` seconds, then close."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, let requests in flight finish within ``grace`` seconds (the settings' by
+        default), cancel what still runs, and close."""
         if self._server is None:
             return
+        grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        await self._server.stop(grace)  # past the grace, gRPC cancels the RPCs still running, and so their jobs
+        self.preparer.shutdown()
         self.runner.shutdown()
         self._server = None
 
@@ -98,6 +108,7 @@ async def serve(settings: Settings, on_started=None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    log.info("stopping", extra={"grace_s": settings.shutdown_grace_s, "jobs": server.runner.in_flight})
     await server.stop()
 
 

@@ -47,7 +47,8 @@ class ModelService(ms_grpc.ModelServiceServicer):
         overrides = requests.overrides(request.overrides)
         source = request.WhichOneof("source")
         if source == "path":
-            load = lambda _control: self.repository.load_path(request.path, request.name, overrides, request.replace)
+            path = requests.relative_path(request.path, "path")
+            load = lambda _control: self.repository.load_path(path, request.name, overrides, request.replace)
         elif source == "onnx_model":
             load = lambda _control: self.repository.load_bytes(request.name, request.onnx_model, overrides,
                                                                 request.replace)
@@ -80,12 +81,19 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):
-    def __init__(self, repository: ModelRepository, runner: JobRunner, max_message_bytes: int,
+    def __init__(self, repository: ModelRepository, runner: JobRunner, preparer: JobRunner, max_message_bytes: int,
                  data_dir: Path | None = None) -> None:
         self.repository = repository
         self.runner = runner
+        # Decoding and parsing run in this small pool of their own: the event loop only routes, so health checks
+        # answer while a request decodes large images, and a flood of them queues (and is refused) there.
+        self.preparer = preparer
         self.max_message_bytes = max_message_bytes
         self.data_dir = data_dir.resolve() if data_dir else None
+
+    async def _prepare(self, build, context):
+        """``build()`` (request -> job) in the preparing pool, under the request's deadline."""
+        return (await self.preparer.run(lambda _control: build(), deadline=_deadline(context))).value
 
     @translate_errors
     async def Predict(self, request: ex.PredictRequest, context) -> ex.PredictResponse:
@@ -93,8 +101,13 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         model = self.repository.get(request.model_name)
         if not request.images:
             raise InvalidArgument("send at least one image", field="images")
-        pixels = np.stack([requests.image_pixels(image, model, field=f"images[{i}]")
-                           for i, image in enumerate(request.images)])
+
+        def decode() -> np.ndarray:
+            reader = requests.ImageReader(self.runner.budget)
+            return np.stack([requests.image_pixels(image, model, f"images[{i}]", reader)
+                             for i, image in enumerate(request.images)])
+
+        pixels = await self._prepare(decode, context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         space = requests.score_space(request.score_space)
         outcome = await self.runner.run(
@@ -114,7 +127,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
         def to_job(model):
-            job = requests.explain_job(request, model)
+            job = requests.explain_job(request, model, self.runner.budget)
             # Refuse before computing what could not be sent: one float32 map per target, plus the image.
             response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
             if response_bytes > self.max_message_bytes:
@@ -134,7 +147,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def Evaluate(self, request: ex.EvaluateRequest, context) -> ex.EvaluateResponse:
-        return await self._run_job(request.model_name, context, lambda model: requests.evaluate_job(request, model),
+        return await self._run_job(request.model_name, context, lambda model: requests.evaluate_job(request, model, self.runner.budget),
                                    run_evaluate, responses.evaluate_response)
 
     @translate_errors
@@ -171,7 +184,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     @translate_errors
     async def Audit(self, request: ex.AuditRequest, context):
         started = time.perf_counter()
-        job = requests.audit_job(request, self.repository, self.data_dir)
+        job = await self._prepare(lambda: requests.audit_job(request, self.repository, self.data_dir), context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
 
         async def work(on_progress):
@@ -186,14 +199,15 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     async def _stream_job(self, request, context, to_job, run, to_response, message):
         """A streaming job RPC: progress events, then the result, each wrapped in the RPC's response ``message``."""
         async for event in _streamed(lambda on_progress: self._run_job(
-                request.model_name, context, lambda model: to_job(request, model), run, to_response, on_progress)):
+                request.model_name, context, lambda model: to_job(request, model, budget=self.runner.budget), run,
+                to_response, on_progress)):
             yield message(**event)
 
     async def _run_job(self, model_name: str, context, to_job, run, to_response, on_progress=None):
         """The shape of every job RPC: convert the request, run the job in a worker, convert the result."""
         started = time.perf_counter()
         model = self.repository.get(model_name)
-        job = to_job(model)
+        job = await self._prepare(lambda: to_job(model), context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run(model, job, control), deadline=_deadline(context),
                                         on_progress=on_progress)
@@ -219,6 +233,9 @@ async def _streamed(work):
         changed.set()
 
     task = asyncio.ensure_future(work(on_progress))
+    # A stream the client left (or whose deadline passed) is closed before it reads the result: the
+    # outcome is still retrieved, so asyncio has no "exception was never retrieved" to log.
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
     waiter: asyncio.Future | None = None
     try:
         while True:

@@ -27,9 +27,11 @@ class Outcome(Generic[T]):
 
 
 class JobRunner:
-    def __init__(self, workers: int, max_queue: int, budget: Budget = DEFAULT_BUDGET) -> None:
+    def __init__(self, workers: int, max_queue: int, budget: Budget = DEFAULT_BUDGET, *,
+                 name: str = "onnxplain-job") -> None:
         self.budget = budget
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnxplain-job")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._controls: set[JobControl] = set()
         self._capacity = workers + max_queue
         self._in_flight = 0
 
@@ -56,6 +58,7 @@ class JobRunner:
             control.checkpoint()  # a request may have been cancelled or timed out while it waited
             return work(control)
 
+        self._controls.add(control)
         self._in_flight += 1
         future = loop.run_in_executor(self._executor, task)
         future.add_done_callback(self._finished)
@@ -64,6 +67,8 @@ class JobRunner:
         except asyncio.CancelledError:
             control.cancel()
             raise
+        finally:
+            self._controls.discard(control)
         return Outcome(value, ((started[0] if started else submitted) - submitted) * 1000.0)
 
     def _finished(self, future: asyncio.Future) -> None:
@@ -72,4 +77,7 @@ class JobRunner:
             future.exception()  # retrieved: a caller who left must not leave an unretrieved-exception warning
 
     def shutdown(self) -> None:
+        """Drop queued work and stop running jobs at their next checkpoint (within a second)."""
+        for control in list(self._controls):
+            control.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
