@@ -195,3 +195,27 @@ def test_a_stream_past_its_deadline_logs_no_unretrieved_exception(server, client
         import gc
         gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_evaluate_scores_wavelet_maps_only_when_told_so(client):
+    attribution = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+    request = ex.EvaluateRequest(model_name="shapes", image=shapes_image(), attribution=to_tensor(attribution),
+                                 class_index=0, seed=3)
+    request.metrics.add().wavelet_deletion.steps = 8
+    assert_status(lambda: client.explainer.Evaluate(request), INVALID, "metrics[0]", "set attribution_domain")
+    request.attribution_domain = ex.MAP_DOMAIN_WAVELET
+    scored = client.explainer.Evaluate(request).results[0]
+    request.metrics.add().deletion.SetInParent()
+    assert_status(lambda: client.explainer.Evaluate(request), INVALID, "metrics[1]", "pixel-domain")
+    # The same map through wavelet_deletion's own function and the model, outside the server.
+    from service.explainers.baselines import Baseline
+    from service.metrics import get_metric
+    from service.runtime.repository import ModelRepository
+
+    model = ModelRepository(MODELS).load_path("shapes")
+    image = model.fit_image(np.asarray(Image.open(load_samples("shapes")[0]["path"])))
+    metric = get_metric("wavelet_deletion")
+    direct = metric.evaluate(lambda x: model.predict(x)[:, 0], image, attribution, metric.make_params({"steps": 8}),
+                             baseline=Baseline().resolve(image, model.info.preprocessing, np.random.default_rng(3)),
+                             mask=None, batch_size=32, rng=np.random.default_rng(3))
+    assert scored.score == pytest.approx(direct.score, rel=1e-5)

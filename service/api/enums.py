@@ -27,6 +27,8 @@ CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.C
                   ChannelOrder.GRAY: ms.CHANNEL_ORDER_GRAY}
 RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.STRETCH: ms.RESIZE_POLICY_STRETCH,
                    ResizePolicy.CENTER_CROP: ms.RESIZE_POLICY_CENTER_CROP}
+# Map domains are the metrics' own names: "pixel", "wavelet".
+MAP_DOMAINS = {"pixel": ex.MAP_DOMAIN_PIXEL, "wavelet": ex.MAP_DOMAIN_WAVELET}
 SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}
 # Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
 BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}

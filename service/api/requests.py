@@ -16,7 +16,7 @@ from onnxplain_client.enums import short_name
 from onnxplain_client.tensors import TensorError, from_tensor
 
 from service.budget import DEFAULT_BUDGET, Budget
-from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS,
+from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_DOMAINS, NORMALISATIONS,
                                OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SALIENCE_MEASURES, SCORE_SPACES, from_enum)
 from service.audit.dataset import load_dataset
 from service.audit.engine import AuditPlan
@@ -240,6 +240,7 @@ def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
+        domain=from_enum(MAP_DOMAINS, request.attribution_domain, "attribution_domain", "pixel"),
     )
 
 
