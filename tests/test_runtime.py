@@ -153,7 +153,7 @@ def test_cpu_machine_gets_the_cpu_provider_without_noise(capfd):
 def test_corrupt_bytes_are_refused(payload, message):
     with pytest.raises(InvalidArgument, match=message) as caught:
         load_model("m", payload, source="test")
-    assert caught.value.field == "model"
+    assert caught.value.field == "onnx_model"
 
 
 def test_several_inputs_are_refused():

@@ -141,14 +141,14 @@ def test_upload_load_and_unload(client):
 
 def test_corrupt_model_bytes(client):
     assert_status(lambda: client.load_model(onnx_model=b"\x08\x07not a model", name="bad"),
-                  grpc.StatusCode.INVALID_ARGUMENT, "model", "not an ONNX model")
+                  grpc.StatusCode.INVALID_ARGUMENT, "onnx_model", "not an ONNX model")
     still_serving(client)
 
 
 def test_model_with_several_inputs(client):
     model = image_classifier(np.ones((8 * 8 * 3, 2)), (8, 8, 3), extra_inputs=1).SerializeToString()
     assert_status(lambda: client.load_model(onnx_model=model, name="two"), grpc.StatusCode.INVALID_ARGUMENT,
-                  "model", "2 inputs")
+                  "onnx_model", "2 inputs")
     still_serving(client)
 
 
@@ -160,7 +160,7 @@ def test_model_without_image_input(client):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 10])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     assert_status(lambda: client.load_model(onnx_model=model, name="flat"), grpc.StatusCode.INVALID_ARGUMENT,
-                  "model", "4-D")
+                  "onnx_model", "4-D")
     still_serving(client)
 
 
