@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from service.jobs.scales import run_scales
 from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
 from service.verify.mirror import cached_mirror, verification_report
+
+
+log = logging.getLogger(__name__)
 
 
 def _deadline(context) -> float | None:
@@ -65,7 +69,15 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
     @translate_errors
     async def ListModels(self, request: ms.ListModelsRequest, context) -> ms.ListModelsResponse:
-        return ms.ListModelsResponse(models=[responses.model_info(m.info) for m in self.repository.list()])
+        described = []
+        for model in self.repository.list():
+            # Load-time checks keep every description convertible; should one still fail, the others are
+            # listed and that model's failure is logged, so one model never breaks the list for every client.
+            try:
+                described.append(responses.model_info(model.info))
+            except (ValueError, TypeError, OverflowError):
+                log.exception("model not listed", extra={"model": model.info.name})
+        return ms.ListModelsResponse(models=described)
 
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
