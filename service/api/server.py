@@ -18,6 +18,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from service.api.auth import BearerTokenInterceptor
 from service.api.undecodable import UndecodableRequestInterceptor
 from service.api.servicers import ExplainService, ModelService
+from service.api.telemetry import Telemetry
 from service.config import Settings
 from service.jobs.runner import JobRunner
 from service.runtime.repository import ModelRepository
@@ -40,6 +41,8 @@ class Server:
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
                                   name="onnxplain-prepare")
+        self.telemetry = Telemetry(self.runner, serves=lambda name: any(m.info.name == name
+                                                                         for m in self.repository.list()))
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
@@ -50,16 +53,18 @@ class Server:
             self.repository.load_all()
         token = self.settings.bearer_token()
         limit = self.settings.max_message_bytes
-        # Outermost first: authentication answers before anything reads the body.
-        interceptors = [BearerTokenInterceptor(token, public_reflection=self.settings.public_reflection)] \
-            if token else []
+        # Outermost first: every RPC is counted; authentication answers before anything reads the body.
+        interceptors = [self.telemetry.interceptor]
+        if token:
+            interceptors.append(BearerTokenInterceptor(token, public_reflection=self.settings.public_reflection))
         interceptors.append(UndecodableRequestInterceptor())
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", 0)],
         )
-        ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner), server)
+        ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner, self.telemetry),
+                                                  server)
         ex_grpc.add_ExplainServiceServicer_to_server(
             ExplainService(self.repository, self.runner, self.preparer, limit, self.settings.data_dir), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -72,6 +77,8 @@ class Server:
             self.port = server.add_insecure_port(self.settings.address)
         if not self.port:
             raise OSError(f"cannot bind {self.settings.address}")
+        if self.settings.metrics_port:  # first: a port taken fails the start before anything serves
+            self.telemetry.start_http(self.settings.host, self.settings.metrics_port)
         await server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -90,6 +97,7 @@ class Server:
         await self._server.stop(grace)  # past the grace, gRPC cancels the RPCs still running, and so their jobs
         self.preparer.shutdown()
         self.runner.shutdown()
+        self.telemetry.stop_http()
         self._server = None
 
     async def wait(self) -> None:

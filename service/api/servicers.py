@@ -16,6 +16,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
 from service.api import requests, responses
 from service.api.status import translate_errors
+from service.api.telemetry import Telemetry, statistics_response
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
 from service.jobs.aggregate import run_aggregate
@@ -42,9 +43,10 @@ def _deadline(context) -> float | None:
 
 
 class ModelService(ms_grpc.ModelServiceServicer):
-    def __init__(self, repository: ModelRepository, runner: JobRunner) -> None:
+    def __init__(self, repository: ModelRepository, runner: JobRunner, telemetry: Telemetry) -> None:
         self.repository = repository
         self.runner = runner
+        self.telemetry = telemetry
 
     @translate_errors
     async def LoadModel(self, request: ms.LoadModelRequest, context) -> ms.LoadModelResponse:
@@ -90,6 +92,12 @@ class ModelService(ms_grpc.ModelServiceServicer):
         info = responses.model_info(model.info)
         info.verification.CopyFrom(responses.verification(report))
         return ms.GetModelResponse(model=info)
+
+    @translate_errors
+    async def GetModelStatistics(self, request: ms.GetModelStatisticsRequest,
+                                 context) -> ms.GetModelStatisticsResponse:
+        models = [self.repository.get(request.name, field="name")] if request.name else self.repository.list()
+        return statistics_response(self.telemetry.statistics(m.info.name for m in models))
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):

@@ -116,7 +116,7 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
     total = 1 + sum(r.forward_passes(job.image.shape) for r in job.metrics)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
-                              stage="evaluate")
+                              method="evaluate", stage="evaluate")
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,

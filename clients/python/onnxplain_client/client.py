@@ -111,6 +111,12 @@ class OnnxplainClient:
     def unload_model(self, name: str) -> None:
         self.models.UnloadModel(ms.UnloadModelRequest(name=name), metadata=self._metadata)
 
+    def get_model_statistics(self, name: str = "") -> list[ms.ModelStatistics]:
+        """Requests, forward passes, queue and model time since the server started: of ``name``, or of every
+        loaded model when it is empty."""
+        request = ms.GetModelStatisticsRequest(name=name)
+        return list(self.models.GetModelStatistics(request, metadata=self._metadata).models)
+
     # --- explanations ---------------------------------------------------------------------------------------
     def list_methods(self) -> list[ex.MethodInfo]:
         return list(self.explainer.ListMethods(ex.ListMethodsRequest(), metadata=self._metadata).methods)
