@@ -219,3 +219,32 @@ def test_evaluate_scores_wavelet_maps_only_when_told_so(client):
                              baseline=Baseline().resolve(image, model.info.preprocessing, np.random.default_rng(3)),
                              mask=None, batch_size=32, rng=np.random.default_rng(3))
     assert scored.score == pytest.approx(direct.score, rel=1e-5)
+
+
+def test_a_cancel_stops_the_session_call_in_progress():
+    """One session call of 512 images: the cancel does not wait for it to finish."""
+    import threading
+    import time
+
+    from service.errors import Cancelled
+    from service.jobs.control import JobControl
+    from service.jobs.counting import CountingPredict
+    from service.runtime.repository import ModelRepository
+    from service.runtime.scores import ScoreSpace
+
+    model = ModelRepository(MODELS).load_path("shapes", overrides={"batch_size": 512})
+    images = np.random.default_rng(0).random((512, 64, 64, 3), dtype=np.float32)
+    whole = time.perf_counter()
+    CountingPredict(model, JobControl(), total=512, score_space=ScoreSpace.RAW, batch_size=512,
+                    method="test").all_classes(images)
+    whole = time.perf_counter() - whole
+    control = JobControl()
+    predict = CountingPredict(model, control, total=512, score_space=ScoreSpace.RAW, batch_size=512,
+                              method="test")
+    threading.Timer(whole / 10, control.cancel).start()
+    stopped = time.perf_counter()
+    with pytest.raises(Cancelled):
+        predict.all_classes(images)
+    stopped = time.perf_counter() - stopped
+    assert predict.passes == 0
+    assert stopped < whole / 2, (stopped, whole)

@@ -10,6 +10,7 @@ import time
 from typing import Sequence
 
 import numpy as np
+import onnxruntime as ort
 
 from service.jobs import usage
 from service.jobs.control import JobControl
@@ -28,12 +29,24 @@ class CountingPredict:
         self._usage = usage.current.get()
         self.passes = 0
         self.model_ms = 0.0
+        # A cancel (the client left, or the deadline passed) also stops the session call in progress.
+        self._run_options = ort.RunOptions()
+        control.on_cancel(self._terminate)
+
+    def _terminate(self) -> None:
+        self._run_options.terminate = True
 
     def all_classes(self, pixels: np.ndarray) -> np.ndarray:
         """Scores of every class (N, classes); checks for cancellation and reports progress."""
         self.control.checkpoint()
         started = time.perf_counter()
-        scores = self.model.predict(pixels, score_space=self.score_space, batch_size=self.batch_size)
+        try:
+            scores = self.model.predict(pixels, score_space=self.score_space, batch_size=self.batch_size,
+                                        run_options=self._run_options)
+        except Exception:  # onnxruntime's own types: a run stopped by the cancel above is the cancel
+            if self.control.cancelled:
+                self.control.checkpoint()
+            raise
         seconds = time.perf_counter() - started
         self.model_ms += seconds * 1000.0
         self.passes += len(pixels)

@@ -85,16 +85,19 @@ class LoadedModel:
         return images.fit(pixels, self.info.height, self.info.width, self.info.preprocessing.resize, field=field)
 
     def predict(self, pixels: np.ndarray, *, score_space: ScoreSpace = ScoreSpace.RAW,
-                batch_size: int | None = None) -> np.ndarray:
-        """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size."""
+                batch_size: int | None = None, run_options: ort.RunOptions | None = None) -> np.ndarray:
+        """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size.
+
+        ``run_options``: set its ``terminate`` from another thread to stop a session call that is running
+        (a batch of a large model can take seconds; a cancelled job should not wait for it)."""
         if pixels.ndim != 4 or pixels.shape[1:] != self.info.image_shape:
             raise ValueError(f"expected images of shape (N, {self.info.image_shape}), got {pixels.shape}")
         chunk = self.info.max_batch if batch_size is None else max(1, min(batch_size, self.info.max_batch))
-        outputs = [self._run(pixels[start:start + chunk]) for start in range(0, len(pixels), chunk)]
+        outputs = [self._run(pixels[start:start + chunk], run_options) for start in range(0, len(pixels), chunk)]
         scores = np.concatenate(outputs) if outputs else np.zeros((0, self.info.num_classes), np.float32)
         return to_space(scores, self.info.output_kind, score_space)
 
-    def _run(self, pixels: np.ndarray) -> np.ndarray:
+    def _run(self, pixels: np.ndarray, run_options: ort.RunOptions | None = None) -> np.ndarray:
         count = len(pixels)
         if self.info.fixed_batch and count < self.info.max_batch:
             # A fixed batch axis takes exactly max_batch images: pad with copies, drop their outputs.
@@ -104,7 +107,7 @@ class LoadedModel:
         if self._input_dtype is np.uint8:
             values = np.clip(np.rint(values), 0, 255)
         feed = {self.info.signature.input_name: values.astype(self._input_dtype, copy=False)}
-        (output,) = self._session.run([self.info.signature.output_name], feed)
+        (output,) = self._session.run([self.info.signature.output_name], feed, run_options)
         return np.asarray(output, dtype=np.float32)[:count]
 
 
