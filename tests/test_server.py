@@ -446,8 +446,8 @@ def test_consistency_gives_the_known_agreements_of_a_linear_probe(client):
     g(w_p (c - b)) = sigmoid(6 w_p (c - b)) - 1/2: the black (b = 0) and constant 0.25 maps are two different
     increasing functions of w (not proportional: Pearson would not give 1, Spearman must), the white one
     (b = 1) a decreasing one. So Spearman is 1 and -1, the top 10% of pixels the same or disjoint (IoU 1 and 0).
-    Deletion removes pixels by descending map into a metric baseline f: both maps that order by w score alike,
-    the white one as their mirror, and the ranking flips between a darker (f < c) and a lighter (f > c) metric
+    Deletion removes pixels by descending map into a metric baseline m: both maps that order by w score alike,
+    the white one as their mirror, and the ranking flips between a darker (m < c) and a lighter (m > c) metric
     baseline (Kendall -1)."""
     weights = probe_weights()
     columns = np.repeat(weights[..., None], 3, axis=-1).reshape(-1, 1)  # NHWC flattening: pixel-major
@@ -476,12 +476,13 @@ def test_consistency_gives_the_known_agreements_of_a_linear_probe(client):
                                                               for b in expected_maps] for a in expected_maps],
                                    atol=1e-4)
 
-        # Deletion by hand: 16 steps of 16 pixels. With the n largest w (k = 255, 254, ...) in fill f, as
-        # sum_p w_p = 0, f(x) = 3 (f - c) S_n, S_n the sum of those n weights; trapezoid area over t in [0, 1].
+        # Deletion by hand: 16 steps of 16 pixels. With the n largest w (k = 255, 254, ...) set to the metric
+        # baseline m, as sum_p w_p = 0, f = 3 (m - c) S_n, S_n the sum of those n weights, and class 0's probability
+        # sigmoid(2 f); the score is the trapezoid area over t in [0, 1].
         removed = np.arange(17) * 16
         top_sums = (removed * 127.5 - removed * (removed - 1) / 2) / 64
-        for ranking, fill in zip(result.rankings, fills.values()):
-            curve = sigmoid(6 * (fill - c) * top_sums)
+        for ranking, m in zip(result.rankings, fills.values()):
+            curve = sigmoid(6 * (m - c) * top_sums)
             by_w = (curve.sum() - curve[0] / 2 - curve[-1] / 2) / 16
             np.testing.assert_allclose(ranking.scores, [by_w, 1 - by_w, by_w], atol=1e-6)  # sigmoid(-x) = 1 - ...
         assert [list(r.ranks) for r in result.rankings] == [[0, 2, 1], [1, 0, 2], [0, 2, 1]]
