@@ -49,8 +49,12 @@ ENV ONNXPLAIN_HOST=0.0.0.0 \
     ONNXPLAIN_DEVICE=auto \
     ONNXPLAIN_WORKERS=2 \
     ONNXPLAIN_MAX_MESSAGE_MB=64 \
-    ONNXPLAIN_LOG_LEVEL=INFO
-EXPOSE 50051
+    ONNXPLAIN_LOG_LEVEL=INFO \
+    ONNXPLAIN_SHUTDOWN_GRACE_S=8
+# 9464: Prometheus metrics, when ONNXPLAIN_METRICS_PORT=9464 is set (off by default; keep it private).
+EXPOSE 50051 9464
+# Docker's default stop timeout is 10 s: the server's grace must end before the SIGKILL that follows it.
+STOPSIGNAL SIGTERM
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["onnxplain", "health"]
 

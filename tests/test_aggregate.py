@@ -5,13 +5,11 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
+import references
 from conftest import load_samples
 from onnxplain_client import from_tensor
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from test_server import assert_status, still_serving
-
-from service.ensembles.aggregate import aggregate
-from service.ensembles.normalise import normalise
 
 METHODS = {"occlusion": {"window": 8, "stride": 4}, "rise": {"num_masks": 500}, "sobol": {"num_designs": 8}}
 
@@ -28,6 +26,20 @@ def test_one_member_aggregates_to_itself_and_scores_as_itself(client):
     assert result.gain == pytest.approx(0.0, abs=1e-9) and result.members == ["map 0"]
 
 
+def test_two_callers_maps_aggregate_to_their_values_by_hand(client):
+    """Maps constant on four 32 x 32 quadrants, normalised and aggregated by hand on the 2 x 2 pattern:
+    max_abs: (1, 2, 3, 4) / 4 and (-8, 4, 2, 0) / 8, whose mean is (-3/8, 1/2, 1/2, 1/2); min_max: (0, 1/3, 2/3, 1)
+    and (0, 1, 10/12, 8/12), mean (0, 2/3, 3/4, 5/6) less their spread (0, 1/3, 1/12, 1/6) is (0, 1/3, 2/3, 2/3)."""
+    sample = load_samples("shapes")[0]
+    quadrants = lambda pattern: np.kron(np.array(pattern, np.float32), np.ones((32, 32), np.float32))
+    maps = [quadrants([[1, 2], [3, 4]]), quadrants([[-8, 4], [2, 0]])]
+    for normalisation, aggregator, expected in [("max_abs", "mean", [[-3 / 8, 1 / 2], [1 / 2, 1 / 2]]),
+                                                ("min_max", "lcb", [[0, 1 / 3], [2 / 3, 2 / 3]])]:
+        result = client.aggregate("shapes", sample["path"], maps=maps, normalisation=normalisation,
+                                  aggregator=aggregator, kappa=1.0, metric=("deletion", {"steps": 8}), seed=0)
+        np.testing.assert_allclose(from_tensor(result.aggregates[0]), quadrants(expected), atol=1e-6)
+
+
 def test_the_search_scores_every_combination_and_keeps_the_best(client):
     samples = [s["path"] for s in load_samples("shapes")[:2]]
     events = []
@@ -40,12 +52,13 @@ def test_the_search_scores_every_combination_and_keeps_the_best(client):
     assert members.shape == (2, 3) and result.members == list(METHODS)
     assert result.gain == pytest.approx(members.mean(axis=0).min() - result.chosen.score)
     assert np.mean(result.aggregate_scores) == pytest.approx(result.chosen.score)
-    # The chosen aggregate is the chosen normalisation and aggregator applied to the members returned.
+    # The chosen aggregate is the chosen normalisation and aggregator, by their definitions, of the members returned.
     members_maps = from_tensor(result.member_maps)
     normalisation = ex.Normalisation.Name(result.chosen.normalisation).removeprefix("NORMALISATION_").lower()
     aggregator = ex.Aggregator.Name(result.chosen.aggregator).removeprefix("AGGREGATOR_").lower()
     for image, chosen in enumerate(result.aggregates):
-        expected = aggregate(normalise(members_maps[image], normalisation), aggregator, kappa=result.chosen.kappa)
+        normalised = np.stack([references.normalised(m, normalisation) for m in members_maps[image]])
+        expected = references.aggregated(normalised, aggregator, kappa=result.chosen.kappa)
         np.testing.assert_allclose(from_tensor(chosen), expected, rtol=1e-4, atol=1e-6)
     # Same seed, same table.
     again = client.aggregate("shapes", samples, methods=METHODS, search=True, seed=0, metric=("deletion", {"steps": 16}))

@@ -215,7 +215,9 @@ def models():
     weights = np.random.default_rng(0).normal(size=(64 * 64 * 3, 5)).astype(np.float32)
     data = image_classifier(weights, (64, 64, 3)).SerializeToString()
     plain = load_model("linear", data, source="test")
-    huge_batch = load_model("linear", data, source="test", overrides={"batch_size": 1_000_000})
+    # Loaded under a budget that allows it (the server's refuses it at load): what a job must not trust.
+    huge_batch = load_model("linear", data, source="test", overrides={"batch_size": 1_000_000},
+                            budget=Budget(batch_size=1_000_000, job_memory_mb=2**20))
     for model in (plain, huge_batch):
         model.calls = 0
         model.predict = counted(model, model.predict)

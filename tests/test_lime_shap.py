@@ -203,7 +203,7 @@ def test_lime_defaults_rank_superpixels_like_their_shapley_values():
 
 @pytest.mark.parametrize("alpha", [0.0, 1e-2, 1.0, 10.0])
 def test_weighted_ridge_equals_scikit_learn(alpha):
-    linear_model = pytest.importorskip("sklearn.linear_model")
+    from sklearn import linear_model  # the test extra installs it: a missing reference fails, never skips
     rng = np.random.default_rng(4)
     x = rng.integers(0, 2, size=(200, 12)).astype(np.float64)
     y = x @ rng.normal(size=(12, 3)) + rng.normal(size=(200, 3))
@@ -215,7 +215,7 @@ def test_weighted_ridge_equals_scikit_learn(alpha):
 
 
 def test_lime_kernel_matches_lime_on_scikit_learn_cosine_distances():
-    pairwise = pytest.importorskip("sklearn.metrics.pairwise")
+    from sklearn.metrics import pairwise  # the test extra installs it
     z = lime.sample_coalitions(50, 9, np.random.default_rng(5))
     z[1] = 0  # the empty coalition: scikit-learn's distance 1
     distances = pairwise.cosine_distances(z, np.ones((1, 9)))[:, 0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -15,6 +16,15 @@ from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.runtime.model import load_model
 
 OCCLUSION = get_method("occlusion")
+
+
+def _required(module: str):
+    """A module of the `test` extra: missing, the install is broken, and the reference check must fail, not skip."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        pytest.fail(f"{module} is part of the test extra (pip install -e '.[test]'); without it the reference "
+                    f"check cannot run: {error}")
 
 
 def _explain(model, image, baseline=Baseline(), targets=Targets(), **params):
@@ -55,8 +65,7 @@ def test_forward_passes_are_counted_exactly(size, window, stride):
     ((7, 3), (7, 3), Baseline(BaselineKind.DATASET_MEAN)),
 ])
 def test_matches_captum_occlusion_on_the_pytorch_source(tmp_path, window, stride, baseline):
-    torch = pytest.importorskip("torch")
-    captum = pytest.importorskip("captum.attr")
+    torch, captum = _required("torch"), _required("captum.attr")
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.MaxPool2d(2),

@@ -10,12 +10,13 @@ import time
 import grpc
 import numpy as np
 import pytest
+import references
 from conftest import MODELS, load_samples
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from onnx_builders import image_classifier, pooled_classifier
-from onnxplain_client import OnnxplainClient
+from onnxplain_client import OnnxplainClient, from_tensor
 from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
 from onnxplain_client._proto.xai.v1 import tensor_pb2
 from onnxplain_client.tensors import to_tensor
@@ -141,14 +142,14 @@ def test_upload_load_and_unload(client):
 
 def test_corrupt_model_bytes(client):
     assert_status(lambda: client.load_model(onnx_model=b"\x08\x07not a model", name="bad"),
-                  grpc.StatusCode.INVALID_ARGUMENT, "model", "not an ONNX model")
+                  grpc.StatusCode.INVALID_ARGUMENT, "onnx_model", "not an ONNX model")
     still_serving(client)
 
 
 def test_model_with_several_inputs(client):
     model = image_classifier(np.ones((8 * 8 * 3, 2)), (8, 8, 3), extra_inputs=1).SerializeToString()
     assert_status(lambda: client.load_model(onnx_model=model, name="two"), grpc.StatusCode.INVALID_ARGUMENT,
-                  "model", "2 inputs")
+                  "onnx_model", "2 inputs")
     still_serving(client)
 
 
@@ -160,7 +161,7 @@ def test_model_without_image_input(client):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 10])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     assert_status(lambda: client.load_model(onnx_model=model, name="flat"), grpc.StatusCode.INVALID_ARGUMENT,
-                  "model", "4-D")
+                  "onnx_model", "4-D")
     still_serving(client)
 
 
@@ -314,12 +315,16 @@ def test_tls(tmp_path):
 
 
 def test_concurrent_requests_share_one_session(client):
-    samples = load_samples("shapes")
+    """Six requests at once on one session (two per image) get exactly what each image gets alone."""
+    samples = load_samples("shapes")[:3]
+    alone = [client.explain("shapes", s["path"], "occlusion", OCCLUSION).map for s in samples]
+    # The three references differ, so a request answered with another's map would show.
+    assert all(not np.allclose(alone[i], alone[j]) for i in range(3) for j in range(i + 1, 3))
     results, errors = {}, []
 
     def work(i):
         try:
-            results[i] = client.explain("shapes", samples[i % len(samples)]["path"], "occlusion", OCCLUSION).map
+            results[i] = client.explain("shapes", samples[i % 3]["path"], "occlusion", OCCLUSION).map
         except Exception as error:  # noqa: BLE001 - collected and asserted below
             errors.append(error)
 
@@ -330,7 +335,7 @@ def test_concurrent_requests_share_one_session(client):
         thread.join()
     assert not errors
     for i in range(6):
-        np.testing.assert_array_equal(results[i], results[i % len(samples)])
+        np.testing.assert_array_equal(results[i], alone[i % 3])
 
 
 def _wait_idle(server, timeout: float = 5.0) -> None:
@@ -383,6 +388,16 @@ def test_evaluate_scores_a_callers_map_and_refuses_a_wrong_one(client):
     still_serving(client)
 
 
+def _matrix(message, size: int) -> np.ndarray:
+    return np.array(message.values).reshape(size, size)
+
+
+def _ranks_by_hand(scores, lower_is_better: bool) -> list[int]:
+    """0 = best; equal scores keep the settings' order."""
+    order = sorted(range(len(scores)), key=lambda i: (scores[i] if lower_is_better else -scores[i], i))
+    return [order.index(i) for i in range(len(scores))]
+
+
 def test_consistency_reports_agreement_and_ranking_stability(client):
     sample = load_samples("shapes")[2]
     settings = [{"method": "occlusion", "params": {"window": 8, "stride": 4}, "baseline": {"kind": kind}}
@@ -394,14 +409,85 @@ def test_consistency_reports_agreement_and_ranking_stability(client):
                                 on_progress=events.append)
     assert events and events[-1].done == events[-1].total == result.forward_passes
     size = len(settings)
-    spearman = np.array(result.spearman.values).reshape(size, size)
-    np.testing.assert_allclose(np.diag(spearman), 1.0)
-    np.testing.assert_allclose(spearman, spearman.T)
-    assert spearman[1, 3] == pytest.approx(1.0)  # the same setting twice agrees with itself
+    maps = [from_tensor(m) for m in result.maps]
+    np.testing.assert_array_equal(maps[1], maps[3])  # the same setting twice: the same map
+    # Every agreement against its definition, computed here from the maps returned.
+    np.testing.assert_allclose(_matrix(result.spearman, size),
+                               [[references.spearman(a, b) for b in maps] for a in maps], atol=1e-9)
+    np.testing.assert_allclose(_matrix(result.top_iou, size),
+                               [[references.top_iou(a, b, 0.1) for b in maps] for a in maps], atol=1e-12)
+    np.testing.assert_allclose(_matrix(result.ssim, size),
+                               [[references.ssim_of_scaled_maps(a, b) for b in maps] for a in maps], atol=1e-6)
     assert result.settings[3] == "twin" and result.metric == "deletion"
-    assert len(result.rankings) == 3 and all(sorted(r.ranks) == list(range(size)) for r in result.rankings)
-    tau = np.array(result.kendall_tau.values).reshape(3, 3)
-    np.testing.assert_allclose(np.diag(tau), 1.0)
-    assert len(result.maps) == size
+    assert [r.baseline for r in result.rankings] == ["black", "dataset_mean", "blur"]
+    for ranking in result.rankings:
+        assert list(ranking.ranks) == _ranks_by_hand(list(ranking.scores), lower_is_better=True)
+        assert ranking.scores[1] == ranking.scores[3]  # the twins score alike under every metric baseline
+    scores = [list(r.scores) for r in result.rankings]
+    np.testing.assert_allclose(_matrix(result.kendall_tau, 3),
+                               [[references.kendall_tau_b(a, b) for b in scores] for a in scores], atol=1e-12)
     assert_status(lambda: client.consistency("shapes", sample["path"], settings[:1]),
                   grpc.StatusCode.INVALID_ARGUMENT, "settings")
+
+
+# A linear probe whose occlusion maps are known: 16 x 16 RGB, class 0 weighs pixel p by w_p on every channel
+# (w_p = (k_p - 127.5) / 64 for a permutation k of 0..255: all distinct, summing to 0), class 1 by -w_p.
+PROBE_SIDE = 16
+PROBE_GREY = 128  # the image: every channel of every pixel; c = 128 / 255 in pixel space
+
+
+def probe_weights() -> np.ndarray:
+    return (np.random.default_rng(5).permutation(PROBE_SIDE**2).reshape(PROBE_SIDE, PROBE_SIDE) - 127.5) / 64
+
+
+def test_consistency_gives_the_known_agreements_of_a_linear_probe(client):
+    """The probe's logits are (f, -f) with f(x) = sum_p w_p (x_pR + x_pG + x_pB), so class 0's probability is
+    sigmoid(2 f). On a grey image c, where f = 0, occluding pixel p with a constant b drops it by
+    g(w_p (c - b)) = sigmoid(6 w_p (c - b)) - 1/2: the black (b = 0) and constant 0.25 maps are two different
+    increasing functions of w (not proportional: Pearson would not give 1, Spearman must), the white one
+    (b = 1) a decreasing one. So Spearman is 1 and -1, the top 10% of pixels the same or disjoint (IoU 1 and 0).
+    Deletion removes pixels by descending map into a metric baseline m: both maps that order by w score alike,
+    the white one as their mirror, and the ranking flips between a darker (m < c) and a lighter (m > c) metric
+    baseline (Kendall -1)."""
+    weights = probe_weights()
+    columns = np.repeat(weights[..., None], 3, axis=-1).reshape(-1, 1)  # NHWC flattening: pixel-major
+    model = image_classifier(np.hstack([columns, -columns]), (PROBE_SIDE, PROBE_SIDE, 3), layout="NHWC")
+    preprocessing = client.load_model(onnx_model=model.SerializeToString(), name="linear-probe",
+                                      replace=True).preprocessing
+    try:
+        assert set(preprocessing.mean) == {0.0} and set(preprocessing.std) == {1.0}  # pixels in [0, 1] as they are
+        image = np.full((PROBE_SIDE, PROBE_SIDE, 3), PROBE_GREY, np.uint8)
+        fills = {"black": 0.0, "white": 1.0, "grey": 0.25}
+        kinds = {"black": {"kind": "KIND_BLACK"}, "white": {"kind": "KIND_WHITE"},
+                 "grey": {"kind": "KIND_CONSTANT", "value": 0.25}}
+        settings = [{"method": "occlusion", "params": {"window": [1], "stride": [1]}, "baseline": kinds[name],
+                     "label": name} for name in fills]
+        result = client.consistency("linear-probe", image, settings, metric=("deletion", {"steps": 16}),
+                                    metric_baselines=list(kinds.values()), class_index=0, probabilities=True,
+                                    return_maps=True, seed=0)
+        sigmoid = lambda x: 1 / (1 + np.exp(-x))
+        c = PROBE_GREY / 255
+        expected_maps = [sigmoid(6 * weights * (c - fill)) - 0.5 for fill in fills.values()]
+        for expected, map_tensor in zip(expected_maps, result.maps):
+            np.testing.assert_allclose(from_tensor(map_tensor), expected, atol=1e-5)  # float32 logits
+        np.testing.assert_allclose(_matrix(result.spearman, 3), [[1, -1, 1], [-1, 1, -1], [1, -1, 1]], atol=1e-9)
+        np.testing.assert_array_equal(_matrix(result.top_iou, 3), [[1, 0, 1], [0, 1, 0], [1, 0, 1]])
+        np.testing.assert_allclose(_matrix(result.ssim, 3), [[references.ssim_of_scaled_maps(a, b)
+                                                              for b in expected_maps] for a in expected_maps],
+                                   atol=1e-4)
+
+        # Deletion by hand: 16 steps of 16 pixels. With the n largest w (k = 255, 254, ...) set to the metric
+        # baseline m, as sum_p w_p = 0, f = 3 (m - c) S_n, S_n the sum of those n weights, and class 0's probability
+        # sigmoid(2 f); the score is the trapezoid area over t in [0, 1].
+        removed = np.arange(17) * 16
+        top_sums = (removed * 127.5 - removed * (removed - 1) / 2) / 64
+        for ranking, m in zip(result.rankings, fills.values()):
+            curve = sigmoid(6 * (m - c) * top_sums)
+            by_w = (curve.sum() - curve[0] / 2 - curve[-1] / 2) / 16
+            np.testing.assert_allclose(ranking.scores, [by_w, 1 - by_w, by_w], atol=1e-6)  # sigmoid(-x) = 1 - ...
+        assert [list(r.ranks) for r in result.rankings] == [[0, 2, 1], [1, 0, 2], [0, 2, 1]]
+        np.testing.assert_allclose(_matrix(result.kendall_tau, 3), [[1, -1, 1], [-1, 1, -1], [1, -1, 1]],
+                                   atol=1e-12)
+        assert result.forward_passes == 1 + 3 * (PROBE_SIDE**2 + 1) + 3 * 3 * 17
+    finally:
+        client.unload_model("linear-probe")

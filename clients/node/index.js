@@ -70,6 +70,17 @@ class OnnxplainClient {
   }
 
   /**
+   * Counts and durations of the work done for models since the server started (requests, forward passes,
+   * queue and model time, in total and per method).
+   * @param {string} [name=''] A loaded model's name; empty for every loaded model.
+   * @returns {Promise<object[]>} One `ModelStatistics` per model.
+   */
+  async getModelStatistics(name = '') {
+    const response = await this._unary(this._models, 'GetModelStatistics', { name });
+    return response.models;
+  }
+
+  /**
    * Loads a model on the server.
    * @param {object} request A `LoadModelRequest`: `{name, path}` for a file in the
    *   server's models directory, or `{name, onnxModel: Buffer}`; optionally `overrides`, `replace`.

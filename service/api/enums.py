@@ -27,6 +27,8 @@ CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.C
                   ChannelOrder.GRAY: ms.CHANNEL_ORDER_GRAY}
 RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.STRETCH: ms.RESIZE_POLICY_STRETCH,
                    ResizePolicy.CENTER_CROP: ms.RESIZE_POLICY_CENTER_CROP}
+# Map domains are the metrics' own names: "pixel", "wavelet".
+MAP_DOMAINS = {"pixel": ex.MAP_DOMAIN_PIXEL, "wavelet": ex.MAP_DOMAIN_WAVELET}
 SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}
 # Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
 BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
@@ -41,11 +43,13 @@ def _inverse(mapping: dict) -> dict:
     return {v: k for k, v in mapping.items()}
 
 
-def from_enum(mapping: dict, value: int, field: str, default: Any = None) -> Any:
-    """A proto enum value as the domain enum; UNSPECIFIED (0) gives ``default``."""
-    if value == 0:
-        return default
+def from_enum(mapping: dict, value: int, field: str, default: Any = None, *, required: bool = False) -> Any:
+    """A proto enum value as the domain enum; UNSPECIFIED (0) gives ``default``, or is refused if ``required``."""
     inverse = _inverse(mapping)
+    if value == 0 and not required:
+        return default
     if value not in inverse:
-        raise InvalidArgument(f"unknown enum value {value}", field=field)
+        names = ", ".join(sorted(str(getattr(k, "name", k)).upper() for k in mapping))
+        said = "is unspecified" if value == 0 else f"has unknown enum value {value}"
+        raise InvalidArgument(f"{said}; use one of {names}", field=field)
     return inverse[value]

@@ -15,7 +15,8 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.enums import short_name
 from onnxplain_client.tensors import TensorError, from_tensor
 
-from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS,
+from service.budget import DEFAULT_BUDGET, Budget
+from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_DOMAINS, NORMALISATIONS,
                                OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SALIENCE_MEASURES, SCORE_SPACES, from_enum)
 from service.audit.dataset import load_dataset
 from service.audit.engine import AuditPlan
@@ -39,21 +40,58 @@ from service.runtime.scores import ScoreSpace
 
 # Perturbed images per session call: beyond this, memory grows with no speed to gain.
 MAX_BATCH_SIZE = 4096
+# A path inside the models or data directory: no NUL (the OS cannot take it), no name the filesystem refuses.
+MAX_PATH_CHARS = 1024
+MAX_NAME_CHARS = 255
 
 
-def image_pixels(image: tensor_pb2.Image, model: LoadedModel, field: str = "image") -> np.ndarray:
+class ImageReader:
+    """Reads one request's images within the server's budget.
+
+    Each image's size is checked before it is decoded (from the PNG/JPEG header, or the tensor's shape), and
+    the pixels of all the request's images are added up, so no request makes the server allocate more than
+    ``budget.request_pixels`` images' worth, however few bytes it sent.
+    """
+
+    def __init__(self, budget: Budget = DEFAULT_BUDGET) -> None:
+        self.budget = budget
+        self.pixels = 0
+
+    def array(self, image: tensor_pb2.Image, field: str) -> tuple[str, np.ndarray]:
+        """The image's source kind and its H x W (x C) array, decoded as sent."""
+        kind = image.WhichOneof("source")
+        if kind == "encoded":
+            array = images.decode(image.encoded, field=f"{field}.encoded", max_pixels=self.budget.image_pixels)
+        elif kind == "pixels":
+            try:  # raw bytes are bounded by the message limit, and must match the shape before anything else
+                array = from_tensor(image.pixels)
+            except TensorError as error:
+                raise InvalidArgument(str(error), field=f"{field}.pixels") from error
+            if array.ndim not in (2, 3):
+                raise InvalidArgument(f"has shape {list(array.shape)}; send H x W x C", field=f"{field}.pixels")
+            images.check_size(*array.shape[:2], field=f"{field}.pixels", max_pixels=self.budget.image_pixels)
+        else:
+            raise InvalidArgument("set encoded (PNG/JPEG bytes) or pixels (an H x W x C tensor)", field=field)
+        self.pixels += array.shape[0] * array.shape[1]
+        self.budget.require_pixels(self.pixels, field=field, total=True)
+        return kind, array
+
+
+def image_pixels(image: tensor_pb2.Image, model: LoadedModel, field: str = "image",
+                 reader: ImageReader | None = None) -> np.ndarray:
     """An Image message as float32 pixels at the model's input size."""
-    kind = image.WhichOneof("source")
-    if kind == "encoded":
-        array = images.decode(image.encoded, field=f"{field}.encoded")
-    elif kind == "pixels":
-        try:
-            array = from_tensor(image.pixels)
-        except TensorError as error:
-            raise InvalidArgument(str(error), field=f"{field}.pixels") from error
-    else:
-        raise InvalidArgument("set encoded (PNG/JPEG bytes) or pixels (an H x W x C tensor)", field=field)
+    kind, array = (reader or ImageReader()).array(image, field)
     return model.fit_image(array, field=f"{field}.{kind}")
+
+
+def relative_path(text: str, field: str) -> str:
+    """A client's path string, refused early when no filesystem could take it."""
+    if "\x00" in text:
+        raise InvalidArgument("holds a NUL character; give a plain relative path", field=field)
+    if len(text) > MAX_PATH_CHARS or any(len(part.encode()) > MAX_NAME_CHARS for part in text.split("/")):
+        raise InvalidArgument(f"is longer than the filesystem allows ({MAX_PATH_CHARS} characters, "
+                              f"{MAX_NAME_CHARS} bytes a name); give a shorter path", field=field)
+    return text
 
 
 def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
@@ -83,21 +121,33 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
     return spec
 
 
-def message_values(message: Message) -> dict[str, Any]:
+def message_values(message: Message, field: str = "") -> dict[str, Any]:
     """The fields a caller set, as plain Python values: nested messages as dicts, enums as the lower-case
-    name without the type's prefix (SOBOL_PERTURBATION_BLUR -> "blur"); UNSPECIFIED enums are left out."""
+    name without the type's prefix (SOBOL_PERTURBATION_BLUR -> "blur"); UNSPECIFIED enums are left out.
+    Enum numbers this server does not know (proto3 keeps them) are refused, naming ``field.<name>``."""
     values = {}
     for descriptor, value in message.ListFields():
+        path = f"{field}.{descriptor.name}" if field else descriptor.name
         if descriptor.message_type is not None and not _is_repeated(descriptor):
-            values[descriptor.name] = message_values(value)
+            values[descriptor.name] = message_values(value, path)
         elif _is_repeated(descriptor):
-            values[descriptor.name] = list(value)
+            if descriptor.enum_type is not None:
+                values[descriptor.name] = [_enum_name(descriptor, v, f"{path}[{i}]") for i, v in enumerate(value)]
+            else:
+                values[descriptor.name] = list(value)
         elif descriptor.enum_type is not None:
-            values[descriptor.name] = short_name(descriptor.enum_type.name,
-                                                 descriptor.enum_type.values_by_number[value].name)
+            values[descriptor.name] = _enum_name(descriptor, value, path)
         else:
             values[descriptor.name] = value
     return values
+
+
+def _enum_name(descriptor, value: int, field: str) -> str:
+    known = descriptor.enum_type.values_by_number.get(value)
+    if known is None:
+        names = ", ".join(v.name for v in descriptor.enum_type.values if v.number)
+        raise InvalidArgument(f"unknown {descriptor.enum_type.name} value {value}; use one of {names}", field=field)
+    return short_name(descriptor.enum_type.name, known.name)
 
 
 def _is_repeated(descriptor) -> bool:
@@ -111,7 +161,7 @@ def method(spec: methods_pb2.MethodSpec, field: str = "method") -> tuple[Method,
     if name is None:
         raise InvalidArgument("set one method (see ListMethods), e.g. {occlusion: {}}", field=field)
     chosen = get_method(name)
-    return chosen, chosen.make_params(message_values(getattr(spec, name)))
+    return chosen, chosen.make_params(message_values(getattr(spec, name), name))
 
 
 def metric(spec: metrics_pb2.MetricSpec, field: str = "metrics") -> MetricRequest:
@@ -119,40 +169,40 @@ def metric(spec: metrics_pb2.MetricSpec, field: str = "metrics") -> MetricReques
     if name is None:
         raise InvalidArgument("set one metric (see ListMethods), e.g. {deletion: {}}", field=field)
     chosen = get_metric(name)
-    return MetricRequest(chosen, chosen.make_params(message_values(getattr(spec, name))))
+    return MetricRequest(chosen, chosen.make_params(message_values(getattr(spec, name), name)))
 
 
-def baseline(message: methods_pb2.Baseline, model: LoadedModel, field: str = "baseline") -> Baseline:
+def baseline(message: methods_pb2.Baseline, model: LoadedModel, field: str = "baseline",
+             reader: ImageReader | None = None) -> Baseline:
     kind = from_enum(BASELINE_KINDS, message.kind, f"{field}.kind", BaselineKind.DATASET_MEAN)
     image = None
     if kind is BaselineKind.IMAGE:
         if not message.HasField("image"):
             raise InvalidArgument("KIND_IMAGE needs the baseline image", field=f"{field}.image")
-        image = image_pixels(message.image, model, field=f"{field}.image")
+        image = image_pixels(message.image, model, field=f"{field}.image", reader=reader)
     return Baseline(kind, message.value, message.sigma, image)
 
 
-def mask(image: tensor_pb2.Image, model: LoadedModel, field: str = "mask") -> np.ndarray | None:
+def mask(image: tensor_pb2.Image, model: LoadedModel, field: str = "mask",
+         reader: ImageReader | None = None) -> np.ndarray | None:
     """A ground-truth mask at the model's input size (nearest resizing keeps it binary), or None if unset."""
-    kind = image.WhichOneof("source")
-    if kind is None:
+    if image.WhichOneof("source") is None:
         return None
-    if kind == "encoded":
-        array = images.decode(image.encoded, field=f"{field}.encoded").astype(np.float32) / 255.0
-    else:
-        try:
-            array = from_tensor(image.pixels).astype(np.float32)
-        except TensorError as error:
-            raise InvalidArgument(str(error), field=f"{field}.pixels") from error
-        array = array / 255.0 if image.pixels.datatype == tensor_pb2.DATA_TYPE_UINT8 else array
+    kind, array = (reader or ImageReader()).array(image, field)
+    array = array.astype(np.float32)
+    if kind == "encoded" or image.pixels.datatype == tensor_pb2.DATA_TYPE_UINT8:
+        array = array / 255.0
     if array.ndim == 3:
         array = array.mean(axis=2)
     if array.ndim != 2:
         raise InvalidArgument(f"has shape {list(array.shape)}; send an H x W mask", field=field)
+    if not np.all(np.isfinite(array)):
+        raise InvalidArgument("holds NaN or infinite values; send 0 (background) and 1 (object)", field=field)
     return images.resize_nearest(array, model.info.height, model.info.width) > 0.5
 
 
-def explain_job(request: ex.ExplainRequest, model: LoadedModel) -> ExplainJob:
+def explain_job(request: ex.ExplainRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ExplainJob:
+    reader = ImageReader(budget)
     chosen, params = method(request.method)
     if request.target.class_indices and request.target.top_k:
         raise InvalidArgument("set class_indices or top_k, not both", field="target")
@@ -160,18 +210,19 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel) -> ExplainJob:
     return ExplainJob(
         method=chosen,
         params=params,
-        image=image_pixels(request.image, model),
+        image=image_pixels(request.image, model, reader=reader),
         targets=Targets(tuple(request.target.class_indices), request.target.top_k),
-        baseline=baseline(request.baseline, model),
+        baseline=baseline(request.baseline, model, reader=reader),
         seed=request.seed if request.HasField("seed") else None,
         batch_size=request.batch_size or None,
         score_space=score_space(request.score_space),
         metrics=tuple(metric(m, f"metrics[{i}]") for i, m in enumerate(request.metrics)),
-        mask=mask(request.mask, model),
+        mask=mask(request.mask, model, reader=reader),
     )
 
 
-def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel) -> EvaluateJob:
+def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> EvaluateJob:
+    reader = ImageReader(budget)
     _check_batch_size(request.batch_size)
     if not request.HasField("attribution"):
         raise InvalidArgument("send the map to score, FLOAT32 [height, width]", field="attribution")
@@ -180,30 +231,32 @@ def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel) -> EvaluateJob
     except TensorError as error:
         raise InvalidArgument(str(error), field="attribution") from error
     return EvaluateJob(
-        image=image_pixels(request.image, model),
+        image=image_pixels(request.image, model, reader=reader),
         attribution=attribution,
         metrics=tuple(metric(m, f"metrics[{i}]") for i, m in enumerate(request.metrics)),
         class_index=request.class_index if request.HasField("class_index") else None,
-        mask=mask(request.mask, model),
-        baseline=baseline(request.baseline, model),
+        mask=mask(request.mask, model, reader=reader),
+        baseline=baseline(request.baseline, model, reader=reader),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
+        domain=from_enum(MAP_DOMAINS, request.attribution_domain, "attribution_domain", "pixel"),
     )
 
 
-def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel) -> ConsistencyJob:
+def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ConsistencyJob:
+    reader = ImageReader(budget)
     _check_batch_size(request.batch_size)
     settings = []
     for i, setting in enumerate(request.settings):
         chosen, params = method(setting.method, f"settings[{i}].method")
-        chosen_baseline = baseline(setting.baseline, model, f"settings[{i}].baseline")
+        chosen_baseline = baseline(setting.baseline, model, f"settings[{i}].baseline", reader)
         label = setting.label or f"{chosen.name} {baseline_label(chosen_baseline)} {_short(params)}"
         settings.append(Setting(label, chosen, params, chosen_baseline))
-    metric_baselines = tuple(baseline(b, model, f"metric_baselines[{i}]")
+    metric_baselines = tuple(baseline(b, model, f"metric_baselines[{i}]", reader)
                              for i, b in enumerate(request.metric_baselines)) or DEFAULT_METRIC_BASELINES
     return ConsistencyJob(
-        image=image_pixels(request.image, model),
+        image=image_pixels(request.image, model, reader=reader),
         settings=tuple(settings),
         metric=metric(request.metric, "metric") if request.HasField("metric") else _default_metric(),
         metric_baselines=metric_baselines,
@@ -215,7 +268,8 @@ def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel) -> Consi
     )
 
 
-def aggregate_job(request: ex.AggregateRequest, model: LoadedModel) -> AggregateJob:
+def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> AggregateJob:
+    reader = ImageReader(budget)
     _check_batch_size(request.batch_size)
     maps = []
     for i, tensor in enumerate(request.maps):
@@ -224,7 +278,7 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel) -> Aggregate
         except TensorError as error:
             raise InvalidArgument(str(error), field=f"maps[{i}]") from error
     return AggregateJob(
-        images=tuple(image_pixels(image, model, f"images[{i}]") for i, image in enumerate(request.images)),
+        images=tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images)),
         metric=metric(request.metric, "metric") if request.HasField("metric") else _default_metric(),
         maps=tuple(maps),
         methods=tuple(method(spec, f"methods[{i}]") for i, spec in enumerate(request.methods)),
@@ -236,28 +290,31 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel) -> Aggregate
         search=request.search,
         kappas=tuple(request.kappas) or KAPPAS,
         class_index=request.class_index if request.HasField("class_index") else None,
-        baseline=baseline(request.baseline, model),
+        baseline=baseline(request.baseline, model, reader=reader),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
     )
 
 
-def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository) -> MeasureJob:
+def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository,
+                budget: Budget = DEFAULT_BUDGET) -> MeasureJob:
+    reader = ImageReader(budget)
     _check_batch_size(request.batch_size)
     if not request.HasField("method"):
         raise InvalidArgument("name the method whose maps are measured, e.g. {occlusion: {}}", field="method")
     chosen, params = method(request.method)
-    names = [from_enum(SALIENCE_MEASURES, value, f"measures[{i}]") for i, value in enumerate(request.measures)]
+    names = [from_enum(SALIENCE_MEASURES, value, f"measures[{i}]", required=True)
+             for i, value in enumerate(request.measures)]
     if not names:  # all of them, stability where there is something to compare with
         names = [m for m in MEASURES if m != "stability" or request.stability_models]
     return MeasureJob(
-        images=tuple(image_pixels(image, model, f"images[{i}]") for i, image in enumerate(request.images)),
+        images=tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images)),
         method=chosen, params=params, measures=tuple(names),
         others=tuple(repository.get(name, field=f"stability_models[{i}]")
                      for i, name in enumerate(request.stability_models)),
         noise_levels=tuple(request.noise_levels) or LEVELS,
-        baseline=baseline(request.baseline, model),
+        baseline=baseline(request.baseline, model, reader=reader),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
@@ -272,24 +329,34 @@ def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> Au
     if data_dir is None:
         raise FailedPrecondition("the server has no data directory; start it with ONNXPLAIN_DATA_DIR",
                                  field="dataset")
-    dataset = (data_dir / request.dataset).resolve()
-    if not request.dataset or not dataset.is_relative_to(data_dir):
+    if not request.dataset:
+        raise InvalidArgument("name the dataset: a folder or manifest inside the server's data directory",
+                              field="dataset")
+    dataset = (data_dir / relative_path(request.dataset, "dataset")).resolve()
+    if not dataset.is_relative_to(data_dir):
         raise InvalidArgument(f"{request.dataset!r} is not inside the server's data directory; give a path in it",
                               field="dataset")
     if not AUDIT_NAME.match(request.name):
         raise InvalidArgument("name the audit's folder: letters, digits, '_', '.', '-'", field="name")
+    output = data_dir / "audits" / request.name
+    # A link planted in the data directory would send the audit's writes elsewhere.
+    for folder in (output.parent, output):
+        if folder.is_symlink():
+            raise InvalidArgument(f"{folder.relative_to(data_dir)} is a symbolic link; audits write only to real "
+                                  "folders inside the data directory", field="name")
     if not request.models:
         raise InvalidArgument("name the loaded models to audit (see ListModels)", field="models")
     models = tuple(repository.get(name, field=f"models[{i}]") for i, name in enumerate(request.models))
+    for i, spec in enumerate(request.methods):
+        method(spec, f"methods[{i}]")  # the same checks as Explain: unknown methods, parameters and enums
+    for i, spec in enumerate(request.metrics):
+        metric(spec, f"metrics[{i}]")
     methods = [(spec.WhichOneof("params"), message_values(getattr(spec, spec.WhichOneof("params"))))
                for spec in request.methods if spec.WhichOneof("params")] or [("occlusion", {})]
     metrics = [(spec.WhichOneof("params"), message_values(getattr(spec, spec.WhichOneof("params"))))
                for spec in request.metrics if spec.WhichOneof("params")]
-    for i, spec in enumerate(request.methods):
-        method(spec, f"methods[{i}]")  # the same checks as Explain: unknown methods and parameters
-    for i, spec in enumerate(request.metrics):
-        metric(spec, f"metrics[{i}]")
-    measures = [from_enum(SALIENCE_MEASURES, value, f"measures[{i}]") for i, value in enumerate(request.measures)]
+    measures = [from_enum(SALIENCE_MEASURES, value, f"measures[{i}]", required=True)
+                for i, value in enumerate(request.measures)]
     ensemble = None
     if request.HasField("ensemble"):
         ensemble = (from_enum(NORMALISATIONS, request.ensemble.normalisation, "ensemble.normalisation", "max_abs"),
@@ -297,14 +364,13 @@ def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> Au
                     request.ensemble.kappa if request.ensemble.HasField("kappa") else 1.0)
     scales = None
     if request.HasField("scales"):
-        scales = (tuple(from_enum(CORRUPTIONS, c, f"scales.corruptions[{i}]").value
+        scales = (tuple(from_enum(CORRUPTIONS, c, f"scales.corruptions[{i}]", required=True).value
                         for i, c in enumerate(request.scales.corruptions)),
                   tuple(request.scales.severities) or (3,), tuple(request.scales.zooms),
                   request.scales.num_designs or 2)
     plan = AuditPlan.build(methods, metrics, request.seed if request.HasField("seed") else 0, measures, ensemble,
                            scales)
-    return AuditJob(models, tuple(load_dataset(dataset, root=data_dir)), plan, data_dir / "audits" / request.name,
-                    request.dataset)
+    return AuditJob(models, tuple(load_dataset(dataset, root=data_dir)), plan, output, request.dataset)
 
 
 def _default_metric() -> MetricRequest:
@@ -326,14 +392,14 @@ def score_space(value: int) -> ScoreSpace:
     return from_enum(SCORE_SPACES, value, "score_space", ScoreSpace.RAW)
 
 
-def scales_job(request: ex.AnalyzeScalesRequest, model: LoadedModel) -> ScaleJob:
+def scales_job(request: ex.AnalyzeScalesRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ScaleJob:
+    reader = ImageReader(budget)
     _check_batch_size(request.batch_size)
     wcam = get_method("wcam")
-    corruptions = [from_enum(CORRUPTIONS, c, f"corruptions[{i}]") for i, c in enumerate(request.corruptions)]
-    if any(c is None for c in corruptions):
-        raise InvalidArgument("CORRUPTION_UNSPECIFIED is not a corruption", field="corruptions")
+    corruptions = [from_enum(CORRUPTIONS, c, f"corruptions[{i}]", required=True)
+                   for i, c in enumerate(request.corruptions)]
     return ScaleJob(
-        image=image_pixels(request.image, model),
+        image=image_pixels(request.image, model, reader=reader),
         params=wcam.make_params(message_values(request.wcam)),
         variants=tuple(variants(corruptions, list(request.severities), list(request.zooms))),
         class_index=request.class_index if request.HasField("class_index") else None,

@@ -16,7 +16,9 @@ from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
 from service.api.auth import BearerTokenInterceptor
+from service.api.undecodable import UndecodableRequestInterceptor
 from service.api.servicers import ExplainService, ModelService
+from service.api.telemetry import Telemetry
 from service.config import Settings
 from service.jobs.runner import JobRunner
 from service.runtime.repository import ModelRepository
@@ -37,6 +39,10 @@ class Server:
         self.repository = repository or ModelRepository(settings.models_dir, default_batch_size=settings.batch_size,
                                                         device=settings.device, budget=settings.budget)
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
+        self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
+                                  name="onnxplain-prepare")
+        self.telemetry = Telemetry(self.runner, serves=lambda name: any(m.info.name == name
+                                                                         for m in self.repository.list()))
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
@@ -47,14 +53,20 @@ class Server:
             self.repository.load_all()
         token = self.settings.bearer_token()
         limit = self.settings.max_message_bytes
+        # Outermost first: every RPC is counted; authentication answers before anything reads the body.
+        interceptors = [self.telemetry.interceptor]
+        if token:
+            interceptors.append(BearerTokenInterceptor(token, public_reflection=self.settings.public_reflection))
+        interceptors.append(UndecodableRequestInterceptor())
         server = grpc.aio.server(
-            interceptors=[BearerTokenInterceptor(token)] if token else [],
+            interceptors=interceptors,
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", 0)],
         )
-        ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner), server)
+        ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner, self.telemetry),
+                                                  server)
         ex_grpc.add_ExplainServiceServicer_to_server(
-            ExplainService(self.repository, self.runner, limit, self.settings.data_dir), server)
+            ExplainService(self.repository, self.runner, self.preparer, limit, self.settings.data_dir), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         if self.settings.tls_cert and self.settings.tls_key:
@@ -65,6 +77,8 @@ class Server:
             self.port = server.add_insecure_port(self.settings.address)
         if not self.port:
             raise OSError(f"cannot bind {self.settings.address}")
+        if self.settings.metrics_port:  # first: a port taken fails the start before anything serves
+            self.telemetry.start_http(self.settings.host, self.settings.metrics_port)
         await server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -73,13 +87,17 @@ class Server:
                                    "models": [m.info.name for m in self.repository.list()]})
         return self.port
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop taking work, let requests in flight finish within ``grace`` seconds, then close."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, let requests in flight finish within ``grace`` seconds (the settings' by
+        default), cancel what still runs, and close."""
         if self._server is None:
             return
+        grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        await self._server.stop(grace)  # past the grace, gRPC cancels the RPCs still running, and so their jobs
+        self.preparer.shutdown()
         self.runner.shutdown()
+        self.telemetry.stop_http()
         self._server = None
 
     async def wait(self) -> None:
@@ -98,6 +116,7 @@ async def serve(settings: Settings, on_started=None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    log.info("stopping", extra={"grace_s": settings.shutdown_grace_s, "jobs": server.runner.in_flight})
     await server.stop()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
 from service.api import requests, responses
 from service.api.status import translate_errors
+from service.api.telemetry import Telemetry, statistics_response
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import METHODS
 from service.jobs.aggregate import run_aggregate
@@ -32,22 +34,27 @@ from service.runtime.repository import ModelRepository
 from service.verify.mirror import cached_mirror, verification_report
 
 
+log = logging.getLogger(__name__)
+
+
 def _deadline(context) -> float | None:
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
 
 class ModelService(ms_grpc.ModelServiceServicer):
-    def __init__(self, repository: ModelRepository, runner: JobRunner) -> None:
+    def __init__(self, repository: ModelRepository, runner: JobRunner, telemetry: Telemetry) -> None:
         self.repository = repository
         self.runner = runner
+        self.telemetry = telemetry
 
     @translate_errors
     async def LoadModel(self, request: ms.LoadModelRequest, context) -> ms.LoadModelResponse:
         overrides = requests.overrides(request.overrides)
         source = request.WhichOneof("source")
         if source == "path":
-            load = lambda _control: self.repository.load_path(request.path, request.name, overrides, request.replace)
+            path = requests.relative_path(request.path, "path")
+            load = lambda _control: self.repository.load_path(path, request.name, overrides, request.replace)
         elif source == "onnx_model":
             load = lambda _control: self.repository.load_bytes(request.name, request.onnx_model, overrides,
                                                                 request.replace)
@@ -64,7 +71,15 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
     @translate_errors
     async def ListModels(self, request: ms.ListModelsRequest, context) -> ms.ListModelsResponse:
-        return ms.ListModelsResponse(models=[responses.model_info(m.info) for m in self.repository.list()])
+        described = []
+        for model in self.repository.list():
+            # Load-time checks keep every description convertible; should one still fail, the others are
+            # listed and that model's failure is logged, so one model never breaks the list for every client.
+            try:
+                described.append(responses.model_info(model.info))
+            except (ValueError, TypeError, OverflowError):
+                log.exception("model not listed", extra={"model": model.info.name})
+        return ms.ListModelsResponse(models=described)
 
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
@@ -78,14 +93,27 @@ class ModelService(ms_grpc.ModelServiceServicer):
         info.verification.CopyFrom(responses.verification(report))
         return ms.GetModelResponse(model=info)
 
+    @translate_errors
+    async def GetModelStatistics(self, request: ms.GetModelStatisticsRequest,
+                                 context) -> ms.GetModelStatisticsResponse:
+        models = [self.repository.get(request.name, field="name")] if request.name else self.repository.list()
+        return statistics_response(self.telemetry.statistics(m.info.name for m in models))
+
 
 class ExplainService(ex_grpc.ExplainServiceServicer):
-    def __init__(self, repository: ModelRepository, runner: JobRunner, max_message_bytes: int,
+    def __init__(self, repository: ModelRepository, runner: JobRunner, preparer: JobRunner, max_message_bytes: int,
                  data_dir: Path | None = None) -> None:
         self.repository = repository
         self.runner = runner
+        # Decoding and parsing run in this small pool of their own: the event loop only routes, so health checks
+        # answer while a request decodes large images, and a flood of them queues (and is refused) there.
+        self.preparer = preparer
         self.max_message_bytes = max_message_bytes
         self.data_dir = data_dir.resolve() if data_dir else None
+
+    async def _prepare(self, build, context):
+        """``build()`` (request -> job) in the preparing pool, under the request's deadline."""
+        return (await self.preparer.run(lambda _control: build(), deadline=_deadline(context))).value
 
     @translate_errors
     async def Predict(self, request: ex.PredictRequest, context) -> ex.PredictResponse:
@@ -93,8 +121,13 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         model = self.repository.get(request.model_name)
         if not request.images:
             raise InvalidArgument("send at least one image", field="images")
-        pixels = np.stack([requests.image_pixels(image, model, field=f"images[{i}]")
-                           for i, image in enumerate(request.images)])
+
+        def decode() -> np.ndarray:
+            reader = requests.ImageReader(self.runner.budget)
+            return np.stack([requests.image_pixels(image, model, f"images[{i}]", reader)
+                             for i, image in enumerate(request.images)])
+
+        pixels = await self._prepare(decode, context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         space = requests.score_space(request.score_space)
         outcome = await self.runner.run(
@@ -114,7 +147,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     async def _explain(self, request: ex.ExplainRequest, context, on_progress) -> ex.ExplainResponse:
         def to_job(model):
-            job = requests.explain_job(request, model)
+            job = requests.explain_job(request, model, self.runner.budget)
             job.targets.check(model.info.num_classes)  # classes the model lacks are invalid, not too many
             # Refuse before computing what could not be sent: one float32 map per target, plus the image.
             response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
@@ -135,7 +168,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def Evaluate(self, request: ex.EvaluateRequest, context) -> ex.EvaluateResponse:
-        return await self._run_job(request.model_name, context, lambda model: requests.evaluate_job(request, model),
+        return await self._run_job(request.model_name, context, lambda model: requests.evaluate_job(request, model, self.runner.budget),
                                    run_evaluate, responses.evaluate_response)
 
     @translate_errors
@@ -172,7 +205,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     @translate_errors
     async def Audit(self, request: ex.AuditRequest, context):
         started = time.perf_counter()
-        job = requests.audit_job(request, self.repository, self.data_dir)
+        job = await self._prepare(lambda: requests.audit_job(request, self.repository, self.data_dir), context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
 
         async def work(on_progress):
@@ -187,14 +220,15 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     async def _stream_job(self, request, context, to_job, run, to_response, message):
         """A streaming job RPC: progress events, then the result, each wrapped in the RPC's response ``message``."""
         async for event in _streamed(lambda on_progress: self._run_job(
-                request.model_name, context, lambda model: to_job(request, model), run, to_response, on_progress)):
+                request.model_name, context, lambda model: to_job(request, model, budget=self.runner.budget), run,
+                to_response, on_progress)):
             yield message(**event)
 
     async def _run_job(self, model_name: str, context, to_job, run, to_response, on_progress=None):
         """The shape of every job RPC: convert the request, run the job in a worker, convert the result."""
         started = time.perf_counter()
         model = self.repository.get(model_name)
-        job = to_job(model)
+        job = await self._prepare(lambda: to_job(model), context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run(model, job, control), deadline=_deadline(context),
                                         on_progress=on_progress)
@@ -220,6 +254,9 @@ async def _streamed(work):
         changed.set()
 
     task = asyncio.ensure_future(work(on_progress))
+    # A stream the client left (or whose deadline passed) is closed before it reads the result: the
+    # outcome is still retrieved, so asyncio has no "exception was never retrieved" to log.
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
     waiter: asyncio.Future | None = None
     try:
         while True:

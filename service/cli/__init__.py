@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     serve.add_argument("--batch-size", type=int)
     serve.add_argument("--max-message-mb", type=int)
+    serve.add_argument("--metrics-port", type=int, help="Prometheus metrics on this port (env ONNXPLAIN_METRICS_PORT)")
+    serve.add_argument("--shutdown-grace", type=float, help="seconds running jobs get on SIGTERM (default 10)")
     serve.set_defaults(run=basic.serve)
 
     models = commands.add_parser("models", help="list the models a server holds")

@@ -20,6 +20,7 @@ def serve(args: argparse.Namespace) -> None:
         models_dir=args.models_dir, host=args.host, port=args.port, token_file=args.token_file,
         tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, batch_size=args.batch_size,
         max_message_mb=args.max_message_mb, device=DevicePreference(args.device) if args.device else None,
+        metrics_port=args.metrics_port, shutdown_grace_s=args.shutdown_grace,
     )
 
     def started(server, port: int) -> None:

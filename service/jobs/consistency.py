@@ -132,7 +132,7 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
     total = 1 + sum(s.method.forward_passes(s.params, shape) for s in job.settings) \
         + len(job.metric_baselines) * len(job.settings) * job.metric.forward_passes(shape)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
-                              stage="consistency")
+                              method="consistency", stage="consistency")
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
 

@@ -34,9 +34,28 @@ class JobControl:
         self._on_progress = on_progress
         self._cancelled = threading.Event()
         self._started = time.monotonic()
+        self._on_cancel: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        with self._lock:
+            self._cancelled.set()
+            hooks = list(self._on_cancel)
+        for hook in hooks:
+            hook()
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (from the cancelling thread) when the job is cancelled; at once if it already is.
+        For work that cannot wait for the next checkpoint, such as a session call in progress."""
+        with self._lock:
+            self._on_cancel.append(hook)
+            cancelled = self._cancelled.is_set()
+        if cancelled:
+            hook()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     @property
     def elapsed_ms(self) -> float:

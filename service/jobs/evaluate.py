@@ -78,6 +78,7 @@ class EvaluateJob:
     seed: int | None = None
     score_space: ScoreSpace = ScoreSpace.RAW
     batch_size: int | None = None
+    domain: str = "pixel"  # what the attribution's cells are: "pixel" or "wavelet" (WCAM's layout)
 
 
 @dataclass
@@ -105,8 +106,12 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
         raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
                               field="class_index")
-    for request in job.metrics:
+    for i, request in enumerate(job.metrics):
         request.check(job.image.shape, job.mask)
+        if request.metric.domain != job.domain:
+            raise InvalidArgument(f"{request.metric.name} scores {request.metric.domain}-domain maps, and the map "
+                                  f"sent is a {job.domain} map; set attribution_domain to match, or choose a "
+                                  f"{job.domain}-domain metric", field=f"metrics[{i}]")
     batch_size = costs.batch_size(job.batch_size, model, control.budget)
     costs.require(control.budget, [costs.metric_cost(r.metric, r.params, job.image.shape, batch_size, model,
                                                      control.budget, job.baseline) for r in job.metrics],
@@ -116,11 +121,11 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
     total = 1 + sum(r.forward_passes(job.image.shape) for r in job.metrics)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
-                              stage="evaluate")
+                              method="evaluate", stage="evaluate")
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,
-                       batch_size=batch_size, rng=rng)
+                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": job.attribution})
     predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
                           (time.perf_counter() - started) * 1000.0)

@@ -134,7 +134,8 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
     # Two passes beyond the method's own: the clean image (targets) and the pure baseline (its report).
     metric_passes = sum(r.forward_passes(shape) for r in job.metrics) * job.targets.count
     total = job.method.forward_passes(job.params, shape) + 2 + metric_passes
-    predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size)
+    predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
+                              method=job.method.name)
     control.report("explain", 0, total)
 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))

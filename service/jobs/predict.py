@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from service.errors import InvalidArgument
 from service.jobs import costs
 from service.jobs.control import JobControl
+from service.jobs.counting import CountingPredict
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
@@ -45,11 +45,10 @@ def run_predict(model: LoadedModel, images: np.ndarray, *, top_k: int = 0, score
     requested = batch_size if batch_size and batch_size < model.info.max_batch else None
     chunk = costs.batch_size(requested, model, control.budget)
     k = top_k or DEFAULT_TOP_K
-    started = time.perf_counter()
-    parts = []
-    for start in range(0, len(images), chunk):
-        control.checkpoint()
-        parts.append(model.predict(images[start:start + chunk], score_space=score_space, batch_size=chunk))
-    scores = np.concatenate(parts)
-    model_ms = (time.perf_counter() - started) * 1000.0
-    return PredictResult(scores, [top_classes(model, row, k) for row in scores], model_ms)
+    # Through CountingPredict, as every other job, so that the server's telemetry counts these passes too; one
+    # call per chunk, so that its checkpoint runs between them.
+    predict = CountingPredict(model, control, total=len(images), score_space=score_space, batch_size=chunk,
+                              method="predict", stage="predict")
+    scores = np.concatenate([predict.all_classes(images[start:start + chunk])
+                             for start in range(0, len(images), chunk)])
+    return PredictResult(scores, [top_classes(model, row, k) for row in scores], predict.model_ms)

@@ -3,11 +3,14 @@
 onnxruntime releases the GIL, so a few worker threads keep a session busy while
 the event loop keeps serving. Work beyond the workers waits in a bounded
 queue; past that the server answers RESOURCE_EXHAUSTED instead of piling up.
+``queued`` and ``running`` are what the server's telemetry shows as gauges.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Callable, Generic, TypeVar
 
 from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import ResourceExhausted
+from service.jobs import usage
 from service.jobs.control import JobControl, Progress
 
 T = TypeVar("T")
@@ -27,15 +31,29 @@ class Outcome(Generic[T]):
 
 
 class JobRunner:
-    def __init__(self, workers: int, max_queue: int, budget: Budget = DEFAULT_BUDGET) -> None:
+    def __init__(self, workers: int, max_queue: int, budget: Budget = DEFAULT_BUDGET, *,
+                 name: str = "onnxplain-job") -> None:
         self.budget = budget
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnxplain-job")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._controls: set[JobControl] = set()
         self._capacity = workers + max_queue
-        self._in_flight = 0
+        self._in_flight = 0  # changed on the event loop's thread only
+        self._running = 0  # raised by a worker as it starts a job, lowered on the loop as the job ends
+        self._running_lock = threading.Lock()
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def running(self) -> int:
+        """Jobs a worker is executing now, including those whose caller left and that stop at their next batch."""
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        """Jobs accepted and waiting for a worker."""
+        return self._in_flight - self._running
 
     async def run(self, work: Callable[[JobControl], T], *, deadline: float | None = None,
                   on_progress: Callable[[Progress], None] | None = None) -> Outcome[T]:
@@ -53,23 +71,38 @@ class JobRunner:
 
         def task() -> T:
             started.append(time.perf_counter())
+            with self._running_lock:
+                self._running += 1
+            sink = usage.current.get()
+            if sink is not None:
+                sink.queued(started[0] - submitted)
             control.checkpoint()  # a request may have been cancelled or timed out while it waited
             return work(control)
 
+        def finished(future: asyncio.Future) -> None:
+            self._in_flight -= 1
+            if started:  # a job cancelled before it started never ran
+                with self._running_lock:
+                    self._running -= 1
+            if not future.cancelled():
+                future.exception()  # retrieved: a caller who left must not leave an unretrieved-exception warning
+
+        self._controls.add(control)
         self._in_flight += 1
-        future = loop.run_in_executor(self._executor, task)
-        future.add_done_callback(self._finished)
+        # The worker sees the request's context: its usage sink (service.jobs.usage) above all.
+        future = loop.run_in_executor(self._executor, contextvars.copy_context().run, task)
+        future.add_done_callback(finished)
         try:
             value = await asyncio.shield(future)
         except asyncio.CancelledError:
             control.cancel()
             raise
+        finally:
+            self._controls.discard(control)
         return Outcome(value, ((started[0] if started else submitted) - submitted) * 1000.0)
 
-    def _finished(self, future: asyncio.Future) -> None:
-        self._in_flight -= 1
-        if not future.cancelled():
-            future.exception()  # retrieved: a caller who left must not leave an unretrieved-exception warning
-
     def shutdown(self) -> None:
+        """Drop queued work and stop running jobs at their next checkpoint (within a second)."""
+        for control in list(self._controls):
+            control.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)

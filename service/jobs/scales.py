@@ -107,7 +107,7 @@ def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = N
     pictures = [v.apply(job.image, corruption_rng) for v in job.variants]
     total = len(pictures) * (wcam.forward_passes(job.params, job.image.shape) + 1)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
-                              stage="scales")
+                              method=wcam.name, stage="scales")
     scores = predict.all_classes(np.stack(pictures))
     class_index = job.class_index if job.class_index is not None else int(np.argmax(scores[0]))
     fill = Baseline().resolve(job.image, model.info.preprocessing, corruption_rng)  # WCAM perturbs coefficients

@@ -9,28 +9,41 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from service.errors import InvalidArgument
+from service.errors import InvalidArgument, ResourceExhausted, ServiceError
 from service.runtime.preprocessing import LUMA_WEIGHTS, ResizePolicy
 
-# Decoding bombs: refuse images above this many pixels before decoding them.
-MAX_PIXELS = 64 * 1024 * 1024
+def decode(data: bytes, field: str = "image.encoded", max_pixels: int | None = None) -> np.ndarray:
+    """PNG/JPEG (or any format Pillow reads) bytes to uint8 H x W x C, C in {1, 3}.
 
-
-def decode(data: bytes, field: str = "image.encoded") -> np.ndarray:
-    """PNG/JPEG (or any format Pillow reads) bytes to uint8 H x W x C, C in {1, 3}."""
+    The size is read from the header and checked against ``max_pixels`` before any pixel is decoded, so
+    a few kilobytes of PNG cannot make the server allocate gigabytes.
+    """
     if not data:
         raise InvalidArgument("is empty; send PNG or JPEG bytes", field=field)
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise InvalidArgument(f"{image.width}x{image.height} exceeds {MAX_PIXELS} pixels", field=field)
+            check_size(image.height, image.width, field=field, max_pixels=max_pixels)
             mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
             array = np.asarray(image.convert(mode))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InvalidArgument(f"cannot decode the image ({error}); send PNG or JPEG bytes", field=field) from error
+    except ServiceError:
+        raise
+    except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types (SyntaxError, EOFError,
+        # zlib.error, struct.error ...) on hostile bytes: each is the caller's bad image, reported as such
+        raise InvalidArgument(f"cannot decode the image ({error.__class__.__name__}: {error}); send PNG or JPEG "
+                              "bytes", field=field) from error
     return array[..., None] if array.ndim == 2 else array
+
+
+def check_size(height: int, width: int, *, field: str, max_pixels: int | None) -> None:
+    """An image must have pixels, and no more than the server's budget allows."""
+    if height < 1 or width < 1:
+        raise InvalidArgument(f"is {height}x{width} (height x width); send an image with pixels", field=field)
+    if max_pixels is not None and height * width > max_pixels:
+        raise ResourceExhausted(f"{height}x{width} is {height * width} pixels, over this server's limit of "
+                                f"{max_pixels} per image (ONNXPLAIN_MAX_IMAGE_PIXELS); send a smaller image",
+                                field=field)
 
 
 def to_unit_pixels(array: np.ndarray, field: str = "image.pixels") -> np.ndarray:
@@ -39,6 +52,7 @@ def to_unit_pixels(array: np.ndarray, field: str = "image.pixels") -> np.ndarray
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise InvalidArgument(f"has shape {list(array.shape)}; send H x W x C with C = 1, 3 or 4", field=field)
+    check_size(array.shape[0], array.shape[1], field=field, max_pixels=None)
     if array.shape[2] == 4:
         array = array[..., :3]  # alpha carries no class evidence for these models
     if array.dtype == np.uint8:
@@ -92,7 +106,7 @@ def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an H x W array: masks stay binary."""
+    """Nearest-neighbour resize of an H x W array (at least 1 x 1): masks stay binary."""
     rows = (np.arange(height) * array.shape[0] / height).astype(int)
     cols = (np.arange(width) * array.shape[1] / width).astype(int)
     return array[rows][:, cols]

@@ -17,12 +17,12 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
 from threadpoolctl import threadpool_limits
 
+from service.budget import DEFAULT_BUDGET, MIB, Budget
 from service.errors import InvalidArgument
-from service.runtime import images, providers as providers_mod
-from service.runtime.model_config import resolve_config
+from service.runtime import images, model_file, providers as providers_mod
+from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, default_preprocessing
 from service.runtime.scores import ScoreSpace, looks_like, to_space
 from service.runtime.signature import GraphSignature, Layout, OutputKind, format_dims, read_signature
@@ -85,16 +85,19 @@ class LoadedModel:
         return images.fit(pixels, self.info.height, self.info.width, self.info.preprocessing.resize, field=field)
 
     def predict(self, pixels: np.ndarray, *, score_space: ScoreSpace = ScoreSpace.RAW,
-                batch_size: int | None = None) -> np.ndarray:
-        """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size."""
+                batch_size: int | None = None, run_options: ort.RunOptions | None = None) -> np.ndarray:
+        """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size.
+
+        ``run_options``: set its ``terminate`` from another thread to stop a session call that is running
+        (a batch of a large model can take seconds; a cancelled job should not wait for it)."""
         if pixels.ndim != 4 or pixels.shape[1:] != self.info.image_shape:
             raise ValueError(f"expected images of shape (N, {self.info.image_shape}), got {pixels.shape}")
         chunk = self.info.max_batch if batch_size is None else max(1, min(batch_size, self.info.max_batch))
-        outputs = [self._run(pixels[start:start + chunk]) for start in range(0, len(pixels), chunk)]
+        outputs = [self._run(pixels[start:start + chunk], run_options) for start in range(0, len(pixels), chunk)]
         scores = np.concatenate(outputs) if outputs else np.zeros((0, self.info.num_classes), np.float32)
         return to_space(scores, self.info.output_kind, score_space)
 
-    def _run(self, pixels: np.ndarray) -> np.ndarray:
+    def _run(self, pixels: np.ndarray, run_options: ort.RunOptions | None = None) -> np.ndarray:
         count = len(pixels)
         if self.info.fixed_batch and count < self.info.max_batch:
             # A fixed batch axis takes exactly max_batch images: pad with copies, drop their outputs.
@@ -104,45 +107,58 @@ class LoadedModel:
         if self._input_dtype is np.uint8:
             values = np.clip(np.rint(values), 0, 255)
         feed = {self.info.signature.input_name: values.astype(self._input_dtype, copy=False)}
-        (output,) = self._session.run([self.info.signature.output_name], feed)
+        (output,) = self._session.run([self.info.signature.output_name], feed, run_options)
         return np.asarray(output, dtype=np.float32)[:count]
 
 
 def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path | None = None,
                overrides: Mapping[str, Any] | None = None, default_batch_size: int = 32,
-               device: providers_mod.DevicePreference = providers_mod.DevicePreference.AUTO) -> LoadedModel:
-    """Validate, inspect and open an ONNX image classifier."""
-    try:
-        model = onnx.load_model_from_string(model_bytes)
-    except (DecodeError, ValueError) as error:
-        raise InvalidArgument(f"not an ONNX model ({error.__class__.__name__}: {error})", field="model") from error
-    if not model.graph.node:
-        raise InvalidArgument("not an ONNX model: the graph has no nodes", field="model")
+               device: providers_mod.DevicePreference = providers_mod.DevicePreference.AUTO,
+               budget: Budget = DEFAULT_BUDGET) -> LoadedModel:
+    """Validate, inspect and open an ONNX image classifier.
+
+    ``model_path`` (a repository model, whose file ``model_bytes`` holds) lets tensors keep their data
+    in files inside the model's folder, and the session then opens the model by path so that
+    onnxruntime resolves them there; without it (an upload) the model must hold all its data. Errors
+    about the file itself name ``path`` or ``onnx_model``, the LoadModel field it came from. Everything
+    the model declares or is configured with is checked against ``budget`` before anything of its
+    size is allocated.
+    """
+    field = "path" if model_path is not None else "onnx_model"
+    model = model_file.parse(model_bytes, field)
+    external = model_file.scan(model, field)
+    if model_path is None:
+        model_file.refuse_external_data(external, field)
+    elif external:
+        model_file.inline_external_data(model, external, model_path.parent, field)
+        # The graph kept for the PyTorch mirror holds its data: nothing reads external files later.
+        model_bytes = model.SerializeToString()
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as error:
-        raise InvalidArgument(f"the ONNX checker rejects the model: {error}", field="model") from error
+    except (onnx.checker.ValidationError, ValueError) as error:  # ValueError: text onnx cannot decode
+        raise InvalidArgument(f"the ONNX checker rejects the model: {error}", field=field) from error
 
-    signature = read_signature(model)
+    signature = read_signature(model, field)
     if signature.input_elem_type not in _INPUT_DTYPES:
         raise InvalidArgument(
-            f"input {signature.input_name!r} has element type "
-            f"{onnx.TensorProto.DataType.Name(signature.input_elem_type)}; supported: float, float16, double, uint8",
-            field="model",
+            f"input {signature.input_name!r} has element type {_type_name(signature.input_elem_type)}; "
+            "supported: float, float16, double, uint8",
+            field=field,
         )
     config = resolve_config(model, model_path, overrides or {})
     layout = config.layout or signature.layout_guess()
-    height, width, channels = _image_size(signature, layout, config.height, config.width)
+    height, width, channels = _image_size(signature, layout, config, field, budget)
+    max_batch = _max_batch(signature, config, height * width * channels, default_batch_size, field, budget)
     preprocessing = Preprocessing.from_mapping(config.preprocessing, default_preprocessing(channels))
-    preprocessing.validate(channels, field_prefix=f"{config.preprocessing_source}.preprocessing")
+    preprocessing.validate(channels, field_prefix=f"{config.preprocessing_source}.preprocessing",
+                           fields={key.removeprefix("preprocessing."): value for key, value in config.fields.items()
+                                   if key.startswith("preprocessing.")})
 
-    session = _open_session(model_bytes, device)
-    fixed = signature.fixed_batch
+    session = _open_session(model_bytes if model_path is None else model_path, device, field)
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
-        layout=layout, height=height, width=width, channels=channels, fixed_batch=fixed is not None,
-        max_batch=fixed or config.batch_size or default_batch_size,
-        output_kind=OutputKind.LOGITS, output_kind_source="", preprocessing=preprocessing,
+        layout=layout, height=height, width=width, channels=channels, fixed_batch=signature.fixed_batch is not None,
+        max_batch=max_batch, output_kind=OutputKind.LOGITS, output_kind_source="", preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.get_providers()[0], description=config.description,
     )
@@ -153,11 +169,14 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     try:
         probe_outputs = loaded.predict(probe)
     except Exception as error:  # onnxruntime raises its own exception types: report them as they are
-        raise InvalidArgument(f"the model fails on a probe batch: {error}", field="model") from error
+        raise InvalidArgument(f"the model fails on a probe batch: {error}", field=field) from error
+    if probe_outputs.ndim != 2 or probe_outputs.shape[0] != len(probe) or probe_outputs.shape[1] < 1:
+        raise InvalidArgument(f"the model gives scores of shape {list(probe_outputs.shape)} for {len(probe)} images; "
+                              "a classifier gives [batch, classes]", field=field)
     num_classes = probe_outputs.shape[1]
     labels = tuple(config.labels or ())
     if labels and len(labels) != num_classes:
-        raise InvalidArgument(f"{len(labels)} labels for {num_classes} classes", field="labels")
+        raise InvalidArgument(f"{len(labels)} labels for {num_classes} classes", field=config.field_of("labels"))
     if config.output_kind:
         output_kind, kind_source = config.output_kind, config.output_kind_source
     elif signature.output_kind_from_graph():
@@ -171,23 +190,64 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     return loaded
 
 
-def _image_size(signature: GraphSignature, layout: Layout, height: int | None,
-                width: int | None) -> tuple[int, int, int]:
+def _type_name(elem_type: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:  # a number no ONNX type has
+        return str(elem_type)
+
+
+def _image_size(signature: GraphSignature, layout: Layout, config: ModelConfig, field: str,
+                budget: Budget) -> tuple[int, int, int]:
+    """(height, width, channels) of the model's images: the graph's, else the configured ones; refused when
+    their pixels are over the budget, before a probe or a request allocates an image of that size."""
     graph_h, graph_w, channels = signature.spatial_dims(layout)
     if channels not in (1, 3):
         raise InvalidArgument(
             f"input {signature.input_name!r} has {channels} channels under layout {layout.value}; "
             "image models take 1 or 3",
-            field="overrides.layout",
+            field=config.field_of("layout") or "overrides.layout",
         )
-    for axis, graph_value, configured in (("height", graph_h, height), ("width", graph_w, width)):
+    for axis, graph_value in (("height", graph_h), ("width", graph_w)):
+        configured = getattr(config, axis)
         if graph_value and configured and graph_value != configured:
             raise InvalidArgument(f"the graph fixes {axis} {graph_value}, not {configured}",
-                                  field=f"overrides.{axis}")
+                                  field=config.field_of(axis))
         if not (graph_value or configured):
             raise InvalidArgument(f"the input's {axis} is dynamic; give it in the sidecar or overrides",
                                   field=f"overrides.{axis}")
-    return graph_h or height, graph_w or width, channels
+    height, width = graph_h or config.height, graph_w or config.width
+    if height * width > budget.model_input_pixels:
+        # Name what set the size: the configuration when it gave an axis the graph leaves open.
+        blamed = (config.field_of("height") if graph_h is None else
+                  config.field_of("width") if graph_w is None else field)
+        raise InvalidArgument(
+            f"the model's input is {height} x {width} = {height * width} pixels, over this server's limit of "
+            f"{budget.model_input_pixels} (ONNXPLAIN_MAX_MODEL_INPUT_PIXELS)", field=blamed)
+    return height, width, channels
+
+
+def _max_batch(signature: GraphSignature, config: ModelConfig, image_values: int, default_batch_size: int,
+               field: str, budget: Budget) -> int:
+    """Images per session call: the graph's fixed batch, else the configured one, else the server's default
+    (lowered to what the job memory budget holds); a fixed or configured batch over the budget is refused."""
+    image_bytes = image_values * np.dtype(np.float32).itemsize
+    fixed = signature.fixed_batch
+    if fixed is not None:
+        batch, blamed, what = fixed, field, "the graph fixes the batch axis at"
+    elif config.batch_size is not None:
+        batch, blamed, what = config.batch_size, config.field_of("batch_size"), "the configured batch size is"
+    else:
+        fitting = budget.job_memory_bytes // image_bytes
+        return max(1, min(default_batch_size, budget.batch_size, fitting))
+    if batch > budget.batch_size:
+        raise InvalidArgument(f"{what} {batch}, over this server's limit of {budget.batch_size} images per call "
+                              "(ONNXPLAIN_MAX_BATCH_SIZE)", field=blamed)
+    if batch * image_bytes > budget.job_memory_bytes:
+        raise InvalidArgument(
+            f"{what} {batch}: one call's input takes {-(-batch * image_bytes // MIB)} MiB, over this server's "
+            f"{budget.job_memory_mb} MiB per job (ONNXPLAIN_MAX_JOB_MEMORY_MB)", field=blamed)
+    return batch
 
 
 @functools.cache
@@ -201,11 +261,13 @@ def _reserve_cores_for_onnxruntime() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _open_session(model_bytes: bytes, device: providers_mod.DevicePreference) -> ort.InferenceSession:
+def _open_session(model: bytes | Path, device: providers_mod.DevicePreference, field: str) -> ort.InferenceSession:
+    """A session from the model's bytes, or from its file (external data then resolves in its folder)."""
     _reserve_cores_for_onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: keep CPU-only machines quiet
+    source = str(model) if isinstance(model, Path) else model
     try:
-        return ort.InferenceSession(model_bytes, options, providers=providers_mod.choose_providers(device))
+        return ort.InferenceSession(source, options, providers=providers_mod.choose_providers(device))
     except Exception as error:  # onnxruntime's own types (Fail, InvalidGraph, NotImplemented)
-        raise InvalidArgument(f"onnxruntime cannot load the model: {error}", field="model") from error
+        raise InvalidArgument(f"onnxruntime cannot load the model: {error}", field=field) from error

@@ -20,10 +20,15 @@ from typing import Any, Mapping
 import onnx
 
 from service.errors import InvalidArgument
+from service.runtime.preprocessing import Preprocessing
 from service.runtime.signature import Layout, OutputKind
 
 # Our own metadata_props key: the whole sidecar object as JSON.
 METADATA_KEY = "onnxplain"
+# Where each source's keys are reported in errors.
+METADATA_FIELD = f"metadata_props.{METADATA_KEY}"
+SIDECAR_FIELD = "sidecar"
+OVERRIDES_FIELD = "overrides"
 # The ONNX image metadata (docs/MetadataProps.md) that says something about preprocessing.
 _NOMINAL_RANGE = {"NominalRange_0_255": "0_255", "Normalized_0_1": "0_1", "Normalized_1_1": "-1_1"}
 _PIXEL_FORMAT = {"Rgb8": "RGB", "Bgr8": "BGR", "Gray8": "GRAY"}
@@ -36,6 +41,7 @@ KNOWN_KEYS = {"name", "description", "preprocessing", "labels", "output_kind", "
 class ModelConfig:
     """What is configured (not detected) about a model; None means 'detect it'."""
 
+    # Checked values (enums, tuples of floats) by key, merged key by key across sources.
     preprocessing: dict[str, Any] = field(default_factory=dict)
     preprocessing_source: str = "default"
     labels: list[str] | None = None
@@ -46,43 +52,95 @@ class ModelConfig:
     width: int | None = None
     batch_size: int | None = None
     description: str = ""
+    # The field that set each key ("overrides.batch_size", "sidecar.preprocessing.mean"): what an error
+    # found later, against the graph or the server's budget, names.
+    fields: dict[str, str] = field(default_factory=dict)
 
-    def merge(self, spec: Mapping[str, Any], source: str) -> "ModelConfig":
-        """Apply the keys of one source, checking their types; returns self."""
+    def field_of(self, key: str) -> str | None:
+        return self.fields.get(key)
+
+    def merge(self, spec: Mapping[str, Any], source: str, prefix: str) -> "ModelConfig":
+        """Apply the keys of one source, checking their types; a key given must hold a valid value.
+        ``source`` is what ModelInfo reports ("sidecar"), ``prefix`` what errors name."""
         unknown = set(spec) - KNOWN_KEYS
         if unknown:
-            raise InvalidArgument(f"unknown keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}", field=source)
-        if spec.get("preprocessing"):
-            if not isinstance(spec["preprocessing"], Mapping):
-                raise InvalidArgument("must be an object", field=f"{source}.preprocessing")
-            self.preprocessing = {**self.preprocessing, **spec["preprocessing"]}
-            self.preprocessing_source = source
-        if spec.get("labels"):
+            raise InvalidArgument(f"unknown keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}", field=prefix)
+        if "preprocessing" in spec:
+            updates = Preprocessing.parse_updates(spec["preprocessing"], f"{prefix}.preprocessing")
+            self.preprocessing.update(updates)
+            self.fields.update({f"preprocessing.{key}": f"{prefix}.preprocessing.{key}" for key in updates})
+            if updates:
+                self.preprocessing_source = source
+        if "labels" in spec:
             labels = spec["labels"]
             if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-                raise InvalidArgument("must be a list of strings", field=f"{source}.labels")
-            self.labels = list(labels)
-        if spec.get("output_kind"):
-            self.output_kind = _enum(OutputKind, spec["output_kind"], f"{source}.output_kind")
+                raise InvalidArgument("must be a list of strings", field=f"{prefix}.labels")
+            for index, label in enumerate(labels):
+                _require_text(label, f"{prefix}.labels[{index}]")
+            if labels:
+                self.labels = list(labels)
+                self.fields["labels"] = f"{prefix}.labels"
+        if "output_kind" in spec:
+            self.output_kind = _enum(OutputKind, spec["output_kind"], f"{prefix}.output_kind")
             self.output_kind_source = source
-        if spec.get("layout"):
-            self.layout = _enum(Layout, spec["layout"], f"{source}.layout")
+        if "layout" in spec:
+            self.layout = _enum(Layout, spec["layout"], f"{prefix}.layout")
+            self.fields["layout"] = f"{prefix}.layout"
         for key in ("height", "width", "batch_size"):
-            if spec.get(key):
+            if key in spec:
                 value = spec[key]
-                if not isinstance(value, int) or value <= 0:
-                    raise InvalidArgument("must be a positive integer", field=f"{source}.{key}")
+                # bool is an int subclass: true would read as 1.
+                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                    raise InvalidArgument(f"must be a positive integer, not {_short(value)}", field=f"{prefix}.{key}")
                 setattr(self, key, value)
-        if spec.get("description"):
-            self.description = str(spec["description"])
+                self.fields[key] = f"{prefix}.{key}"
+        if "description" in spec:
+            self.description = _require_text(spec["description"], f"{prefix}.description")
         return self
 
 
 def _enum(kind, value: Any, field_name: str):
+    choices = [e.value for e in kind]
+    if not isinstance(value, str):
+        raise InvalidArgument(f"must be one of {choices}, not {_short(value)}", field=field_name)
     try:
-        return kind(str(value).strip())
+        return kind(value.strip())
     except ValueError:
-        raise InvalidArgument(f"{value!r} is not one of {[e.value for e in kind]}", field=field_name) from None
+        raise InvalidArgument(f"{_short(value)} is not one of {choices}", field=field_name) from None
+
+
+def _require_text(value: Any, field_name: str) -> str:
+    """A string protobuf can carry: JSON escapes can make lone surrogates, which are not UTF-8."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"must be a string, not {_short(value)}", field=field_name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgument(f"is not UTF-8 text ({error.reason} at {error.start})", field=field_name) from None
+    return value
+
+
+def _short(value: Any) -> str:
+    """The value as the JSON it came from, cut short."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_json_object(text: str | bytes, field_name: str, what: str) -> dict[str, Any]:
+    """A JSON object from untrusted text, every failure an InvalidArgument naming ``field_name``."""
+    try:
+        spec = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        # ValueError: bad JSON, bytes that are not UTF-8, an integer of over 4300 digits;
+        # RecursionError: arrays or objects nested thousands deep.
+        raise InvalidArgument(f"{what} is not usable JSON ({error.__class__.__name__}: {str(error)[:200]})",
+                              field=field_name) from None
+    if not isinstance(spec, dict):
+        raise InvalidArgument(f"{what} must hold a JSON object, not {type(spec).__name__}", field=field_name)
+    return spec
 
 
 def sidecar_path(model_path: Path) -> Path:
@@ -92,16 +150,19 @@ def sidecar_path(model_path: Path) -> Path:
 
 
 def read_sidecar(model_path: Path) -> dict[str, Any]:
+    """The sidecar beside ``model_path``; like external data, it must be a file in the model's folder."""
     path = sidecar_path(model_path)
     if not path.is_file():
         return {}
+    folder = model_path.parent.resolve()
+    if not path.resolve().is_relative_to(folder):
+        raise InvalidArgument(f"{path.name} links outside the model's folder; a model may reference only files "
+                              "inside its own folder", field=SIDECAR_FIELD)
     try:
-        spec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise InvalidArgument(f"cannot read {path.name}: {error}", field="sidecar") from error
-    if not isinstance(spec, dict):
-        raise InvalidArgument(f"{path.name} must hold a JSON object", field="sidecar")
-    return spec
+        text = path.read_bytes()
+    except OSError as error:
+        raise InvalidArgument(f"cannot read {path.name}: {error.strerror}", field=SIDECAR_FIELD) from error
+    return parse_json_object(text, SIDECAR_FIELD, path.name)
 
 
 def read_metadata_props(model: onnx.ModelProto) -> dict[str, Any]:
@@ -109,11 +170,12 @@ def read_metadata_props(model: onnx.ModelProto) -> dict[str, Any]:
     props = {p.key: p.value for p in model.metadata_props}
     spec: dict[str, Any] = {}
     if METADATA_KEY in props:
-        try:
-            spec = json.loads(props[METADATA_KEY])
-        except json.JSONDecodeError as error:
-            raise InvalidArgument(f"metadata_props[{METADATA_KEY!r}] is not JSON: {error}", field="model") from error
-    preprocessing = dict(spec.get("preprocessing", {}))
+        spec = parse_json_object(props[METADATA_KEY], METADATA_FIELD, f"metadata_props[{METADATA_KEY!r}]")
+    preprocessing = spec.get("preprocessing", {})
+    if not isinstance(preprocessing, dict):
+        raise InvalidArgument(f"must be a JSON object, not {_short(preprocessing)}",
+                              field=f"{METADATA_FIELD}.preprocessing")
+    preprocessing = dict(preprocessing)
     if props.get("Image.NominalPixelRange") in _NOMINAL_RANGE:
         preprocessing.setdefault("pixel_range", _NOMINAL_RANGE[props["Image.NominalPixelRange"]])
     if props.get("Image.BitmapPixelFormat") in _PIXEL_FORMAT:
@@ -125,8 +187,8 @@ def read_metadata_props(model: onnx.ModelProto) -> dict[str, Any]:
 
 def resolve_config(model: onnx.ModelProto, model_path: Path | None, overrides: Mapping[str, Any]) -> ModelConfig:
     config = ModelConfig()
-    config.merge(read_metadata_props(model), "metadata_props")
+    config.merge(read_metadata_props(model), "metadata_props", METADATA_FIELD)
     if model_path is not None:
-        config.merge(read_sidecar(model_path), "sidecar")
-    config.merge(overrides, "overrides")
+        config.merge(read_sidecar(model_path), "sidecar", SIDECAR_FIELD)
+    config.merge(overrides, "overrides", OVERRIDES_FIELD)
     return config

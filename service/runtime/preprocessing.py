@@ -8,6 +8,8 @@ normalisation (Brunke et al. 2020 show how much the baseline's space matters).
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Mapping
@@ -72,24 +74,36 @@ class Preprocessing:
     def channels(self) -> int:
         return 1 if self.channel_order is ChannelOrder.GRAY else 3
 
-    def validate(self, model_channels: int, field_prefix: str = "preprocessing") -> "Preprocessing":
+    def validate(self, model_channels: int, field_prefix: str = "preprocessing",
+                 fields: Mapping[str, str] | None = None) -> "Preprocessing":
+        """Check against the model's channels; ``fields`` names where each key was set
+        ("channel_order" -> "sidecar.preprocessing.channel_order"), else ``field_prefix.<key>``."""
+        def field_of(key: str) -> str:
+            return (fields or {}).get(key) or f"{field_prefix}.{key}"
+
         if self.channels != model_channels:
             raise InvalidArgument(
                 f"channel_order {self.channel_order.value} gives {self.channels} channel(s) but the model "
                 f"takes {model_channels}; use {'GRAY' if model_channels == 1 else 'RGB or BGR'}",
-                field=f"{field_prefix}.channel_order",
+                field=field_of("channel_order"),
             )
         for name in ("mean", "std"):
             values = getattr(self, name)
             if len(values) not in (1, model_channels):
                 raise InvalidArgument(
                     f"has {len(values)} values; give 1 or {model_channels} (one per channel)",
-                    field=f"{field_prefix}.{name}",
+                    field=field_of(name),
                 )
-            if not all(np.isfinite(values)):
-                raise InvalidArgument("must be finite", field=f"{field_prefix}.{name}")
+            with np.errstate(over="ignore"):
+                as_float32 = np.asarray(values, dtype=np.float32)
+            if not np.all(np.isfinite(as_float32)):
+                raise InvalidArgument("must be finite (as float32)", field=field_of(name))
         if any(s <= 0 for s in self.std):
-            raise InvalidArgument("every value must be > 0", field=f"{field_prefix}.std")
+            raise InvalidArgument("every value must be > 0", field=field_of("std"))
+        with np.errstate(over="ignore"):
+            scale, offset = self.affine()
+        if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))):
+            raise InvalidArgument("std is so small that the normalisation overflows float32", field=field_of("std"))
         return self
 
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
@@ -131,28 +145,39 @@ class Preprocessing:
         return unit[::-1].copy() if self.channel_order is ChannelOrder.BGR else unit
 
     @classmethod
-    def from_mapping(cls, spec: Mapping[str, Any], base: "Preprocessing | None" = None,
+    def from_mapping(cls, spec: Any, base: "Preprocessing | None" = None,
                      field_prefix: str = "preprocessing") -> "Preprocessing":
         """Read the sidecar's ``preprocessing`` object; absent keys keep ``base``."""
-        current = base or cls()
+        return replace(base or cls(), **cls.parse_updates(spec, field_prefix))
+
+    @staticmethod
+    def parse_updates(spec: Any, field_prefix: str = "preprocessing") -> dict[str, Any]:
+        """The keys of one ``preprocessing`` object (untrusted JSON or overrides) as checked values."""
+        if not isinstance(spec, Mapping):
+            raise InvalidArgument(f"must be an object, not {type(spec).__name__}", field=field_prefix)
         updates: dict[str, Any] = {}
         enums = {"pixel_range": PixelRange, "channel_order": ChannelOrder, "resize": ResizePolicy}
         for key, value in spec.items():
             if key in enums:
+                if isinstance(value, enums[key]):
+                    updates[key] = value
+                    continue
+                choices = ", ".join(e.value for e in enums[key])
+                if not isinstance(value, str):
+                    raise InvalidArgument(f"must be one of {choices}", field=f"{field_prefix}.{key}")
                 try:
                     updates[key] = enums[key](value)
                 except ValueError:
-                    choices = ", ".join(e.value for e in enums[key])
-                    raise InvalidArgument(f"{value!r} is not one of {choices}", field=f"{field_prefix}.{key}") from None
+                    raise InvalidArgument(f"{value[:40]!r} is not one of {choices}",
+                                          field=f"{field_prefix}.{key}") from None
             elif key in ("mean", "std"):
-                values = [value] if isinstance(value, (int, float)) else list(value)
-                updates[key] = tuple(float(v) for v in values)
+                updates[key] = _numbers(value, f"{field_prefix}.{key}")
             else:
                 raise InvalidArgument(
-                    f"unknown key {key!r}; known: pixel_range, mean, std, channel_order, resize",
+                    f"unknown key {str(key)[:40]!r}; known: pixel_range, mean, std, channel_order, resize",
                     field=field_prefix,
                 )
-        return replace(current, **updates)
+        return updates
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -162,6 +187,22 @@ class Preprocessing:
             "channel_order": self.channel_order.value,
             "resize": self.resize.value,
         }
+
+
+def _numbers(value: Any, field_name: str) -> tuple[float, ...]:
+    """One number or a list of numbers, finite: JSON can carry null, strings, true and 1e400."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
+        given = ("an empty list" if not values else "a list holding other values"
+                 if isinstance(value, (list, tuple)) else "null" if value is None else type(value).__name__)
+        raise InvalidArgument(f"must be a number or a non-empty list of numbers, not {given}", field=field_name)
+    try:
+        parsed = tuple(float(v) for v in values)
+    except OverflowError:  # an integer beyond float's range
+        raise InvalidArgument("must be finite", field=field_name) from None
+    if not all(math.isfinite(v) for v in parsed):
+        raise InvalidArgument("must be finite", field=field_name)
+    return parsed
 
 
 def default_preprocessing(channels: int) -> Preprocessing:

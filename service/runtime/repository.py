@@ -56,21 +56,33 @@ class ModelRepository:
         if self.models_dir is None:
             raise FailedPrecondition("the server has no models directory; upload the model bytes instead",
                                      field="path")
-        candidate = (self.models_dir / relative).resolve()
-        if not candidate.is_relative_to(self.models_dir):
-            raise InvalidArgument(f"{relative!r} is outside the models directory; give a path inside it",
+        if "\x00" in relative:
+            raise InvalidArgument("the path holds a NUL character; give a path inside the models directory",
                                   field="path")
-        if candidate.is_dir():
-            candidate = candidate / "model.onnx"
-        if not candidate.is_file():
-            raise NotFound(f"no model file at {relative!r} in the models directory", field="path")
+        try:
+            candidate = (self.models_dir / relative).resolve()
+            if not candidate.is_relative_to(self.models_dir):
+                raise InvalidArgument(f"{relative!r} is outside the models directory; give a path inside it",
+                                      field="path")
+            if candidate.is_dir():
+                candidate = candidate / "model.onnx"
+            if not candidate.is_file():
+                raise NotFound(f"no model file at {relative!r} in the models directory", field="path")
+        except (OSError, RuntimeError) as error:  # a name too long, a symbolic-link loop, no permission
+            raise InvalidArgument(f"{relative[:200]!r} cannot be opened in the models directory "
+                                  f"({error.__class__.__name__}: {getattr(error, 'strerror', None) or error})",
+                                  field="path") from error
         return candidate
 
     def load_path(self, relative: str, name: str = "", overrides: Mapping[str, Any] | None = None,
                   replace: bool = False) -> LoadedModel:
         path = self.resolve(relative)
         default_name = path.parent.name if path.name == "model.onnx" else path.stem
-        return self._load(name or default_name, path.read_bytes(), source=relative, model_path=path,
+        try:
+            model_bytes = path.read_bytes()
+        except OSError as error:
+            raise InvalidArgument(f"cannot read {relative[:200]!r}: {error.strerror}", field="path") from error
+        return self._load(name or default_name, model_bytes, source=relative, model_path=path,
                           overrides=overrides, replace=replace)
 
     def load_bytes(self, name: str, model_bytes: bytes, overrides: Mapping[str, Any] | None = None,
@@ -82,14 +94,15 @@ class ModelRepository:
 
     def _load(self, name: str, model_bytes: bytes, *, source: str, model_path: Path | None,
               overrides: Mapping[str, Any] | None, replace: bool) -> LoadedModel:
-        if not MODEL_NAME.match(name):
+        if not MODEL_NAME.fullmatch(name):
             raise InvalidArgument(f"{name!r} is not a valid model name (letters, digits, '_', '.', '-')",
                                   field="name")
         if not replace and name in self._models:
             raise AlreadyExists(f"a model named {name!r} is loaded; set replace or unload it first", field="name")
-        # Loading is slow (session creation, probe); do it outside the lock.
+        # Loading is slow (session creation, probe); do it outside the lock. Only a model that passed every
+        # check is registered: ListModels describes each one, so none may hold a value it cannot describe.
         model = load_model(name, model_bytes, source=source, model_path=model_path, overrides=overrides,
-                           default_batch_size=self.default_batch_size, device=self.device)
+                           default_batch_size=self.default_batch_size, device=self.device, budget=self.budget)
         with self._lock:
             if not replace and name in self._models:
                 raise AlreadyExists(f"a model named {name!r} is loaded; set replace or unload it first",

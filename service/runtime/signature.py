@@ -76,8 +76,9 @@ def _dims(value_info: onnx.ValueInfoProto) -> tuple[Dim, ...]:
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in shape.dim)
 
 
-def read_signature(model: onnx.ModelProto) -> GraphSignature:
-    """Find the single image input and the class-score output of ``model``."""
+def read_signature(model: onnx.ModelProto, field: str = "onnx_model") -> GraphSignature:
+    """Find the single image input and the class-score output of ``model``; errors name ``field``
+    (the LoadModel field the model came from)."""
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     # Older exporters list initializers among the inputs; they are weights, not inputs.
@@ -86,26 +87,26 @@ def read_signature(model: onnx.ModelProto) -> GraphSignature:
         names = ", ".join(repr(i.name) for i in inputs) or "none"
         raise InvalidArgument(
             f"the model has {len(inputs)} inputs ({names}); onnxplain explains classifiers with one image input",
-            field="model",
+            field=field,
         )
     image = inputs[0]
     if not image.type.HasField("tensor_type"):
-        raise InvalidArgument(f"input {image.name!r} is not a tensor", field="model")
+        raise InvalidArgument(f"input {image.name!r} is not a tensor", field=field)
     dims = _dims(image)
     if len(dims) != 4:
         raise InvalidArgument(
             f"input {image.name!r} has shape {format_dims(dims)}; an image input is 4-D, NCHW or NHWC",
-            field="model",
+            field=field,
         )
     if not graph.output:
-        raise InvalidArgument("the model has no output", field="model")
+        raise InvalidArgument("the model has no output", field=field)
     output = graph.output[0]
     output_dims = _dims(output)
     if len(output_dims) != 2:
         raise InvalidArgument(
             f"output {output.name!r} has shape {format_dims(output_dims)}; a classifier's output is "
             "[batch, classes]",
-            field="model",
+            field=field,
         )
     producer = next((n.op_type for n in graph.node if output.name in n.output), "")
     return GraphSignature(

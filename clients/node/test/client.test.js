@@ -111,6 +111,20 @@ test('explainStream reports progress, then the same map as explain', async () =>
   });
 });
 
+test('getModelStatistics counts an explanation: one success, its forward passes under its method', async () => {
+  const none = { requestCount: 0, forwardPasses: 0 };
+  const occlusionOf = (stats) => stats.methods.find((m) => m.method === 'occlusion') ?? none;
+  const [before] = await client.getModelStatistics(MODEL);
+  const response = await client.explain(MODEL, image, { method: 'occlusion', params: occlusion, seed: SEED });
+  const [after] = await client.getModelStatistics(MODEL);
+  assert.equal(after.name, MODEL);
+  assert.equal(after.success.count - before.success.count, 1);
+  assert.equal(after.failure.count, before.failure.count);
+  assert.equal(after.forwardPasses - before.forwardPasses, response.forwardPasses);
+  assert.equal(occlusionOf(after).forwardPasses - occlusionOf(before).forwardPasses, response.forwardPasses);
+  assert.equal(occlusionOf(after).requestCount - occlusionOf(before).requestCount, 1);
+});
+
 test('an unknown model is NOT_FOUND', async () => {
   const notFound = { code: grpc.status.NOT_FOUND };
   await assert.rejects(client.getModel('no-such-model'), notFound);

@@ -111,6 +111,12 @@ class OnnxplainClient:
     def unload_model(self, name: str) -> None:
         self.models.UnloadModel(ms.UnloadModelRequest(name=name), metadata=self._metadata)
 
+    def get_model_statistics(self, name: str = "") -> list[ms.ModelStatistics]:
+        """Requests, forward passes, queue and model time since the server started: of ``name``, or of every
+        loaded model when it is empty."""
+        request = ms.GetModelStatisticsRequest(name=name)
+        return list(self.models.GetModelStatistics(request, metadata=self._metadata).models)
+
     # --- explanations ---------------------------------------------------------------------------------------
     def list_methods(self) -> list[ex.MethodInfo]:
         return list(self.explainer.ListMethods(ex.ListMethodsRequest(), metadata=self._metadata).methods)
@@ -153,13 +159,16 @@ class OnnxplainClient:
     def evaluate(self, model: str, image: ImageLike, attribution: np.ndarray,
                  metrics: Mapping[str, Mapping[str, Any]], *, class_index: int | None = None,
                  mask: ImageLike | None = None, seed: int | None = None, baseline: Mapping[str, Any] | None = None,
-                 probabilities: bool = False, batch_size: int = 0,
+                 probabilities: bool = False, batch_size: int = 0, domain: str = "pixel",
                  timeout: float | None = None) -> ex.EvaluateResponse:
-        """Score any (H, W) map with metrics by name, e.g. ``{"deletion": {}, "insertion": {"steps": 16}}``."""
+        """Score any (H, W) map with metrics by name, e.g. ``{"deletion": {}, "insertion": {"steps": 16}}``.
+
+        ``domain`` "wavelet" sends a map in WCAM's wavelet layout, for the wavelet_* metrics."""
         request = ex.EvaluateRequest(model_name=model, image=image_message(image),
                                      attribution=to_tensor(np.asarray(attribution, dtype=np.float32)),
                                      metrics=[metric_spec(name, values) for name, values in metrics.items()],
-                                     score_space=_score_space(probabilities), batch_size=batch_size)
+                                     score_space=_score_space(probabilities), batch_size=batch_size,
+                                     attribution_domain=ex.MapDomain.Value(f"MAP_DOMAIN_{domain.upper()}"))
         _common(request, seed=seed, baseline=baseline)
         if class_index is not None:
             request.class_index = class_index

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from onnxplain_client._proto.xai.v1 import tensor_pb2
@@ -32,12 +34,14 @@ def to_tensor(array: np.ndarray) -> tensor_pb2.Tensor:
 
 def from_tensor(tensor: tensor_pb2.Tensor) -> np.ndarray:
     if tensor.datatype not in _DTYPES:
-        raise TensorError(f"datatype {tensor.datatype} is not one of UINT8, FLOAT16, FLOAT32, FLOAT64")
+        raise TensorError(f"datatype {tensor.datatype} is not one of UINT8, FLOAT16, FLOAT32, FLOAT64, INT32")
     shape = tuple(tensor.shape)
     if any(d < 0 for d in shape):
         raise TensorError(f"shape {list(shape)} has a negative dimension")
     dtype = _DTYPES[tensor.datatype]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: numpy's int64 product wraps around ([2**62, 4] would claim 0 bytes).
+    elements = math.prod(shape)
+    expected = elements * dtype.itemsize
     if len(tensor.raw_data) != expected:
         raise TensorError(
             f"raw_data has {len(tensor.raw_data)} bytes; shape {list(shape)} of "

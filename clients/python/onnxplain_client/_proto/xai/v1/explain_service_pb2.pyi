@@ -16,6 +16,12 @@ class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_SPACE_RAW: _ClassVar[ScoreSpace]
     SCORE_SPACE_PROBABILITY: _ClassVar[ScoreSpace]
 
+class MapDomain(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MAP_DOMAIN_UNSPECIFIED: _ClassVar[MapDomain]
+    MAP_DOMAIN_PIXEL: _ClassVar[MapDomain]
+    MAP_DOMAIN_WAVELET: _ClassVar[MapDomain]
+
 class Corruption(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CORRUPTION_UNSPECIFIED: _ClassVar[Corruption]
@@ -59,6 +65,9 @@ class SalienceMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 SCORE_SPACE_UNSPECIFIED: ScoreSpace
 SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
+MAP_DOMAIN_UNSPECIFIED: MapDomain
+MAP_DOMAIN_PIXEL: MapDomain
+MAP_DOMAIN_WAVELET: MapDomain
 CORRUPTION_UNSPECIFIED: Corruption
 CORRUPTION_GAUSSIAN_NOISE: Corruption
 CORRUPTION_GAUSSIAN_BLUR: Corruption
@@ -354,7 +363,7 @@ class ListMethodsResponse(_message.Message):
     def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model_name", "image", "attribution", "class_index", "metrics", "mask", "baseline", "seed", "score_space", "batch_size")
+    __slots__ = ("model_name", "image", "attribution", "class_index", "metrics", "mask", "baseline", "seed", "score_space", "batch_size", "attribution_domain")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
@@ -365,6 +374,7 @@ class EvaluateRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_DOMAIN_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     image: _tensor_pb2.Image
     attribution: _tensor_pb2.Tensor
@@ -375,7 +385,8 @@ class EvaluateRequest(_message.Message):
     seed: int
     score_space: ScoreSpace
     batch_size: int
-    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., attribution: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., class_index: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    attribution_domain: MapDomain
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., attribution: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., class_index: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., attribution_domain: _Optional[_Union[MapDomain, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings")

@@ -144,6 +144,60 @@ class GetModelResponse(_message.Message):
     model: ModelInfo
     def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
 
+class GetModelStatisticsRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetModelStatisticsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelStatistics]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelStatistics, _Mapping]]] = ...) -> None: ...
+
+class StatisticDuration(_message.Message):
+    __slots__ = ("count", "total_ms")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    total_ms: float
+    def __init__(self, count: _Optional[int] = ..., total_ms: _Optional[float] = ...) -> None: ...
+
+class ModelStatistics(_message.Message):
+    __slots__ = ("name", "success", "failure", "queue", "forward_passes", "model_ms", "last_forward_unix_ms", "methods")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FORWARD_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    success: StatisticDuration
+    failure: StatisticDuration
+    queue: StatisticDuration
+    forward_passes: int
+    model_ms: float
+    last_forward_unix_ms: int
+    methods: _containers.RepeatedCompositeFieldContainer[MethodStatistics]
+    def __init__(self, name: _Optional[str] = ..., success: _Optional[_Union[StatisticDuration, _Mapping]] = ..., failure: _Optional[_Union[StatisticDuration, _Mapping]] = ..., queue: _Optional[_Union[StatisticDuration, _Mapping]] = ..., forward_passes: _Optional[int] = ..., model_ms: _Optional[float] = ..., last_forward_unix_ms: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStatistics, _Mapping]]] = ...) -> None: ...
+
+class MethodStatistics(_message.Message):
+    __slots__ = ("method", "request_count", "forward_passes", "model_ms", "queue_ms")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_MS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    request_count: int
+    forward_passes: int
+    model_ms: float
+    queue_ms: float
+    def __init__(self, method: _Optional[str] = ..., request_count: _Optional[int] = ..., forward_passes: _Optional[int] = ..., model_ms: _Optional[float] = ..., queue_ms: _Optional[float] = ...) -> None: ...
+
 class TensorInfo(_message.Message):
     __slots__ = ("name", "datatype", "shape")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,11 @@ class ModelServiceStub:
                 request_serializer=xai_dot_v1_dot_model__service__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=xai_dot_v1_dot_model__service__pb2.GetModelResponse.FromString,
                 _registered_method=True)
+        self.GetModelStatistics = channel.unary_unary(
+                '/xai.v1.ModelService/GetModelStatistics',
+                request_serializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -89,6 +94,15 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelStatistics(self, request, context):
+        """Counts and durations of the work done for each loaded model since the server started, in the
+        spirit of Triton's ModelStatistics: requests that succeeded and failed, time in the queue and in
+        the model, forward passes; in total and per explanation method.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +125,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=xai_dot_v1_dot_model__service__pb2.GetModelRequest.FromString,
                     response_serializer=xai_dot_v1_dot_model__service__pb2.GetModelResponse.SerializeToString,
+            ),
+            'GetModelStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelStatistics,
+                    request_deserializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +241,33 @@ class ModelService:
             '/xai.v1.ModelService/GetModel',
             xai_dot_v1_dot_model__service__pb2.GetModelRequest.SerializeToString,
             xai_dot_v1_dot_model__service__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xai.v1.ModelService/GetModelStatistics',
+            xai_dot_v1_dot_model__service__pb2.GetModelStatisticsRequest.SerializeToString,
+            xai_dot_v1_dot_model__service__pb2.GetModelStatisticsResponse.FromString,
             options,
             channel_credentials,
             insecure,

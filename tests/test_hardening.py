@@ -1,0 +1,250 @@
+"""What a hostile client sent, and the precise status each gets (issue 10's list, one test per cause)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import zlib
+
+import grpc
+import numpy as np
+import pytest
+from conftest import MODELS, load_samples
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from onnxplain_client import OnnxplainClient
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+from onnxplain_client._proto.xai.v1 import tensor_pb2
+from onnxplain_client.tensors import to_tensor
+from PIL import Image
+from test_server import assert_status, still_serving
+
+from service.api.server import EmbeddedServer
+from service.config import Settings
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def shapes_image() -> tensor_pb2.Image:
+    return tensor_pb2.Image(encoded=load_samples("shapes")[0]["path"].read_bytes())
+
+
+def explain_request(**method) -> ex.ExplainRequest:
+    return ex.ExplainRequest(model_name="shapes", image=shapes_image(), method=method)
+
+
+def png(width: int, height: int, *, broken: bool = False) -> bytes:
+    """A greyscale PNG written by hand: a few kilobytes whatever its size (the rows are all alike).
+
+    ``broken``: the image data continues in a chunk whose type is not a chunk name, which Pillow
+    reports with a SyntaxError while decoding (the header still reads fine).
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = bytes(width + 1)  # the filter byte and black pixels
+    rows = zlib.compress(row * height, 9)
+    half = len(rows) // 2
+    data = chunk(b"IDAT", rows[:half]) + chunk(b"\xb7V)E" if broken else b"IDAT", rows[half:])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + data + chunk(b"IEND", b""))
+
+
+def test_unknown_enum_values_inside_parameters(client):
+    assert_status(lambda: client.explainer.Explain(explain_request(sobol={"grid_size": 4, "perturbation": 99})),
+                  INVALID, "sobol.perturbation", "unknown")
+    request = explain_request(occlusion={"window": [16], "stride": [16]})
+    request.metrics.add().mu_fidelity.correlation = 7
+    assert_status(lambda: client.explainer.Explain(request), INVALID, "mu_fidelity.correlation", "unknown")
+    still_serving(client)
+
+
+@pytest.mark.parametrize("path, match", [("shapes\x00/model.onnx", "NUL"), ("a" * 300, "longer")])
+def test_paths_no_filesystem_takes(client, path, match):
+    assert_status(lambda: client.models.LoadModel(ms.LoadModelRequest(path=path)), INVALID, "path", match)
+    assert_status(lambda: client.explainer.Audit(ex.AuditRequest(dataset=path, models=["shapes"], name="x")).next(),
+                  INVALID, "dataset", match)
+    still_serving(client)
+
+
+@pytest.mark.parametrize("shape, datatype, match", [
+    ([2**62, 4], tensor_pb2.DATA_TYPE_UINT8, "needs 18446744073709551616"),  # int64 arithmetic would say 0
+    ([2**62, 4, 3], tensor_pb2.DATA_TYPE_UINT8, "needs"),
+    ([3, 2**61, 3], tensor_pb2.DATA_TYPE_FLOAT32, "needs"),
+    ([0, 0, 3], tensor_pb2.DATA_TYPE_FLOAT32, "0x0"),
+    ([0, 0, 3], tensor_pb2.DATA_TYPE_UINT8, "0x0"),
+    ([5], tensor_pb2.DATA_TYPE_UINT8, "H x W x C"),
+])
+def test_pixel_tensors_of_impossible_shapes(client, shape, datatype, match):
+    raw = b"\x00" * 5 if shape == [5] else b""
+    request = ex.PredictRequest(model_name="shapes", images=[tensor_pb2.Image(
+        pixels=tensor_pb2.Tensor(datatype=datatype, shape=shape, raw_data=raw))])
+    assert_status(lambda: client.explainer.Predict(request), INVALID, "images[0].pixels", match)
+    still_serving(client)
+
+
+def test_a_mask_without_pixels(client):
+    request = explain_request(occlusion={"window": [16], "stride": [16]})
+    request.mask.pixels.CopyFrom(tensor_pb2.Tensor(datatype=tensor_pb2.DATA_TYPE_UINT8, shape=[0, 5]))
+    request.metrics.add().localisation.SetInParent()
+    assert_status(lambda: client.explainer.Explain(request), INVALID, "mask.pixels", "0x5")
+
+
+def test_png_whose_decoder_raises_syntax_error(client):
+    data = png(64, 64, broken=True)
+    with pytest.raises(SyntaxError):  # the precondition: Pillow's own exception type for this file
+        np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    request = ex.PredictRequest(model_name="shapes", images=[tensor_pb2.Image(encoded=data)])
+    assert_status(lambda: client.explainer.Predict(request), INVALID, "images[0].encoded", "SyntaxError")
+    still_serving(client)
+
+
+def test_decoding_bomb_is_refused_from_the_header(client):
+    bomb = png(8000, 8000)  # 64 M pixels in about 60 kB
+    assert len(bomb) < 100_000
+    request = ex.PredictRequest(model_name="shapes", images=[tensor_pb2.Image(encoded=bomb)])
+    assert_status(lambda: client.explainer.Predict(request), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                  "images[0].encoded", "8000x8000")
+
+
+def test_the_request_total_of_pixels_is_bounded():
+    with EmbeddedServer(Settings(models_dir=MODELS, max_image_pixels=4000 * 4000,
+                                 max_request_pixels=3 * 3000 * 3000)) as address, OnnxplainClient(address) as client:
+        many = [tensor_pb2.Image(encoded=png(3000, 3000)) for _ in range(4)]
+        assert_status(lambda: client.explainer.Predict(ex.PredictRequest(model_name="shapes", images=many)),
+                      grpc.StatusCode.RESOURCE_EXHAUSTED, "images[3]", "together")
+        response = client.explainer.Predict(ex.PredictRequest(model_name="shapes", images=many[:3]))
+        assert len(response.predictions) == 3
+
+
+def test_audit_enums_must_be_specified(client, data_dir):
+    (data_dir / "one").mkdir(exist_ok=True)
+    base = dict(dataset="one", models=["shapes"], name="enums")
+    assert_status(lambda: next(client.explainer.Audit(ex.AuditRequest(**base, measures=[0, 4]))), INVALID,
+                  "measures[0]", "unspecified")
+    assert_status(lambda: next(client.explainer.Audit(ex.AuditRequest(**base, scales={"corruptions": [0]}))),
+                  INVALID, "scales.corruptions[0]", "unspecified")
+    assert_status(lambda: next(client.explainer.Audit(ex.AuditRequest(**base, measures=[77]))), INVALID,
+                  "measures[0]", "unknown enum value 77")
+
+
+def test_audit_output_through_a_symbolic_link_is_refused(client, data_dir, tmp_path):
+    (data_dir / "one").mkdir(exist_ok=True)
+    (data_dir / "audits").mkdir(exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (data_dir / "audits" / "planted").symlink_to(elsewhere)
+    assert_status(lambda: next(client.explainer.Audit(ex.AuditRequest(dataset="one", models=["shapes"],
+                                                                      name="planted"))),
+                  INVALID, "name", "symbolic link")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_undecodable_bodies_are_invalid_arguments(server):
+    with grpc.insecure_channel(server.address) as channel:
+        for method in ("/xai.v1.ExplainService/Predict", "/xai.v1.ModelService/ListModels",
+                       "/xai.v1.ExplainService/ExplainStream"):
+            raw = channel.unary_unary(method, request_serializer=None, response_deserializer=None) \
+                if not method.endswith("Stream") else channel.unary_stream(method)
+            with pytest.raises(grpc.RpcError) as caught:
+                result = raw(b"\xff\xff\xff\xff\x0f garbage", timeout=5)
+                list(result) if method.endswith("Stream") else result
+            assert caught.value.code() == INVALID, (method, caught.value.details())
+            assert "not a valid" in caught.value.details()
+
+
+def test_reflection_needs_the_token_unless_made_public(tmp_path):
+    def list_services(address: str, metadata=()) -> list[str]:
+        with grpc.insecure_channel(address) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            (response,) = list(stub.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=5))
+            return [s.name for s in response.list_services_response.service]
+
+    for public in (False, True):
+        with EmbeddedServer(Settings(models_dir=MODELS, token="s3cret", public_reflection=public,
+                                     preload=False)) as address:
+            assert "xai.v1.ExplainService" in list_services(address, [("authorization", "Bearer s3cret")])
+            if public:
+                assert "xai.v1.ExplainService" in list_services(address)
+            else:
+                assert_status(lambda: list_services(address), grpc.StatusCode.UNAUTHENTICATED, match="missing")
+
+
+def test_two_authorization_headers_are_refused():
+    with EmbeddedServer(Settings(models_dir=MODELS, token="s3cret", preload=False)) as address, \
+            grpc.insecure_channel(address) as channel:
+        list_models = channel.unary_unary("/xai.v1.ModelService/ListModels",
+                                          request_serializer=ms.ListModelsRequest.SerializeToString,
+                                          response_deserializer=ms.ListModelsResponse.FromString)
+        good = ("authorization", "Bearer s3cret")
+        assert list_models(ms.ListModelsRequest(), metadata=[good], timeout=5).models == []
+        for second in (good, ("authorization", "Bearer wrong")):
+            for headers in ([good, second], [second, good]):
+                assert_status(lambda: list_models(ms.ListModelsRequest(), metadata=headers, timeout=5),
+                              grpc.StatusCode.UNAUTHENTICATED, match="exactly one")
+
+
+def test_a_stream_past_its_deadline_logs_no_unretrieved_exception(server, client, caplog):
+    request = ex.ExplainStreamRequest(request=explain_request(occlusion={"window": [1], "stride": [1]}))
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with pytest.raises(grpc.RpcError) as caught:
+            list(client.explainer.ExplainStream(request, timeout=0.3))
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        still_serving(client)
+        import gc
+        gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_evaluate_scores_wavelet_maps_only_when_told_so(client):
+    attribution = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+    request = ex.EvaluateRequest(model_name="shapes", image=shapes_image(), attribution=to_tensor(attribution),
+                                 class_index=0, seed=3)
+    request.metrics.add().wavelet_deletion.steps = 8
+    assert_status(lambda: client.explainer.Evaluate(request), INVALID, "metrics[0]", "set attribution_domain")
+    request.attribution_domain = ex.MAP_DOMAIN_WAVELET
+    scored = client.explainer.Evaluate(request).results[0]
+    request.metrics.add().deletion.SetInParent()
+    assert_status(lambda: client.explainer.Evaluate(request), INVALID, "metrics[1]", "pixel-domain")
+    # The same map through wavelet_deletion's own function and the model, outside the server.
+    from service.explainers.baselines import Baseline
+    from service.metrics import get_metric
+    from service.runtime.repository import ModelRepository
+
+    model = ModelRepository(MODELS).load_path("shapes")
+    image = model.fit_image(np.asarray(Image.open(load_samples("shapes")[0]["path"])))
+    metric = get_metric("wavelet_deletion")
+    direct = metric.evaluate(lambda x: model.predict(x)[:, 0], image, attribution, metric.make_params({"steps": 8}),
+                             baseline=Baseline().resolve(image, model.info.preprocessing, np.random.default_rng(3)),
+                             mask=None, batch_size=32, rng=np.random.default_rng(3))
+    assert scored.score == pytest.approx(direct.score, rel=1e-5)
+
+
+def test_a_cancel_stops_the_session_call_in_progress():
+    """One session call of 512 images: the cancel does not wait for it to finish."""
+    import threading
+    import time
+
+    from service.errors import Cancelled
+    from service.jobs.control import JobControl
+    from service.jobs.counting import CountingPredict
+    from service.runtime.repository import ModelRepository
+    from service.runtime.scores import ScoreSpace
+
+    model = ModelRepository(MODELS).load_path("shapes", overrides={"batch_size": 512})
+    images = np.random.default_rng(0).random((512, 64, 64, 3), dtype=np.float32)
+    whole = time.perf_counter()
+    CountingPredict(model, JobControl(), total=512, score_space=ScoreSpace.RAW, batch_size=512,
+                    method="test").all_classes(images)
+    whole = time.perf_counter() - whole
+    control = JobControl()
+    predict = CountingPredict(model, control, total=512, score_space=ScoreSpace.RAW, batch_size=512,
+                              method="test")
+    threading.Timer(whole / 10, control.cancel).start()
+    stopped = time.perf_counter()
+    with pytest.raises(Cancelled):
+        predict.all_classes(images)
+    stopped = time.perf_counter() - stopped
+    assert predict.passes == 0
+    assert stopped < whole / 2, (stopped, whole)
