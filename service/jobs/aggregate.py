@@ -9,6 +9,7 @@ best on average over the images is chosen, and the whole table is returned.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,8 @@ def check_budget(job: AggregateJob, model: LoadedModel, rows: int, budget: Budge
             for method, params in job.methods]
     scoring = costs.metric_cost(job.metric.metric, job.metric.params, shape, batch, model, budget, job.baseline,
                                 times=images * (members + rows))
+    if job.search and rows > 2 * members:  # the combinations are what a caller would cut
+        scoring = dataclasses.replace(scoring, passes_field="kappas")
     pixels = footprint.pixels(shape)
     kept = (footprint.F64 * pixels * images * (2 * members + rows) + footprint.F32 * pixels * images * (members + 1)
             + 6 * footprint.F64 * pixels * members)

@@ -123,7 +123,7 @@ def require(budget: Budget, costs: list[Cost], *, kept: int = 0, passes: int = 0
     if largest is None or (kept_field is not None and kept > largest.memory):
         field, part = kept_field or "request", what
     else:
-        field, part = largest.memory_field, f"{what} ({largest.what})"
+        field, part = largest.memory_field, what if largest.what in what else f"{what} ({largest.what})"
     budget.require_memory(peak, field=field, what=part)
 
 
