@@ -216,7 +216,7 @@ META = "metadata_props.onnxplain"
     ("[1]", META, "JSON object, not list"),
     ("3", META, "JSON object, not int"),
     ('"preprocessing"', META, "JSON object, not str"),
-    ("[" * 100_000 + "]" * 100_000, META, "RecursionError"),
+    ("[" * 100_000 + "]" * 100_000, META, "deeper than 32 levels"),
     ('{"batch_size": 1' + "0" * 5000 + "}", META, "not usable JSON"),
     ("{not json", META, "not usable JSON"),
     ('{"colour": 1}', META, "unknown keys"),
@@ -259,7 +259,7 @@ def test_metadata_that_is_not_utf8(repository):
 
 @pytest.mark.parametrize("sidecar, field, match", [
     (b"[1, 2]", "sidecar", "JSON object, not list"),
-    (b"[" * 100_000 + b"]" * 100_000, "sidecar", "RecursionError"),
+    (b"[" * 100_000 + b"]" * 100_000, "sidecar", "deeper than 32 levels"),
     (b'{"description": "\xff"}', "sidecar", "not usable JSON"),
     (b'{"preprocessing": {"std": null}}', "sidecar.preprocessing.std", "not null"),
     (b'{"preprocessing": {"mean": [0.5, 0.5]}}', "sidecar.preprocessing.mean", "has 2 values"),
@@ -403,3 +403,20 @@ def test_load_all_skips_a_hostile_model_and_loads_the_rest(repository):
         (repository.models_dir / name / "model.onnx").write_bytes(payload)
     assert [m.info.name for m in repository.load_all()] == ["good"]
     assert repository.get("good").info.source == "good/model.onnx"
+
+
+def test_deep_json_is_refused_before_parsing_even_under_a_raised_recursion_limit():
+    """auto_LiRPA raises the recursion limit to 10**6 when imported; json's C parser would then overflow the
+    thread's stack on a document nested 100,000 deep instead of raising RecursionError."""
+    import sys
+
+    from service.runtime.model_config import json_depth, parse_json_object
+
+    assert json_depth('{"a": [1, {"b": "[[[[["}], "c": "\\\\\\"]"}') == 3
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(10**6)
+    try:
+        with pytest.raises(InvalidArgument, match="deeper than"):
+            parse_json_object("[" * 100_000 + "]" * 100_000, "metadata_props.onnxplain", "the metadata")
+    finally:
+        sys.setrecursionlimit(previous)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from google.protobuf.message import Message
@@ -324,8 +324,10 @@ def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository,
 AUDIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> AuditJob:
-    """The dataset and the output folder stay inside the data directory, as models stay in theirs."""
+def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None,
+              checkpoint: Callable[[], None] = lambda: None) -> AuditJob:
+    """The dataset and the output folder stay inside the data directory, as models stay in theirs.
+    ``checkpoint`` runs while the dataset is listed (a large folder takes a while)."""
     if data_dir is None:
         raise FailedPrecondition("the server has no data directory; start it with ONNXPLAIN_DATA_DIR",
                                  field="dataset")
@@ -370,7 +372,7 @@ def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None) -> Au
                   request.scales.num_designs or 2)
     plan = AuditPlan.build(methods, metrics, request.seed if request.HasField("seed") else 0, measures, ensemble,
                            scales)
-    return AuditJob(models, tuple(load_dataset(dataset, root=data_dir)), plan, output, request.dataset)
+    return AuditJob(models, tuple(load_dataset(dataset, root=data_dir, checkpoint=checkpoint)), plan, output, request.dataset)
 
 
 def _default_metric() -> MetricRequest:

@@ -112,8 +112,8 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         self.data_dir = data_dir.resolve() if data_dir else None
 
     async def _prepare(self, build, context):
-        """``build()`` (request -> job) in the preparing pool, under the request's deadline."""
-        return (await self.preparer.run(lambda _control: build(), deadline=_deadline(context))).value
+        """``build(control)`` (request -> job) in the preparing pool, under the request's deadline."""
+        return (await self.preparer.run(build, deadline=_deadline(context))).value
 
     @translate_errors
     async def Predict(self, request: ex.PredictRequest, context) -> ex.PredictResponse:
@@ -122,7 +122,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         if not request.images:
             raise InvalidArgument("send at least one image", field="images")
 
-        def decode() -> np.ndarray:
+        def decode(_control) -> np.ndarray:
             reader = requests.ImageReader(self.runner.budget)
             return np.stack([requests.image_pixels(image, model, f"images[{i}]", reader)
                              for i, image in enumerate(request.images)])
@@ -205,7 +205,8 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
     @translate_errors
     async def Audit(self, request: ex.AuditRequest, context):
         started = time.perf_counter()
-        job = await self._prepare(lambda: requests.audit_job(request, self.repository, self.data_dir), context)
+        job = await self._prepare(
+            lambda control: requests.audit_job(request, self.repository, self.data_dir, control.checkpoint), context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
 
         async def work(on_progress):
@@ -228,7 +229,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         """The shape of every job RPC: convert the request, run the job in a worker, convert the result."""
         started = time.perf_counter()
         model = self.repository.get(model_name)
-        job = await self._prepare(lambda: to_job(model), context)
+        job = await self._prepare(lambda _control: to_job(model), context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         outcome = await self.runner.run(lambda control: run(model, job, control), deadline=_deadline(context),
                                         on_progress=on_progress)

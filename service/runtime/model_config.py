@@ -129,8 +129,49 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# A configuration is a few levels deep. The depth is checked before parsing: json's C parser recurses once a
+# level, and with auto_LiRPA imported (it raises the interpreter's recursion limit to 10**6) a deep enough
+# document would overflow the thread's stack instead of raising RecursionError.
+MAX_JSON_DEPTH = 32
+MAX_JSON_BYTES = 1 << 20
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_json_object(text: str | bytes, field_name: str, what: str) -> dict[str, Any]:
     """A JSON object from untrusted text, every failure an InvalidArgument naming ``field_name``."""
+    if len(text) > MAX_JSON_BYTES:
+        raise InvalidArgument(f"{what} holds {len(text)} bytes; a configuration takes at most {MAX_JSON_BYTES}",
+                              field=field_name)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidArgument(f"{what} is not usable JSON (UnicodeDecodeError: {error})", field=field_name) \
+                from None
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InvalidArgument(f"{what} nests arrays or objects deeper than {MAX_JSON_DEPTH} levels",
+                              field=field_name)
     try:
         spec = json.loads(text)
     except (ValueError, RecursionError) as error:
