@@ -1,0 +1,1158 @@
+"""A seeded generator of hostile xai.v1 requests and the runner that sends them (tests/test_fuzz.py, bench/fuzz.py).
+
+Every case is a cheap, valid base request of one RPC (the bundled 64x64 ``shapes`` model, small parameters) with
+one to three fields set to hostile values (unknown enum numbers, also inside method and metric parameters;
+negative and huge integers; NaN and infinities; empty and huge repeated fields; NUL bytes, 300-character, ``..``
+and absolute paths; tensors of impossible shapes or mismatched bytes; corrupted PNGs; junk or subtly broken ONNX
+uploads), or a raw body: undecodable bytes, random bytes, a valid body with unknown fields. Case ``i`` of seed
+``s`` depends on ``random.Random(f"{s}/{i}")`` alone, so ``case(s, i)`` rebuilds any one of them::
+
+    python bench/fuzz.py --seed 1010 --index 1234 -v   # replays one case and prints what it sent
+
+Requests are sent as bytes (identity serializers), so what goes on the wire is exactly what was generated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import re
+import struct
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import grpc
+import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_status import rpc_status
+from onnx import TensorProto, helper, numpy_helper
+from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2, tensor_pb2
+from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 1010
+# Every call carries this deadline: an accepted request must finish well within it on the bundled models (an
+# audit renders its report with matplotlib, about 0.5 s, hence its own).
+DEADLINE_S = 2.0
+AUDIT_DEADLINE_S = 5.0
+# Once a call's deadline passes, the server must have stopped its work within this (the issue asks for a second;
+# the rest is slack for a loaded machine). A job still running this long after is reported, and the fuzzer waits
+# no more than IDLE_WAIT_S for it.
+IDLE_AFTER_DEADLINE_S = 1.5
+IDLE_WAIT_S = 3.0
+# Statuses no client input may cause: a bug (INTERNAL, UNKNOWN), a lost server (UNAVAILABLE), corruption.
+FORBIDDEN = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE,
+                       grpc.StatusCode.DATA_LOSS})
+BUNDLED_MODEL = "shapes"
+# The Audit RPC's dataset, written under the server's data directory by ``write_dataset``, and an audit folder
+# planted there as a symbolic link to a folder outside it.
+DATASET = "fuzzset/manifest.csv"
+PLANTED_AUDIT = "planted"
+MAX_DEPTH = 6
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hostile values
+
+
+def _weighted(pairs: list[tuple[float, list]]) -> Callable[[random.Random], object]:
+    weights = [w for w, _ in pairs]
+
+    def pick(rng: random.Random):
+        group = rng.choices([g for _, g in pairs], weights)[0]
+        return rng.choice(group)
+    return pick
+
+
+# Boundaries and far-out values are common; mid-size counts (work that is accepted and runs until the deadline)
+# are rarer, so that a run stays short.
+_pick_int = _weighted([
+    (5, [0, 1, -1, 2, 3]),
+    (4, [2**31 - 1, -2**31, 2**32 - 1, 2**62, 2**63 - 1, -2**63, 2**64 - 1, 10**12]),
+    (1, [7, 64, 255, 1000, 4096, 65_535]),
+])
+_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-2**31, 2**31 - 1), FieldDescriptor.TYPE_SINT32: (-2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-2**31, 2**31 - 1), FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1), FieldDescriptor.TYPE_INT64: (-2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-2**63, 2**63 - 1), FieldDescriptor.TYPE_SFIXED64: (-2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1), FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+FLOATS = [math.nan, math.inf, -math.inf, -0.0, 0.0, -1.0, 1e-45, 1e-8, 0.5, 1.0, 1.5, 100.0, 1e30, -1e30, 3.4e38]
+UNKNOWN_ENUMS = [99, -1, 7, 1000, 2**31 - 1, -2**31]
+STRINGS = [
+    "", "\x00", f"{BUNDLED_MODEL}\x00", f"{BUNDLED_MODEL}\x00/../../etc/passwd", "x" * 300, "a/" * 150, "..",
+    "../", "../../etc/passwd", "/etc/passwd", "/", ".", "./", "~root/.ssh/id_rsa", f"{BUNDLED_MODEL}/../../..",
+    "C:\\Windows\\win.ini", "\\\\server\\share", "\u00fcn\u00efc\u00f8d\u00e9\u2713", "\u202egpj.exe", "%s%n%x",
+    "{}", "\n\r\t", " ", f"{BUNDLED_MODEL} ", BUNDLED_MODEL.upper(), "con", "audits", "-rf", "*", "NaN",
+    "haar", "db38", "bior1.3", "sym2", "morl", "\U0001f600" * 20,
+]
+# Other loaded names that a mutation may point at (never unloaded or replaced by the fuzzer for good).
+NAMES = ["shapes_run2", "digits", "scale_shape"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Images, tensors and ONNX models, built once
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_bytes(width: int, height: int, *, color_type: int = 2, bit_depth: int = 8, rows: bytes | None = None,
+              level: int = 9) -> bytes:
+    """A PNG written by hand (so that it can claim any size): ``rows`` is the filtered scanline data, by default
+    every row filter 0 and all bytes zero, which zlib squeezes to almost nothing."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
+    if rows is None:
+        compressor = zlib.compressobj(level)
+        row = b"\x00" * (1 + width * channels * bit_depth // 8)
+        # Streamed row by row: an 8000 x 8000 image never exists uncompressed here.
+        blocks = [compressor.compress(row) for _ in range(height)]
+        idat = b"".join(blocks) + compressor.flush()
+    else:
+        idat = zlib.compress(rows, level)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def _encode(array: np.ndarray, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def _tensor(datatype: int, shape: list[int], raw: bytes) -> tensor_pb2.Tensor:
+    return tensor_pb2.Tensor(datatype=datatype, shape=shape, raw_data=raw)
+
+
+def pooled_classifier(*, input_dims=("batch", 3, 64, 64), classes: int = 5, op: str = "GlobalAveragePool",
+                      metadata: dict[str, str] | None = None, external: str | None = None,
+                      input_type: int = TensorProto.FLOAT, opset: int = 17, ir_version: int = 8) -> bytes:
+    """scores = mean over pixels per channel @ weights: a valid tiny image classifier, or a subtly broken one."""
+    weights = np.linspace(-1, 1, 3 * classes, dtype=np.float32).reshape(3, classes)
+    initializer = numpy_helper.from_array(weights, "weights")
+    if external is not None:  # the weights "live" in a file the uploader names
+        initializer.ClearField("raw_data")
+        initializer.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", external), ("offset", "0"), ("length", str(weights.nbytes))):
+            initializer.external_data.add(key=key, value=value)
+    nodes = [helper.make_node(op, ["image"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "weights"], ["logits"])]
+    graph = helper.make_graph(nodes, "pooled", [helper.make_tensor_value_info("image", input_type, list(input_dims))],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+                              initializer=[initializer])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=value)
+    return model.SerializeToString()
+
+
+class Assets:
+    """The bytes every case draws from: sample images, hostile images, tensors and ONNX models."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        samples = root / "models" / BUNDLED_MODEL / "samples"
+        self.png = (samples / "sample_00.png").read_bytes()
+        self.mask_png = (samples / "sample_00.mask.png").read_bytes()
+        self.pixels = np.asarray(Image.open(io.BytesIO(self.png)).convert("RGB"))
+        self.attribution = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+        self.upload = pooled_classifier()
+
+    @cached_property
+    def hostile_pngs(self) -> list[tuple[str, bytes]]:
+        png = self.png
+        iend = png.rindex(b"IEND")
+        ihdr_crc = png.index(b"IHDR") + 4 + 13
+        gray16 = _encode(np.full((8, 8), 40000, np.uint16), "PNG")
+        return [
+            ("empty", b""),
+            ("signature only", PNG_SIGNATURE),
+            ("bad IEND CRC", png[:iend + 4] + b"\xde\xad\xbe\xef"),
+            ("bad IHDR CRC", png[:ihdr_crc] + b"\x00\x00\x00\x00" + png[ihdr_crc + 4:]),
+            ("truncated half", png[:len(png) // 2]),
+            ("no IEND chunk", png[:iend - 4]),
+            ("IEND chunk cut short", png[:iend + 2]),
+            ("claims 100000x100000", png_bytes(100_000, 100_000, rows=b"\x00" * 16)),
+            ("claims 2^31-1 x 1", png_bytes(2**31 - 1, 1, rows=b"\x00" * 16)),
+            ("zero width", png_bytes(0, 64, rows=b"")),
+            ("short IDAT", png_bytes(64, 64, rows=b"\x00" * 100)),
+            ("bad bit depth", png_bytes(8, 8, bit_depth=3, rows=b"\x00" * 72)),
+            ("1x1", png_bytes(1, 1)),
+            ("1x64 strip", png_bytes(1, 64)),
+            ("64x1 strip", png_bytes(64, 1)),
+            ("RGBA", png_bytes(64, 64, color_type=6)),
+            ("gray+alpha", png_bytes(64, 64, color_type=4)),
+            ("16-bit gray", gray16),
+            ("palette", self._palette()),
+            ("JPEG", _encode(self.pixels, "JPEG")),
+            ("JPEG truncated", _encode(self.pixels, "JPEG")[:200]),
+            ("GIF", _encode(self.pixels[..., 0], "GIF")),
+            ("BMP", _encode(self.pixels, "BMP")),
+            ("TIFF", _encode(self.pixels, "TIFF")),
+            ("text", b"GIF89a this is not an image"),
+            ("mask PNG (1 channel)", self.mask_png),
+        ]
+
+    def _palette(self) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(self.pixels).convert("P").save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    @cached_property
+    def hostile_tensors(self) -> list[tuple[str, tensor_pb2.Tensor]]:
+        u8, f16, f32, f64, i32 = (tensor_pb2.DATA_TYPE_UINT8, tensor_pb2.DATA_TYPE_FLOAT16,
+                                  tensor_pb2.DATA_TYPE_FLOAT32, tensor_pb2.DATA_TYPE_FLOAT64,
+                                  tensor_pb2.DATA_TYPE_INT32)
+        nan = np.full((64, 64, 3), np.nan, np.float32).tobytes()
+        return [
+            ("[2**62, 4] empty", _tensor(u8, [2**62, 4], b"")),
+            ("[2**32, 2**32] empty (product overflows)", _tensor(u8, [2**32, 2**32], b"")),
+            ("[2**31, 2**31, 4] empty", _tensor(f32, [2**31, 2**31, 4], b"")),
+            ("FLOAT32 [0, 0, 3]", _tensor(f32, [0, 0, 3], b"")),
+            ("UINT8 [0, 0, 3]", _tensor(u8, [0, 0, 3], b"")),
+            ("[0, 5]", _tensor(f32, [0, 5], b"")),
+            ("[64, 0]", _tensor(f32, [64, 0], b"")),
+            ("[-1, 3]", _tensor(f32, [-1, 3], b"")),
+            ("[-64, -64, 3]", _tensor(u8, [-64, -64, 3], b"\x00" * (64 * 64 * 3))),
+            ("scalar", _tensor(f32, [], struct.pack("<f", 0.5))),
+            ("no shape, bytes", _tensor(u8, [], b"\x00" * 12)),
+            ("[64, 64, 3] one byte short", _tensor(u8, [64, 64, 3], self.pixels.tobytes()[:-1])),
+            ("[64, 64, 3] one byte over", _tensor(u8, [64, 64, 3], self.pixels.tobytes() + b"\x00")),
+            ("datatype 99", _tensor(99, [64, 64, 3], self.pixels.tobytes())),
+            ("datatype UNSPECIFIED", _tensor(0, [64, 64, 3], self.pixels.tobytes())),
+            ("FLOAT32 NaN image", _tensor(f32, [64, 64, 3], nan)),
+            ("FLOAT32 +inf map", _tensor(f32, [64, 64], np.full((64, 64), np.inf, np.float32).tobytes())),
+            ("FLOAT32 NaN map", _tensor(f32, [64, 64], np.full((64, 64), np.nan, np.float32).tobytes())),
+            ("FLOAT32 out of [0, 1]", _tensor(f32, [64, 64, 3], np.full((64, 64, 3), 7, np.float32).tobytes())),
+            ("FLOAT16 image", _tensor(f16, [64, 64, 3], np.full((64, 64, 3), 0.5, np.float16).tobytes())),
+            ("FLOAT64 map", _tensor(f64, [64, 64], self.attribution.astype(np.float64).tobytes())),
+            ("INT32 [64, 64]", _tensor(i32, [64, 64], np.arange(64 * 64, dtype=np.int32).tobytes())),
+            ("[64, 64, 2]", _tensor(u8, [64, 64, 2], b"\x00" * (64 * 64 * 2))),
+            ("[64, 64, 5]", _tensor(u8, [64, 64, 5], b"\x00" * (64 * 64 * 5))),
+            ("[64, 64, 4] RGBA", _tensor(u8, [64, 64, 4], b"\x80" * (64 * 64 * 4))),
+            ("[1, 64, 64, 3] batched", _tensor(u8, [1, 64, 64, 3], self.pixels.tobytes())),
+            ("[1, 1, 1, 1, 1, 1, 1, 1]", _tensor(f32, [1] * 8, struct.pack("<f", 0.5))),
+            ("rank 64", _tensor(u8, [1] * 64, b"\x00")),
+            ("[1, 1, 3]", _tensor(u8, [1, 1, 3], b"\x00\x80\xff")),
+            ("[4096, 1, 3]", _tensor(u8, [4096, 1, 3], b"\x10" * (4096 * 3))),
+            ("[32, 32] map (wrong size)", _tensor(f32, [32, 32], self.attribution[:32, :32].tobytes())),
+            ("[64, 64, 1] map", _tensor(f32, [64, 64, 1], self.attribution.tobytes())),
+            ("[64, 64] UINT8 map", _tensor(u8, [64, 64], b"\x01" * 4096)),
+            ("valid image", _tensor(u8, [64, 64, 3], self.pixels.tobytes())),
+            ("valid map", _tensor(f32, [64, 64], self.attribution.tobytes())),
+        ]
+
+    @cached_property
+    def hostile_models(self) -> list[tuple[str, bytes, bool]]:
+        """(description, ONNX bytes, refused): ``refused`` models must never load (they read files of the server)."""
+        valid = self.upload
+        op = b"GlobalAveragePool"
+        nested = "[" * 100_000 + "]" * 100_000
+
+        def meta(value) -> dict[str, str]:
+            return {"onnxplain": value if isinstance(value, str) else json.dumps(value)}
+
+        models = [
+            ("empty", b"", False),
+            ("junk", b"not an onnx model at all \x00\xff" * 4, False),
+            ("zeros", b"\x00" * 64, False),
+            ("truncated", valid[:len(valid) // 2], False),
+            ("non-UTF-8 op_type", valid.replace(op, op[:-1] + b"\xff"), False),
+            ("unknown op", pooled_classifier(op="NoSuchOperator"), False),
+            ("opset 999", pooled_classifier(opset=999), False),
+            ("ir_version 99", pooled_classifier(ir_version=99), False),
+            ("int8 input", pooled_classifier(input_type=TensorProto.INT8), False),
+            ("string input", pooled_classifier(input_type=TensorProto.STRING), False),
+            ("declares 100000x100000", pooled_classifier(input_dims=("batch", 3, 100_000, 100_000)), False),
+            ("declares 2^62 x 1", pooled_classifier(input_dims=("batch", 3, 2**62, 1)), False),
+            ("declares 0x0", pooled_classifier(input_dims=("batch", 3, 0, 0)), False),
+            ("declares 1000 channels", pooled_classifier(input_dims=("batch", 1000, 8, 8)), False),
+            ("declares dynamic H, W", pooled_classifier(input_dims=("batch", 3, "h", "w")), False),
+            ("declares rank 2", pooled_classifier(input_dims=("batch", 3)), False),
+            ("0 classes", pooled_classifier(classes=0), False),
+            ("metadata batch_size 10^12", pooled_classifier(metadata=meta({"batch_size": 10**12})), False),
+            ("metadata height/width 10^6", pooled_classifier(metadata=meta({"height": 10**6, "width": 10**6})),
+             False),
+            ("metadata a list", pooled_classifier(metadata=meta([1, 2])), False),
+            ("metadata a number", pooled_classifier(metadata=meta(5)), False),
+            ("metadata null", pooled_classifier(metadata=meta("null")), False),
+            ("metadata not JSON", pooled_classifier(metadata=meta("{")), False),
+            ("metadata nested 100000 deep", pooled_classifier(metadata=meta(nested)), False),
+            ("metadata preprocessing a string", pooled_classifier(metadata=meta({"preprocessing": "x"})), False),
+            ("metadata mean non-numeric",
+             pooled_classifier(metadata=meta({"preprocessing": {"mean": ["a", "b", "c"]}})), False),
+            ("metadata mean null", pooled_classifier(metadata=meta({"preprocessing": {"mean": None}})), False),
+            ("metadata mean of one", pooled_classifier(metadata=meta({"preprocessing": {"mean": [0.5]}})), False),
+            ("metadata std zero", pooled_classifier(metadata=meta({"preprocessing": {"std": [0, 0, 0]}})), False),
+            ("metadata pixel_range 7", pooled_classifier(metadata=meta({"preprocessing": {"pixel_range": 7}})),
+             False),
+            ("metadata labels a number", pooled_classifier(metadata=meta({"labels": 5})), False),
+            ("metadata output_kind a list", pooled_classifier(metadata=meta({"output_kind": ["logits"]})), False),
+            ("metadata batch_size true", pooled_classifier(metadata=meta({"batch_size": True})), False),
+            ("Image.NominalPixelRange junk", pooled_classifier(metadata={"Image.NominalPixelRange": "\x00"}), False),
+            ("external data README.md", pooled_classifier(external="README.md"), True),
+            ("external data /etc/hostname", pooled_classifier(external="/etc/hostname"), True),
+            ("external data ../../../../etc/passwd", pooled_classifier(external="../../../../etc/passwd"), True),
+            ("external data models/shapes/model.onnx", pooled_classifier(external="models/shapes/model.onnx"),
+             True),
+        ]
+        return models
+
+
+def write_dataset(data_dir: Path, items: int = 2) -> None:
+    """What the Audit cases use under the server's data directory: ``fuzzset`` (fresh shapes scenes with masks, a
+    CSV manifest), ``badmanifest`` (a manifest.json whose samples are not objects) and ``audits/planted``, a symbolic
+    link to a folder outside the data directory that an audit must not write through."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "models"))
+    from scenes import write_scene_dataset
+
+    folder = data_dir / "fuzzset"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_scene_dataset(folder, items, seed=77)
+    (data_dir / "badmanifest").mkdir(exist_ok=True)
+    (data_dir / "badmanifest" / "manifest.json").write_text(json.dumps({"samples": [1]}))
+    outside = data_dir.parent / f"{data_dir.name}_outside"
+    outside.mkdir(exist_ok=True)
+    (data_dir / "audits").mkdir(exist_ok=True)
+    planted = data_dir / "audits" / PLANTED_AUDIT
+    if not planted.is_symlink():
+        planted.symlink_to(outside, target_is_directory=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Valid, cheap base requests: one per RPC, each accepted in milliseconds on the bundled model
+
+
+def _image(assets: Assets, rng: random.Random) -> tensor_pb2.Image:
+    if rng.random() < 0.7:
+        return tensor_pb2.Image(encoded=assets.png)
+    return tensor_pb2.Image(pixels=_tensor(tensor_pb2.DATA_TYPE_UINT8, [64, 64, 3], assets.pixels.tobytes()))
+
+
+def _map(assets: Assets) -> tensor_pb2.Tensor:
+    return _tensor(tensor_pb2.DATA_TYPE_FLOAT32, [64, 64], assets.attribution.tobytes())
+
+
+def _methods() -> list[Callable[[], methods_pb2.MethodSpec]]:
+    """Every method, with parameters that take a few milliseconds on a 64 x 64 image."""
+    M = methods_pb2
+    return [
+        lambda: M.MethodSpec(occlusion=M.OcclusionParams(window=[32], stride=[32])),
+        lambda: M.MethodSpec(rise=M.RiseParams(num_masks=16, grid_size=4)),
+        lambda: M.MethodSpec(sobol=M.SobolParams(grid_size=2, num_designs=2,
+                                                 perturbation=M.SOBOL_PERTURBATION_INPAINTING)),
+        lambda: M.MethodSpec(hsic=M.HsicParams(grid_size=2, num_designs=8, sampler=M.HSIC_SAMPLER_SOBOL)),
+        lambda: M.MethodSpec(lime=M.LimeParams(num_samples=16, segmentation=M.SEGMENTATION_SLIC, n_segments=8)),
+        lambda: M.MethodSpec(kernel_shap=M.KernelShapParams(num_samples=16, segmentation=M.SEGMENTATION_SLIC,
+                                                            n_segments=8)),
+        lambda: M.MethodSpec(wcam=M.WcamParams(grid_size=2, num_designs=2, levels=1, wavelet="haar")),
+        lambda: M.MethodSpec(eva=M.EvaParams(epsilon=0.01, grid_size=2, bound_method=M.BOUND_METHOD_IBP,
+                                             max_competitors=1)),
+    ]
+
+
+def _method(rng: random.Random) -> methods_pb2.MethodSpec:
+    return rng.choice(_methods())()
+
+
+def _metric(rng: random.Random, with_mask: bool) -> metrics_pb2.MetricSpec:
+    """A pixel-domain metric (the wavelet ones score WCAM's wavelet maps only); localisation needs the mask."""
+    return rng.choice(_metrics()[:6 if with_mask else 5])()
+
+
+def _metrics() -> list[Callable[[], metrics_pb2.MetricSpec]]:
+    M = metrics_pb2
+    return [
+        lambda: M.MetricSpec(deletion=M.DeletionParams(steps=4)),
+        lambda: M.MetricSpec(insertion=M.InsertionParams(steps=4, blur_sigma=2.0)),
+        lambda: M.MetricSpec(mu_fidelity=M.MuFidelityParams(grid_size=4, subset_fraction=0.2, num_samples=8,
+                                                            correlation=M.CORRELATION_SPEARMAN)),
+        lambda: M.MetricSpec(morf=M.RegionParams(region_size=16, max_regions=4)),
+        lambda: M.MetricSpec(lerf=M.RegionParams(region_size=16, max_regions=4)),
+        lambda: M.MetricSpec(localisation=M.LocalisationParams()),
+        lambda: M.MetricSpec(wavelet_deletion=M.WaveletCurveParams(steps=4, levels=1, wavelet="haar")),
+        lambda: M.MetricSpec(wavelet_insertion=M.WaveletCurveParams(steps=4, levels=1, wavelet="haar")),
+    ]
+
+
+def _cheap_params(specs) -> dict[str, Callable[[], Message]]:
+    """Member name -> a factory of its cheap parameters message."""
+    table = {}
+    for make in specs():
+        name = make().WhichOneof("params")
+        table[name] = lambda make=make, name=name: getattr(make(), name)
+    return table
+
+
+CHEAP_PARAMS = {"xai.v1.MethodSpec": _cheap_params(_methods), "xai.v1.MetricSpec": _cheap_params(_metrics)}
+
+
+def _baseline(rng: random.Random) -> methods_pb2.Baseline:
+    B = methods_pb2.Baseline
+    return rng.choice([B(kind=B.KIND_DATASET_MEAN), B(kind=B.KIND_BLACK), B(kind=B.KIND_BLUR, sigma=2.0),
+                       B(kind=B.KIND_CONSTANT, value=0.3), B(kind=B.KIND_UNIFORM_NOISE)])
+
+
+def _explain(rng: random.Random, assets: Assets) -> ex.ExplainRequest:
+    with_mask = rng.random() < 0.3
+    request = ex.ExplainRequest(model_name=BUNDLED_MODEL, image=_image(assets, rng), method=_method(rng),
+                                target=ex.Target(top_k=1) if rng.random() < 0.5 else ex.Target(class_indices=[0]),
+                                seed=rng.randrange(1000), baseline=_baseline(rng),
+                                score_space=rng.choice([ex.SCORE_SPACE_RAW, ex.SCORE_SPACE_PROBABILITY]),
+                                metrics=[_metric(rng, with_mask)] if rng.random() < 0.5 else [])
+    if with_mask:
+        request.mask.encoded = assets.mask_png
+    return request
+
+
+def base_request(rpc: str, rng: random.Random, assets: Assets, index: int) -> Message:
+    """A valid request of ``rpc`` that the server answers OK in milliseconds."""
+    M = methods_pb2
+    if rpc == "LoadModel":
+        overrides = ms.ModelOverrides(batch_size=8) if rng.random() < 0.5 else None
+        if rng.random() < 0.5:
+            return ms.LoadModelRequest(name=f"fuzz_{index}", path="shapes_run1", overrides=overrides)
+        return ms.LoadModelRequest(name=f"fuzz_{index}", onnx_model=assets.upload, overrides=overrides)
+    if rpc == "UnloadModel":
+        return ms.UnloadModelRequest(name=f"fuzz_absent_{index}")
+    if rpc == "ListModels":
+        return ms.ListModelsRequest()
+    if rpc == "GetModel":
+        return ms.GetModelRequest(name=BUNDLED_MODEL)
+    if rpc == "Predict":
+        return ex.PredictRequest(model_name=BUNDLED_MODEL, images=[_image(assets, rng)], top_k=3,
+                                 score_space=ex.SCORE_SPACE_PROBABILITY)
+    if rpc == "Explain":
+        return _explain(rng, assets)
+    if rpc == "ExplainStream":
+        return ex.ExplainStreamRequest(request=_explain(rng, assets))
+    if rpc == "ListMethods":
+        return ex.ListMethodsRequest()
+    if rpc == "Evaluate":
+        with_mask = rng.random() < 0.3
+        request = ex.EvaluateRequest(model_name=BUNDLED_MODEL, image=_image(assets, rng), attribution=_map(assets),
+                                     class_index=rng.randrange(5), metrics=[_metric(rng, with_mask)],
+                                     baseline=_baseline(rng), seed=3)
+        if with_mask:
+            request.mask.encoded = assets.mask_png
+        return request
+    if rpc == "Consistency":
+        B = M.Baseline
+        return ex.ConsistencyRequest(
+            model_name=BUNDLED_MODEL, image=_image(assets, rng), seed=5,
+            settings=[ex.ExplanationSetting(method=M.MethodSpec(occlusion=M.OcclusionParams(window=[32], stride=[32])),
+                                            baseline=B(kind=B.KIND_BLACK)),
+                      ex.ExplanationSetting(method=M.MethodSpec(rise=M.RiseParams(num_masks=16, grid_size=4)))],
+            metric=metrics_pb2.MetricSpec(deletion=metrics_pb2.DeletionParams(steps=4)),
+            metric_baselines=[B(kind=B.KIND_BLACK), B(kind=B.KIND_BLUR)], top_fraction=0.2)
+    if rpc == "AnalyzeScales":
+        return ex.AnalyzeScalesRequest(model_name=BUNDLED_MODEL, image=_image(assets, rng), seed=5,
+                                       wcam=M.WcamParams(grid_size=2, num_designs=2, levels=1),
+                                       corruptions=[ex.CORRUPTION_GAUSSIAN_BLUR], severities=[1],
+                                       zooms=[2.0] if rng.random() < 0.5 else [])
+    if rpc == "Aggregate":
+        return ex.AggregateRequest(model_name=BUNDLED_MODEL, images=[_image(assets, rng)], seed=5,
+                                   maps=[_map(assets), _tensor(tensor_pb2.DATA_TYPE_FLOAT32, [64, 64],
+                                                               assets.attribution[::-1].tobytes())],
+                                   metric=metrics_pb2.MetricSpec(deletion=metrics_pb2.DeletionParams(steps=4)),
+                                   normalisation=ex.NORMALISATION_MAX_ABS, aggregator=ex.AGGREGATOR_MEAN)
+    if rpc == "Measure":
+        return ex.MeasureRequest(model_name=BUNDLED_MODEL, images=[_image(assets, rng)], seed=5,
+                                 method=M.MethodSpec(occlusion=M.OcclusionParams(window=[32], stride=[32])),
+                                 measures=[ex.SALIENCE_MEASURE_ENTROPY, ex.SALIENCE_MEASURE_OUT_OF_SET],
+                                 noise_levels=[0.0, 0.5])
+    if rpc == "Audit":
+        return ex.AuditRequest(dataset=DATASET, models=[BUNDLED_MODEL], name=f"fuzz{index}", seed=1,
+                               methods=[M.MethodSpec(occlusion=M.OcclusionParams(window=[32], stride=[32]))],
+                               metrics=[metrics_pb2.MetricSpec(deletion=metrics_pb2.DeletionParams(steps=4))])
+    if rpc == "Health.Check":
+        return health_pb2.HealthCheckRequest(service=rng.choice(["", "xai.v1.ExplainService"]))
+    if rpc == "Reflection":
+        return reflection_pb2.ServerReflectionRequest(list_services="")
+    raise KeyError(rpc)
+
+
+@dataclass(frozen=True)
+class Rpc:
+    name: str
+    path: str
+    request: type
+    shape: str  # "unary", "server_stream" or "bidi"
+    weight: float
+    # What the unchanged base request gets (UnloadModel's names a model that is not loaded).
+    base_code: grpc.StatusCode = grpc.StatusCode.OK
+    deadline_s: float = DEADLINE_S
+
+
+RPCS = [
+    Rpc("LoadModel", "/xai.v1.ModelService/LoadModel", ms.LoadModelRequest, "unary", 1.5),
+    Rpc("UnloadModel", "/xai.v1.ModelService/UnloadModel", ms.UnloadModelRequest, "unary", 0.5,
+        grpc.StatusCode.NOT_FOUND),
+    Rpc("ListModels", "/xai.v1.ModelService/ListModels", ms.ListModelsRequest, "unary", 0.5),
+    Rpc("GetModel", "/xai.v1.ModelService/GetModel", ms.GetModelRequest, "unary", 0.5),
+    Rpc("Predict", "/xai.v1.ExplainService/Predict", ex.PredictRequest, "unary", 1.5),
+    Rpc("Explain", "/xai.v1.ExplainService/Explain", ex.ExplainRequest, "unary", 2.0),
+    Rpc("ExplainStream", "/xai.v1.ExplainService/ExplainStream", ex.ExplainStreamRequest, "server_stream", 1.0),
+    Rpc("ListMethods", "/xai.v1.ExplainService/ListMethods", ex.ListMethodsRequest, "unary", 0.3),
+    Rpc("Evaluate", "/xai.v1.ExplainService/Evaluate", ex.EvaluateRequest, "unary", 1.5),
+    Rpc("Consistency", "/xai.v1.ExplainService/Consistency", ex.ConsistencyRequest, "server_stream", 1.0),
+    Rpc("AnalyzeScales", "/xai.v1.ExplainService/AnalyzeScales", ex.AnalyzeScalesRequest, "server_stream", 1.0),
+    Rpc("Aggregate", "/xai.v1.ExplainService/Aggregate", ex.AggregateRequest, "server_stream", 1.0),
+    Rpc("Measure", "/xai.v1.ExplainService/Measure", ex.MeasureRequest, "server_stream", 1.0),
+    Rpc("Audit", "/xai.v1.ExplainService/Audit", ex.AuditRequest, "server_stream", 0.2,
+        deadline_s=AUDIT_DEADLINE_S),
+    Rpc("Health.Check", "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, "unary", 0.3),
+    Rpc("Reflection", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        reflection_pb2.ServerReflectionRequest, "bidi", 0.3),
+]
+RPC_BY_NAME = {rpc.name: rpc for rpc in RPCS}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Named attacks: each way the server was broken before (issue 10), sent on every run
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    rpc: str
+    apply: Callable[[Message, "Assets"], None]
+    # The status the attack must get (None: any but the forbidden ones), and whether OK is wrong.
+    expect: grpc.StatusCode | None = None
+    refused: bool = False
+
+
+def _set(path: str, value) -> Callable[[Message, "Assets"], None]:
+    """An attack that writes ``value`` at the dotted ``path`` (a callable value gets the assets)."""
+    def apply(request: Message, assets: "Assets") -> None:
+        *parents, name = path.split(".")
+        target = request
+        for part in parents:
+            target = getattr(target, part)
+        resolved = value(assets) if callable(value) else value
+        if isinstance(resolved, Message):
+            getattr(target, name).CopyFrom(resolved)
+        elif isinstance(resolved, list):
+            del getattr(target, name)[:]
+            getattr(target, name).extend(resolved)
+        else:
+            setattr(target, name, resolved)
+    return apply
+
+
+def _tensor_named(name: str) -> Callable[["Assets"], tensor_pb2.Tensor]:
+    return lambda assets: dict(assets.hostile_tensors)[name]
+
+
+def _model_named(name: str) -> Callable[["Assets"], bytes]:
+    return lambda assets: next(model for described, model, _ in assets.hostile_models if described == name)
+
+
+def _png_named(name: str) -> Callable[["Assets"], bytes]:
+    return lambda assets: dict(assets.hostile_pngs)[name]
+
+
+def _upload(name: str) -> Callable[[Message, "Assets"], None]:
+    def apply(request: Message, assets: "Assets") -> None:
+        request.onnx_model = _model_named(name)(assets)
+    return apply
+
+
+def _pixel_map_with_wavelet_metric(request: Message, assets: "Assets") -> None:
+    del request.metrics[:]
+    request.metrics.add().wavelet_deletion.steps = 4
+
+
+def _consistency_baselines(request: Message, assets: "Assets") -> None:
+    template = methods_pb2.Baseline(kind=methods_pb2.Baseline.KIND_BLUR, sigma=3.0)
+    del request.metric_baselines[:]
+    for _ in range(300):
+        request.metric_baselines.add().CopyFrom(template)
+
+
+M, X, INVALID, EXHAUSTED = methods_pb2, metrics_pb2, grpc.StatusCode.INVALID_ARGUMENT, \
+    grpc.StatusCode.RESOURCE_EXHAUSTED
+ATTACKS = [
+    Attack("sobol.perturbation=99", "Explain", _set("method", M.MethodSpec(sobol=M.SobolParams(
+        grid_size=2, num_designs=2, perturbation=99))), INVALID),
+    Attack("mu_fidelity.correlation=7", "Evaluate", _set("metrics", [X.MetricSpec(mu_fidelity=X.MuFidelityParams(
+        num_samples=8, correlation=7))]), INVALID),
+    Attack("NUL in LoadModel.path", "LoadModel", _set("path", "shapes\x00.onnx"), INVALID),
+    Attack("NUL in Audit.dataset", "Audit", _set("dataset", "fuzzset\x00/manifest.csv"), INVALID),
+    Attack("300-character LoadModel.path", "LoadModel", _set("path", "p" * 300), INVALID),
+    Attack("300-character Audit.dataset", "Audit", _set("dataset", "d" * 300), INVALID),
+    Attack("pixels [2**62, 4] with no bytes", "Predict", _set("images", [tensor_pb2.Image(
+        pixels=_tensor(tensor_pb2.DATA_TYPE_UINT8, [2**62, 4], b""))]), INVALID),
+    Attack("FLOAT32 pixels [0, 0, 3]", "Explain", _set("image.pixels", _tensor_named("FLOAT32 [0, 0, 3]")),
+           INVALID),
+    Attack("UINT8 pixels [0, 0, 3]", "Predict", _set("images", [tensor_pb2.Image(
+        pixels=_tensor(tensor_pb2.DATA_TYPE_UINT8, [0, 0, 3], b""))]), INVALID),
+    Attack("mask [0, 5]", "Explain", _set("mask.pixels", _tensor_named("[0, 5]")), INVALID),
+    Attack("Evaluate a pixel map with wavelet_deletion", "Evaluate", _pixel_map_with_wavelet_metric, INVALID),
+    Attack("PNG with a corrupted IEND", "Predict", _set("images", lambda assets: [tensor_pb2.Image(
+        encoded=_png_named("bad IEND CRC")(assets))]), INVALID),
+    Attack("ONNX upload with a non-UTF-8 op_type", "LoadModel", _upload("non-UTF-8 op_type"), INVALID),
+    Attack("Audit scales.corruptions=[0]", "Audit", _set("scales", ex.AuditScales(corruptions=[0])), INVALID),
+    Attack("Audit measures=[0, 4]", "Audit", _set("measures", [0, 4]), INVALID),
+    Attack("Audit of a manifest.json whose samples are [1]", "Audit", _set("dataset", "badmanifest"), INVALID),
+    *[Attack(f"ONNX upload, {name}", "LoadModel", _upload(name), INVALID) for name in (
+        "metadata a list", "metadata a number", "metadata preprocessing a string", "metadata mean non-numeric",
+        "metadata mean null", "metadata nested 100000 deep")],
+    *[Attack(f"ONNX upload, {name}", "LoadModel", _upload(name), refused=True) for name in (
+        "metadata batch_size 10^12", "declares 100000x100000", "declares 2^62 x 1")],
+    *[Attack(f"ONNX upload with {name}", "LoadModel", _upload(name), refused=True) for name in (
+        "external data README.md", "external data /etc/hostname", "external data ../../../../etc/passwd")],
+    Attack("audit output through a planted symbolic link", "Audit", _set("name", PLANTED_AUDIT), refused=True),
+    Attack("5000 targets on a 5-class model", "Explain", _set("target", ex.Target(class_indices=range(5000))),
+           INVALID),
+    Attack("RISE num_masks=1000000 grid_size=32", "Explain", _set("method", M.MethodSpec(rise=M.RiseParams(
+        num_masks=1_000_000, grid_size=32))), EXHAUSTED),
+    Attack("LIME num_samples=1000000 n_segments=1000", "Explain", _set("method", M.MethodSpec(lime=M.LimeParams(
+        num_samples=1_000_000, segmentation=M.SEGMENTATION_SLIC, n_segments=1000))), EXHAUSTED),
+    Attack("Consistency with 300 metric baselines", "Consistency", _consistency_baselines),
+    Attack("Predict batch_size=4294967295", "Predict", _set("batch_size", 2**32 - 1)),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mutations
+
+
+@dataclass
+class Slot:
+    """A place a mutation can write: ``parent.<field>`` (or its element ``index``), reached by ``path``."""
+
+    path: str
+    parent: Message
+    field: FieldDescriptor
+    index: int | None = None
+    # Called after the write: puts a detached parent in place (see ``_spec_slots``).
+    attach: Callable[[], None] | None = None
+
+
+def _repeated(field: FieldDescriptor) -> bool:
+    flag = getattr(field, "is_repeated", None)
+    return flag if flag is not None else field.label == FieldDescriptor.LABEL_REPEATED
+
+
+def slots(message: Message, prefix: str = "", depth: int = 0) -> list[Slot]:
+    """Every field of ``message`` and of its nested messages, set or not (an unset oneof member is a place too:
+    writing into ``method.sobol`` turns an occlusion request into a Sobol one)."""
+    if message.DESCRIPTOR.full_name in CHEAP_PARAMS:
+        return _spec_slots(message, prefix, depth)
+    found = []
+    for field in message.DESCRIPTOR.fields:
+        path = f"{prefix}{field.name}"
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            continue
+        found.append(Slot(path, message, field))
+        value = getattr(message, field.name)
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            if depth >= MAX_DEPTH:
+                continue
+            if _repeated(field):
+                for i, element in enumerate(value):
+                    found += slots(element, f"{path}[{i}].", depth + 1)
+            else:
+                found += slots(value, f"{path}.", depth + 1)
+        elif _repeated(field):
+            found += [Slot(f"{path}[{i}]", message, field, i) for i in range(len(value))]
+    return found
+
+
+def _spec_slots(spec: Message, prefix: str, depth: int) -> list[Slot]:
+    """A MethodSpec or MetricSpec: its method's fields, and those of every other method, which a write switches to
+    with cheap parameters (the defaults of RISE or EVA take seconds: a deadline, not a finding, every time)."""
+    chosen = spec.WhichOneof("params")
+    found = []
+    for field in spec.DESCRIPTOR.fields:
+        path = f"{prefix}{field.name}"
+        if field.name == chosen:
+            found.append(Slot(path, spec, field))
+            found += slots(getattr(spec, field.name), f"{path}.", depth + 1)
+            continue
+        prototype = CHEAP_PARAMS[spec.DESCRIPTOR.full_name][field.name]()
+
+        def attach(spec=spec, name=field.name, prototype=prototype) -> None:
+            getattr(spec, name).CopyFrom(prototype)
+        found += [Slot(f"{path}.{f.name}", prototype, f, attach=attach) for f in prototype.DESCRIPTOR.fields]
+    return found
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(value) if hasattr(value, '__len__') else '?'} long)"
+
+
+def _scalar(rng: random.Random, field: FieldDescriptor, assets: Assets) -> tuple[object, str]:
+    """A hostile value for a scalar field, and how to say it."""
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_ENUM:
+        if rng.random() < 0.7:
+            value = rng.choice(UNKNOWN_ENUMS)
+        else:
+            value = rng.choice([v.number for v in field.enum_type.values])
+        return value, str(value)
+    if kind in _RANGES:
+        low, high = _RANGES[kind]
+        value = _pick_int(rng)
+        if not low <= value <= high:
+            value = rng.choice([low, high])
+        return value, str(value)
+    if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+        value = rng.choice(FLOATS)
+        return value, repr(value)
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return rng.random() < 0.5, ""
+    if kind == FieldDescriptor.TYPE_STRING:
+        value = rng.choice(STRINGS + NAMES) if field.name.endswith("name") or field.name.endswith("models") else \
+            rng.choice(STRINGS)
+        return value, _show(value)
+    if kind == FieldDescriptor.TYPE_BYTES:
+        if field.name == "onnx_model":
+            described, value, _ = rng.choice(assets.hostile_models)
+            return value, f"<ONNX: {described}>"
+        if field.name == "encoded":
+            return _hostile_encoded(rng, assets)
+        value = rng.randbytes(rng.choice([0, 1, 7, 1000]))
+        return value, f"<{len(value)} random bytes>"
+    raise TypeError(field)
+
+
+def _hostile_encoded(rng: random.Random, assets: Assets) -> tuple[bytes, str]:
+    roll = rng.random()
+    if roll < 0.7:
+        described, value = rng.choice(assets.hostile_pngs)
+        return value, f"<PNG: {described}>"
+    data = bytearray(assets.png)
+    if roll < 0.9:  # flip bytes past the signature: CRCs, lengths and compressed data break in turn
+        positions = [rng.randrange(8, len(data)) for _ in range(rng.choice([1, 2, 8]))]
+        for position in positions:
+            data[position] ^= 1 << rng.randrange(8)
+        return bytes(data), f"<PNG with bits flipped at {positions}>"
+    cut = rng.randrange(8, len(data))
+    return bytes(data[:cut]), f"<PNG truncated at {cut} of {len(data)}>"
+
+
+def _hostile_image(rng: random.Random, assets: Assets) -> tuple[tensor_pb2.Image | None, str]:
+    roll = rng.random()
+    if roll < 0.45:
+        value, described = _hostile_encoded(rng, assets)
+        return tensor_pb2.Image(encoded=value), described
+    if roll < 0.9:
+        described, tensor = rng.choice(assets.hostile_tensors)
+        return tensor_pb2.Image(pixels=tensor), f"<pixels {described}>"
+    if roll < 0.95:
+        return tensor_pb2.Image(), "<empty Image>"
+    return None, "<unset>"
+
+
+def _write(rng: random.Random, slot: Slot, assets: Assets) -> str:
+    field, parent = slot.field, slot.parent
+    container = getattr(parent, field.name)
+    if slot.index is not None:  # one element of a repeated scalar field
+        value, described = _scalar(rng, field, assets)
+        container[slot.index] = value
+        return f"{slot.path}={described or value}"
+    if _repeated(field):
+        if rng.random() < 0.35:
+            del container[:]
+            return f"{slot.path}=[]"
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            count = rng.choice([2, 8, 64, 300])
+            if len(container) and rng.random() < 0.7:
+                template = container[rng.randrange(len(container))]
+                for _ in range(count):
+                    container.add().CopyFrom(template)
+                return f"{slot.path}+={count} copies"
+            for _ in range(min(count, 8)):
+                container.add()
+            return f"{slot.path}+={min(count, 8)} empty"
+        count = rng.choice([2, 64, 1000])
+        if len(container) and rng.random() < 0.5:
+            values, described = [container[0]] * count, f"{container[0]!r}"
+        else:
+            value, described = _scalar(rng, field, assets)
+            values = [value] * count
+        container.extend(values)
+        return f"{slot.path}+={count} x {described}"
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        name = field.message_type.full_name
+        if name == "xai.v1.Tensor" and rng.random() < 0.8:
+            described, tensor = rng.choice(assets.hostile_tensors)
+            container.CopyFrom(tensor)
+            return f"{slot.path}=<{described}>"
+        if name == "xai.v1.Image" and rng.random() < 0.8:
+            image, described = _hostile_image(rng, assets)
+            if image is None:
+                parent.ClearField(field.name)
+            else:
+                container.CopyFrom(image)
+            return f"{slot.path}={described}"
+        if rng.random() < 0.5 or parent.DESCRIPTOR.full_name in CHEAP_PARAMS:  # {} there: the slow defaults
+            parent.ClearField(field.name)
+            return f"{slot.path}=<unset>"
+        container.Clear()
+        container.SetInParent()
+        return f"{slot.path}={{}}"
+    value, described = _scalar(rng, field, assets)
+    setattr(parent, field.name, value)
+    return f"{slot.path}={described or value}"
+
+
+def mutate(rng: random.Random, message: Message, assets: Assets) -> str:
+    """Write one hostile value somewhere in ``message``; returns "path=value"."""
+    slot = rng.choice(slots(message))
+    described = _write(rng, slot, assets)
+    if slot.attach is not None:
+        slot.attach()
+    return described
+
+
+# Bodies no protobuf parser accepts, whatever the message: wire type 7, field 0, an unterminated varint, a length
+# past the end, an end-group with no start.
+_BROKEN_WIRE = [b"\x0f", b"\x00", b"\x08\xff", b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+                b"\x0a\x05ab", b"\x0a\xff\xff\xff\xff\x0f", b"\x0c", b"\xff\xff\xff\xff"]
+
+
+def _undecodable(rng: random.Random, request: Message) -> tuple[bytes, str]:
+    strings = [f for f in request.DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_STRING]
+    if strings and rng.random() < 0.3:  # a string field that is not UTF-8
+        tag = (strings[0].number << 3) | 2
+        body = _varint(tag) + b"\x02\xff\xfe"
+        return body, f"<{strings[0].name} not UTF-8>"
+    broken = rng.choice(_BROKEN_WIRE)
+    if rng.random() < 0.5:
+        return request.SerializeToString() + broken, f"<valid body + {broken!r}>"
+    return broken, f"<{broken!r}>"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@dataclass(frozen=True)
+class Case:
+    seed: int
+    index: int
+    rpc: Rpc
+    body: bytes
+    mutations: tuple[str, ...]
+    # What the oracle expects beyond "no forbidden status": this status, and whether OK would be wrong.
+    expect: grpc.StatusCode | None = None
+    refused: bool = False
+    # The status's details must name the field at fault (google.rpc.BadRequest).
+    names_field: bool = False
+
+    def describe(self) -> str:
+        return (f"seed={self.seed} index={self.index} rpc={self.rpc.name} "
+                f"mutations=[{'; '.join(self.mutations) or 'none'}]")
+
+    def request(self) -> Message | None:
+        try:
+            return self.rpc.request.FromString(self.body)
+        except DecodeError:
+            return None
+
+
+def case(seed: int, index: int, assets: Assets) -> Case:
+    """Case ``index`` of ``seed``: 5% valid base requests, 10% undecodable or random bodies, 2% unknown fields, 13%
+    named attacks, the rest one to three hostile fields."""
+    rng = random.Random(f"{seed}/{index}")
+    rpc = rng.choices(RPCS, [r.weight for r in RPCS])[0]
+    roll = rng.random()
+    if 0.17 <= roll < 0.30:
+        attack = rng.choice(ATTACKS)
+        rpc = RPC_BY_NAME[attack.rpc]
+        request = base_request(rpc.name, rng, assets, index)
+        attack.apply(request, assets)
+        return Case(seed, index, rpc, request.SerializeToString(), (f"attack: {attack.name}",), expect=attack.expect,
+                    refused=attack.refused, names_field=attack.expect is not None or attack.refused)
+    request = base_request(rpc.name, rng, assets, index)
+    if roll < 0.05:
+        return Case(seed, index, rpc, request.SerializeToString(), (), expect=rpc.base_code)
+    if roll < 0.13:
+        if roll < 0.10:
+            body, described = _undecodable(rng, request)
+        else:
+            body = rng.randbytes(rng.choice([1, 3, 16, 64]))
+            described = f"<random {body.hex()}>"
+        try:
+            rpc.request.FromString(body)
+        except DecodeError:
+            return Case(seed, index, rpc, body, (f"body={described}",), expect=grpc.StatusCode.INVALID_ARGUMENT)
+        return Case(seed, index, rpc, body, (f"body={described} (decodes)",))
+    if roll < 0.15:  # unknown fields are skipped by every proto3 parser
+        extra = _varint((rng.choice([999, 2**29 - 1]) << 3) | 2) + b"\x03abc"
+        return Case(seed, index, rpc, request.SerializeToString() + extra, ("body=<valid + unknown field>",))
+    mutations = []
+    for _ in range(rng.choices([1, 2, 3], [0.7, 0.2, 0.1])[0]):
+        if not request.DESCRIPTOR.fields:
+            break
+        try:
+            mutations.append(mutate(rng, request, assets))
+        except (ValueError, TypeError) as error:  # a value the client library refuses to set: not sent
+            mutations.append(f"<not set: {error}>")
+    if not mutations:  # a request without fields: send it with an unknown field
+        extra = _varint((999 << 3) | 0) + b"\x01"
+        return Case(seed, index, rpc, request.SerializeToString() + extra, ("body=<unknown field 999>",))
+    refused = (rpc.name == "LoadModel" and request.WhichOneof("source") == "onnx_model" and any(
+        request.onnx_model == model for _, model, must_refuse in assets.hostile_models if must_refuse)) or (
+        rpc.name == "Audit" and request.name == PLANTED_AUDIT)
+    return Case(seed, index, rpc, request.SerializeToString(), tuple(mutations), refused=refused)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sending and judging
+
+
+@dataclass
+class Result:
+    case: Case
+    code: grpc.StatusCode
+    details: str
+    seconds: float
+    response: bytes | None = None  # the last message, for unary and streamed answers
+    # The fields the status's google.rpc.BadRequest details name.
+    fields: tuple[str, ...] = ()
+    # After DEADLINE_EXCEEDED or CANCELLED: how long the server's jobs took to stop (inf: still running after
+    # IDLE_WAIT_S; None: not measured).
+    idle_after_s: float | None = None
+
+    def violation(self) -> str | None:
+        if self.code in FORBIDDEN:
+            return self.code.name
+        if OVERSIZED in self.details:
+            return f"{self.code.name} from the client: the server's error status was over its 8 KiB metadata limit"
+        if self.idle_after_s is not None and self.idle_after_s > IDLE_AFTER_DEADLINE_S:
+            waited = f"{self.idle_after_s:.1f} s" if math.isfinite(self.idle_after_s) else f"over {IDLE_WAIT_S:.0f} s"
+            return f"{self.code.name}, and the server's work went on for {waited}"
+        if self.case.expect is not None and self.code != self.case.expect:
+            return f"{self.code.name}, want {self.case.expect.name}"
+        if self.case.refused and self.code == grpc.StatusCode.OK:
+            return "OK for a request that reaches files outside the server's folders"
+        if self.case.names_field and self.code != grpc.StatusCode.OK and not self.fields:
+            return f"{self.code.name} without the field at fault (google.rpc.BadRequest)"
+        return None
+
+
+ABANDONED = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+# What a gRPC client answers itself when a status's message and details exceed its metadata limit (8 KiB by
+# default): the server's own status never arrives.
+OVERSIZED = "received metadata size exceeds"
+
+
+def call(channel: grpc.Channel, rpc: Rpc, body: bytes, timeout: float) -> tuple[grpc.StatusCode, str, bytes | None,
+                                                                              tuple[str, ...]]:
+    """Send ``body`` to ``rpc`` as it is; (status, details, last response message, fields named at fault)."""
+    last = None
+    try:
+        if rpc.shape == "unary":
+            last = channel.unary_unary(rpc.path)(body, timeout=timeout)
+        elif rpc.shape == "server_stream":
+            for last in channel.unary_stream(rpc.path)(body, timeout=timeout):
+                pass
+        else:
+            for last in channel.stream_stream(rpc.path)(iter([body]), timeout=timeout):
+                pass
+    except grpc.RpcError as error:
+        return error.code(), error.details() or "", None, _violated_fields(error)
+    return grpc.StatusCode.OK, "", last, ()
+
+
+def _violated_fields(error: grpc.RpcError) -> tuple[str, ...]:
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:  # details of another status: the client replaced the server's (see OVERSIZED)
+        return ()
+    fields = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            fields += [violation.field for violation in request.field_violations]
+    return tuple(fields)
+
+
+BUNDLED_NAMES = frozenset(p.name for p in (ROOT / "models").iterdir() if (p / "model.onnx").is_file())
+
+
+def run_case(channel: grpc.Channel, case: Case, *, timeout: float | None = None,
+             in_flight: Callable[[], int] | None = None) -> Result:
+    """Send one case; with ``in_flight`` (the server's count of running and queued jobs), also time how long its
+    work goes on after a deadline."""
+    started = time.perf_counter()
+    code, details, last, fields = call(channel, case.rpc, case.body,
+                                       case.rpc.deadline_s if timeout is None else timeout)
+    ended = time.perf_counter()
+    result = Result(case, code, details, ended - started, last, fields)
+    if code in ABANDONED and in_flight is not None:
+        while in_flight() and time.perf_counter() - ended < IDLE_WAIT_S:
+            time.sleep(0.01)
+        result.idle_after_s = math.inf if in_flight() else time.perf_counter() - ended
+    if case.rpc.name == "LoadModel" and code == grpc.StatusCode.OK:
+        _restore(channel, ms.LoadModelResponse.FromString(last).model.name)
+    return result
+
+
+def _restore(channel: grpc.Channel, name: str) -> None:
+    """Keep the registry as it was: a model the fuzzer loaded goes; a bundled one it replaced comes back as it was."""
+    if name in BUNDLED_NAMES:
+        request = ms.LoadModelRequest(name=name, path=name, replace=True)
+        code, details, *_ = call(channel, RPC_BY_NAME["LoadModel"], request.SerializeToString(), 30)
+    else:
+        code, details, *_ = call(channel, RPC_BY_NAME["UnloadModel"],
+                                 ms.UnloadModelRequest(name=name).SerializeToString(), 30)
+    if code != grpc.StatusCode.OK:
+        raise AssertionError(f"cannot restore model {name!r} after a fuzzed LoadModel: {code.name} {details}")
+
+
+def health_status(channel: grpc.Channel, timeout: float = 1.0) -> str:
+    """The overall health status's name, or the error that stood in its way."""
+    try:
+        response = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=None,
+                                       response_deserializer=health_pb2.HealthCheckResponse.FromString)(
+            health_pb2.HealthCheckRequest(service="").SerializeToString(), timeout=timeout)
+    except grpc.RpcError as error:
+        return f"{error.code().name}: {error.details()}"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (VmRSS), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+@dataclass
+class Run:
+    """A fuzzing run's results."""
+
+    seed: int
+    results: list[Result] = field(default_factory=list)
+    health: list[tuple[int, str]] = field(default_factory=list)  # (case index, status) when not SERVING
+    rss: list[tuple[int, float]] = field(default_factory=list)  # (case index, MiB)
+    seconds: float = 0.0
+
+    def memory(self, first_fraction: float = 0.1) -> tuple[float, float]:
+        """RSS (MiB) once the first tenth of the cases is done, and at the end: each the least of three samples, so
+        that a leak (which raises the floor) counts and one large request in flight at a sample does not."""
+        cut = self.rss[0][0] + first_fraction * (self.rss[-1][0] - self.rss[0][0])
+        after = [mib for index, mib in self.rss if index >= cut]
+        return min(after[:3]), min(m for _, m in self.rss[-3:])
+
+    def abandoned(self) -> list[Result]:
+        return [r for r in self.results if r.code in ABANDONED]
+
+    def histogram(self) -> Counter:
+        return Counter(r.code.name for r in self.results)
+
+    def histogram_text(self) -> str:
+        by_rpc: dict[str, Counter] = {}
+        for r in self.results:
+            by_rpc.setdefault(r.case.rpc.name, Counter())[r.code.name] += 1
+        lines = [f"{len(self.results)} requests in {self.seconds:.1f} s, seed {self.seed}:"]
+        lines += [f"  {code:<20} {count}" for code, count in self.histogram().most_common()]
+        lines.append("by RPC:")
+        lines += [f"  {name:<14} " + ", ".join(f"{c} {n}" for c, n in counts.most_common())
+                  for name, counts in sorted(by_rpc.items())]
+        return "\n".join(lines)
+
+    def failures(self) -> list[tuple[Result, str]]:
+        return [(r, v) for r in self.results if (v := r.violation())]
+
+    def causes(self) -> dict[tuple[str, str, str], list[Result]]:
+        """Failures grouped by RPC, violation and the (normalised) fields mutated: one entry per likely cause."""
+        grouped: dict[tuple[str, str, str], list[Result]] = {}
+        for result, violation in self.failures():
+            fields = ",".join(sorted({_field_of(m) for m in result.case.mutations})) or "<base>"
+            grouped.setdefault((result.case.rpc.name, violation, fields), []).append(result)
+        return grouped
+
+    def report(self, limit: int = 40) -> str:
+        lines = [self.histogram_text()]
+        waits = [r.idle_after_s for r in self.abandoned() if r.idle_after_s is not None]
+        if waits:
+            finite = [w for w in waits if math.isfinite(w)]
+            lines.append(f"{len(waits)} calls ended by their deadline; the server was idle again after at most "
+                         f"{max(finite, default=0):.2f} s, except {len(waits) - len(finite)} still busy after "
+                         f"{IDLE_WAIT_S:.0f} s")
+        if self.rss:
+            start, end = self.memory()
+            lines.append(f"RSS {start:.0f} MiB after the first tenth, {end:.0f} MiB at the end ({end - start:+.0f}), "
+                         f"peak sample {max(m for _, m in self.rss):.0f} MiB")
+        if self.health:
+            lines.append(f"health not SERVING: {self.health[:10]}")
+        causes = self.causes()
+        if causes:
+            lines.append(f"{len(self.failures())} failing requests, {len(causes)} distinct (RPC, status, field):")
+            for (rpc, violation, fields), results in sorted(causes.items(), key=lambda kv: -len(kv[1]))[:limit]:
+                first = results[0]
+                lines.append(f"  {len(results):4d} x {rpc} {violation} [{fields}]: {first.details[:160]!r}\n"
+                             f"         e.g. {first.case.describe()}")
+        return "\n".join(lines)
+
+
+def _field_of(mutation: str) -> str:
+    name = mutation.split("=", 1)[0].split("+=", 1)[0]
+    return re.sub(r"\[\d+\]", "[]", name)
+
+
+def fuzz(channel: grpc.Channel, seed: int, count: int, assets: Assets, *, start: int = 0, health_every: int = 50,
+         in_flight: Callable[[], int] | None = None, on_progress: Callable[[int], None] | None = None) -> Run:
+    """Send cases ``start .. start + count - 1`` of ``seed`` one after the other; every ``health_every`` cases (and
+    after the last), check health and record this process's RSS."""
+    run = Run(seed)
+    started = time.perf_counter()
+    for index in range(start, start + count):
+        run.results.append(run_case(channel, case(seed, index, assets), in_flight=in_flight))
+        done = index - start + 1
+        if done % health_every == 0 or done == count:
+            status = health_status(channel)
+            if status != "SERVING":
+                run.health.append((index, status))
+            run.rss.append((index, rss_mb()))
+            if on_progress is not None:
+                on_progress(done)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def warm_up(channel: grpc.Channel, assets: Assets) -> None:
+    """Every RPC once, with every base method: imports, the PyTorch mirror and first-use caches come before any
+    memory is measured."""
+    rng = random.Random(0)
+    requests = [(rpc, base_request(rpc.name, rng, assets, -1)) for rpc in RPCS]
+    explain = RPC_BY_NAME["Explain"]
+    for method in _methods():
+        request = base_request("Explain", rng, assets, -1)
+        request.method.CopyFrom(method())
+        requests.append((explain, request))
+    for rpc, request in requests:
+        result = run_case(channel, Case(0, -1, rpc, request.SerializeToString(), ()), timeout=120.0)
+        if result.code != rpc.base_code:
+            raise AssertionError(f"warm-up {rpc.name} failed: {result.code.name} {result.details}")
