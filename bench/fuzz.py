@@ -54,11 +54,15 @@ def main() -> int:
         fuzzing.warm_up(channel, assets)
         if args.index is not None:
             case = fuzzing.case(seed, args.index, assets)
-            result = fuzzing.run_case(channel, case, in_flight=in_flight)
+            with fuzzing.ServerErrors() as errors:
+                errors.index = args.index
+                result = fuzzing.run_case(channel, case, in_flight=in_flight)
             print(case.describe())
             if args.verbose:
                 print(case.request())
             print(f"-> {result.code.name} in {result.seconds * 1000:.0f} ms: {result.details}")
+            if args.index in errors.raised:
+                print(f"raised {errors.raised[args.index]}")
             print(f"violation: {result.violation()}")
             return 1 if result.violation() else 0
 
