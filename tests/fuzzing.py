@@ -21,6 +21,7 @@ import math
 import random
 import re
 import struct
+import sys
 import time
 import traceback
 import zlib
@@ -182,10 +183,18 @@ class Assets:
         iend = png.rindex(b"IEND")
         ihdr_crc = png.index(b"IHDR") + 4 + 13
         gray16 = _encode(np.full((8, 8), 40000, np.uint16), "PNG")
+        # The image data in two IDAT chunks, the second with a type that is no chunk type: Pillow reads it while
+        # decoding and raises SyntaxError (issue 10 found it as a corrupted IEND).
+        rows = b"".join(b"\x00" + row.tobytes() for row in self.pixels)
+        data = zlib.compress(rows)
+        ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+        broken_chunk = (PNG_SIGNATURE + ihdr + _chunk(b"IDAT", data[:len(data) // 2])
+                        + _chunk(b"\x01DAT", data[len(data) // 2:]) + _chunk(b"IEND", b""))
         return [
             ("empty", b""),
             ("signature only", PNG_SIGNATURE),
             ("bad IEND CRC", png[:iend + 4] + b"\xde\xad\xbe\xef"),
+            ("chunk after IDAT not a chunk", broken_chunk),
             ("bad IHDR CRC", png[:ihdr_crc] + b"\x00\x00\x00\x00" + png[ihdr_crc + 4:]),
             ("truncated half", png[:len(png) // 2]),
             ("no IEND chunk", png[:iend - 4]),
@@ -262,7 +271,8 @@ class Assets:
 
     @cached_property
     def hostile_models(self) -> list[tuple[str, bytes, bool]]:
-        """(description, ONNX bytes, refused): ``refused`` models must never load (they read files of the server)."""
+        """(description, ONNX bytes, refused): ``refused`` models must never load: they read files of the server, or
+        declare inputs or batches that no budget admits."""
         valid = self.upload
         op = b"GlobalAveragePool"
         nested = "[" * 100_000 + "]" * 100_000
@@ -281,16 +291,16 @@ class Assets:
             ("ir_version 99", pooled_classifier(ir_version=99), False),
             ("int8 input", pooled_classifier(input_type=TensorProto.INT8), False),
             ("string input", pooled_classifier(input_type=TensorProto.STRING), False),
-            ("declares 100000x100000", pooled_classifier(input_dims=("batch", 3, 100_000, 100_000)), False),
-            ("declares 2^62 x 1", pooled_classifier(input_dims=("batch", 3, 2**62, 1)), False),
+            ("declares 100000x100000", pooled_classifier(input_dims=("batch", 3, 100_000, 100_000)), True),
+            ("declares 2^62 x 1", pooled_classifier(input_dims=("batch", 3, 2**62, 1)), True),
             ("declares 0x0", pooled_classifier(input_dims=("batch", 3, 0, 0)), False),
             ("declares 1000 channels", pooled_classifier(input_dims=("batch", 1000, 8, 8)), False),
             ("declares dynamic H, W", pooled_classifier(input_dims=("batch", 3, "h", "w")), False),
             ("declares rank 2", pooled_classifier(input_dims=("batch", 3)), False),
             ("0 classes", pooled_classifier(classes=0), False),
-            ("metadata batch_size 10^12", pooled_classifier(metadata=meta({"batch_size": 10**12})), False),
+            ("metadata batch_size 10^12", pooled_classifier(metadata=meta({"batch_size": 10**12})), True),
             ("metadata height/width 10^6", pooled_classifier(metadata=meta({"height": 10**6, "width": 10**6})),
-             False),
+             True),
             ("metadata a list", pooled_classifier(metadata=meta([1, 2])), False),
             ("metadata a number", pooled_classifier(metadata=meta(5)), False),
             ("metadata null", pooled_classifier(metadata=meta("null")), False),
@@ -321,8 +331,6 @@ def write_dataset(data_dir: Path, items: int = 2) -> None:
     """What the Audit cases use under the server's data directory: ``fuzzset`` (fresh shapes scenes with masks, a
     CSV manifest), ``badmanifest`` (a manifest.json whose samples are not objects) and ``audits/planted``, a symbolic
     link to a folder outside the data directory that an audit must not write through."""
-    import sys
-
     sys.path.insert(0, str(ROOT / "models"))
     from scenes import write_scene_dataset
 
@@ -611,8 +619,8 @@ ATTACKS = [
         pixels=_tensor(tensor_pb2.DATA_TYPE_UINT8, [0, 0, 3], b""))]), INVALID),
     Attack("mask [0, 5]", "Explain", _set("mask.pixels", _tensor_named("[0, 5]")), INVALID),
     Attack("Evaluate a pixel map with wavelet_deletion", "Evaluate", _pixel_map_with_wavelet_metric, INVALID),
-    Attack("PNG with a corrupted IEND", "Predict", _set("images", lambda assets: [tensor_pb2.Image(
-        encoded=_png_named("bad IEND CRC")(assets))]), INVALID),
+    Attack("PNG with a corrupted chunk after IDAT", "Predict", _set("images", lambda assets: [tensor_pb2.Image(
+        encoded=_png_named("chunk after IDAT not a chunk")(assets))]), INVALID),
     Attack("ONNX upload with a non-UTF-8 op_type", "LoadModel", _upload("non-UTF-8 op_type"), INVALID),
     Attack("Audit scales.corruptions=[0]", "Audit", _set("scales", ex.AuditScales(corruptions=[0])), INVALID),
     Attack("Audit measures=[0, 4]", "Audit", _set("measures", [0, 4]), INVALID),
@@ -1029,11 +1037,16 @@ def run_case(channel: grpc.Channel, case: Case, *, timeout: float | None = None,
         result.idle_after_s = math.inf if in_flight() else time.perf_counter() - ended
     if case.rpc.name == "LoadModel" and code == grpc.StatusCode.OK:
         _restore(channel, ms.LoadModelResponse.FromString(last).model.name)
+    if case.rpc.name == "UnloadModel" and code == grpc.StatusCode.OK:
+        name = ms.UnloadModelRequest.FromString(case.body).name
+        if name in BUNDLED_NAMES:
+            _restore(channel, name)
     return result
 
 
 def _restore(channel: grpc.Channel, name: str) -> None:
-    """Keep the registry as it was: a model the fuzzer loaded goes; a bundled one it replaced comes back as it was."""
+    """Keep the registry as it was: a model the fuzzer loaded goes; a bundled one it replaced or unloaded comes back
+    as it was."""
     if name in BUNDLED_NAMES:
         request = ms.LoadModelRequest(name=name, path=name, replace=True)
         code, details, *_ = call(channel, RPC_BY_NAME["LoadModel"], request.SerializeToString(), 30)
@@ -1152,7 +1165,7 @@ class ServerErrors(logging.Handler):
         super().__init__(logging.ERROR)
         self.index: int | None = None
         self.raised: dict[int, str] = {}
-        self._propagate: dict[str, bool] = {}
+        self._saved: dict[str, tuple[bool, int]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[1] is not None and self.index is not None:
@@ -1161,15 +1174,19 @@ class ServerErrors(logging.Handler):
     def __enter__(self) -> "ServerErrors":
         for name in self.LOGGERS:
             logger = logging.getLogger(name)
-            self._propagate[name] = logger.propagate
+            self._saved[name] = (logger.propagate, logger.level)
             logger.addHandler(self)
             logger.propagate = False
+            if logger.getEffectiveLevel() > logging.ERROR:
+                logger.setLevel(logging.ERROR)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        for name, propagate in self._propagate.items():
-            logging.getLogger(name).removeHandler(self)
-            logging.getLogger(name).propagate = propagate
+        for name, (propagate, level) in self._saved.items():
+            logger = logging.getLogger(name)
+            logger.removeHandler(self)
+            logger.propagate = propagate
+            logger.setLevel(level)
 
 
 def _where(error: BaseException) -> str:

@@ -118,7 +118,7 @@ def test_the_cases_reach_every_rpc_and_every_attack(assets):
         "tensor of an impossible shape": count(lambda m: "[2**" in m or "[0, 0, 3]" in m or "<[0, 5]" in m),
         "raw bytes not matching the shape": count(lambda m: "byte short" in m or "byte over" in m or
                                                   "raw_data=<" in m),
-        "corrupted PNG": count(lambda m: "CRC" in m or "bits flipped" in m),
+        "corrupted PNG": count(lambda m: "CRC" in m or "bits flipped" in m or "not a chunk" in m),
         "truncated PNG": count(lambda m: "PNG truncated" in m or "truncated half" in m),
         "junk or broken ONNX upload": count(lambda m: m.startswith("onnx_model=<ONNX:")),
     }
