@@ -21,7 +21,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
 
-from fuzzing import png_bytes
+from fuzz_assets import png_bytes
 
 SIDE = 8000
 # The event loop only routes: an answer that waits for a decode takes a second or more (one 8000 x 8000 PNG decodes
