@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pkgutil
 from dataclasses import field
 from typing import Any, Mapping
@@ -45,6 +46,10 @@ class Declared:
         unknown = set(raw) - set(known)
         if unknown:
             raise InvalidArgument(f"unknown parameters {sorted(unknown)}; known: {sorted(known)}", field=self.name)
+        for name, value in raw.items():
+            # No parameter means anything at NaN or infinity; each would surface deep in the arithmetic.
+            if any(isinstance(v, float) and not math.isfinite(v) for v in _values(value)):
+                raise InvalidArgument(f"{value!r} is not a finite number", field=f"{self.name}.{name}")
         return self.params(**{
             name: as_pair(value, f"{self.name}.{name}") if known[name].metadata.get("kind") == "pair" else value
             for name, value in raw.items()})
@@ -55,6 +60,10 @@ class Declared:
              "default_value": _format_default(f.default), "description": f.metadata.get("doc", "")}
             for f in dataclasses.fields(self.params)
         ]
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def discover(package: str, path: list[str], attribute: str, kind: type) -> dict[str, Any]:

@@ -331,6 +331,8 @@ def _png_named(name: str) -> Callable[["Assets"], bytes]:
 def _upload(name: str) -> Callable[[Message, "Assets"], None]:
     def apply(request: Message, assets: "Assets") -> None:
         request.onnx_model = _model_named(name)(assets)
+        # The hostile model as it is: a request override would take precedence over its metadata.
+        request.ClearField("overrides")
     return apply
 
 

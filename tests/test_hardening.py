@@ -253,3 +253,11 @@ def test_a_cancel_stops_the_session_call_in_progress():
     stopped = time.perf_counter() - stopped
     assert predict.passes == 0
     assert stopped < 4 * eighth, (stopped, eighth)
+
+
+def test_an_undecodable_message_in_a_request_stream_is_an_invalid_argument(server):
+    with grpc.insecure_channel(server.address) as channel:
+        reflect = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+        with pytest.raises(grpc.RpcError) as caught:
+            list(reflect(iter([b"\x00"]), timeout=5))
+        assert caught.value.code() == INVALID, caught.value.details()

@@ -30,11 +30,21 @@ CODES: dict[type[errors.ServiceError], grpc.StatusCode] = {
 }
 
 
+# Statuses travel in trailing metadata, which clients cap at 8 KiB: a message that echoes a hostile request
+# (a shape of 1,000 dimensions) is cut so that the status itself arrives.
+MAX_MESSAGE_CHARS = 1000
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 3] + "..."
+
+
 def to_grpc_status(error: errors.ServiceError) -> grpc.Status:
     code = CODES[type(error)]
-    status = status_pb2.Status(code=code.value[0], message=str(error))
+    status = status_pb2.Status(code=code.value[0], message=_cut(str(error)))
     if error.field:
-        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        violation = error_details_pb2.BadRequest.FieldViolation(field=_cut(error.field),
+                                                                description=_cut(error.message))
         detail = any_pb2.Any()
         detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
         status.details.append(detail)

@@ -108,6 +108,7 @@ def _quiet_import() -> types.ModuleType:
     a CPU machine is no news."""
     root = logging.getLogger()
     root_handlers, root_level = list(root.handlers), root.level
+    recursion_limit = sys.getrecursionlimit()
     extension_log = logging.getLogger("torch.utils.cpp_extension")
     extension_level = extension_log.level
     extension_log.setLevel(logging.ERROR)
@@ -125,11 +126,18 @@ def _quiet_import() -> types.ModuleType:
         for handler in [h for h in root.handlers if h not in root_handlers]:
             root.removeHandler(handler)
         root.setLevel(root_level)
+        # 0.3 raises the limit to 10**6 for its recursive graph walks; at that limit a C recursion (json's
+        # parser on nested input) overflows the thread's stack and kills the process instead of raising.
+        # 10,000 frames cover graphs of thousands of nodes.
+        sys.setrecursionlimit(max(recursion_limit, RECURSION_LIMIT))
     logging.getLogger("auto_LiRPA").setLevel(logging.WARNING)
     for name in list(logging.Logger.manager.loggerDict):
         if name.startswith("auto_LiRPA."):
             logging.getLogger(name).setLevel(logging.WARNING)
     return module
+
+
+RECURSION_LIMIT = 10_000
 
 
 def version() -> tuple[int, ...]:
