@@ -280,3 +280,21 @@ def test_waiting_for_another_jobs_mirror_build_checks_the_deadline():
     with lock:  # another job is building this model's mirror
         lag, calls = loop_lag(lambda checkpoint: mirror.mirror_for(model, checkpoint))
     assert lag < MAX_LAG and calls >= 1 and mirror.cached_mirror(model) is None
+
+
+def test_a_crown_bound_stops_inside_auto_lirpas_call():
+    """One CROWN call on the shapes CNN takes seconds (7 s a region on 2 cores): the deadline stops it between
+    auto_LiRPA's backward walks, not at the end of the call. The mirror is built first, outside the clock."""
+    from conftest import MODELS
+
+    from service.runtime.repository import ModelRepository
+    from service.verify.mirror import mirror_for
+
+    model = ModelRepository(MODELS).load_path("shapes")
+    mirror_for(model)
+    eva = get_method("eva")
+    image = np.random.default_rng(0).random(model.info.image_shape, dtype=np.float32)
+    job = ExplainJob(method=eva, params=eva.make_params({"bound_method": "crown", "grid_size": 4,
+                                                         "epsilon": 0.01}), image=image)
+    lag = time_to_idle(lambda control: run_explain(model, job, control))
+    assert lag < MAX_LAG, lag

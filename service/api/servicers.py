@@ -122,10 +122,13 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         if not request.images:
             raise InvalidArgument("send at least one image", field="images")
 
-        def decode(_control) -> np.ndarray:
+        def decode(control) -> np.ndarray:
             reader = requests.ImageReader(self.runner.budget)
-            return np.stack([requests.image_pixels(image, model, f"images[{i}]", reader)
-                             for i, image in enumerate(request.images)])
+            pixels = []
+            for i, image in enumerate(request.images):
+                control.checkpoint()  # a batch of large images takes a while to decode
+                pixels.append(requests.image_pixels(image, model, f"images[{i}]", reader))
+            return np.stack(pixels)
 
         pixels = await self._prepare(decode, context)
         prepare_ms = (time.perf_counter() - started) * 1000.0

@@ -283,6 +283,8 @@ def check_plan(models: list[LoadedModel], worker: "Worker", budget: Budget) -> N
     for model in models:
         shape = model.info.image_shape
         batch = costs.batch_size(None, model, budget)
+        for request in worker.metrics:  # parameters checked before any estimate divides by them
+            request.metric.check(request.params, shape)
         for method, params in worker.methods.values():
             method.check(params, shape)
             parts = explain_costs(method, params, shape, 1, worker.metrics, batch, model, budget)

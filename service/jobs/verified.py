@@ -33,8 +33,9 @@ def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobContr
     mirror = mirror_for(model, control.checkpoint)
     if params.split_layer:
         bounds = HybridBounds(model, mirror, params.bound_method, params.split_layer, samples=params.hybrid_samples,
-                              attack_steps=params.attack_steps, rng=rng, on_chunk=on_chunk)
+                              attack_steps=params.attack_steps, rng=rng, on_chunk=on_chunk,
+                              checkpoint=control.checkpoint)
     else:
-        bounds = MarginBounds(model, mirror, params.bound_method, on_chunk)
+        bounds = MarginBounds(model, mirror, params.bound_method, on_chunk, control.checkpoint)
     control.report(STAGE, 0, total)
     return {"bound_margins": bounds, "all_scores": clean, "targets": list(targets)}

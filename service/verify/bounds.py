@@ -32,12 +32,13 @@ def margin_spec(batch: int, classes: int, target: int, competitors: Sequence[int
 
 class MarginBounds:
     """``bound_margins`` for EVA on a model's mirror; ``on_chunk(regions)`` runs after every call (progress,
-    cancellation)."""
+    cancellation), ``checkpoint`` inside it, between auto_LiRPA's backward walks (a CROWN call takes seconds)."""
 
     certified = True
 
     def __init__(self, model: LoadedModel, mirror: Mirror, method: str,
-                 on_chunk: Callable[[int], None] | None = None) -> None:
+                 on_chunk: Callable[[int], None] | None = None,
+                 checkpoint: Callable[[], None] | None = None) -> None:
         from service.errors import FailedPrecondition
 
         self.model, self.mirror, self.method = model, mirror, METHODS[method]
@@ -46,6 +47,7 @@ class MarginBounds:
                                      f"model; use one of {[k for k, v in METHODS.items() if v in available_methods()]}",
                                      field="eva.bound_method")
         self.on_chunk = on_chunk or (lambda regions: None)
+        self.checkpoint = checkpoint
 
     def model_inputs(self, pixels: np.ndarray) -> np.ndarray:
         return self.model.info.preprocessing.apply(pixels, channels_first=self.mirror.channels_first)
@@ -58,7 +60,8 @@ class MarginBounds:
         high = torch.from_numpy(self.model_inputs(upper)).to(device)
         spec = torch.from_numpy(margin_spec(len(lower), self.model.info.num_classes, target, competitors)).to(device)
         with self.mirror.lock, torch.set_grad_enabled(self.method == "alpha-CROWN"):
-            bounds = compute_upper_bounds(self.mirror.bounded, (low + high) / 2, low, high, spec, self.method)
+            bounds = compute_upper_bounds(self.mirror.bounded, (low + high) / 2, low, high, spec, self.method,
+                                          self.checkpoint)
         self.on_chunk(len(lower))
         return bounds.detach().cpu().numpy().astype(np.float64)
 
@@ -74,8 +77,9 @@ class HybridBounds:
     certified = False
 
     def __init__(self, model: LoadedModel, mirror: Mirror, method: str, layer: str, *, samples: int,
-                 attack_steps: int, rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None) -> None:
-        self.margin_bounds = MarginBounds(model, mirror, method, on_chunk)
+                 attack_steps: int, rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None,
+                 checkpoint: Callable[[], None] | None = None) -> None:
+        self.margin_bounds = MarginBounds(model, mirror, method, on_chunk, checkpoint)
         self.parts = mirror.hybrid(layer)
         self.head, self.tail = self.parts.head, self.parts.tail
         self.samples, self.attack_steps, self.rng = samples, attack_steps, rng
@@ -136,7 +140,8 @@ class HybridBounds:
                                             competitors)).to(mirror.device)
         method = self.margin_bounds.method
         with mirror.lock, torch.set_grad_enabled(method == "alpha-CROWN"):
-            bounds = compute_upper_bounds(self.parts.bounded_tail, (low + high) / 2, low, high, spec, method)
+            bounds = compute_upper_bounds(self.parts.bounded_tail, (low + high) / 2, low, high, spec, method,
+                                          self.margin_bounds.checkpoint)
         return bounds.detach().cpu().numpy().astype(np.float64)
 
     def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:

@@ -21,14 +21,16 @@ alpha-CROWN is offered only where it works: 0.3's fails on MaxPool.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
 import sys
+import threading
 import types
 import warnings
 from functools import cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -87,7 +89,38 @@ def auto_lirpa() -> types.ModuleType:
     _shim_torch()
     module = _quiet_import()
     _shim_bounded_module(module.BoundedModule)
+    _shim_interruptible(importlib.import_module("auto_LiRPA.operators").Bound)
     return module
+
+
+# The checkpoint of the job whose bounds this thread computes (see ``compute_upper_bounds``).
+_interrupt = threading.local()
+
+
+def _shim_interruptible(bound_class: type) -> None:
+    """CROWN spends seconds in one ``compute_bounds`` call (7 s a region on the 64-pixel shapes CNN), walking
+    backward through every layer from each layer in turn. Each operator's backward step (at most about a
+    second there) first runs the calling job's checkpoint, so a cancelled job or a passed deadline stops
+    within one step instead of at the end of the call."""
+    def subclasses(cls: type):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in {bound_class, *subclasses(bound_class)}:
+        backward = cls.__dict__.get("bound_backward")
+        if backward is None or getattr(backward, "checkpointed", False):
+            continue
+
+        def checkpointed(self, *args, _backward=backward, **kwargs):
+            checkpoint = getattr(_interrupt, "checkpoint", None)
+            if checkpoint is not None:
+                checkpoint()
+            return _backward(self, *args, **kwargs)
+
+        checkpointed.checkpointed = True
+        functools.update_wrapper(checkpointed, backward)
+        cls.bound_backward = checkpointed
 
 
 def _shim_bounded_module(bounded_module_class: type) -> None:
@@ -169,17 +202,24 @@ def bounded_module(module: Any, example: Any, device: str) -> Any:
         return lirpa.BoundedModule(module, example, bound_opts=bound_options(), device=device)
 
 
-def compute_upper_bounds(bounded: Any, x: Any, lower: Any, upper: Any, spec: Any, method: str) -> Any:
+def compute_upper_bounds(bounded: Any, x: Any, lower: Any, upper: Any, spec: Any, method: str,
+                         checkpoint: Callable[[], None] | None = None) -> Any:
     """Upper bounds of ``spec @ f(x')`` over the box ``lower <= x' <= upper``: (batch, specs).
 
     Only upper bounds are propagated (half the backward work of CROWN). ``x``, ``lower``, ``upper`` and
-    ``spec`` share their batch size: one row per region.
+    ``spec`` share their batch size: one row per region. ``checkpoint`` (the job's) runs between the
+    backward walks of one call, and may raise to stop it.
     """
     lirpa = auto_lirpa()
     if method not in _LIRPA_METHOD:
         raise ValueError(f"unknown bound method {method!r}; one of {BOUND_METHODS}")
     perturbation = lirpa.PerturbationLpNorm(norm=np.inf, x_L=lower, x_U=upper)
     bounded_input = lirpa.BoundedTensor(x, perturbation)
-    _, upper_bounds = bounded.compute_bounds(x=(bounded_input,), C=spec, method=_LIRPA_METHOD[method],
-                                             bound_lower=False, bound_upper=True)
+    previous = getattr(_interrupt, "checkpoint", None)
+    _interrupt.checkpoint = checkpoint
+    try:
+        _, upper_bounds = bounded.compute_bounds(x=(bounded_input,), C=spec, method=_LIRPA_METHOD[method],
+                                                 bound_lower=False, bound_upper=True)
+    finally:
+        _interrupt.checkpoint = previous
     return upper_bounds

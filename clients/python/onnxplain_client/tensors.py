@@ -18,6 +18,9 @@ _DTYPES = {
 _DATATYPES = {dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype: code for code, dtype in _DTYPES.items()}
 
 
+MAX_DIMENSIONS = 32
+
+
 class TensorError(ValueError):
     """A Tensor message whose bytes do not match its datatype and shape."""
 
@@ -36,6 +39,8 @@ def from_tensor(tensor: tensor_pb2.Tensor) -> np.ndarray:
     if tensor.datatype not in _DTYPES:
         raise TensorError(f"datatype {tensor.datatype} is not one of UINT8, FLOAT16, FLOAT32, FLOAT64, INT32")
     shape = tuple(tensor.shape)
+    if len(shape) > MAX_DIMENSIONS:
+        raise TensorError(f"has {len(shape)} dimensions; at most {MAX_DIMENSIONS}")
     if any(d < 0 for d in shape):
         raise TensorError(f"shape {list(shape)} has a negative dimension")
     dtype = _DTYPES[tensor.datatype]
