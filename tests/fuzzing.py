@@ -835,7 +835,7 @@ class Run:
     seconds: float = 0.0
 
     def memory(self, first_fraction: float = 0.1) -> tuple[float, float]:
-        """RSS (MiB) once the first tenth of the cases is done, and at the end: each the least of three samples, so
+        """RSS (MiB) once ``first_fraction`` of the cases is done, and at the end: each the least of three samples, so
         that a leak (which raises the floor) counts and one large request in flight at a sample does not."""
         cut = self.rss[0][0] + first_fraction * (self.rss[-1][0] - self.rss[0][0])
         after = [mib for index, mib in self.rss if index >= cut]
@@ -880,9 +880,10 @@ class Run:
                          f"{max(finite, default=0):.2f} s, except {len(waits) - len(finite)} still busy after "
                          f"{IDLE_WAIT_S:.0f} s")
         if self.rss:
-            start, end = self.memory()
-            lines.append(f"RSS {start:.0f} MiB after the first tenth, {end:.0f} MiB at the end ({end - start:+.0f}), "
-                         f"peak sample {max(m for _, m in self.rss):.0f} MiB")
+            tenth, half, end = self.memory(0.1)[0], *self.memory(0.5)
+            lines.append(f"RSS {tenth:.0f} MiB after the first tenth, {half:.0f} MiB at the half, {end:.0f} MiB at "
+                         f"the end ({end - half:+.0f} since the half), peak sample {max(m for _, m in self.rss):.0f} "
+                         "MiB")
         if self.health:
             lines.append(f"health not SERVING: {self.health[:10]}")
         causes = self.causes()
