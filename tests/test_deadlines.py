@@ -298,3 +298,10 @@ def test_a_crown_bound_stops_inside_auto_lirpas_call():
                                                          "epsilon": 0.01}), image=image)
     lag = time_to_idle(lambda control: run_explain(model, job, control))
     assert lag < MAX_LAG, lag
+
+
+def test_kernel_shaps_coalition_draw_takes_the_checkpoint():
+    """Sorting 100,000 x 1,000 random keys takes seconds before the first forward pass."""
+    lag, calls = loop_lag(lambda checkpoint: kernel_shap.sample_coalitions(
+        400_000, 1000, np.random.default_rng(0), checkpoint))
+    assert lag < MAX_LAG and calls > 1, (lag, calls)

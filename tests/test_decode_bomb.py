@@ -12,6 +12,7 @@ import threading
 import time
 
 import grpc
+import numpy as np
 import pytest
 from conftest import MODELS
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -101,4 +102,6 @@ def test_images_a_budget_admits_are_decoded_off_the_event_loop(bomb):
     report = f"Predict: {code.name} ({details}); {_summary(latencies)}"
     print("\n" + report)
     assert code == grpc.StatusCode.OK, report
-    assert max(max(v) for v in latencies.values()) < LATENCY_S, report
+    # A loop blocked by decoding (42 s before the decoding pool) fails every probe taken meanwhile; on a 2-core
+    # machine busy with other work, the OS may still delay one probe of many, which the 90th percentile allows.
+    assert all(np.percentile(v, 90) < LATENCY_S for v in latencies.values()), report

@@ -261,3 +261,64 @@ def test_an_undecodable_message_in_a_request_stream_is_an_invalid_argument(serve
         with pytest.raises(grpc.RpcError) as caught:
             list(reflect(iter([b"\x00"]), timeout=5))
         assert caught.value.code() == INVALID, caught.value.details()
+
+
+def _served_model(nodes, initializers=(), name="hostile"):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def test_a_model_that_runs_only_at_its_traced_batch_is_refused_at_load(client):
+    from onnx import helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([2, 3], np.int64), "shape")
+    model = _served_model([helper.make_node("ReduceMean", ["x"], ["r"], axes=[2, 3], keepdims=0),
+                           helper.make_node("Reshape", ["r", "shape"], ["y"])], [shape])
+    assert_status(lambda: client.models.LoadModel(ms.LoadModelRequest(name="only_two", onnx_model=model)),
+                  INVALID, "onnx_model", "probe")
+    assert "only_two" not in [m.name for m in client.list_models()]
+
+
+def test_a_model_that_fails_or_gives_nan_at_request_time_is_a_failed_precondition(client):
+    from onnx import helper
+
+    # log of the mean pixel: finite on the load probe (random pixels), -inf on a black image.
+    model = _served_model([helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+                           helper.make_node("Log", ["m"], ["y"])])
+    client.models.LoadModel(ms.LoadModelRequest(name="log_mean", onnx_model=model))
+    try:
+        black = ex.PredictRequest(model_name="log_mean", images=[tensor_pb2.Image(
+            pixels=to_tensor(np.zeros((8, 8, 3), np.uint8)))])
+        assert_status(lambda: client.explainer.Predict(black), grpc.StatusCode.FAILED_PRECONDITION,
+                      match="NaN or infinite scores for 1 of 1")
+        grey = ex.PredictRequest(model_name="log_mean", images=[tensor_pb2.Image(
+            pixels=to_tensor(np.full((8, 8, 3), 128, np.uint8)))])
+        (prediction,) = client.explainer.Predict(grey).predictions
+        from onnxplain_client.tensors import from_tensor
+        assert from_tensor(prediction.scores).ravel()[0] == pytest.approx(np.log(128 / 255), rel=1e-5)
+    finally:
+        client.models.UnloadModel(ms.UnloadModelRequest(name="log_mean"))
+    still_serving(client)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped():
+    from service.runtime import images
+
+    for value, expected in ((0, 0), (32768, 128), (65535, 255), (1000, 3)):
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((4, 4), value, np.uint16)).save(buffer, format="PNG")
+        assert images.decode(buffer.getvalue())[0, 0, 0] == expected
+
+
+def test_stability_models_are_bounded_and_distinct(client):
+    sample = load_samples("shapes")[0]["path"]
+    assert_status(lambda: list(client.measure("shapes", sample, stability_models=["shapes_run1"] * 17)), INVALID,
+                  "stability_models", "at most 16")
+    assert_status(lambda: list(client.measure("shapes", sample, stability_models=["shapes_run1", "shapes_run1"])),
+                  INVALID, "stability_models[1]", "named twice")

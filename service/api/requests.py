@@ -38,8 +38,8 @@ from service.runtime import images
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
-# Perturbed images per session call: beyond this, memory grows with no speed to gain.
-MAX_BATCH_SIZE = 4096
+# Stability compares every pair of models: their count is bounded like Consistency's settings.
+MAX_STABILITY_MODELS = 16
 # A path inside the models or data directory: no NUL (the OS cannot take it), no name the filesystem refuses.
 MAX_PATH_CHARS = 1024
 MAX_NAME_CHARS = 255
@@ -206,7 +206,6 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel, budget: Budget =
     chosen, params = method(request.method)
     if request.target.class_indices and request.target.top_k:
         raise InvalidArgument("set class_indices or top_k, not both", field="target")
-    _check_batch_size(request.batch_size)
     return ExplainJob(
         method=chosen,
         params=params,
@@ -223,7 +222,6 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel, budget: Budget =
 
 def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> EvaluateJob:
     reader = ImageReader(budget)
-    _check_batch_size(request.batch_size)
     if not request.HasField("attribution"):
         raise InvalidArgument("send the map to score, FLOAT32 [height, width]", field="attribution")
     try:
@@ -246,7 +244,6 @@ def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget
 
 def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ConsistencyJob:
     reader = ImageReader(budget)
-    _check_batch_size(request.batch_size)
     settings = []
     for i, setting in enumerate(request.settings):
         chosen, params = method(setting.method, f"settings[{i}].method")
@@ -270,7 +267,6 @@ def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel, budget: 
 
 def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> AggregateJob:
     reader = ImageReader(budget)
-    _check_batch_size(request.batch_size)
     maps = []
     for i, tensor in enumerate(request.maps):
         try:
@@ -297,10 +293,21 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budg
     )
 
 
+def stability_models(request: ex.MeasureRequest, repository) -> tuple[LoadedModel, ...]:
+    names = list(request.stability_models)
+    if len(names) > MAX_STABILITY_MODELS:
+        raise InvalidArgument(f"{len(names)} models; stability compares every pair, give at most "
+                              f"{MAX_STABILITY_MODELS}", field="stability_models")
+    for i, name in enumerate(names):
+        if name == request.model_name or name in names[:i]:
+            raise InvalidArgument(f"{name!r} is named twice (the measured model is compared with each one)",
+                                  field=f"stability_models[{i}]")
+    return tuple(repository.get(name, field=f"stability_models[{i}]") for i, name in enumerate(names))
+
+
 def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository,
                 budget: Budget = DEFAULT_BUDGET) -> MeasureJob:
     reader = ImageReader(budget)
-    _check_batch_size(request.batch_size)
     if not request.HasField("method"):
         raise InvalidArgument("name the method whose maps are measured, e.g. {occlusion: {}}", field="method")
     chosen, params = method(request.method)
@@ -311,8 +318,7 @@ def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository,
     return MeasureJob(
         images=tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images)),
         method=chosen, params=params, measures=tuple(names),
-        others=tuple(repository.get(name, field=f"stability_models[{i}]")
-                     for i, name in enumerate(request.stability_models)),
+        others=stability_models(request, repository),
         noise_levels=tuple(request.noise_levels) or LEVELS,
         baseline=baseline(request.baseline, model, reader=reader),
         seed=request.seed if request.HasField("seed") else None,
@@ -384,19 +390,12 @@ def _short(params: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in asdict(params).items() if v is not None)
 
 
-def _check_batch_size(batch_size: int) -> None:
-    if batch_size > MAX_BATCH_SIZE:
-        raise InvalidArgument(f"{batch_size} exceeds {MAX_BATCH_SIZE}; memory grows with the batch",
-                              field="batch_size")
-
-
 def score_space(value: int) -> ScoreSpace:
     return from_enum(SCORE_SPACES, value, "score_space", ScoreSpace.RAW)
 
 
 def scales_job(request: ex.AnalyzeScalesRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ScaleJob:
     reader = ImageReader(budget)
-    _check_batch_size(request.batch_size)
     wcam = get_method("wcam")
     corruptions = [from_enum(CORRUPTIONS, c, f"corruptions[{i}]", required=True)
                    for i, c in enumerate(request.corruptions)]

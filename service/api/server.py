@@ -40,7 +40,7 @@ class Server:
                                                         device=settings.device, budget=settings.budget)
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
-                                  name="onnxplain-prepare")
+                                  name="onnxplain-prepare", reports_queue=False)
         self.telemetry = Telemetry(self.runner, serves=lambda name: any(m.info.name == name
                                                                          for m in self.repository.list()))
         self.health = health.aio.HealthServicer()

@@ -71,8 +71,10 @@ def all_coalitions(n_features: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(n_features)) & 1).astype(np.int8)
 
 
-def sample_coalitions(count: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` coalitions (count, M) drawn with probability proportional to the Shapley kernel."""
+def sample_coalitions(count: int, n_features: int, rng: np.random.Generator,
+                      checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
+    """``count`` coalitions (count, M) drawn with probability proportional to the Shapley kernel; sorting
+    100,000 x 1,000 keys takes seconds, so ``checkpoint`` runs between chunks."""
     sizes = np.arange(1, n_features)
     p = 1.0 / (sizes * (n_features - sizes))  # the constant M - 1 cancels in the normalisation
     k = rng.choice(sizes, size=count, p=p / p.sum())
@@ -81,18 +83,20 @@ def sample_coalitions(count: int, n_features: int, rng: np.random.Generator) -> 
     z = np.empty((count, n_features), dtype=np.int8)
     step = max(1, CHUNK_VALUES // n_features)
     for start in range(0, count, step):
+        checkpoint()
         stop = min(start + step, count)
         ranks = rng.random((stop - start, n_features)).argsort(axis=1).argsort(axis=1)
         z[start:stop] = ranks < k[start:stop, None]
     return z
 
 
-def coalitions(num_samples: int, n_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def coalitions(num_samples: int, n_features: int, rng: np.random.Generator,
+               checkpoint: Checkpoint = no_checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """Coalitions (N, M) other than empty and full, and their regression weights (N,)."""
     if 2 ** n_features - 2 <= num_samples - 2:
         z = all_coalitions(n_features)
         return z, shapley_kernel(z)
-    z = sample_coalitions(num_samples - 2, n_features, rng)
+    z = sample_coalitions(num_samples - 2, n_features, rng, checkpoint)
     return z, np.ones(len(z))
 
 
@@ -137,7 +141,7 @@ def attribute(predict: Predict, image: np.ndarray, params: KernelShapParams, *, 
               batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
     """Each superpixel's Shapley value painted on its pixels, one map per explained class."""
     labels, n_features = segment_checked("kernel_shap", image, params.segmentation, params.n_segments)
-    z, weights = coalitions(params.num_samples, n_features, rng)
+    z, weights = coalitions(params.num_samples, n_features, rng, checkpoint)
     fixed = np.stack([np.zeros(n_features, np.int8), np.ones(n_features, np.int8)])
     scores = coalition_scores(predict, image, labels, np.concatenate([fixed, z]), baseline, batch_size)
     empty, full = scores[0], scores[1]

@@ -32,7 +32,10 @@ class Outcome(Generic[T]):
 
 class JobRunner:
     def __init__(self, workers: int, max_queue: int, budget: Budget = DEFAULT_BUDGET, *,
-                 name: str = "onnxplain-job") -> None:
+                 name: str = "onnxplain-job", reports_queue: bool = True) -> None:
+        """``reports_queue``: the wait for a worker is the request's queue time in its statistics (the job
+        workers' wait, not the decoding pool's, so that each request reports one)."""
+        self.reports_queue = reports_queue
         self.budget = budget
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._controls: set[JobControl] = set()
@@ -74,7 +77,7 @@ class JobRunner:
             with self._running_lock:
                 self._running += 1
             sink = usage.current.get()
-            if sink is not None:
+            if sink is not None and self.reports_queue:
                 sink.queued(started[0] - submitted)
             control.checkpoint()  # a request may have been cancelled or timed out while it waited
             return work(control)

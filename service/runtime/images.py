@@ -25,15 +25,31 @@ def decode(data: bytes, field: str = "image.encoded", max_pixels: int | None = N
     try:
         with Image.open(io.BytesIO(data)) as image:
             check_size(image.height, image.width, field=field, max_pixels=max_pixels)
-            mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
-            array = np.asarray(image.convert(mode))
+            array = _to_uint8(image, field)
     except ServiceError:
         raise
+    except Image.DecompressionBombError as error:  # Pillow's own limit, above ours: the same cause, the same code
+        raise ResourceExhausted(f"the image is too large to decode ({error}); send a smaller image",
+                                field=field) from error
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types (SyntaxError, EOFError,
         # zlib.error, struct.error ...) on hostile bytes: each is the caller's bad image, reported as such
         raise InvalidArgument(f"cannot decode the image ({error.__class__.__name__}: {error}); send PNG or JPEG "
                               "bytes", field=field) from error
     return array[..., None] if array.ndim == 2 else array
+
+
+def _to_uint8(image: Image.Image, field: str) -> np.ndarray:
+    """A decoded image as uint8 grey or RGB. Pillow's own conversion clips 16-bit grey to 255 (a mid-grey
+    16-bit PNG would turn white), so 16-bit values are scaled instead; float images are refused."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise InvalidArgument("holds 32-bit integer pixels; send 8- or 16-bit images", field=field)
+        return (values.astype(np.uint32) >> 8).astype(np.uint8)
+    if image.mode == "F":
+        raise InvalidArgument("holds floating-point pixels; send 8- or 16-bit images, or a FLOAT32 pixels tensor "
+                              "in [0, 1]", field=field)
+    return np.asarray(image.convert("L" if image.mode in ("1", "L") else "RGB"))
 
 
 def check_size(height: int, width: int, *, field: str, max_pixels: int | None) -> None:

@@ -20,7 +20,7 @@ import onnxruntime as ort
 from threadpoolctl import threadpool_limits
 
 from service.budget import DEFAULT_BUDGET, MIB, Budget
-from service.errors import InvalidArgument
+from service.errors import FailedPrecondition, InvalidArgument
 from service.runtime import images, model_file, providers as providers_mod
 from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, default_preprocessing
@@ -95,6 +95,10 @@ class LoadedModel:
         chunk = self.info.max_batch if batch_size is None else max(1, min(batch_size, self.info.max_batch))
         outputs = [self._run(pixels[start:start + chunk], run_options) for start in range(0, len(pixels), chunk)]
         scores = np.concatenate(outputs) if outputs else np.zeros((0, self.info.num_classes), np.float32)
+        if not np.all(np.isfinite(scores)):
+            bad = int(np.count_nonzero(~np.isfinite(scores).all(axis=1)))
+            raise FailedPrecondition(f"model {self.info.name!r} gives NaN or infinite scores for {bad} of "
+                                     f"{len(scores)} images; such scores cannot be explained or compared")
         return to_space(scores, self.info.output_kind, score_space)
 
     def _run(self, pixels: np.ndarray, run_options: ort.RunOptions | None = None) -> np.ndarray:
@@ -107,7 +111,13 @@ class LoadedModel:
         if self._input_dtype is np.uint8:
             values = np.clip(np.rint(values), 0, 255)
         feed = {self.info.signature.input_name: values.astype(self._input_dtype, copy=False)}
-        (output,) = self._session.run([self.info.signature.output_name], feed, run_options)
+        try:
+            (output,) = self._session.run([self.info.signature.output_name], feed, run_options)
+        except Exception as error:  # onnxruntime's own types (Fail, RuntimeException, InvalidArgument)
+            if run_options is not None and run_options.terminate:
+                raise  # stopped on purpose: the caller reports its cancel
+            raise FailedPrecondition(f"model {self.info.name!r} fails on a batch of {len(pixels)} images "
+                                     f"({error.__class__.__name__}: {str(error)[:300]})") from error
         return np.asarray(output, dtype=np.float32)[:count]
 
 
@@ -163,11 +173,16 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         labels=(), provider=session.get_providers()[0], description=config.description,
     )
     loaded = LoadedModel(info, session, model_bytes)
-    # One probe batch: proves the session runs, counts classes when the graph leaves them dynamic,
-    # and tells logits from probabilities when neither the graph nor the config says.
+    # Probe batches: prove the session runs, count classes when the graph leaves them dynamic, and tell
+    # logits from probabilities when neither the graph nor the config says. Batches of 2 and of 1 (a last,
+    # partial batch) catch graphs that only run at the size they were traced with.
     probe = np.random.default_rng(PROBE_SEED).random((min(2, info.max_batch), *info.image_shape), dtype=np.float32)
     try:
         probe_outputs = loaded.predict(probe)
+        if len(probe) > 1 and not info.fixed_batch:
+            single = loaded.predict(probe[:1])
+            if single.shape != (1, *probe_outputs.shape[1:]):
+                raise ValueError(f"scores of shape {list(single.shape)} for one image")
     except Exception as error:  # onnxruntime raises its own exception types: report them as they are
         raise InvalidArgument(f"the model fails on a probe batch: {error}", field=field) from error
     if probe_outputs.ndim != 2 or probe_outputs.shape[0] != len(probe) or probe_outputs.shape[1] < 1:
