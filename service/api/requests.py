@@ -15,11 +15,12 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.enums import short_name
 from onnxplain_client.tensors import TensorError, from_tensor
 
-from service.budget import DEFAULT_BUDGET, Budget
-from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_DOMAINS, NORMALISATIONS,
-                               OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SALIENCE_MEASURES, SCORE_SPACES, from_enum)
+from service.api.enums import (AGGREGATORS, BASELINE_KINDS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_DOMAINS,
+                               NORMALISATIONS, OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SALIENCE_MEASURES,
+                               SCORE_SPACES, from_enum)
 from service.audit.dataset import load_dataset
 from service.audit.engine import AuditPlan
+from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import FailedPrecondition, InvalidArgument
 from service.explainers import get_method
 from service.explainers.base import Method
@@ -242,7 +243,8 @@ def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget
     )
 
 
-def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ConsistencyJob:
+def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel,
+                    budget: Budget = DEFAULT_BUDGET) -> ConsistencyJob:
     reader = ImageReader(budget)
     settings = []
     for i, setting in enumerate(request.settings):
@@ -378,7 +380,8 @@ def audit_job(request: ex.AuditRequest, repository, data_dir: Path | None,
                   request.scales.num_designs or 2)
     plan = AuditPlan.build(methods, metrics, request.seed if request.HasField("seed") else 0, measures, ensemble,
                            scales)
-    return AuditJob(models, tuple(load_dataset(dataset, root=data_dir, checkpoint=checkpoint)), plan, output, request.dataset)
+    items = tuple(load_dataset(dataset, root=data_dir, checkpoint=checkpoint))
+    return AuditJob(models, items, plan, output, request.dataset)
 
 
 def _default_metric() -> MetricRequest:

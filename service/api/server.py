@@ -16,9 +16,9 @@ from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
 from service.api.auth import BearerTokenInterceptor
-from service.api.undecodable import UndecodableRequestInterceptor
 from service.api.servicers import ExplainService, ModelService
 from service.api.telemetry import Telemetry
+from service.api.undecodable import UndecodableRequestInterceptor
 from service.config import Settings
 from service.jobs.runner import JobRunner
 from service.runtime.repository import ModelRepository

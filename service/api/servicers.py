@@ -171,7 +171,8 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
     @translate_errors
     async def Evaluate(self, request: ex.EvaluateRequest, context) -> ex.EvaluateResponse:
-        return await self._run_job(request.model_name, context, lambda model: requests.evaluate_job(request, model, self.runner.budget),
+        return await self._run_job(request.model_name, context,
+                                   lambda model: requests.evaluate_job(request, model, self.runner.budget),
                                    run_evaluate, responses.evaluate_response)
 
     @translate_errors
