@@ -305,3 +305,22 @@ def test_kernel_shaps_coalition_draw_takes_the_checkpoint():
     lag, calls = loop_lag(lambda checkpoint: kernel_shap.sample_coalitions(
         400_000, 1000, np.random.default_rng(0), checkpoint))
     assert lag < MAX_LAG and calls > 1, (lag, calls)
+
+
+def test_a_job_waiting_for_another_jobs_bounds_stops_at_its_deadline():
+    """Bounds of one model are computed one call at a time (the mirror's lock): a job waiting its turn behind a
+    long CROWN call still stops at its own deadline."""
+    from conftest import MODELS
+
+    from service.runtime.repository import ModelRepository
+    from service.verify.mirror import mirror_for
+
+    model = ModelRepository(MODELS).load_path("shapes")
+    mirror = mirror_for(model)
+    eva = get_method("eva")
+    image = np.random.default_rng(0).random(model.info.image_shape, dtype=np.float32)
+    job = ExplainJob(method=eva, params=eva.make_params({"bound_method": "ibp", "grid_size": 4, "epsilon": 0.01}),
+                     image=image)
+    with mirror.lock:  # another job's bound computation, for longer than the deadline
+        lag = time_to_idle(lambda control: run_explain(model, job, control))
+    assert lag < MAX_LAG, lag

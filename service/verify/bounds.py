@@ -14,7 +14,7 @@ import numpy as np
 
 from service.runtime.model import LoadedModel
 from service.verify.lirpa_compat import available_methods, compute_upper_bounds
-from service.verify.mirror import Mirror
+from service.verify.mirror import Mirror, holding
 
 # Points through the head at once in hybrid mode.
 BATCH = 64
@@ -59,7 +59,8 @@ class MarginBounds:
         low = torch.from_numpy(self.model_inputs(lower)).to(device)
         high = torch.from_numpy(self.model_inputs(upper)).to(device)
         spec = torch.from_numpy(margin_spec(len(lower), self.model.info.num_classes, target, competitors)).to(device)
-        with self.mirror.lock, torch.set_grad_enabled(self.method == "alpha-CROWN"):
+        with holding(self.mirror.lock, self.checkpoint or (lambda: None)), \
+                torch.set_grad_enabled(self.method == "alpha-CROWN"):
             bounds = compute_upper_bounds(self.mirror.bounded, (low + high) / 2, low, high, spec, self.method,
                                           self.checkpoint)
         self.on_chunk(len(lower))
@@ -139,7 +140,8 @@ class HybridBounds:
         spec = torch.from_numpy(margin_spec(len(boxes), self.margin_bounds.model.info.num_classes, target,
                                             competitors)).to(mirror.device)
         method = self.margin_bounds.method
-        with mirror.lock, torch.set_grad_enabled(method == "alpha-CROWN"):
+        with holding(mirror.lock, self.margin_bounds.checkpoint or (lambda: None)), \
+                torch.set_grad_enabled(method == "alpha-CROWN"):
             bounds = compute_upper_bounds(self.parts.bounded_tail, (low + high) / 2, low, high, spec, method,
                                           self.margin_bounds.checkpoint)
         return bounds.detach().cpu().numpy().astype(np.float64)

@@ -11,6 +11,7 @@ names the operator and its node. Mirrors (and their failures) are built once per
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -289,6 +290,18 @@ def cached_mirror(model: LoadedModel) -> "Mirror | _Refusal | None":
     return _mirrors.get(model)
 
 
+@contextlib.contextmanager
+def holding(lock: threading.Lock, checkpoint: Callable[[], None]):
+    """``lock`` held for the block; ``checkpoint`` (the job's) runs while another job holds it, so a job
+    waiting for a build or a bound computation of the same model still stops at its deadline."""
+    while not lock.acquire(timeout=WAIT_STEP):
+        checkpoint()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def mirror_for(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None) -> Mirror:
     """The model's mirror, built on first use (one build per model at a time; other models do not wait). A
     model that cannot be mirrored is refused the same way each time; an unexpected failure while building
@@ -297,9 +310,7 @@ def mirror_for(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None
     deadline or a cancellation decides nothing, and the next job starts it again."""
     with _locks_guard:
         lock = _locks.setdefault(model, threading.Lock())
-    while not lock.acquire(timeout=WAIT_STEP):
-        checkpoint()
-    try:
+    with holding(lock, checkpoint):
         decided = _mirrors.get(model)
         if decided is None:
             try:
@@ -316,8 +327,6 @@ def mirror_for(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None
                 decided = _Refusal(f"the model cannot be mirrored for verification ({type(error).__name__}: "
                                    f"{error})", FIELD)
             _mirrors[model] = decided
-    finally:
-        lock.release()
     if isinstance(decided, _Refusal):
         raise FailedPrecondition(decided.message, field=decided.field)
     return decided
