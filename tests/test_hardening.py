@@ -322,3 +322,17 @@ def test_stability_models_are_bounded_and_distinct(client):
                   "stability_models", "at most 16")
     assert_status(lambda: list(client.measure("shapes", sample, stability_models=["shapes_run1", "shapes_run1"])),
                   INVALID, "stability_models[1]", "named twice")
+
+
+def test_too_many_scale_variants_name_the_list_that_makes_them():
+    from service.corruptions import Corruption
+    from service.errors import InvalidArgument
+    from service.jobs.scales import MAX_VARIANTS, variants
+
+    with pytest.raises(InvalidArgument) as caught:
+        variants([], [], [1.5] * MAX_VARIANTS)
+    assert caught.value.field == "zooms" and f"{MAX_VARIANTS} zoomed" in caught.value.message
+    with pytest.raises(InvalidArgument) as caught:
+        variants(list(Corruption), list(range(1, 6)) * 4, [2.0])
+    assert caught.value.field == "corruptions"
+    assert len(variants([], [], [1.5] * (MAX_VARIANTS - 1))) == MAX_VARIANTS

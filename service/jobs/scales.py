@@ -50,7 +50,11 @@ def variants(corruptions: list[Corruption], severities: list[int], zooms: list[f
     if len(found) == 1:
         raise InvalidArgument("ask for at least one corruption or one zoom above 1", field="corruptions")
     if len(found) > MAX_VARIANTS:
-        raise InvalidArgument(f"{len(found)} variants exceed {MAX_VARIANTS}", field="corruptions")
+        corrupted = len(corruptions) * len(severities or [1, 3, 5])
+        blamed = "zooms" if len(found) - 1 - corrupted > corrupted else "corruptions"
+        raise InvalidArgument(f"{len(found)} variants (the clean image, {corrupted} corrupted, "
+                              f"{len(found) - 1 - corrupted} zoomed) exceed {MAX_VARIANTS}; ask for fewer",
+                              field=blamed)
     return found
 
 
