@@ -336,3 +336,13 @@ def test_too_many_scale_variants_name_the_list_that_makes_them():
         variants(list(Corruption), list(range(1, 6)) * 4, [2.0])
     assert caught.value.field == "corruptions"
     assert len(variants([], [], [1.5] * (MAX_VARIANTS - 1))) == MAX_VARIANTS
+
+
+def test_a_wavelet_too_long_for_the_image_is_named():
+    from service.errors import InvalidArgument
+    from service.explainers.wavelets import make_layout
+
+    with pytest.raises(InvalidArgument) as caught:
+        make_layout(64, 64, 3, "db38", prefix="wcam.")  # 76 taps: not one level of 64 pixels
+    assert caught.value.field == "wcam.wavelet" and "76 taps" in caught.value.message
+    assert make_layout(64, 64, 3, "db2", prefix="wcam.").levels == 3

@@ -72,6 +72,10 @@ def make_layout(height: int, width: int, levels: int, wavelet: str, *, prefix: s
                               "(pywt.wavelist(kind='discrete'), e.g. 'haar', 'db2', 'sym4', 'bior2.2')",
                               field=f"{prefix}wavelet")
     deepest = pywt.dwt_max_level(min(height, width), wavelet)
+    if deepest < 1:
+        raise InvalidArgument(f"wavelet {wavelet!r} has a filter of {pywt.Wavelet(wavelet).dec_len} taps, too long "
+                              f"for even one level of a {height} x {width} image; choose a shorter one ('haar', "
+                              "'db2')", field=f"{prefix}wavelet")
     if not 1 <= levels <= deepest:
         raise InvalidArgument(f"levels {levels} must be between 1 and {deepest}, the deepest {wavelet} "
                               f"decomposition of a {height} x {width} image", field=f"{prefix}levels")
