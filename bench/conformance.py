@@ -63,7 +63,8 @@ def row(client, models, name: str, eva_timeout: float) -> list[str]:
     output_kind = (f"{_output_kind_name(described.output_kind)} ({described.output_kind_source}), "
                    f"output {list(described.output.shape)}")
     client.unload_model(name)
-    return [name, case.source, "yes", prediction, methods, str(mode), eva_time, output_kind]
+    source = f"{case.source} ({case.notes})" if case.notes else case.source
+    return [name, source, "yes", prediction, methods, str(mode), eva_time, output_kind]
 
 
 def _timed_eva(client, case, image, params, timeout: float) -> str:
