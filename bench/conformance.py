@@ -32,7 +32,7 @@ def row(client, models, name: str, eva_timeout: float) -> list[str]:
     from conformance_models import BLACK_BOX_PARAMS, eva_mode, explain_map, load_case, predict_error, sample_images
 
     case = models.get(name)
-    info, loaded = load_case(client, case)
+    _, loaded = load_case(client, case)
     if not loaded.ok:
         refused = f"no: {loaded.code}: {loaded.message}"
         return [name, case.source, refused, "-", "-", "-", "-", "-"]
