@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from service.audit.dataset import Item
+from service.audit.dataset import Item, class_index
 from service.audit.store import ResultStore
 from service.budget import Budget
 from service.errors import InvalidArgument
@@ -84,8 +84,13 @@ class AuditPlan:
         their labels and masks, so a resumed audit never mixes results of another model or other labels."""
         digest = hashlib.sha256("\n".join(f"{i.item_id}\t{i.label}\t{i.mask.name if i.mask else ''}"
                                           for i in items).encode()).hexdigest()
-        return {**asdict(self), "models": {m.info.name: m.info.sha256 for m in models}, "dataset_items": len(items),
-                "dataset_sha256": digest}
+        # A model is its graph and its configuration: a sidecar edited or a --set changed between runs changes
+        # what the results mean as much as another graph does.
+        configured = {m.info.name: {"preprocessing": m.info.preprocessing.to_mapping(), "labels": list(m.info.labels),
+                                    "layout": m.info.layout.value, "output_kind": m.info.output_kind.value}
+                      for m in models}
+        return {**asdict(self), "models": {m.info.name: m.info.sha256 for m in models}, "model_configs": configured,
+                "dataset_items": len(items), "dataset_sha256": digest}
 
     @staticmethod
     def label(name: str, params: tuple) -> str:
@@ -145,17 +150,7 @@ def item_seed(seed: int, model: str, method: str, item: str) -> int:
 def label_index(label: str | None, model: LoadedModel, item: Item) -> int | None:
     if label is None:
         return None
-    if label.lstrip("-").isdigit():
-        index = int(label)
-    elif label in model.info.labels:
-        index = model.info.labels.index(label)
-    else:
-        raise InvalidArgument(f"label {label!r} of {item.item_id} is neither a class index nor one of "
-                              f"{model.info.name}'s labels", field="dataset")
-    if not 0 <= index < model.info.num_classes:
-        raise InvalidArgument(f"label {index} of {item.item_id} is out of {model.info.name}'s "
-                              f"{model.info.num_classes} classes", field="dataset")
-    return index
+    return class_index(label, model.info.labels, model.info.num_classes, item.origin, model.info.name)
 
 
 # The method details an audit keeps: numbers to aggregate over a dataset, not per-image pictures.
