@@ -126,14 +126,15 @@ def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.nda
 
 
 def read_image(model: LoadedModel, item: Item) -> tuple[np.ndarray, np.ndarray | None]:
-    """The item's pixels at the model's input size, and its mask fitted the same way (crop or stretch), as
-    bool; an unreadable file is INVALID_ARGUMENT naming the item."""
-    image = model.fit_image(images.decode(item.path.read_bytes(), field=item.item_id), field=item.item_id)
+    """The item's pixels at its model input size, and its mask placed and resized as the image was
+    (``LoadedModel.fit_mask``), as bool; an unreadable file is INVALID_ARGUMENT naming the item."""
+    decoded = images.decode(item.path.read_bytes(), field=item.item_id)
+    image = model.fit_image(decoded, field=item.item_id)
     if item.mask is None:
         return image, None
     mask = images.decode(item.mask.read_bytes(), field=f"{item.item_id} mask")
-    fitted = model.fit_image(mask if mask.ndim == 2 else mask[..., 0], field=f"{item.item_id} mask")
-    return image, fitted[..., 0] > 0.5
+    grey = (mask if mask.ndim == 2 else mask[..., 0]).astype(np.float32) / np.float32(255.0)
+    return image, model.fit_mask(grey, decoded.shape[:2])
 
 
 def check_labels(models: list[LoadedModel], items: list[Item]) -> None:
