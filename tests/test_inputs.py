@@ -159,6 +159,12 @@ def test_pad_value_is_checked_and_reported():
         load_model("m", model, source="test", overrides={"preprocessing": {"pad_value": [0.1, 0.2]}})
     info = load_model("m", model, source="test", overrides={"preprocessing": {"resize": "letterbox"}}).info
     assert info.preprocessing.pad_value == (0.5,) and info.preprocessing.resize is ResizePolicy.LETTERBOX
+    # Per channel, the fill is in the model's channel order, as mean and std are: B, G, R for a BGR model.
+    bgr = load_model("m", model, source="test", overrides={"preprocessing": {
+        "resize": "letterbox", "channel_order": "BGR", "pad_value": [0.1, 0.2, 0.3]}})
+    fitted = bgr.fit_image(np.zeros((8, 32, 3), np.uint8))
+    model_input = bgr.info.preprocessing.apply(fitted[None], channels_first=True)[0]
+    np.testing.assert_allclose(model_input[:, 0, 0], [0.1, 0.2, 0.3], rtol=1e-6)
 
 
 def _letterbox_model(client, name: str, pad: float | list[float] = 0.5) -> None:
@@ -309,3 +315,48 @@ def test_set_is_refused_against_a_running_server(server, files, capsys):
     assert main(["predict", "shapes", str(files / "wide.png"), "--server", server.address,
                  "--set", "height=8"]) == 1
     assert capsys.readouterr().err.startswith("error: INVALID_ARGUMENT: --set: applies to a model this command loads")
+
+
+def test_set_keys_reach_the_server_as_the_sidecar_would_give_them():
+    """--set -> ModelOverrides -> what LoadModel merges: every key arrives as written (floats as float32)."""
+    from google.protobuf import json_format
+    from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+
+    from service.api.requests import overrides
+    from service.cli.overrides import parse_overrides, to_model_overrides
+
+    spec = parse_overrides(["layout=NHWC", "height=224", "width=200", "batch_size=4", "output_kind=probabilities",
+                            "labels=180,0", "preprocessing.mean=0.5,0.25,0.125", "preprocessing.std=[1, 2, 4]",
+                            "preprocessing.resize=letterbox", "preprocessing.pad_value=0.5",
+                            "preprocessing.channel_order=BGR", "preprocessing.pixel_range=0_255", "height=112"])
+    assert spec["height"] == 112 and spec["labels"] == ["180", "0"]  # the later --set wins; labels stay text
+    received = overrides(json_format.ParseDict(to_model_overrides(spec), ms.ModelOverrides()))
+    assert received == {"layout": "NHWC", "output_kind": "probabilities", "batch_size": 4, "height": 112,
+                        "width": 200, "labels": ["180", "0"],
+                        "preprocessing": {"pixel_range": "0_255", "channel_order": "BGR", "resize": "letterbox",
+                                          "mean": [0.5, 0.25, 0.125], "std": [1.0, 2.0, 4.0], "pad_value": [0.5]}}
+
+
+def test_an_audit_of_a_letterbox_model_stores_maps_in_the_images_frame(files, capsys):
+    """Audit results hold maps as Explain returns them: a letterboxed image's map at the image's own size,
+    scored (and ensembled) at the model's input."""
+    import sqlite3
+
+    data = files / "data"
+    data.mkdir()
+    Image.fromarray(_scene(20, 40, (4, 16, 8, 32))).save(data / "wide.png")
+    Image.fromarray(_scene(36, 12, (10, 20, 2, 10))).save(data / "tall.png")
+    (data / "labels.csv").write_text("path,label\nwide.png,0\ntall.png,0\n")
+    out = files / "audit"
+    assert main(["audit", str(data / "labels.csv"), "--model", str(files / "pooled.onnx"), "--method",
+                 "occlusion:window=[1],stride=[1]", "--method", "occlusion:window=[2],stride=[2]", "--metric",
+                 "deletion:steps=4", "--ensemble", "max_abs/mean", "--set", "preprocessing.resize=letterbox",
+                 "--set", "preprocessing.pad_value=0", "--out", str(out)]) == 0
+    with sqlite3.connect(out / "results.sqlite") as connection:
+        rows = connection.execute("SELECT item, method, map_shape, metrics FROM results").fetchall()
+    assert len(rows) == 6  # two methods and the ensemble, on two images
+    shapes = {item: {tuple(json.loads(shape)) for row_item, _, shape, _ in rows if row_item == item}
+              for item in ("wide.png", "tall.png")}
+    assert shapes == {"wide.png": {(20, 40)}, "tall.png": {(36, 12)}}
+    assert all("deletion" in json.loads(metrics) for *_, metrics in rows)  # the ensemble scored too
+    assert (out / "report.html").stat().st_size > 1000

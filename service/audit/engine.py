@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
+from PIL import Image
 
 from service.audit.dataset import Item, class_index
 from service.audit.store import ResultStore
@@ -137,6 +138,19 @@ def read_image(model: LoadedModel, item: Item) -> tuple[np.ndarray, np.ndarray |
     return image, model.fit_mask(grey, decoded.shape[:2])
 
 
+def item_placement(model: LoadedModel, item: Item) -> images.Placement | None:
+    """Where a letterbox model puts the item's image in its input (from the file's header), else None."""
+    with Image.open(item.path) as picture:
+        return model.placement(picture.height, picture.width)
+
+
+def stored_map(model: LoadedModel, item: Item, attribution: np.ndarray) -> np.ndarray:
+    """A map as the audit stores it: in the image's own frame for a letterboxed image, as Explain returns it
+    (the report draws it over the image, and stability compares models of other input sizes on it)."""
+    box = item_placement(model, item)
+    return attribution if box is None else images.to_image_frame(attribution, box)
+
+
 def check_labels(models: list[LoadedModel], items: list[Item]) -> None:
     """Every label against every model, before any work."""
     for model in models:
@@ -228,7 +242,7 @@ class Worker:
                 "label": label_index(item.label, model, item), "predicted": target.class_index, "score": target.score,
                 "metrics": {s.result.name: s.result.score for s in scored},
                 "curves": {s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
-                "details": details, "attribution": result.maps[0],
+                "details": details, "attribution": stored_map(model, item, result.maps[0]),
                 "seconds": time.perf_counter() - started}
 
 
@@ -256,7 +270,8 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
         details[f"approximation share {row.variant.name}"] = float(row.details["approximation_share"])
     return {"model": task.model, "method": task.method, "item": item.item_id,
             "label": label_index(item.label, model, item), "predicted": clean.predicted.class_index,
-            "score": clean.target_score, "metrics": {}, "curves": {}, "details": details, "attribution": clean.map,
+            "score": clean.target_score, "metrics": {}, "curves": {}, "details": details,
+            "attribution": stored_map(model, item, clean.map),
             "seconds": time.perf_counter() - started}
 
 

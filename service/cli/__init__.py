@@ -115,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     consistency.add_argument("--top-fraction", type=float, default=0.1)
     consistency.add_argument("--out", type=Path, default=Path("out"))
     consistency.add_argument("--json", action="store_true", help="also print the result as JSON")
+    set_option(consistency)
     consistency.set_defaults(run=studies.consistency)
 
     scales = commands.add_parser(
@@ -134,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     scales.add_argument("--probabilities", action="store_true")
     scales.add_argument("--out", type=Path, default=Path("out"))
     scales.add_argument("--json", action="store_true", help="also print the result as JSON")
+    set_option(scales)
     scales.set_defaults(run=studies.scales)
 
     measure = commands.add_parser(
@@ -152,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--seed", type=int)
     measure.add_argument("--probabilities", action="store_true")
     measure.add_argument("--out", type=Path, default=Path("out"))
+    set_option(measure)
     measure.set_defaults(run=behaviour.measure)
 
     aggregate = commands.add_parser(
@@ -173,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--seed", type=int)
     aggregate.add_argument("--probabilities", action="store_true")
     aggregate.add_argument("--out", type=Path, default=Path("out"))
+    set_option(aggregate)
     aggregate.set_defaults(run=behaviour.aggregate)
 
     audit = commands.add_parser(

@@ -12,24 +12,27 @@ is loaded, and a refusal names ``--set KEY``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 from service.errors import InvalidArgument, ServiceError
+from service.runtime.preprocessing import Preprocessing
 
 # The sidecar keys LoadModel's ModelOverrides carries (name, description, metrics and source are the file's).
 OVERRIDE_KEYS = ("layout", "output_kind", "height", "width", "batch_size", "labels")
-PREPROCESSING_KEYS = ("pixel_range", "mean", "std", "channel_order", "resize", "pad_value")
+PREPROCESSING_KEYS = tuple(field.name for field in dataclasses.fields(Preprocessing))
 # What a server's refusal names for an override, and what the command line calls it.
 _OVERRIDE_FIELD = re.compile(r"\boverrides\.([a-z_]+(?:\.[a-z_]+)?)")
 
 
 def set_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the model's configuration, in the sidecar's keys (repeatable): layout=NHWC, "
-                             "height=224, labels=cat,dog, preprocessing.mean=0.485,0.456,0.406, "
+                        help="override the configuration of the model file(s) this command loads, in the sidecar's "
+                             "keys (repeatable): layout=NHWC, height=224, labels=cat,dog, "
+                             "preprocessing.mean=0.485,0.456,0.406, "
                              "preprocessing.resize=letterbox, preprocessing.pad_value=0.5")
 
 
