@@ -85,6 +85,14 @@ def test_a_dynamic_models_batch_and_pixels_follow_the_image_size():
     with pytest.raises(ResourceExhausted, match="301 x 300 = 90300 pixels") as refused:
         loaded.fit_image(np.zeros((301, 300, 3), np.uint8), field="image.pixels")
     assert refused.value.field == "image.pixels"
+    # Under a limit below the probe's 224 x 224, a dynamic model needs a smaller size configured.
+    small = Budget(model_input_pixels=100 * 100)
+    with pytest.raises(InvalidArgument, match="probed at 224 x 224 = 50176 pixels") as refused:
+        load_model("dyn", _dynamic_model().SerializeToString(), source="test", budget=small)
+    assert refused.value.field == "overrides.height"
+    sized = load_model("dyn", _dynamic_model().SerializeToString(), source="test", budget=small,
+                       overrides={"height": 64, "width": 64}).info
+    assert (sized.height, sized.width, sized.dynamic_size) == (64, 64, False)
 
 
 def test_a_torchvision_export_with_free_height_and_width(tmp_path):

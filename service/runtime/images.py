@@ -174,10 +174,3 @@ def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
         for c in range(pixels.shape[2])
     ]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
-
-
-def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an H x W array (at least 1 x 1): masks stay binary."""
-    rows = (np.arange(height) * array.shape[0] / height).astype(int)
-    cols = (np.arange(width) * array.shape[1] / width).astype(int)
-    return array[rows][:, cols]

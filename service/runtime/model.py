@@ -337,9 +337,14 @@ def _image_size(signature: GraphSignature, layout: Layout, config: ModelConfig, 
     height = graph_h or config.height or DEFAULT_DYNAMIC_SIZE
     width = graph_w or config.width or DEFAULT_DYNAMIC_SIZE
     if height * width > budget.model_input_pixels:
+        if dynamic_h or dynamic_w:  # only the probe's default size is too large: a smaller one can be configured
+            raise InvalidArgument(
+                f"the dynamic input is probed at {height} x {width} = {height * width} pixels, over this server's "
+                f"limit of {budget.model_input_pixels} (ONNXPLAIN_MAX_MODEL_INPUT_PIXELS); give a smaller height "
+                "and width in the sidecar or overrides", field="overrides.height" if dynamic_h else "overrides.width")
         # Name what set the size: the configuration when it gave an axis the graph leaves open.
-        blamed = (config.field_of("height") if graph_h is None and config.height else
-                  config.field_of("width") if graph_w is None and config.width else field)
+        blamed = (config.field_of("height") if graph_h is None else
+                  config.field_of("width") if graph_w is None else field)
         raise InvalidArgument(
             f"the model's input is {height} x {width} = {height * width} pixels, over this server's limit of "
             f"{budget.model_input_pixels} (ONNXPLAIN_MAX_MODEL_INPUT_PIXELS)", field=blamed)
