@@ -136,6 +136,25 @@ def test_get_model_reports_the_dynamic_axes_and_predict_takes_mixed_sizes(client
     np.testing.assert_allclose(explanation.map, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_jobs_of_several_images_on_a_dynamic_model(client):
+    """Measure takes images of two sizes at their own sizes (one occlusion map each, costed at its size);
+    Aggregate, which returns one tensor of maps, asks for images of one size."""
+    import grpc
+
+    client.load_model(onnx_model=_dynamic_model().SerializeToString(), name="inputs-dynamic-jobs", replace=True)
+    rng = np.random.default_rng(4)
+    pictures = [(rng.random(shape) * 255).astype(np.uint8) for shape in ((12, 20, 3), (18, 10, 3))]
+    measured = client.measure("inputs-dynamic-jobs", pictures, "occlusion", {"window": [2], "stride": [2]},
+                              measures=["entropy"], seed=0)
+    assert len(measured.class_indices) == 2
+    expected = [int(np.argmax(_scores(p / 255.0))) for p in pictures]
+    assert list(measured.class_indices) == expected
+    with pytest.raises(grpc.RpcError) as refused:
+        client.aggregate("inputs-dynamic-jobs", pictures, methods={"occlusion": {"window": [2], "stride": [2]}})
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "send images of one size" in \
+        refused.value.details()
+
+
 # --- letterbox -----------------------------------------------------------------------------------------------------
 
 

@@ -86,6 +86,10 @@ def check(job: AggregateJob, classes: int) -> None:
     if not job.images:
         raise InvalidArgument("send at least one image", field="images")
     image_shape = job.images[0].shape
+    if len(costs.distinct_shapes(job.images)) > 1:  # only a dynamic-size model keeps images at their own sizes
+        raise InvalidArgument("the images have different sizes, which this dynamic-size model keeps, and the "
+                              "aggregation returns its images' maps as one tensor: send images of one size",
+                              field="images")
     if members < 1:
         raise InvalidArgument("give the members: maps, methods to run, or both", field="methods")
     if job.maps and len(job.images) != 1:
@@ -111,17 +115,15 @@ def check(job: AggregateJob, classes: int) -> None:
     if job.metric.metric.domain != "pixel" or job.metric.metric.needs_mask:
         raise InvalidArgument(f"{job.metric.metric.name} cannot rank aggregates: use a pixel-domain fidelity metric "
                               "(deletion, insertion, mu_fidelity, morf, lerf)", field="metric")
-    for shape in costs.distinct_shapes(job.images):  # a dynamic-size model takes each image at its own size
-        for method, params in job.methods:
-            method.check(params, shape)
-        job.metric.check(shape, None)
-
+    for method, params in job.methods:
+        method.check(params, image_shape)
+    job.metric.check(image_shape, None)
 
 
 def check_budget(job: AggregateJob, model: LoadedModel, rows: int, budget: Budget) -> None:
     """Per image: every method run, every member and aggregate scored (a clean pass and the metric's), the
     aggregates of every combination and the members' maps kept (float64) until the end."""
-    shape, images = costs.largest_shape(job.images), len(job.images)
+    shape, images = job.images[0].shape, len(job.images)
     batch = costs.batch_size(job.batch_size, model, budget, shape)
     members = len(job.maps) + len(job.methods)
     runs = [costs.method_cost(method, params, shape, 1, batch, model, budget, job.baseline)
