@@ -40,8 +40,9 @@ PROBE_SEED = 0
 # The size a dynamic height or width is probed at when nothing configures it: what torchvision's and timm's
 # ImageNet classifiers take, small enough that the probe costs little. Requests use each image's own size.
 DEFAULT_DYNAMIC_SIZE = 224
-# A second probe size of a fully dynamic model (non-square, neither axis the first's): a graph that declares
-# its spatial axes dynamic but bakes a size into a Reshape or a position embedding fails here, at load.
+# How far a dynamic model's second probe size is from the first on each dynamic axis (taller and narrower, so
+# non-square): a graph that declares its spatial axes dynamic but bakes a size into a Reshape or a position
+# embedding fails there, at load.
 SECOND_PROBE_OFFSET = 32
 
 
@@ -281,13 +282,13 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
             if single.shape != (1, *probe_outputs.shape[1:]):
                 raise ValueError(f"scores of shape {list(single.shape)} for one image")
     except Exception as error:  # onnxruntime raises its own exception types: report them as they are
-        if info.dynamic_size:  # most likely a size baked into the graph: say which size to configure
+        if info.dynamic_size and _session_failed(error):  # most likely a size baked into the graph
             raise _size_refusal(info, info.height, info.width, error, "") from error
         raise InvalidArgument(f"the model fails on a probe batch: {error}", field=field) from error
-    _probe_other_size(loaded, probe_outputs.shape[1:])
     if probe_outputs.ndim != 2 or probe_outputs.shape[0] != len(probe) or probe_outputs.shape[1] < 1:
         raise InvalidArgument(f"the model gives scores of shape {list(probe_outputs.shape)} for {len(probe)} images; "
                               "a classifier gives [batch, classes]", field=field)
+    _probe_other_size(loaded, probe_outputs.shape[1:])
     num_classes = probe_outputs.shape[1]
     labels = tuple(config.labels or ())
     if labels and len(labels) != num_classes:
@@ -369,6 +370,11 @@ def _probe_other_size(model: LoadedModel, classes_shape: tuple[int, ...]) -> Non
     except Exception as error:  # onnxruntime raises its own exception types
         raise _size_refusal(info, height, width, error, f" after running at {info.height} x {info.width}") \
             from error
+
+
+def _session_failed(error: Exception) -> bool:
+    """Whether onnxruntime itself refused to run (``LoadedModel._run`` wraps its error), not a check of ours."""
+    return isinstance(error, FailedPrecondition) and error.__cause__ is not None
 
 
 def _size_refusal(info: ModelInfo, height: int, width: int, error: Exception, after: str) -> InvalidArgument:
