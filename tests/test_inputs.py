@@ -310,6 +310,11 @@ def test_set_values_are_checked_naming_the_option(files, capsys):
         assert err.startswith(expected) and err.count("\n") == 1, err
 
 
+def test_a_missing_file_is_one_line(files, capsys):
+    assert main(["predict", str(files / "pooled.onnx"), str(files / "absent.png")]) == 1
+    assert capsys.readouterr().err == f"error: {files / 'absent.png'}: No such file or directory\n"
+
+
 def test_a_model_that_needs_a_size_says_so_in_set_terms(tmp_path, capsys):
     """A graph with free axes that computes at one size only: the one-line refusal tells the CLI user the
     --set keys to give, and giving them works."""

@@ -125,8 +125,9 @@ def to_model_overrides(spec: dict[str, Any]) -> dict[str, Any]:
 
 def refusal_line(error: BaseException) -> str | None:
     """``error: CODE: FIELD: message`` for an expected refusal (a gRPC status, or a ServiceError raised in
-    this process), with the server's ``overrides.KEY`` named as the command line's ``--set KEY``; None for
-    anything else (a bug, whose traceback is wanted)."""
+    this process), with the server's ``overrides.KEY`` named as the command line's ``--set KEY``;
+    ``error: PATH: reason`` for a file that cannot be read; None for anything else (a bug, whose traceback is
+    wanted)."""
     code = getattr(error, "code", None)
     if callable(code) and hasattr(error, "details"):
         name, text = code().name, error.details() or ""
@@ -136,6 +137,8 @@ def refusal_line(error: BaseException) -> str | None:
         from service.api.status import CODES
 
         name, field, message = CODES[type(error)].name, error.field, error.message
+    elif isinstance(error, OSError) and error.filename is not None:  # an image or model file the user named
+        return f"error: {error.filename}: {error.strerror or error}"
     else:
         return None
     message = _OVERRIDE_FIELD.sub(r"--set \1", message.replace("the sidecar or overrides", "the sidecar or --set"))
