@@ -171,15 +171,18 @@ def test_input_that_is_not_an_image_is_refused():
         load_model("m", model.SerializeToString(), source="test")
 
 
-def test_dynamic_spatial_axes_need_a_size():
+def test_dynamic_axes_that_the_graph_cannot_take_need_a_size():
+    """A graph that declares its spatial axes dynamic but flattens into a fixed MatMul runs at one size only:
+    refused at load with the axes to configure, and loaded once they are."""
     h, w, c = SHAPE
     weights = RNG.normal(size=(h * w * c, 2)).astype(np.float32)
     model = image_classifier(weights, SHAPE)
     for axis, name in ((2, "height"), (3, "width")):
         model.graph.input[0].type.tensor_type.shape.dim[axis].dim_param = name
-    with pytest.raises(InvalidArgument, match="height is dynamic") as caught:
+    with pytest.raises(InvalidArgument, match="height and width are dynamic in the graph, but the model fails at "
+                                              "224 x 224") as caught:
         load_model("m", model.SerializeToString(), source="test")
-    assert caught.value.field == "overrides.height"
+    assert caught.value.field == "overrides.height" and "give the size it takes" in caught.value.message
     info = load_model("m", model.SerializeToString(), source="test", overrides={"height": h, "width": w}).info
     assert (info.height, info.width) == (h, w)
 

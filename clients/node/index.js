@@ -120,7 +120,9 @@ class OnnxplainClient {
    * @param {Buffer} imageBytes PNG or JPEG bytes.
    * @param {ExplainOptions} [options]
    * @returns {Promise<object>} The `ExplainResponse`; decode each `attributions[i].map`
-   *   with {@link tensorToFloat32Array}.
+   *   with {@link tensorToFloat32Array}. `mapFrame` says which frame the maps are in:
+   *   `MAP_FRAME_IMAGE` (a letterbox model: the image's own height and width, `placement` saying
+   *   where it lay in `modelInputImage`) or `MAP_FRAME_MODEL_INPUT` (the size of `modelInputImage`).
    */
   async explain(modelName, imageBytes, options = {}) {
     const request = this._explainRequest(modelName, imageBytes, options);

@@ -26,7 +26,9 @@ PIXEL_RANGES = {PixelRange.ZERO_ONE: ms.PIXEL_RANGE_0_1, PixelRange.ZERO_255: ms
 CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.CHANNEL_ORDER_BGR,
                   ChannelOrder.GRAY: ms.CHANNEL_ORDER_GRAY}
 RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.STRETCH: ms.RESIZE_POLICY_STRETCH,
-                   ResizePolicy.CENTER_CROP: ms.RESIZE_POLICY_CENTER_CROP}
+                   ResizePolicy.CENTER_CROP: ms.RESIZE_POLICY_CENTER_CROP,
+                   ResizePolicy.LETTERBOX: ms.RESIZE_POLICY_LETTERBOX}
+MAP_FRAMES = {"model_input": ex.MAP_FRAME_MODEL_INPUT, "image": ex.MAP_FRAME_IMAGE}
 # Map domains are the metrics' own names: "pixel", "wavelet".
 MAP_DOMAINS = {"pixel": ex.MAP_DOMAIN_PIXEL, "wavelet": ex.MAP_DOMAIN_WAVELET}
 SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}

@@ -36,6 +36,7 @@ from service.measures.out_of_set import LEVELS
 from service.jobs.scales import ScaleJob, variants
 from service.metrics import get_metric
 from service.runtime import images
+from service.runtime.preprocessing import ResizePolicy
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
@@ -80,9 +81,15 @@ class ImageReader:
 
 def image_pixels(image: tensor_pb2.Image, model: LoadedModel, field: str = "image",
                  reader: ImageReader | None = None) -> np.ndarray:
-    """An Image message as float32 pixels at the model's input size."""
+    """An Image message as float32 pixels at its model input size (``LoadedModel.input_size``)."""
+    return fitted_image(image, model, field, reader)[0]
+
+
+def fitted_image(image: tensor_pb2.Image, model: LoadedModel, field: str = "image",
+                 reader: ImageReader | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image's pixels at its model input size, and its own (height, width) as sent."""
     kind, array = (reader or ImageReader()).array(image, field)
-    return model.fit_image(array, field=f"{field}.{kind}")
+    return model.fit_image(array, field=f"{field}.{kind}"), (array.shape[0], array.shape[1])
 
 
 def relative_path(text: str, field: str) -> str:
@@ -118,6 +125,8 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
             pre["mean"] = list(p.mean)
         if p.std:
             pre["std"] = list(p.std)
+        if p.pad_value:
+            pre["pad_value"] = list(p.pad_value)
         spec["preprocessing"] = pre
     return spec
 
@@ -174,19 +183,28 @@ def metric(spec: metrics_pb2.MetricSpec, field: str = "metrics") -> MetricReques
 
 
 def baseline(message: methods_pb2.Baseline, model: LoadedModel, field: str = "baseline",
-             reader: ImageReader | None = None) -> Baseline:
+             reader: ImageReader | None = None, like: tuple[np.ndarray, ...] = ()) -> Baseline:
+    """The baseline; a baseline image is fitted like the images it stands in for (``like``): on a dynamic
+    model it is stretched to their size, which must then be one size."""
     kind = from_enum(BASELINE_KINDS, message.kind, f"{field}.kind", BaselineKind.DATASET_MEAN)
     image = None
     if kind is BaselineKind.IMAGE:
         if not message.HasField("image"):
             raise InvalidArgument("KIND_IMAGE needs the baseline image", field=f"{field}.image")
         image = image_pixels(message.image, model, field=f"{field}.image", reader=reader)
+        sizes = sorted({pixels.shape[:2] for pixels in like})
+        if len(sizes) > 1:
+            raise InvalidArgument(f"one baseline image stands in for images of {len(sizes)} sizes on this dynamic-size "
+                                  "model; send images of one size, or another baseline kind", field=f"{field}.image")
+        if sizes and image.shape[:2] != sizes[0]:
+            image = images.fit(image, *sizes[0], ResizePolicy.STRETCH)
     return Baseline(kind, message.value, message.sigma, image)
 
 
 def mask(image: tensor_pb2.Image, model: LoadedModel, field: str = "mask",
-         reader: ImageReader | None = None) -> np.ndarray | None:
-    """A ground-truth mask at the model's input size (nearest resizing keeps it binary), or None if unset."""
+         reader: ImageReader | None = None, image_size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """A ground-truth mask of an image of ``image_size`` (as sent), placed and resized as that image was
+    (``LoadedModel.fit_mask``), or None if unset."""
     if image.WhichOneof("source") is None:
         return None
     kind, array = (reader or ImageReader()).array(image, field)
@@ -199,7 +217,7 @@ def mask(image: tensor_pb2.Image, model: LoadedModel, field: str = "mask",
         raise InvalidArgument(f"has shape {list(array.shape)}; send an H x W mask", field=field)
     if not np.all(np.isfinite(array)):
         raise InvalidArgument("holds NaN or infinite values; send 0 (background) and 1 (object)", field=field)
-    return images.resize_nearest(array, model.info.height, model.info.width) > 0.5
+    return model.fit_mask(array, image_size or array.shape[:2])
 
 
 def explain_job(request: ex.ExplainRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ExplainJob:
@@ -207,17 +225,19 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel, budget: Budget =
     chosen, params = method(request.method)
     if request.target.class_indices and request.target.top_k:
         raise InvalidArgument("set class_indices or top_k, not both", field="target")
+    image, size = fitted_image(request.image, model, reader=reader)
     return ExplainJob(
         method=chosen,
         params=params,
-        image=image_pixels(request.image, model, reader=reader),
+        image=image,
         targets=Targets(tuple(request.target.class_indices), request.target.top_k),
-        baseline=baseline(request.baseline, model, reader=reader),
+        baseline=baseline(request.baseline, model, reader=reader, like=(image,)),
         seed=request.seed if request.HasField("seed") else None,
         batch_size=request.batch_size or None,
         score_space=score_space(request.score_space),
         metrics=tuple(metric(m, f"metrics[{i}]") for i, m in enumerate(request.metrics)),
-        mask=mask(request.mask, model, reader=reader),
+        mask=mask(request.mask, model, reader=reader, image_size=size),
+        placement=model.placement(*size),
     )
 
 
@@ -229,33 +249,36 @@ def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget
         attribution = from_tensor(request.attribution).astype(np.float32)
     except TensorError as error:
         raise InvalidArgument(str(error), field="attribution") from error
+    image, size = fitted_image(request.image, model, reader=reader)
     return EvaluateJob(
-        image=image_pixels(request.image, model, reader=reader),
+        image=image,
         attribution=attribution,
         metrics=tuple(metric(m, f"metrics[{i}]") for i, m in enumerate(request.metrics)),
         class_index=request.class_index if request.HasField("class_index") else None,
-        mask=mask(request.mask, model, reader=reader),
-        baseline=baseline(request.baseline, model, reader=reader),
+        mask=mask(request.mask, model, reader=reader, image_size=size),
+        baseline=baseline(request.baseline, model, reader=reader, like=(image,)),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
         domain=from_enum(MAP_DOMAINS, request.attribution_domain, "attribution_domain", "pixel"),
+        placement=model.placement(*size),
     )
 
 
 def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel,
                     budget: Budget = DEFAULT_BUDGET) -> ConsistencyJob:
     reader = ImageReader(budget)
+    image = image_pixels(request.image, model, reader=reader)
     settings = []
     for i, setting in enumerate(request.settings):
         chosen, params = method(setting.method, f"settings[{i}].method")
-        chosen_baseline = baseline(setting.baseline, model, f"settings[{i}].baseline", reader)
+        chosen_baseline = baseline(setting.baseline, model, f"settings[{i}].baseline", reader, like=(image,))
         label = setting.label or f"{chosen.name} {baseline_label(chosen_baseline)} {_short(params)}"
         settings.append(Setting(label, chosen, params, chosen_baseline))
-    metric_baselines = tuple(baseline(b, model, f"metric_baselines[{i}]", reader)
+    metric_baselines = tuple(baseline(b, model, f"metric_baselines[{i}]", reader, like=(image,))
                              for i, b in enumerate(request.metric_baselines)) or DEFAULT_METRIC_BASELINES
     return ConsistencyJob(
-        image=image_pixels(request.image, model, reader=reader),
+        image=image,
         settings=tuple(settings),
         metric=metric(request.metric, "metric") if request.HasField("metric") else _default_metric(),
         metric_baselines=metric_baselines,
@@ -275,8 +298,9 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budg
             maps.append(from_tensor(tensor).astype(np.float64))
         except TensorError as error:
             raise InvalidArgument(str(error), field=f"maps[{i}]") from error
+    pictures = tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images))
     return AggregateJob(
-        images=tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images)),
+        images=pictures,
         metric=metric(request.metric, "metric") if request.HasField("metric") else _default_metric(),
         maps=tuple(maps),
         methods=tuple(method(spec, f"methods[{i}]") for i, spec in enumerate(request.methods)),
@@ -288,7 +312,7 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budg
         search=request.search,
         kappas=tuple(request.kappas) or KAPPAS,
         class_index=request.class_index if request.HasField("class_index") else None,
-        baseline=baseline(request.baseline, model, reader=reader),
+        baseline=baseline(request.baseline, model, reader=reader, like=pictures),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,
@@ -317,12 +341,13 @@ def measure_job(request: ex.MeasureRequest, model: LoadedModel, repository,
              for i, value in enumerate(request.measures)]
     if not names:  # all of them, stability where there is something to compare with
         names = [m for m in MEASURES if m != "stability" or request.stability_models]
+    pictures = tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images))
     return MeasureJob(
-        images=tuple(image_pixels(image, model, f"images[{i}]", reader) for i, image in enumerate(request.images)),
+        images=pictures,
         method=chosen, params=params, measures=tuple(names),
         others=stability_models(request, repository),
         noise_levels=tuple(request.noise_levels) or LEVELS,
-        baseline=baseline(request.baseline, model, reader=reader),
+        baseline=baseline(request.baseline, model, reader=reader, like=pictures),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
         batch_size=request.batch_size or None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import to_tensor
 
-from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, NORMALISATIONS, OUTPUT_KINDS,
-                               PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES)
+from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_FRAMES, NORMALISATIONS,
+                               OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES)
 from service.audit.run import AuditOutcome
 from service.jobs.aggregate import AggregateResult, Combination
 from service.jobs.measure import MeasureResult
@@ -22,6 +23,7 @@ from service.jobs.evaluate import EvaluateResult, Scored
 from service.jobs.explain import ExplainResult
 from service.jobs.predict import ClassScore, PredictResult
 from service.jobs.scales import ScaleResult
+from service.runtime import images
 from service.runtime.model import LoadedModel, ModelInfo
 
 
@@ -39,9 +41,10 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
         output_kind=OUTPUT_KINDS[info.output_kind], output_kind_source=info.output_kind_source,
         preprocessing=ms.Preprocessing(pixel_range=PIXEL_RANGES[p.pixel_range], mean=p.mean, std=p.std,
                                        channel_order=CHANNEL_ORDERS[p.channel_order],
-                                       resize=RESIZE_POLICIES[p.resize]),
+                                       resize=RESIZE_POLICIES[p.resize], pad_value=p.pad_value),
         preprocessing_source=info.preprocessing_source, num_classes=info.num_classes, labels=info.labels,
         provider=info.provider, description=info.description,
+        dynamic_height=info.dynamic_height, dynamic_width=info.dynamic_width,
     )
 
 
@@ -76,6 +79,8 @@ def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timi
         score_space=SCORE_SPACES[result.score_space],
         model_input_image=to_tensor(np.rint(result.image * 255).astype(np.uint8)),
         parameters_json=result.parameters_json,
+        map_frame=MAP_FRAMES["model_input" if result.placement is None else "image"],
+        placement=None if result.placement is None else ex.ImagePlacement(**dataclasses.asdict(result.placement)),
     )
 
 
@@ -83,13 +88,19 @@ def _attribution(result: ExplainResult, index: int) -> ex.Attribution:
     target = result.targets[index]
     attribution = ex.Attribution(
         class_index=target.class_index, label=target.label, score=target.score,
-        map=to_tensor(result.maps[index].astype(np.float32)),
+        map=to_tensor(returned_map(result, index)),
         metrics=[metric_result(s) for s in (result.metrics[index] if result.metrics else [])],
     )
     details = result.details[index] if result.details else {}
     if details and result.method in DETAILS:
         getattr(attribution, result.method).CopyFrom(DETAILS[result.method](details))
     return attribution
+
+
+def returned_map(result: ExplainResult, index: int) -> np.ndarray:
+    """A map as the response carries it: in the image's own frame for a letterboxed image (``map_frame``)."""
+    attribution = result.maps[index].astype(np.float32)
+    return attribution if result.placement is None else images.to_image_frame(attribution, result.placement)
 
 
 def wcam_details(details: dict) -> ex.WcamDetails:
@@ -141,6 +152,7 @@ def evaluate_response(model: LoadedModel, result: EvaluateResult, timings: ex.Ti
         model_name=model.info.name, class_index=result.class_index, label=result.label,
         results=[metric_result(s) for s in result.scored], seed=result.seed,
         forward_passes=result.forward_passes, provider=model.info.provider, timings=timings,
+        attribution_frame=MAP_FRAMES[result.attribution_frame],
     )
 
 

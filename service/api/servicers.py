@@ -122,13 +122,13 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         if not request.images:
             raise InvalidArgument("send at least one image", field="images")
 
-        def decode(control) -> np.ndarray:
+        def decode(control) -> list[np.ndarray]:
             reader = requests.ImageReader(self.runner.budget)
             pixels = []
             for i, image in enumerate(request.images):
                 control.checkpoint()  # a batch of large images takes a while to decode
                 pixels.append(requests.image_pixels(image, model, f"images[{i}]", reader))
-            return np.stack(pixels)
+            return pixels  # one size, or each its own on a dynamic-size model
 
         pixels = await self._prepare(decode, context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
@@ -152,11 +152,15 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         def to_job(model):
             job = requests.explain_job(request, model, self.runner.budget)
             job.targets.check(model.info.num_classes)  # classes the model lacks are invalid, not too many
-            # Refuse before computing what could not be sent: one float32 map per target, plus the image.
-            response_bytes = (4 * job.targets.count + 3) * model.info.height * model.info.width
+            # Refuse before computing what could not be sent: one float32 map per target (in the frame it is
+            # returned in: a letterboxed image's own), plus the model's input image.
+            height, width = job.image.shape[:2]
+            if job.placement is not None:
+                height, width = job.placement.image_height, job.placement.image_width
+            response_bytes = 4 * job.targets.count * height * width + 3 * job.image.shape[0] * job.image.shape[1]
             if response_bytes > self.max_message_bytes:
                 raise ResourceExhausted(
-                    f"{job.targets.count} maps of {model.info.height}x{model.info.width} need about "
+                    f"{job.targets.count} maps of {height}x{width} need about "
                     f"{response_bytes >> 20} MiB, over the {self.max_message_bytes >> 20} MiB message limit; "
                     "ask for fewer classes", field="target")
             return job

@@ -1,7 +1,16 @@
 """An audit's dataset: a folder of images, or a manifest (CSV or JSONL) of path, label and an optional mask.
 
-Paths in a manifest are relative to the manifest's folder. Labels are class indices or class names (matched
-to the model's labels when the audit runs). Items are identified by their path relative to the dataset's
+Paths in a manifest are relative to the manifest's folder. Labels are class names or class indices, matched
+to each model when the audit runs (``class_index``): by name first, by index second. Exactly:
+
+1. a label equal to exactly one of the model's class names is that class (names ["180", "0"]: "0" is class 1);
+2. a label equal to two or more class names is ambiguous and refused;
+3. a label equal to no class name that is a decimal integer ("7", "+7", " 7 ") is that index, refused when
+   outside [0, classes);
+4. anything else is refused.
+
+A model without names takes indices only. Every refusal is INVALID_ARGUMENT on ``dataset`` naming the
+manifest row (or the item) and the model. Items are identified by their path relative to the dataset's
 root, which is what makes a resumed audit recognise what it already did.
 
 Listing is bounded: at most ``MAX_ITEMS`` items, ``MAX_ENTRIES`` folder entries walked and a manifest of
@@ -13,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +35,8 @@ MAX_ITEMS = 100_000
 MAX_ENTRIES = 1_000_000
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 CHECK_EVERY = 1000
+# A label read as a class index: ASCII digits, an optional sign, spaces around (a CSV's "0, 1").
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,12 @@ class Item:
     path: Path
     label: str | None = None  # a class index or name, as written
     mask: Path | None = None
+    # Where the item was listed ("labels.csv row 3"), for errors about its label; the item id otherwise.
+    where: str = ""
+
+    @property
+    def origin(self) -> str:
+        return self.where or self.item_id
 
 
 def _inside(path: Path, root: Path | None, where: str) -> Path:
@@ -65,7 +83,31 @@ def _item(base: Path, raw_path: str, label, mask, where: str, root: Path | None)
         raise NotFound(f"no mask at {mask!r} ({where})", field="dataset")
     label = None if label in (None, "") else str(label)
     base = base.resolve()
-    return Item(path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path), path, label, mask_path)
+    return Item(path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path), path, label, mask_path,
+                where)
+
+
+def class_index(label: str, names: tuple[str, ...], num_classes: int, where: str, model: str) -> int:
+    """The class a dataset label names for one model: by class name first, by index second (module docstring)."""
+    matches = [i for i, name in enumerate(names) if name == label]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise InvalidArgument(f"{where}: label {label!r} is the name of classes {matches} of {model}; rename them "
+                              "in the model's labels, or label by index of a model without such duplicates",
+                              field="dataset")
+    if _INTEGER.fullmatch(label):
+        index = int(label)
+        if not 0 <= index < num_classes:
+            named = f" and no class of it is named {label!r}" if names else ""
+            raise InvalidArgument(f"{where}: label {label!r} is out of {model}'s {num_classes} classes{named}",
+                                  field="dataset")
+        return index
+    if names:
+        raise InvalidArgument(f"{where}: label {label!r} is neither one of {model}'s class names nor a class index",
+                              field="dataset")
+    raise InvalidArgument(f"{where}: label {label!r} is not a class index, and {model} has no class names to match "
+                          "it (give labels in the model's sidecar)", field="dataset")
 
 
 def _rows(location: Path) -> list[tuple[str, object]]:

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
+from PIL import Image
 
-from service.audit.dataset import Item
+from service.audit.dataset import Item, class_index
 from service.audit.store import ResultStore
 from service.budget import Budget
 from service.errors import InvalidArgument
@@ -84,8 +85,13 @@ class AuditPlan:
         their labels and masks, so a resumed audit never mixes results of another model or other labels."""
         digest = hashlib.sha256("\n".join(f"{i.item_id}\t{i.label}\t{i.mask.name if i.mask else ''}"
                                           for i in items).encode()).hexdigest()
-        return {**asdict(self), "models": {m.info.name: m.info.sha256 for m in models}, "dataset_items": len(items),
-                "dataset_sha256": digest}
+        # A model is its graph and its configuration: a sidecar edited or a --set changed between runs changes
+        # what the results mean as much as another graph does.
+        configured = {m.info.name: {"preprocessing": m.info.preprocessing.to_mapping(), "labels": list(m.info.labels),
+                                    "layout": m.info.layout.value, "output_kind": m.info.output_kind.value}
+                      for m in models}
+        return {**asdict(self), "models": {m.info.name: m.info.sha256 for m in models}, "model_configs": configured,
+                "dataset_items": len(items), "dataset_sha256": digest}
 
     @staticmethod
     def label(name: str, params: tuple) -> str:
@@ -121,14 +127,28 @@ def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.nda
 
 
 def read_image(model: LoadedModel, item: Item) -> tuple[np.ndarray, np.ndarray | None]:
-    """The item's pixels at the model's input size, and its mask fitted the same way (crop or stretch), as
-    bool; an unreadable file is INVALID_ARGUMENT naming the item."""
-    image = model.fit_image(images.decode(item.path.read_bytes(), field=item.item_id), field=item.item_id)
+    """The item's pixels at its model input size, and its mask placed and resized as the image was
+    (``LoadedModel.fit_mask``), as bool; an unreadable file is INVALID_ARGUMENT naming the item."""
+    decoded = images.decode(item.path.read_bytes(), field=item.item_id)
+    image = model.fit_image(decoded, field=item.item_id)
     if item.mask is None:
         return image, None
     mask = images.decode(item.mask.read_bytes(), field=f"{item.item_id} mask")
-    fitted = model.fit_image(mask if mask.ndim == 2 else mask[..., 0], field=f"{item.item_id} mask")
-    return image, fitted[..., 0] > 0.5
+    grey = (mask if mask.ndim == 2 else mask[..., 0]).astype(np.float32) / np.float32(255.0)
+    return image, model.fit_mask(grey, decoded.shape[:2])
+
+
+def item_placement(model: LoadedModel, item: Item) -> images.Placement | None:
+    """Where a letterbox model puts the item's image in its input (from the file's header), else None."""
+    with Image.open(item.path) as picture:
+        return model.placement(picture.height, picture.width)
+
+
+def stored_map(model: LoadedModel, item: Item, attribution: np.ndarray) -> np.ndarray:
+    """A map as the audit stores it: in the image's own frame for a letterboxed image, as Explain returns it
+    (the report draws it over the image, and stability compares models of other input sizes on it)."""
+    box = item_placement(model, item)
+    return attribution if box is None else images.to_image_frame(attribution, box)
 
 
 def check_labels(models: list[LoadedModel], items: list[Item]) -> None:
@@ -145,17 +165,7 @@ def item_seed(seed: int, model: str, method: str, item: str) -> int:
 def label_index(label: str | None, model: LoadedModel, item: Item) -> int | None:
     if label is None:
         return None
-    if label.lstrip("-").isdigit():
-        index = int(label)
-    elif label in model.info.labels:
-        index = model.info.labels.index(label)
-    else:
-        raise InvalidArgument(f"label {label!r} of {item.item_id} is neither a class index nor one of "
-                              f"{model.info.name}'s labels", field="dataset")
-    if not 0 <= index < model.info.num_classes:
-        raise InvalidArgument(f"label {index} of {item.item_id} is out of {model.info.name}'s "
-                              f"{model.info.num_classes} classes", field="dataset")
-    return index
+    return class_index(label, model.info.labels, model.info.num_classes, item.origin, model.info.name)
 
 
 # The method details an audit keeps: numbers to aggregate over a dataset, not per-image pictures.
@@ -232,7 +242,7 @@ class Worker:
                 "label": label_index(item.label, model, item), "predicted": target.class_index, "score": target.score,
                 "metrics": {s.result.name: s.result.score for s in scored},
                 "curves": {s.result.name: s.result.curve.tolist() for s in scored if s.result.curve is not None},
-                "details": details, "attribution": result.maps[0],
+                "details": details, "attribution": stored_map(model, item, result.maps[0]),
                 "seconds": time.perf_counter() - started}
 
 
@@ -260,7 +270,8 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
         details[f"approximation share {row.variant.name}"] = float(row.details["approximation_share"])
     return {"model": task.model, "method": task.method, "item": item.item_id,
             "label": label_index(item.label, model, item), "predicted": clean.predicted.class_index,
-            "score": clean.target_score, "metrics": {}, "curves": {}, "details": details, "attribution": clean.map,
+            "score": clean.target_score, "metrics": {}, "curves": {}, "details": details,
+            "attribution": stored_map(model, item, clean.map),
             "seconds": time.perf_counter() - started}
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.audit.dataset import Item
-from service.audit.engine import item_seed, read_image
+from service.audit.engine import item_placement, item_seed, read_image
 from service.audit.store import ResultStore
 from service.ensembles.aggregate import AGGREGATORS, aggregate
 from service.ensembles.normalise import NORMALISATIONS, normalise
@@ -64,7 +64,8 @@ def add_ensembles(models: list[LoadedModel], items: list[Item], members: list[st
             wanted = tuple(r for r in requests if mask is not None or not r.metric.needs_mask)
             scored = run_evaluate(model, EvaluateJob(
                 image, aggregated.astype(np.float32), wanted, first["predicted"], mask,
-                seed=item_seed(seed, model.info.name, ensemble.label, item.item_id)), control).scored if wanted else []
+                seed=item_seed(seed, model.info.name, ensemble.label, item.item_id),
+                placement=item_placement(model, item)), control).scored if wanted else []
             store.add(model=model.info.name, method=ensemble.label, item=item.item_id, label=first["label"],
                       predicted=first["predicted"], score=first["score"],
                       metrics={s.result.name: s.result.score for s in scored},

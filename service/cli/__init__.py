@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 from service import __version__, logs
-from service.errors import ServiceError
 from service.cli import audit as audit_command
 from service.cli import basic, behaviour, studies
 from service.cli import explain as explain_command
 from service.cli.common import client_options
 from service.cli.common import enum_choices
+from service.cli.overrides import refusal_line, set_option
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,15 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args) or 0
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # report gRPC and usage errors as one line, not a traceback
-        code = getattr(error, "code", None)
-        if callable(code) and hasattr(error, "details"):
-            print(f"error: {code().name}: {error.details()}", file=sys.stderr)
-            return 1
-        if isinstance(error, ServiceError):  # an in-process command (audit) refusing its input
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        raise
+    except Exception as error:  # an expected refusal is one line, not a traceback
+        line = refusal_line(error)
+        if line is None:
+            raise  # a bug: its traceback is what a report needs
+        print(line, file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=5)
     predict.add_argument("--probabilities", action="store_true", help="report probabilities, not raw outputs")
     predict.add_argument("--json", action="store_true")
+    set_option(predict)
     predict.set_defaults(run=basic.predict)
 
     explain = commands.add_parser("explain", help="explain one image; writes .npy maps and overlay PNGs")
@@ -92,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--batch-size", type=int, default=0)
     explain.add_argument("--out", type=Path, default=Path("out"))
     explain.add_argument("--json", action="store_true", help="also write and print the result as JSON")
+    set_option(explain)
     explain.set_defaults(run=explain_command.explain)
 
     consistency = commands.add_parser(
@@ -116,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     consistency.add_argument("--top-fraction", type=float, default=0.1)
     consistency.add_argument("--out", type=Path, default=Path("out"))
     consistency.add_argument("--json", action="store_true", help="also print the result as JSON")
+    set_option(consistency)
     consistency.set_defaults(run=studies.consistency)
 
     scales = commands.add_parser(
@@ -135,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     scales.add_argument("--probabilities", action="store_true")
     scales.add_argument("--out", type=Path, default=Path("out"))
     scales.add_argument("--json", action="store_true", help="also print the result as JSON")
+    set_option(scales)
     scales.set_defaults(run=studies.scales)
 
     measure = commands.add_parser(
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--seed", type=int)
     measure.add_argument("--probabilities", action="store_true")
     measure.add_argument("--out", type=Path, default=Path("out"))
+    set_option(measure)
     measure.set_defaults(run=behaviour.measure)
 
     aggregate = commands.add_parser(
@@ -174,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--seed", type=int)
     aggregate.add_argument("--probabilities", action="store_true")
     aggregate.add_argument("--out", type=Path, default=Path("out"))
+    set_option(aggregate)
     aggregate.set_defaults(run=behaviour.aggregate)
 
     audit = commands.add_parser(
@@ -206,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--address", help="Ray cluster address (with --engine ray); default: a local cluster")
     audit.add_argument("--workers", type=int, default=2, help="Ray actors (with --engine ray)")
     audit.add_argument("--out", type=Path, default=Path("out/audit"))
+    set_option(audit)
     audit.set_defaults(run=audit_command.audit)
 
     check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")

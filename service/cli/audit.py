@@ -24,9 +24,16 @@ def audit(args: argparse.Namespace) -> None:
     from service.audit.engine import AuditPlan
     from service.audit.ensemble import EnsemblePlan
     from service.audit.run import audit as run
+    from service.cli.overrides import parse_overrides
     from service.errors import NotFound
     from service.runtime.model import load_model
 
+    overrides = parse_overrides(args.overrides)
+    if overrides and args.engine == "ray":
+        from service.errors import InvalidArgument
+
+        raise InvalidArgument("is not passed to Ray actors, which load each model with its sidecar; put the "
+                              "overrides in the model's sidecar", field="--set")
     items = load_dataset(args.dataset)
     models, paths = [], []
     for path in args.model:  # with their sidecars: preprocessing and labels
@@ -34,7 +41,8 @@ def audit(args: argparse.Namespace) -> None:
         if not path.is_file():
             raise NotFound(f"no model file at {str(path)!r}", field="model")
         name = path.parent.name if path.name == "model.onnx" else path.stem
-        models.append(load_model(name, path.read_bytes(), source=str(path), model_path=path))
+        models.append(load_model(name, path.read_bytes(), source=str(path), model_path=path,
+                                 overrides=overrides))
         paths.append(path)
     ensemble = None
     if args.ensemble:  # NORMALISATION/AGGREGATOR[/KAPPA]

@@ -41,7 +41,8 @@ def models(args: argparse.Namespace) -> None:
         print(json.dumps([json_format.MessageToDict(m, preserving_proto_field_name=True) for m in models], indent=2))
         return
     for m in models:
-        print(f"{m.name:20} {m.height}x{m.width}x{m.channels} {len(m.labels) or m.num_classes} classes  "
+        size = f"{'*' if m.dynamic_height else m.height}x{'*' if m.dynamic_width else m.width}x{m.channels}"
+        print(f"{m.name:20} {size} {len(m.labels) or m.num_classes} classes  "
               f"{m.provider}  {m.source}")
 
 

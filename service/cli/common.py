@@ -24,9 +24,18 @@ def client_options(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def connect(args: argparse.Namespace, model: str | None = None) -> Iterator[tuple[Any, str | None]]:
-    """A client and the model's name on the server: --server's, or an in-process server's."""
+    """A client and the model's name on the server: --server's, or an in-process server's, which loads the
+    model with the command's ``--set`` overrides."""
     from onnxplain_client import OnnxplainClient
 
+    from service.cli.overrides import parse_overrides, to_model_overrides
+
+    overrides = parse_overrides(getattr(args, "overrides", None) or [])
+    if args.server and overrides:
+        from service.errors import InvalidArgument
+
+        raise InvalidArgument("applies to a model this command loads from a local file; a model on --server keeps "
+                              "the configuration it was loaded with (LoadModel's overrides)", field="--set")
     if args.server:
         root = args.tls_ca.read_bytes() if args.tls_ca else None
         with OnnxplainClient(args.server, token=args.token, root_certificates=root) as client:
@@ -44,7 +53,8 @@ def connect(args: argparse.Namespace, model: str | None = None) -> Iterator[tupl
         settings = Settings(models_dir=path.parent, preload=False)
     with EmbeddedServer(settings) as address:
         with OnnxplainClient(address) as client:
-            name = client.load_model(path.name).name if path is not None else None
+            name = (client.load_model(path.name, overrides=to_model_overrides(overrides)).name
+                    if path is not None else None)
             yield client, name
 
 

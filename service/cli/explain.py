@@ -25,9 +25,11 @@ def explain(args: argparse.Namespace) -> None:
     stem = f"{args.image.stem}.{explanation.method}"
     maps_path = args.out / f"{stem}.npy"
     np.save(maps_path, np.stack([a.map for a in explanation.attributions]))
+    # A letterbox model's maps come in the image's own frame: drawn over the image as given.
+    background = explanation.image if explanation.map_frame == "model_input" else _own_image(args.image)
     targets = []
     for attribution in explanation.attributions:
-        picture = render.save_png(render.overlay(explanation.image, attribution.map),
+        picture = render.save_png(render.overlay(background, attribution.map),
                                   args.out / f"{stem}.{attribution.class_index}.png", upscale=4)
         target = {"class_index": attribution.class_index, "label": attribution.label,
                   "score": attribution.score, "overlay": str(picture)}
@@ -45,9 +47,17 @@ def explain(args: argparse.Namespace) -> None:
         summary = {"image": str(args.image), "method": explanation.method, "parameters": explanation.parameters,
                    "seed": explanation.seed, "forward_passes": explanation.forward_passes,
                    "provider": explanation.provider, "timings": explanation.timings, "baseline": explanation.baseline,
-                   "maps": str(maps_path), "targets": targets}
+                   "maps": str(maps_path), "map_frame": explanation.map_frame, "targets": targets}
         (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary, indent=2))
+
+
+def _own_image(path: Path):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def _wcam_outputs(image, attribution, wcam, stem: Path) -> dict[str, Any]:

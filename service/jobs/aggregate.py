@@ -44,7 +44,7 @@ class Combination:
 
 @dataclass(frozen=True)
 class AggregateJob:
-    images: tuple[np.ndarray, ...]  # (H, W, C) pixels in [0, 1] at the model's input size
+    images: tuple[np.ndarray, ...]  # (H, W, C) pixels in [0, 1], each at its model input size
     metric: MetricRequest
     maps: tuple[np.ndarray, ...] = ()  # the caller's (H, W) maps, with one image only
     methods: tuple[tuple[Method, Any], ...] = ()
@@ -81,10 +81,15 @@ class AggregateResult:
     member_maps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (images, members, H, W)
 
 
-def check(job: AggregateJob, image_shape: tuple[int, int, int], classes: int) -> None:
+def check(job: AggregateJob, classes: int) -> None:
     members = len(job.maps) + len(job.methods)
     if not job.images:
         raise InvalidArgument("send at least one image", field="images")
+    image_shape = job.images[0].shape
+    if len(costs.distinct_shapes(job.images)) > 1:  # only a dynamic-size model keeps images at their own sizes
+        raise InvalidArgument("the images have different sizes, which this dynamic-size model keeps, and the "
+                              "aggregation returns its images' maps as one tensor: send images of one size",
+                              field="images")
     if members < 1:
         raise InvalidArgument("give the members: maps, methods to run, or both", field="methods")
     if job.maps and len(job.images) != 1:
@@ -92,7 +97,7 @@ def check(job: AggregateJob, image_shape: tuple[int, int, int], classes: int) ->
                               field="maps")
     for i, attribution in enumerate(job.maps):
         if attribution.shape != image_shape[:2] or not np.all(np.isfinite(attribution)):
-            raise InvalidArgument(f"must be a finite map of the model's input size {list(image_shape[:2])}",
+            raise InvalidArgument(f"must be a finite map of the image's model input size {list(image_shape[:2])}",
                                   field=f"maps[{i}]")
     if job.normalisation not in NORMALISATIONS:
         raise InvalidArgument(f"{job.normalisation!r} is not one of {list(NORMALISATIONS)}", field="normalisation")
@@ -118,8 +123,8 @@ def check(job: AggregateJob, image_shape: tuple[int, int, int], classes: int) ->
 def check_budget(job: AggregateJob, model: LoadedModel, rows: int, budget: Budget) -> None:
     """Per image: every method run, every member and aggregate scored (a clean pass and the metric's), the
     aggregates of every combination and the members' maps kept (float64) until the end."""
-    shape, images = model.info.image_shape, len(job.images)
-    batch = costs.batch_size(job.batch_size, model, budget)
+    shape, images = job.images[0].shape, len(job.images)
+    batch = costs.batch_size(job.batch_size, model, budget, shape)
     members = len(job.maps) + len(job.methods)
     runs = [costs.method_cost(method, params, shape, 1, batch, model, budget, job.baseline)
             for method, params in job.methods]
@@ -146,7 +151,7 @@ def combinations(job: AggregateJob) -> list[Combination]:
 def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | None = None) -> AggregateResult:
     started = time.perf_counter()
     control = control or JobControl()
-    check(job, model.info.image_shape, model.info.num_classes)
+    check(job, model.info.num_classes)
     rows = combinations(job)
     check_budget(job, model, len(rows), control.budget)
     seed = draw_seed(job.seed)

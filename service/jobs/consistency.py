@@ -90,8 +90,8 @@ def check_budget(job: ConsistencyJob, model: LoadedModel, budget: Budget) -> int
         raise ResourceExhausted(f"{settings} settings x {baselines} metric baselines are {settings * baselines} "
                                 f"scorings, over this server's limit of {MAX_SCORINGS}; give fewer metric baselines",
                                 field="metric_baselines")
-    batch_size = costs.batch_size(job.batch_size, model, budget)
     shape = job.image.shape
+    batch_size = costs.batch_size(job.batch_size, model, budget, shape)
     inpaint = Baseline(BaselineKind.INPAINT)
     metric_fill = inpaint if any(b.kind is BaselineKind.INPAINT for b in job.metric_baselines) else Baseline()
     parts = [costs.method_cost(s.method, s.params, shape, 1, batch_size, model, budget, s.baseline)

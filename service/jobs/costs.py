@@ -14,8 +14,9 @@ onnxruntime's own activations are not host memory numpy allocates and are not co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import onnx
 
 from service.budget import Budget
@@ -41,9 +42,11 @@ class Cost:
     memory_field: str
 
 
-def batch_size(requested: int | None, model: LoadedModel, budget: Budget) -> int:
-    """The images per call to the model a job will use: the request's, else the model's configured batch."""
-    size = requested or model.info.max_batch
+def batch_size(requested: int | None, model: LoadedModel, budget: Budget,
+               image_shape: tuple[int, ...] | None = None) -> int:
+    """The images per call to the model a job will use: the request's, else the model's batch (for a dynamic
+    model, the one that fits images of ``image_shape``: ``LoadedModel.batch_limit``)."""
+    size = requested or (model.batch_limit(*image_shape[:2]) if image_shape is not None else model.info.max_batch)
     if size > budget.batch_size:
         whose = f"batch_size {size}" if requested else (f"the model's configured batch of {size} (its "
                                                          "overrides.batch_size or metadata)")
@@ -52,12 +55,25 @@ def batch_size(requested: int | None, model: LoadedModel, budget: Budget) -> int
     return size
 
 
-def predict_memory(model: LoadedModel, batch: int) -> int:
+def distinct_shapes(images: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
+    """The image shapes of a job of several images: one on a static model, each its own on a dynamic one."""
+    return sorted({image.shape for image in images})
+
+
+def largest_shape(images: Sequence[np.ndarray]) -> tuple[int, ...]:
+    """The shape a job of several images is budgeted at: every image counted as large as the largest."""
+    return max(distinct_shapes(images), key=lambda shape: shape[0] * shape[1])
+
+
+def predict_memory(model: LoadedModel, batch: int, image_shape: tuple[int, ...] | None = None) -> int:
     """What ``LoadedModel.predict`` allocates for one batch besides onnxruntime: the preprocessed input, a fixed
     batch's padding (repeated, then concatenated), the conversion to another input type (rounded and clipped
-    for uint8), and the scores (float32 out, in another score space, a copy of the columns)."""
-    chunk = model.info.max_batch if model.info.fixed_batch else min(batch, model.info.max_batch)
-    images = footprint.F32 * chunk * footprint.pixels(model.info.image_shape) * model.info.channels
+    for uint8), and the scores (float32 out, in another score space, a copy of the columns). ``image_shape``:
+    the images' own (a dynamic model's), else the model's input size."""
+    shape = model.info.image_shape if image_shape is None else image_shape
+    limit = model.batch_limit(*shape[:2])
+    chunk = model.info.max_batch if model.info.fixed_batch else min(batch, limit)
+    images = footprint.F32 * chunk * footprint.pixels(shape) * model.info.channels
     element = model.info.signature.input_elem_type
     copies = 1 + (2 if model.info.fixed_batch else 0) + (0 if element == onnx.TensorProto.FLOAT else 1) \
         + (2 if element == onnx.TensorProto.UINT8 else 0)
@@ -88,7 +104,7 @@ def method_cost(method: Method, params: Any, image_shape: tuple[int, int, int], 
                 model: LoadedModel, budget: Budget, baseline: Baseline = Baseline()) -> Cost:
     """One run of ``method`` explaining ``targets`` classes of one image."""
     def estimate(b: int, t: int) -> int:
-        return (method.memory(params, image_shape, t, b) + predict_memory(model, b)
+        return (method.memory(params, image_shape, t, b) + predict_memory(model, b, image_shape)
                 + fill_memory(baseline, b, image_shape))
 
     memory = estimate(batch, targets)
@@ -101,8 +117,8 @@ def metric_cost(metric: Metric, params: Any, image_shape: tuple[int, int, int], 
                 budget: Budget, baseline: Baseline = Baseline(), times: int = 1) -> Cost:
     """``times`` runs of ``metric`` (one per map it scores; they run one after the other)."""
     def estimate(b: int, _t: int) -> int:
-        return metric.memory(params, image_shape, 1, b) + predict_memory(model, b) + fill_memory(baseline, b,
-                                                                                               image_shape)
+        return (metric.memory(params, image_shape, 1, b) + predict_memory(model, b, image_shape)
+                + fill_memory(baseline, b, image_shape))
 
     field = f"{metric.name}.{metric.cost_parameter}" if metric.cost_parameter else "metrics"
     return Cost(metric.name, times * metric.forward_passes(params, image_shape), estimate(batch, 1), field,

@@ -15,6 +15,8 @@ from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.metrics.base import Metric, MetricResult
+from service.runtime import images
+from service.runtime.images import Placement
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
@@ -69,8 +71,8 @@ def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarr
 
 @dataclass(frozen=True)
 class EvaluateJob:
-    image: np.ndarray  # (H, W, C) pixels in [0, 1] at the model's input size
-    attribution: np.ndarray  # (H, W)
+    image: np.ndarray  # (H, W, C) pixels in [0, 1] at its model input size (LoadedModel.input_size)
+    attribution: np.ndarray  # (H, W): at the image's model input size, or a letterboxed image's own size
     metrics: tuple[MetricRequest, ...]
     class_index: int | None = None
     mask: np.ndarray | None = None
@@ -79,6 +81,7 @@ class EvaluateJob:
     score_space: ScoreSpace = ScoreSpace.RAW
     batch_size: int | None = None
     domain: str = "pixel"  # what the attribution's cells are: "pixel" or "wavelet" (WCAM's layout)
+    placement: Placement | None = None  # where a letterboxed image lies in ``image``
 
 
 @dataclass
@@ -90,16 +93,14 @@ class EvaluateResult:
     forward_passes: int
     model_ms: float
     total_ms: float
+    attribution_frame: str = "model_input"  # or "image": the map was sent in the letterboxed image's frame
 
 
 def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | None = None) -> EvaluateResult:
     started = time.perf_counter()
     control = control or JobControl()
-    height, width, _ = model.info.image_shape
-    if job.attribution.shape != (height, width):
-        raise InvalidArgument(f"has shape {list(job.attribution.shape)}; send the map at the model's input size "
-                              f"[{height}, {width}]", field="attribution")
-    if not np.all(np.isfinite(job.attribution)):
+    attribution, frame = _in_model_frame(job)
+    if not np.all(np.isfinite(attribution)):
         raise InvalidArgument("holds NaN or infinite values", field="attribution")
     if not job.metrics:
         raise InvalidArgument("ask for at least one metric (see ListMethods)", field="metrics")
@@ -112,7 +113,7 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
             raise InvalidArgument(f"{request.metric.name} scores {request.metric.domain}-domain maps, and the map "
                                   f"sent is a {job.domain} map; set attribution_domain to match, or choose a "
                                   f"{job.domain}-domain metric", field=f"metrics[{i}]")
-    batch_size = costs.batch_size(job.batch_size, model, control.budget)
+    batch_size = costs.batch_size(job.batch_size, model, control.budget, job.image.shape)
     costs.require(control.budget, [costs.metric_cost(r.metric, r.params, job.image.shape, batch_size, model,
                                                      control.budget, job.baseline) for r in job.metrics],
                   passes=1, what="scoring the map")
@@ -124,8 +125,24 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
                               method="evaluate", stage="evaluate")
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
-    scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,
-                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": job.attribution})
+    scored = score_map(predict, job.image, attribution, class_index, job.metrics, fill=fill, mask=job.mask,
+                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": attribution})
     predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
-                          (time.perf_counter() - started) * 1000.0)
+                          (time.perf_counter() - started) * 1000.0, frame)
+
+
+def _in_model_frame(job: EvaluateJob) -> tuple[np.ndarray, str]:
+    """The map over the image's model input, and the frame it was sent in. A pixel map of a letterboxed image
+    may come in the image's own frame (as Explain returns it): resized into the image's place, padding 0.
+    Metrics always run at the model's input, where the image was explained."""
+    height, width = job.image.shape[:2]
+    if job.attribution.shape == (height, width):
+        return job.attribution, "model_input"
+    box = job.placement
+    if job.domain == "pixel" and box is not None and job.attribution.shape == (box.image_height, box.image_width):
+        return images.from_image_frame(job.attribution, box, height, width), "image"
+    also = (f" or, as Explain returns maps of a letterboxed image, the image's own size "
+            f"[{box.image_height}, {box.image_width}]" if box is not None and job.domain == "pixel" else "")
+    raise InvalidArgument(f"has shape {list(job.attribution.shape)}; send the map at the image's model input size "
+                          f"[{height}, {width}]{also}", field="attribution")

@@ -22,6 +22,7 @@ from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import MetricRequest, Scored, domain_key, draw_seed, score_map
 from service.jobs.predict import ClassScore, top_classes
 from service.jobs.verified import verified_inputs
+from service.runtime.images import Placement
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ScoreSpace
 
@@ -61,7 +62,7 @@ class Targets:
 class ExplainJob:
     method: Method
     params: Any
-    image: np.ndarray  # (H, W, C) float32 pixels in [0, 1] at the model's input size
+    image: np.ndarray  # (H, W, C) float32 pixels in [0, 1] at its model input size (LoadedModel.input_size)
     targets: Targets = Targets()
     baseline: Baseline = Baseline()
     seed: int | None = None
@@ -69,6 +70,8 @@ class ExplainJob:
     score_space: ScoreSpace = ScoreSpace.RAW
     metrics: tuple[MetricRequest, ...] = ()
     mask: np.ndarray | None = None  # (H, W) bool, for localisation metrics
+    # Where a letterboxed image lies in ``image``: the maps are returned in the image's own frame.
+    placement: Placement | None = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class ExplainResult:
     score_space: ScoreSpace = ScoreSpace.RAW
     metrics: list[list[Scored]] | None = None  # per target
     details: list[dict[str, Any]] | None = None  # per target, method-specific (see explainers.base.Output)
+    placement: Placement | None = None  # the job's: ``maps`` are at the model input, the response maps them back
 
     @property
     def parameters_json(self) -> str:
@@ -116,7 +120,7 @@ def check_explain(model: LoadedModel, job: "ExplainJob", budget: Budget) -> int:
                                   f"{job.method.name} does not make; use it with a method that does (wcam), or "
                                   "Evaluate a map of that domain", field="metrics")
     job.targets.check(model.info.num_classes)
-    batch_size = costs.batch_size(job.batch_size, model, budget)
+    batch_size = costs.batch_size(job.batch_size, model, budget, shape)
     parts = explain_costs(job.method, job.params, shape, job.targets.count, job.metrics, batch_size, model, budget,
                           job.baseline)
     costs.require(budget, parts, passes=2, what=f"explaining with {job.method.name}")
@@ -164,4 +168,5 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
         score_space=job.score_space,
         metrics=metrics,
         details=details,
+        placement=job.placement,
     )

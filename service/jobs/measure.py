@@ -72,7 +72,8 @@ def check(job: MeasureJob, model: LoadedModel) -> None:
         raise InvalidArgument("stability compares models: name at least one other model trained on the same task",
                               field="stability_models")
     for other in job.others:
-        if other.info.image_shape != model.info.image_shape or other.info.num_classes != model.info.num_classes:
+        takes = all(other.accepts(image.shape) for image in job.images)
+        if not takes or other.info.num_classes != model.info.num_classes:
             raise InvalidArgument(f"{other.info.name} takes {other.info.image_shape} with {other.info.num_classes} "
                                   f"classes, {model.info.name} {model.info.image_shape} with "
                                   f"{model.info.num_classes}: stability needs models of the same task",
@@ -80,15 +81,16 @@ def check(job: MeasureJob, model: LoadedModel) -> None:
     levels = np.asarray(job.noise_levels, dtype=np.float64)
     if not len(levels) or not ((0 <= levels) & (levels <= 1)).all() or (np.diff(levels) <= 0).any():
         raise InvalidArgument("give noise amounts in [0, 1] in ascending order, each once", field="noise_levels")
-    job.method.check(job.params, model.info.image_shape)
+    for shape in costs.distinct_shapes(job.images):  # a dynamic-size model takes each image at its own size
+        job.method.check(job.params, shape)
 
 
 def check_budget(job: MeasureJob, model: LoadedModel, budget: Budget) -> None:
     """Per image, the explanations each measure asks for (the clean one, one per noise amount above 0, one per
     transform, one per other model, one per degradation mode), each a method run and two passes, and the
     scored images; the largest run's memory plus the noisy images, a degradation's blurs and an SSIM."""
-    shape = model.info.image_shape
-    batch = costs.batch_size(job.batch_size, model, budget)
+    shape = costs.largest_shape(job.images)
+    batch = costs.batch_size(job.batch_size, model, budget, shape)
     run = costs.method_cost(job.method, job.params, shape, 1, batch, model, budget, job.baseline)
     run = dataclasses.replace(run, passes=run.passes + 2)
     counts = {"clean": 1,

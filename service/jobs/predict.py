@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -35,20 +37,29 @@ def top_classes(model: LoadedModel, scores: np.ndarray, k: int) -> list[ClassSco
     return [ClassScore(int(i), model.info.label(int(i)), float(scores[i])) for i in order]
 
 
-def run_predict(model: LoadedModel, images: np.ndarray, *, top_k: int = 0, score_space: ScoreSpace = ScoreSpace.RAW,
-                batch_size: int | None = None, control: JobControl | None = None) -> PredictResult:
-    """Scores of ``images``, one batch per call to the model (the smaller of ``batch_size`` and the model's), with
-    the control's checkpoint between calls and its budget's batch size."""
+def run_predict(model: LoadedModel, images: np.ndarray | Sequence[np.ndarray], *, top_k: int = 0,
+                score_space: ScoreSpace = ScoreSpace.RAW, batch_size: int | None = None,
+                control: JobControl | None = None) -> PredictResult:
+    """Scores of ``images`` (an (N, H, W, C) array, or a list of images each of its model input size: a
+    dynamic-size model takes each at its own), one batch per call to the model (the smaller of ``batch_size``
+    and the model's at that size), consecutive images of one size batched together, with the control's
+    checkpoint between calls and its budget's batch size."""
     if len(images) == 0:
         raise InvalidArgument("send at least one image", field="images")
     control = control or JobControl()
-    requested = batch_size if batch_size and batch_size < model.info.max_batch else None
-    chunk = costs.batch_size(requested, model, control.budget)
     k = top_k or DEFAULT_TOP_K
     # Through CountingPredict, as every other job, so that the server's telemetry counts these passes too; one
     # call per chunk, so that its checkpoint runs between them.
-    predict = CountingPredict(model, control, total=len(images), score_space=score_space, batch_size=chunk,
+    predict = CountingPredict(model, control, total=len(images), score_space=score_space, batch_size=None,
                               method="predict", stage="predict")
-    scores = np.concatenate([predict.all_classes(images[start:start + chunk])
-                             for start in range(0, len(images), chunk)])
+    scores = []
+    for shape, group in itertools.groupby(images, key=lambda image: image.shape):
+        group = list(group)
+        limit = model.batch_limit(*shape[:2])
+        requested = batch_size if batch_size and batch_size < limit else None
+        chunk = costs.batch_size(requested, model, control.budget, shape)
+        predict.batch_size = chunk
+        scores.extend(predict.all_classes(np.stack(group[start:start + chunk]))
+                      for start in range(0, len(group), chunk))
+    scores = np.concatenate(scores)
     return PredictResult(scores, [top_classes(model, row, k) for row in scores], predict.model_ms)

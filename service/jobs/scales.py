@@ -98,7 +98,7 @@ def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = N
     if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
         raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
                               field="class_index")
-    batch_size = costs.batch_size(job.batch_size, model, control.budget)
+    batch_size = costs.batch_size(job.batch_size, model, control.budget, job.image.shape)
     shape, count = job.image.shape, len(job.variants)
     explain = costs.method_cost(wcam, job.params, shape, 1, batch_size, model, control.budget)
     # The pictures (made, then stacked, with a corruption's float64 work) and, per variant, the map, the

@@ -7,6 +7,7 @@ model's channel count (RGB order for three).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -92,8 +93,33 @@ def match_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     return np.repeat(pixels, 3, axis=2)
 
 
-def fit(pixels: np.ndarray, height: int, width: int, policy: ResizePolicy, field: str = "image") -> np.ndarray:
-    """Bring pixels to height x width as the model's resize policy says."""
+@dataclass(frozen=True)
+class Placement:
+    """Where an image lies in the model's input after a letterbox: the image was ``image_height`` x
+    ``image_width``; it fills rows ``top`` .. ``top + height`` and columns ``left`` .. ``left + width`` of the
+    input, the rest is padding."""
+
+    image_height: int
+    image_width: int
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+def letterbox_placement(image_height: int, image_width: int, height: int, width: int) -> Placement:
+    """The largest box of the image's aspect ratio inside height x width, centred (an odd leftover pixel goes
+    below and to the right, as torchvision's and OpenCV-based letterboxes put it)."""
+    scale = min(height / image_height, width / image_width)
+    inner_h = min(height, max(1, round(image_height * scale)))
+    inner_w = min(width, max(1, round(image_width * scale)))
+    return Placement(image_height, image_width, (height - inner_h) // 2, (width - inner_w) // 2, inner_h, inner_w)
+
+
+def fit(pixels: np.ndarray, height: int, width: int, policy: ResizePolicy, field: str = "image",
+        pad_value: np.ndarray | float = 0.0) -> np.ndarray:
+    """Bring pixels to height x width as the model's resize policy says; ``pad_value`` (one value, or one per
+    channel, in [0, 1]) fills a letterbox's padding."""
     h, w = pixels.shape[:2]
     if (h, w) == (height, width):
         return pixels
@@ -109,7 +135,36 @@ def fit(pixels: np.ndarray, height: int, width: int, policy: ResizePolicy, field
         top = (resized.shape[0] - height) // 2
         left = (resized.shape[1] - width) // 2
         return resized[top:top + height, left:left + width]
+    if policy is ResizePolicy.LETTERBOX:
+        box = letterbox_placement(h, w, height, width)
+        canvas = np.empty((height, width, pixels.shape[2]), dtype=np.float32)
+        canvas[...] = np.broadcast_to(np.asarray(pad_value, dtype=np.float32), (pixels.shape[2],))
+        canvas[box.top:box.top + box.height, box.left:box.left + box.width] = _resize(pixels, box.height, box.width)
+        return canvas
     return _resize(pixels, height, width)
+
+
+def to_image_frame(attribution: np.ndarray, box: Placement) -> np.ndarray:
+    """A map over the model's input as a map over the original image: the padding cut off, the rest resized
+    (bilinear, values not re-summed) to the image's height and width."""
+    inner = attribution[box.top:box.top + box.height, box.left:box.left + box.width]
+    return resize_map(inner, box.image_height, box.image_width)
+
+
+def from_image_frame(attribution: np.ndarray, box: Placement, height: int, width: int) -> np.ndarray:
+    """A map over the original image as a map over the model's input: resized into the image's box, the
+    padding 0 (it is no part of the image, so it holds no attribution)."""
+    out = np.zeros((height, width), dtype=np.float32)
+    out[box.top:box.top + box.height, box.left:box.left + box.width] = resize_map(attribution, box.height, box.width)
+    return out
+
+
+def resize_map(attribution: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of an H x W float map, unclipped (attributions are signed and unbounded)."""
+    if attribution.shape == (height, width):
+        return attribution.astype(np.float32)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(attribution, dtype=np.float32), mode="F")
+                      .resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -119,10 +174,3 @@ def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
         for c in range(pixels.shape[2])
     ]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
-
-
-def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an H x W array (at least 1 x 1): masks stay binary."""
-    rows = (np.arange(height) * array.shape[0] / height).astype(int)
-    cols = (np.arange(width) * array.shape[1] / width).astype(int)
-    return array[rows][:, cols]

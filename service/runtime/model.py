@@ -20,10 +20,10 @@ import onnxruntime as ort
 from threadpoolctl import threadpool_limits
 
 from service.budget import DEFAULT_BUDGET, MIB, Budget
-from service.errors import FailedPrecondition, InvalidArgument
+from service.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from service.runtime import images, model_file, providers as providers_mod
 from service.runtime.model_config import ModelConfig, resolve_config
-from service.runtime.preprocessing import Preprocessing, default_preprocessing
+from service.runtime.preprocessing import Preprocessing, ResizePolicy, default_preprocessing
 from service.runtime.scores import ScoreSpace, looks_like, to_space
 from service.runtime.signature import GraphSignature, Layout, OutputKind, format_dims, read_signature
 
@@ -37,6 +37,13 @@ _INPUT_DTYPES = {
     onnx.TensorProto.UINT8: np.uint8,
 }
 PROBE_SEED = 0
+# The size a dynamic height or width is probed at when nothing configures it: what torchvision's and timm's
+# ImageNet classifiers take, small enough that the probe costs little. Requests use each image's own size.
+DEFAULT_DYNAMIC_SIZE = 224
+# How far a dynamic model's second probe size is from the first on each dynamic axis (taller and narrower, so
+# non-square): a graph that declares its spatial axes dynamic but bakes a size into a Reshape or a position
+# embedding fails there, at load.
+SECOND_PROBE_OFFSET = 32
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,20 @@ class ModelInfo:
     labels: tuple[str, ...]
     provider: str
     description: str
+    # An axis the graph leaves dynamic and no configuration fixes: each image keeps its own size there, and
+    # ``height``/``width`` hold only the size the load probe used (DEFAULT_DYNAMIC_SIZE).
+    dynamic_height: bool = False
+    dynamic_width: bool = False
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """The input size of a static model; for a dynamic one, the size it was probed at (an image's own
+        size is what its requests use: ``LoadedModel.input_size``)."""
         return self.height, self.width, self.channels
+
+    @property
+    def dynamic_size(self) -> bool:
+        return self.dynamic_height or self.dynamic_width
 
     def label(self, class_index: int) -> str:
         return self.labels[class_index] if class_index < len(self.labels) else str(class_index)
@@ -71,28 +88,106 @@ class ModelInfo:
 class LoadedModel:
     """An onnxruntime session shared by concurrent requests (``run`` is thread-safe)."""
 
-    def __init__(self, info: ModelInfo, session: ort.InferenceSession, model_bytes: bytes) -> None:
+    def __init__(self, info: ModelInfo, session: ort.InferenceSession, model_bytes: bytes,
+                 budget: Budget = DEFAULT_BUDGET, default_batch: int | None = None) -> None:
         self.info = info
         self._session = session
         # The graph as loaded: verified methods build their PyTorch mirror from it (service.verify).
         self.model_bytes = model_bytes
         self._input_dtype = _INPUT_DTYPES[info.signature.input_elem_type]
+        self.budget = budget
+        # The server's batch before the memory cap, when neither the graph nor the configuration fixes the
+        # batch: a dynamic model's batch then follows each image's size (``batch_limit``).
+        self._default_batch = default_batch
+
+    # --- the input side: which size an image takes, and how it gets there ---------------------------------
+
+    def input_size(self, image_height: int, image_width: int) -> tuple[int, int]:
+        """The (height, width) an image of this size is fitted to. A static model: its input size. Both axes
+        dynamic: the image's own. One axis dynamic: the fixed axis's size, the other scaled by the same factor
+        (the aspect ratio kept, as OCR models of fixed height and free width expect; REJECT keeps the image's
+        own size on the dynamic axis and refuses another size on the fixed one)."""
+        info = self.info
+        if not info.dynamic_size:
+            return info.height, info.width
+        if info.dynamic_height and info.dynamic_width:
+            return image_height, image_width
+        keep_ratio = info.preprocessing.resize is not ResizePolicy.REJECT
+        if info.dynamic_width:
+            scaled = max(1, round(image_width * info.height / image_height)) if keep_ratio else image_width
+            return info.height, scaled
+        scaled = max(1, round(image_height * info.width / image_width)) if keep_ratio else image_height
+        return scaled, info.width
+
+    def placement(self, image_height: int, image_width: int) -> images.Placement | None:
+        """Where a letterboxed image lies in the input, for a letterbox model and an image of another size;
+        None when the image fills the whole input (maps are then in the model input's frame)."""
+        info = self.info
+        if info.preprocessing.resize is not ResizePolicy.LETTERBOX or info.dynamic_size:
+            return None
+        if (image_height, image_width) == (info.height, info.width):
+            return None
+        return images.letterbox_placement(image_height, image_width, info.height, info.width)
 
     def fit_image(self, image: np.ndarray, field: str = "image") -> np.ndarray:
-        """An H x W x C image (uint8, or float in [0, 1]) as float32 pixels at the model's input size."""
+        """An H x W x C image (uint8, or float in [0, 1]) as float32 pixels at its input size (``input_size``):
+        resized by the model's policy, letterboxed with its pad value."""
         pixels = images.to_unit_pixels(image, field=field)
         pixels = images.match_channels(pixels, self.info.channels)
-        return images.fit(pixels, self.info.height, self.info.width, self.info.preprocessing.resize, field=field)
+        height, width = self.input_size(*pixels.shape[:2])
+        if self.info.dynamic_size and height * width > self.budget.model_input_pixels:
+            raise ResourceExhausted(
+                f"becomes a model input of {height} x {width} = {height * width} pixels, over this server's limit "
+                f"of {self.budget.model_input_pixels} (ONNXPLAIN_MAX_MODEL_INPUT_PIXELS); send a smaller image",
+                field=field)
+        preprocessing = self.info.preprocessing
+        return images.fit(pixels, height, width, preprocessing.resize, field=field,
+                          pad_value=preprocessing.pad_pixel(self.info.channels))
+
+    def fit_mask(self, mask: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """An H x W mask in [0, 1] of an image of ``image_size`` (its size as sent) as a bool mask over that
+        image's model input: placed like the image (the letterbox's padding is background), resized bilinearly
+        and thresholded at 0.5. A mask of another size than its image is stretched over it."""
+        target = self.input_size(*image_size)
+        values = mask.astype(np.float32)[..., None]
+        box = self.placement(*image_size)
+        if box is not None:
+            placed = np.zeros((*target, 1), dtype=np.float32)
+            placed[box.top:box.top + box.height, box.left:box.left + box.width] = images.fit(
+                values, box.height, box.width, ResizePolicy.STRETCH)
+            values = placed
+        elif self.info.preprocessing.resize is ResizePolicy.CENTER_CROP and mask.shape == tuple(image_size):
+            values = images.fit(values, *target, ResizePolicy.CENTER_CROP)
+        else:
+            values = images.fit(values, *target, ResizePolicy.STRETCH)
+        return values[..., 0] > 0.5
+
+    def accepts(self, image_shape: tuple[int, ...]) -> bool:
+        """Whether ``predict`` takes images of this (H, W, C): the input size, or any size on dynamic axes."""
+        if len(image_shape) != 3 or image_shape[2] != self.info.channels or min(image_shape[:2]) < 1:
+            return False
+        return ((self.info.dynamic_height or image_shape[0] == self.info.height)
+                and (self.info.dynamic_width or image_shape[1] == self.info.width))
+
+    def batch_limit(self, height: int, width: int) -> int:
+        """Images per session call at this size: the model's batch, lowered for a larger image of a dynamic
+        model (when its batch is the server's default) so that one call's input fits the job memory."""
+        if self._default_batch is None:
+            return self.info.max_batch
+        image_bytes = height * width * self.info.channels * np.dtype(np.float32).itemsize
+        return max(1, min(self._default_batch, self.budget.job_memory_bytes // image_bytes))
 
     def predict(self, pixels: np.ndarray, *, score_space: ScoreSpace = ScoreSpace.RAW,
                 batch_size: int | None = None, run_options: ort.RunOptions | None = None) -> np.ndarray:
-        """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size.
+        """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size (any size on
+        the axes a dynamic model leaves free: ``accepts``).
 
         ``run_options``: set its ``terminate`` from another thread to stop a session call that is running
         (a batch of a large model can take seconds; a cancelled job should not wait for it)."""
-        if pixels.ndim != 4 or pixels.shape[1:] != self.info.image_shape:
+        if pixels.ndim != 4 or not self.accepts(pixels.shape[1:]):
             raise ValueError(f"expected images of shape (N, {self.info.image_shape}), got {pixels.shape}")
-        chunk = self.info.max_batch if batch_size is None else max(1, min(batch_size, self.info.max_batch))
+        limit = self.batch_limit(*pixels.shape[1:3])
+        chunk = limit if batch_size is None else max(1, min(batch_size, limit))
         outputs = [self._run(pixels[start:start + chunk], run_options) for start in range(0, len(pixels), chunk)]
         scores = np.concatenate(outputs) if outputs else np.zeros((0, self.info.num_classes), np.float32)
         if not np.all(np.isfinite(scores)):
@@ -157,8 +252,9 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         )
     config = resolve_config(model, model_path, overrides or {})
     layout = config.layout or signature.layout_guess()
-    height, width, channels = _image_size(signature, layout, config, field, budget)
+    height, width, channels, dynamic_height, dynamic_width = _image_size(signature, layout, config, field, budget)
     max_batch = _max_batch(signature, config, height * width * channels, default_batch_size, field, budget)
+    follows_size = (dynamic_height or dynamic_width) and signature.fixed_batch is None and config.batch_size is None
     preprocessing = Preprocessing.from_mapping(config.preprocessing, default_preprocessing(channels))
     preprocessing.validate(channels, field_prefix=f"{config.preprocessing_source}.preprocessing",
                            fields={key.removeprefix("preprocessing."): value for key, value in config.fields.items()
@@ -171,8 +267,10 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         max_batch=max_batch, output_kind=OutputKind.LOGITS, output_kind_source="", preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.get_providers()[0], description=config.description,
+        dynamic_height=dynamic_height, dynamic_width=dynamic_width,
     )
-    loaded = LoadedModel(info, session, model_bytes)
+    loaded = LoadedModel(info, session, model_bytes, budget,
+                         min(default_batch_size, budget.batch_size) if follows_size else None)
     # Probe batches: prove the session runs, count classes when the graph leaves them dynamic, and tell
     # logits from probabilities when neither the graph nor the config says. Batches of 2 and of 1 (a last,
     # partial batch) catch graphs that only run at the size they were traced with.
@@ -184,10 +282,13 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
             if single.shape != (1, *probe_outputs.shape[1:]):
                 raise ValueError(f"scores of shape {list(single.shape)} for one image")
     except Exception as error:  # onnxruntime raises its own exception types: report them as they are
+        if info.dynamic_size and _session_failed(error):  # most likely a size baked into the graph
+            raise _size_refusal(info, info.height, info.width, error, "") from error
         raise InvalidArgument(f"the model fails on a probe batch: {error}", field=field) from error
     if probe_outputs.ndim != 2 or probe_outputs.shape[0] != len(probe) or probe_outputs.shape[1] < 1:
         raise InvalidArgument(f"the model gives scores of shape {list(probe_outputs.shape)} for {len(probe)} images; "
                               "a classifier gives [batch, classes]", field=field)
+    _probe_other_size(loaded, probe_outputs.shape[1:])
     num_classes = probe_outputs.shape[1]
     labels = tuple(config.labels or ())
     if labels and len(labels) != num_classes:
@@ -213,9 +314,13 @@ def _type_name(elem_type: int) -> str:
 
 
 def _image_size(signature: GraphSignature, layout: Layout, config: ModelConfig, field: str,
-                budget: Budget) -> tuple[int, int, int]:
-    """(height, width, channels) of the model's images: the graph's, else the configured ones; refused when
-    their pixels are over the budget, before a probe or a request allocates an image of that size."""
+                budget: Budget) -> tuple[int, int, int, bool, bool]:
+    """(height, width, channels, dynamic height, dynamic width) of the model's images.
+
+    The rule for each spatial axis: the graph's size where it fixes one; else the configured size (sidecar,
+    metadata or overrides) where one is given; else the axis is dynamic, each image keeps its own size there
+    (``LoadedModel.input_size``) and the load probe uses DEFAULT_DYNAMIC_SIZE. A fixed input over the pixel
+    budget is refused here, before a probe or a request allocates an image of that size."""
     graph_h, graph_w, channels = signature.spatial_dims(layout)
     if channels not in (1, 3):
         raise InvalidArgument(
@@ -228,18 +333,57 @@ def _image_size(signature: GraphSignature, layout: Layout, config: ModelConfig, 
         if graph_value and configured and graph_value != configured:
             raise InvalidArgument(f"the graph fixes {axis} {graph_value}, not {configured}",
                                   field=config.field_of(axis))
-        if not (graph_value or configured):
-            raise InvalidArgument(f"the input's {axis} is dynamic; give it in the sidecar or overrides",
-                                  field=f"overrides.{axis}")
-    height, width = graph_h or config.height, graph_w or config.width
+    dynamic_h = not (graph_h or config.height)
+    dynamic_w = not (graph_w or config.width)
+    height = graph_h or config.height or DEFAULT_DYNAMIC_SIZE
+    width = graph_w or config.width or DEFAULT_DYNAMIC_SIZE
     if height * width > budget.model_input_pixels:
+        if dynamic_h or dynamic_w:  # only the probe's default size is too large: a smaller one can be configured
+            raise InvalidArgument(
+                f"the dynamic input is probed at {height} x {width} = {height * width} pixels, over this server's "
+                f"limit of {budget.model_input_pixels} (ONNXPLAIN_MAX_MODEL_INPUT_PIXELS); give a smaller height "
+                "and width in the sidecar or overrides", field="overrides.height" if dynamic_h else "overrides.width")
         # Name what set the size: the configuration when it gave an axis the graph leaves open.
         blamed = (config.field_of("height") if graph_h is None else
                   config.field_of("width") if graph_w is None else field)
         raise InvalidArgument(
             f"the model's input is {height} x {width} = {height * width} pixels, over this server's limit of "
             f"{budget.model_input_pixels} (ONNXPLAIN_MAX_MODEL_INPUT_PIXELS)", field=blamed)
-    return height, width, channels
+    return height, width, channels, dynamic_h, dynamic_w
+
+
+def _probe_other_size(model: LoadedModel, classes_shape: tuple[int, ...]) -> None:
+    """A dynamic model scored at a second size: a graph that declares free spatial axes but computes with one
+    size baked in is refused at load, with what to configure, instead of failing on the first other image."""
+    info = model.info
+    if not info.dynamic_size:
+        return
+    height = info.height + SECOND_PROBE_OFFSET if info.dynamic_height else info.height
+    width = max(1, info.width - SECOND_PROBE_OFFSET) if info.dynamic_width else info.width
+    if height * width > model.budget.model_input_pixels:
+        return
+    pixels = np.random.default_rng(PROBE_SEED + 1).random((1, height, width, info.channels), dtype=np.float32)
+    try:
+        scores = model.predict(pixels)
+        if scores.shape[1:] != tuple(classes_shape):
+            raise ValueError(f"scores of shape {list(scores.shape)}")
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise _size_refusal(info, height, width, error, f" after running at {info.height} x {info.width}") \
+            from error
+
+
+def _session_failed(error: Exception) -> bool:
+    """Whether onnxruntime itself refused to run (``LoadedModel._run`` wraps its error), not a check of ours."""
+    return isinstance(error, FailedPrecondition) and error.__cause__ is not None
+
+
+def _size_refusal(info: ModelInfo, height: int, width: int, error: Exception, after: str) -> InvalidArgument:
+    free = [axis for axis, dynamic in (("height", info.dynamic_height), ("width", info.dynamic_width)) if dynamic]
+    axes, verb = " and ".join(free), "are" if len(free) > 1 else "is"
+    return InvalidArgument(
+        f"the input's {axes} {verb} dynamic in the graph, but the model fails at {height} x {width}{after} "
+        f"({str(error)[:200]}); give the size it takes as {axes} in the sidecar or overrides",
+        field=f"overrides.{free[0]}")
 
 
 def _max_batch(signature: GraphSignature, config: ModelConfig, image_values: int, default_batch_size: int,

@@ -5,9 +5,13 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
 (Triton's repository layout) or ``<stem>.json`` beside ``<stem>.onnx``::
 
     {"preprocessing": {"pixel_range": "0_1", "mean": [...], "std": [...],
-                       "channel_order": "RGB", "resize": "stretch"},
+                       "channel_order": "RGB", "resize": "stretch", "pad_value": 0.5},
      "labels": ["cat", "dog"], "output_kind": "logits", "layout": "NCHW",
      "height": 224, "width": 224, "batch_size": 64, "description": "..."}
+
+``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
+padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
+own size (``model._image_size``). The command line gives the same keys with ``--set`` (``service.cli.overrides``).
 """
 
 from __future__ import annotations

@@ -54,6 +54,15 @@ class ResizePolicy(StrEnum):
     REJECT = "reject"
     STRETCH = "stretch"
     CENTER_CROP = "center_crop"
+    # Keep the aspect ratio, scale to fit inside the input, pad the rest with ``pad_value`` (OCR and detection
+    # pipelines, and classifiers trained on padded images).
+    LETTERBOX = "letterbox"
+
+
+# A letterbox's padding, in pixel units [0, 1]: mid-grey by default, the value YOLO's and PaddleOCR's
+# letterboxes use (114/255 and 0.5 after scaling) and the one nearest the mean of natural images, so the
+# padding shifts the model's input statistics least; zero (black) would read as a dark border.
+DEFAULT_PAD_VALUE = (0.5,)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,9 @@ class Preprocessing:
     std: tuple[float, ...] = (1.0,)
     channel_order: ChannelOrder = ChannelOrder.RGB
     resize: ResizePolicy = ResizePolicy.STRETCH
+    # What fills a letterbox's padding, in pixel units [0, 1] (before the normalisation), in the model's
+    # channel order as given: one value for every channel, or one per channel.
+    pad_value: tuple[float, ...] = DEFAULT_PAD_VALUE
 
     @property
     def channels(self) -> int:
@@ -87,7 +99,7 @@ class Preprocessing:
                 f"takes {model_channels}; use {'GRAY' if model_channels == 1 else 'RGB or BGR'}",
                 field=field_of("channel_order"),
             )
-        for name in ("mean", "std"):
+        for name in ("mean", "std", "pad_value"):
             values = getattr(self, name)
             if len(values) not in (1, model_channels):
                 raise InvalidArgument(
@@ -98,6 +110,9 @@ class Preprocessing:
                 as_float32 = np.asarray(values, dtype=np.float32)
             if not np.all(np.isfinite(as_float32)):
                 raise InvalidArgument("must be finite (as float32)", field=field_of(name))
+        if not all(0.0 <= v <= 1.0 for v in self.pad_value):
+            raise InvalidArgument("is in pixel units: give values in [0, 1] (0.5 is mid-grey)",
+                                  field=field_of("pad_value"))
         if any(s <= 0 for s in self.std):
             raise InvalidArgument("every value must be > 0", field=field_of("std"))
         with np.errstate(over="ignore"):
@@ -130,6 +145,12 @@ class Preprocessing:
         np.multiply(values, scale, out=out, casting="unsafe")
         out += offset
         return out
+
+    def pad_pixel(self, channels: int) -> np.ndarray:
+        """The letterbox fill as one pixel in [0, 1] of ``channels`` channels, in the order images are held
+        (RGB): a per-channel value given in BGR order for a BGR model is reversed."""
+        fill = np.broadcast_to(np.asarray(self.pad_value, dtype=np.float32), (channels,))
+        return fill[::-1].copy() if self.channel_order is ChannelOrder.BGR else fill.copy()
 
     def dataset_mean_pixel(self) -> np.ndarray:
         """The mean the normalisation subtracts, as a pixel in [0, 1] RGB (or grey).
@@ -170,11 +191,12 @@ class Preprocessing:
                 except ValueError:
                     raise InvalidArgument(f"{value[:40]!r} is not one of {choices}",
                                           field=f"{field_prefix}.{key}") from None
-            elif key in ("mean", "std"):
+            elif key in ("mean", "std", "pad_value"):
                 updates[key] = _numbers(value, f"{field_prefix}.{key}")
             else:
                 raise InvalidArgument(
-                    f"unknown key {str(key)[:40]!r}; known: pixel_range, mean, std, channel_order, resize",
+                    f"unknown key {str(key)[:40]!r}; known: pixel_range, mean, std, channel_order, resize, "
+                    "pad_value",
                     field=field_prefix,
                 )
         return updates
@@ -186,6 +208,7 @@ class Preprocessing:
             "std": list(self.std),
             "channel_order": self.channel_order.value,
             "resize": self.resize.value,
+            "pad_value": list(self.pad_value),
         }
 
 

@@ -53,6 +53,9 @@ class Explanation:
     image: np.ndarray  # what the model saw, (H, W, 3) uint8
     parameters: dict[str, Any]
     response: ex.ExplainResponse = field(repr=False)
+    # The frame of every map: "model_input" (the size of ``image``), or "image" (the image as sent, for a
+    # letterbox model: the padding cut off, the map resized to the image's own height and width).
+    map_frame: str = "model_input"
 
     @property
     def map(self) -> np.ndarray:
@@ -392,6 +395,7 @@ def _explanation(response: ex.ExplainResponse) -> Explanation:
         image=from_tensor(response.model_input_image),
         parameters=json.loads(response.parameters_json or "{}"),
         response=response,
+        map_frame="image" if response.map_frame == ex.MAP_FRAME_IMAGE else "model_input",
     )
 
 

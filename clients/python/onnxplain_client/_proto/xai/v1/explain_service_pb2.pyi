@@ -16,6 +16,12 @@ class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_SPACE_RAW: _ClassVar[ScoreSpace]
     SCORE_SPACE_PROBABILITY: _ClassVar[ScoreSpace]
 
+class MapFrame(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MAP_FRAME_UNSPECIFIED: _ClassVar[MapFrame]
+    MAP_FRAME_MODEL_INPUT: _ClassVar[MapFrame]
+    MAP_FRAME_IMAGE: _ClassVar[MapFrame]
+
 class MapDomain(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MAP_DOMAIN_UNSPECIFIED: _ClassVar[MapDomain]
@@ -65,6 +71,9 @@ class SalienceMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 SCORE_SPACE_UNSPECIFIED: ScoreSpace
 SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
+MAP_FRAME_UNSPECIFIED: MapFrame
+MAP_FRAME_MODEL_INPUT: MapFrame
+MAP_FRAME_IMAGE: MapFrame
 MAP_DOMAIN_UNSPECIFIED: MapDomain
 MAP_DOMAIN_PIXEL: MapDomain
 MAP_DOMAIN_WAVELET: MapDomain
@@ -279,7 +288,7 @@ class WcamDetails(_message.Message):
     def __init__(self, wavelet_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., level_importance: _Optional[_Iterable[float]] = ..., subbands: _Optional[_Iterable[_Union[SubbandImportance, _Mapping]]] = ..., approximation_share: _Optional[float] = ..., sufficient_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sufficient_depth: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., grid_size: _Optional[int] = ..., uninformative: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
-    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json")
+    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json", "map_frame", "placement")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +300,8 @@ class ExplainResponse(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     MODEL_INPUT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    MAP_FRAME_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     method: str
     attributions: _containers.RepeatedCompositeFieldContainer[Attribution]
@@ -302,7 +313,25 @@ class ExplainResponse(_message.Message):
     score_space: ScoreSpace
     model_input_image: _tensor_pb2.Tensor
     parameters_json: str
-    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ...) -> None: ...
+    map_frame: MapFrame
+    placement: ImagePlacement
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ..., map_frame: _Optional[_Union[MapFrame, str]] = ..., placement: _Optional[_Union[ImagePlacement, _Mapping]] = ...) -> None: ...
+
+class ImagePlacement(_message.Message):
+    __slots__ = ("image_height", "image_width", "top", "left", "height", "width")
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    image_height: int
+    image_width: int
+    top: int
+    left: int
+    height: int
+    width: int
+    def __init__(self, image_height: _Optional[int] = ..., image_width: _Optional[int] = ..., top: _Optional[int] = ..., left: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "done", "total", "elapsed_ms")
@@ -389,7 +418,7 @@ class EvaluateRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., attribution: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., class_index: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., attribution_domain: _Optional[_Union[MapDomain, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings")
+    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings", "attribution_frame")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +427,7 @@ class EvaluateResponse(_message.Message):
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FRAME_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -406,7 +436,8 @@ class EvaluateResponse(_message.Message):
     forward_passes: int
     provider: str
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    attribution_frame: MapFrame
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., attribution_frame: _Optional[_Union[MapFrame, str]] = ...) -> None: ...
 
 class ExplanationSetting(_message.Message):
     __slots__ = ("label", "method", "baseline")

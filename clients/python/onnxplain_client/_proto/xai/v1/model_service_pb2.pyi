@@ -40,6 +40,7 @@ class ResizePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESIZE_POLICY_REJECT: _ClassVar[ResizePolicy]
     RESIZE_POLICY_STRETCH: _ClassVar[ResizePolicy]
     RESIZE_POLICY_CENTER_CROP: _ClassVar[ResizePolicy]
+    RESIZE_POLICY_LETTERBOX: _ClassVar[ResizePolicy]
 LAYOUT_UNSPECIFIED: Layout
 LAYOUT_NCHW: Layout
 LAYOUT_NHWC: Layout
@@ -59,20 +60,23 @@ RESIZE_POLICY_UNSPECIFIED: ResizePolicy
 RESIZE_POLICY_REJECT: ResizePolicy
 RESIZE_POLICY_STRETCH: ResizePolicy
 RESIZE_POLICY_CENTER_CROP: ResizePolicy
+RESIZE_POLICY_LETTERBOX: ResizePolicy
 
 class Preprocessing(_message.Message):
-    __slots__ = ("pixel_range", "mean", "std", "channel_order", "resize")
+    __slots__ = ("pixel_range", "mean", "std", "channel_order", "resize", "pad_value")
     PIXEL_RANGE_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     STD_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_ORDER_FIELD_NUMBER: _ClassVar[int]
     RESIZE_FIELD_NUMBER: _ClassVar[int]
+    PAD_VALUE_FIELD_NUMBER: _ClassVar[int]
     pixel_range: PixelRange
     mean: _containers.RepeatedScalarFieldContainer[float]
     std: _containers.RepeatedScalarFieldContainer[float]
     channel_order: ChannelOrder
     resize: ResizePolicy
-    def __init__(self, pixel_range: _Optional[_Union[PixelRange, str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., channel_order: _Optional[_Union[ChannelOrder, str]] = ..., resize: _Optional[_Union[ResizePolicy, str]] = ...) -> None: ...
+    pad_value: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, pixel_range: _Optional[_Union[PixelRange, str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., channel_order: _Optional[_Union[ChannelOrder, str]] = ..., resize: _Optional[_Union[ResizePolicy, str]] = ..., pad_value: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ModelOverrides(_message.Message):
     __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width")
@@ -209,7 +213,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification")
+    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +234,8 @@ class ModelInfo(_message.Message):
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_FIELD_NUMBER: _ClassVar[int]
+    DYNAMIC_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DYNAMIC_WIDTH_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     sha256: str
@@ -250,7 +256,9 @@ class ModelInfo(_message.Message):
     provider: str
     description: str
     verification: Verification
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ...) -> None: ...
+    dynamic_height: bool
+    dynamic_width: bool
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ...) -> None: ...
 
 class Verification(_message.Message):
     __slots__ = ("verifiable", "reason", "rewrites", "device", "max_error", "bound_methods", "auto_lirpa_version")
