@@ -23,6 +23,7 @@ from service.jobs.explain import ExplainResult
 from service.jobs.predict import ClassScore, PredictResult
 from service.jobs.scales import ScaleResult
 from service.runtime.model import LoadedModel, ModelInfo
+from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE
 
 
 def model_info(info: ModelInfo) -> ms.ModelInfo:
@@ -33,7 +34,7 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
         input=ms.TensorInfo(name=signature.input_name, datatype=_onnx_type(signature.input_elem_type),
                             shape=[d or -1 for d in signature.input_dims]),
         output=ms.TensorInfo(name=signature.output_name, datatype="tensor(float)",
-                             shape=[d or -1 for d in signature.output_dims]),
+                             shape=[d or -1 for d in signature.output_graph_dims or signature.output_dims]),
         layout=LAYOUTS[info.layout], height=info.height, width=info.width, channels=info.channels,
         fixed_batch=info.fixed_batch, max_batch=info.max_batch,
         output_kind=OUTPUT_KINDS[info.output_kind], output_kind_source=info.output_kind_source,
@@ -41,7 +42,8 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
                                        channel_order=CHANNEL_ORDERS[p.channel_order],
                                        resize=RESIZE_POLICIES[p.resize]),
         preprocessing_source=info.preprocessing_source, num_classes=info.num_classes, labels=info.labels,
-        provider=info.provider, description=info.description,
+        provider=info.provider, description=info.description, logit_source=info.logit_source.value,
+        logits_tensor=info.logits_output or "", threshold=info.threshold, graph_outputs=signature.graph_outputs,
     )
 
 
@@ -56,9 +58,11 @@ def class_score(score: ClassScore) -> ex.ClassScore:
 def predict_response(model: LoadedModel, result: PredictResult, timings: ex.Timings) -> ex.PredictResponse:
     return ex.PredictResponse(
         model_name=model.info.name,
-        predictions=[ex.Prediction(top=[class_score(s) for s in top], scores=to_tensor(row[None].astype(np.float32)))
-                     for top, row in zip(result.top, result.scores)],
+        predictions=[ex.Prediction(top=[class_score(s) for s in top], scores=to_tensor(row[None].astype(np.float32)),
+                                   above_threshold=[class_score(s) for s in positive])
+                     for top, row, positive in zip(result.top, result.scores, result.above_threshold)],
         forward_passes=len(result.scores), provider=model.info.provider, timings=timings,
+        score_space=SCORE_SPACES[result.score_space],
     )
 
 
@@ -74,6 +78,7 @@ def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timi
         baseline=ex.BaselineReport(target_scores=result.baseline_scores,
                                    predicted=class_score(result.baseline_predicted)),
         score_space=SCORE_SPACES[result.score_space],
+        metric_score_space=SCORE_SPACES[result.metric_score_space],
         model_input_image=to_tensor(np.rint(result.image * 255).astype(np.uint8)),
         parameters_json=result.parameters_json,
     )
@@ -141,6 +146,7 @@ def evaluate_response(model: LoadedModel, result: EvaluateResult, timings: ex.Ti
         model_name=model.info.name, class_index=result.class_index, label=result.label,
         results=[metric_result(s) for s in result.scored], seed=result.seed,
         forward_passes=result.forward_passes, provider=model.info.provider, timings=timings,
+        score_space=SCORE_SPACES[result.score_space],
     )
 
 
@@ -159,6 +165,7 @@ def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: e
         kendall_tau=_matrix(result.kendall_tau),
         maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+        score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
     )
 
 
@@ -177,6 +184,7 @@ def aggregate_result(model: LoadedModel, result: AggregateResult, timings: ex.Ti
         higher_is_better=result.higher_is_better,
         member_maps=to_tensor(result.member_maps) if return_members else None,
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+        score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
     )
 
 
@@ -187,7 +195,8 @@ def _series(name: str, values, stats: dict) -> ex.Series:
 def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timings, method: str) -> ex.MeasureResult:
     values = result.values
     response = ex.MeasureResult(model_name=model.info.name, method=method, class_indices=result.class_indices,
-                                seed=result.seed, forward_passes=result.forward_passes, timings=timings)
+                                seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+                                score_space=SCORE_SPACES[result.score_space])
     if "entropy" in values:
         entropy = values["entropy"]
         response.entropy.extend([_series(kind, entropy[kind], entropy[f"{kind}_summary"])
@@ -219,7 +228,7 @@ def audit_result(outcome: AuditOutcome, data_dir: Path, timings: ex.Timings) -> 
         results_path=str(outcome.results.relative_to(data_dir)),
         summary_path=str(outcome.summary_path.relative_to(data_dir)),
         report_path=str(outcome.report.relative_to(data_dir)), computed=outcome.computed, total=outcome.total,
-        timings=timings)
+        timings=timings, score_space=SCORE_SPACES[EXPLANATION_SPACE], metric_score_space=SCORE_SPACES[METRIC_SPACE])
 
 
 def method_info(declared, cost: str = "") -> ex.MethodInfo:
@@ -246,4 +255,4 @@ def scales_result(model: LoadedModel, result: ScaleResult, timings: ex.Timings,
         variants.append(variant)
     return ex.AnalyzeScalesResult(model_name=model.info.name, class_index=result.class_index, label=result.label,
                                   variants=variants, seed=result.seed, forward_passes=result.forward_passes,
-                                  timings=timings)
+                                  timings=timings, score_space=SCORE_SPACES[result.score_space])

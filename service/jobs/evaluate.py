@@ -16,7 +16,7 @@ from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.metrics.base import Metric, MetricResult
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import METRIC_SPACE, ScoreSpace
 
 SEED_BOUND = 2**31  # seeds below 2**31: every client language holds them exactly
 
@@ -51,8 +51,9 @@ class Scored:
 
 def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarray, class_index: int,
               requests: Sequence[MetricRequest], *, fill: Fill, mask: np.ndarray | None, batch_size: int,
-              rng: np.random.Generator, details: dict | None = None) -> list[Scored]:
-    """Every requested metric on one map, with the passes each took.
+              rng: np.random.Generator, details: dict | None = None,
+              space: ScoreSpace = METRIC_SPACE) -> list[Scored]:
+    """Every requested metric on one map, with the passes each took, scoring in ``space``.
 
     A metric of another domain scores the method's map of that domain from ``details``
     (wavelet metrics take WCAM's ``wavelet_map``).
@@ -61,7 +62,7 @@ def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarr
     for request in requests:
         before = predict.passes
         domain_map = attribution if request.metric.domain == "pixel" else (details or {})[domain_key(request)]
-        result = request.metric.evaluate(predict.score(class_index), image, domain_map, request.params,
+        result = request.metric.evaluate(predict.score(class_index, space), image, domain_map, request.params,
                                          baseline=fill, mask=mask, batch_size=batch_size, rng=rng)
         scored.append(Scored(result, predict.passes - before))
     return scored
@@ -76,7 +77,7 @@ class EvaluateJob:
     mask: np.ndarray | None = None
     baseline: Baseline = Baseline()
     seed: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = METRIC_SPACE  # the metrics' space (Evaluate explains nothing)
     batch_size: int | None = None
     domain: str = "pixel"  # what the attribution's cells are: "pixel" or "wavelet" (WCAM's layout)
 
@@ -90,6 +91,7 @@ class EvaluateResult:
     forward_passes: int
     model_ms: float
     total_ms: float
+    score_space: ScoreSpace = METRIC_SPACE
 
 
 def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | None = None) -> EvaluateResult:
@@ -125,7 +127,8 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, job.attribution, class_index, job.metrics, fill=fill, mask=job.mask,
-                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": job.attribution})
+                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": job.attribution},
+                       space=job.score_space)
     predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
-                          (time.perf_counter() - started) * 1000.0)
+                          (time.perf_counter() - started) * 1000.0, job.score_space)

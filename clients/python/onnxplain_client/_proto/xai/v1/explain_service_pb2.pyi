@@ -15,6 +15,8 @@ class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_SPACE_UNSPECIFIED: _ClassVar[ScoreSpace]
     SCORE_SPACE_RAW: _ClassVar[ScoreSpace]
     SCORE_SPACE_PROBABILITY: _ClassVar[ScoreSpace]
+    SCORE_SPACE_LOGIT: _ClassVar[ScoreSpace]
+    SCORE_SPACE_LOG_PROBABILITY: _ClassVar[ScoreSpace]
 
 class MapDomain(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -65,6 +67,8 @@ class SalienceMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 SCORE_SPACE_UNSPECIFIED: ScoreSpace
 SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
+SCORE_SPACE_LOGIT: ScoreSpace
+SCORE_SPACE_LOG_PROBABILITY: ScoreSpace
 MAP_DOMAIN_UNSPECIFIED: MapDomain
 MAP_DOMAIN_PIXEL: MapDomain
 MAP_DOMAIN_WAVELET: MapDomain
@@ -143,29 +147,33 @@ class PredictRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., top_k: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("top", "scores")
+    __slots__ = ("top", "scores", "above_threshold")
     TOP_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
+    ABOVE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     top: _containers.RepeatedCompositeFieldContainer[ClassScore]
     scores: _tensor_pb2.Tensor
-    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    above_threshold: _containers.RepeatedCompositeFieldContainer[ClassScore]
+    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., above_threshold: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("model_name", "predictions", "forward_passes", "provider", "timings")
+    __slots__ = ("model_name", "predictions", "forward_passes", "provider", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
     forward_passes: int
     provider: str
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "method", "metrics", "mask")
+    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "method", "metrics", "mask", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +184,7 @@ class ExplainRequest(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     image: _tensor_pb2.Image
     target: Target
@@ -186,7 +195,8 @@ class ExplainRequest(_message.Message):
     method: _methods_pb2.MethodSpec
     metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSpec]
     mask: _tensor_pb2.Image
-    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ExplainStreamRequest(_message.Message):
     __slots__ = ("request",)
@@ -279,7 +289,7 @@ class WcamDetails(_message.Message):
     def __init__(self, wavelet_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., level_importance: _Optional[_Iterable[float]] = ..., subbands: _Optional[_Iterable[_Union[SubbandImportance, _Mapping]]] = ..., approximation_share: _Optional[float] = ..., sufficient_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sufficient_depth: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., grid_size: _Optional[int] = ..., uninformative: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
-    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json")
+    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +301,7 @@ class ExplainResponse(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     MODEL_INPUT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     method: str
     attributions: _containers.RepeatedCompositeFieldContainer[Attribution]
@@ -302,7 +313,8 @@ class ExplainResponse(_message.Message):
     score_space: ScoreSpace
     model_input_image: _tensor_pb2.Tensor
     parameters_json: str
-    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "done", "total", "elapsed_ms")
@@ -389,7 +401,7 @@ class EvaluateRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., attribution: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., class_index: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., attribution_domain: _Optional[_Union[MapDomain, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings")
+    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +410,7 @@ class EvaluateResponse(_message.Message):
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -406,7 +419,8 @@ class EvaluateResponse(_message.Message):
     forward_passes: int
     provider: str
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ExplanationSetting(_message.Message):
     __slots__ = ("label", "method", "baseline")
@@ -427,7 +441,7 @@ class Matrix(_message.Message):
     def __init__(self, size: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ConsistencyRequest(_message.Message):
-    __slots__ = ("model_name", "image", "class_index", "settings", "metric", "metric_baselines", "top_fraction", "seed", "score_space", "batch_size", "return_maps")
+    __slots__ = ("model_name", "image", "class_index", "settings", "metric", "metric_baselines", "top_fraction", "seed", "score_space", "batch_size", "return_maps", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -439,6 +453,7 @@ class ConsistencyRequest(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     RETURN_MAPS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     image: _tensor_pb2.Image
     class_index: int
@@ -450,7 +465,8 @@ class ConsistencyRequest(_message.Message):
     score_space: ScoreSpace
     batch_size: int
     return_maps: bool
-    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., settings: _Optional[_Iterable[_Union[ExplanationSetting, _Mapping]]] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., metric_baselines: _Optional[_Iterable[_Union[_methods_pb2.Baseline, _Mapping]]] = ..., top_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., settings: _Optional[_Iterable[_Union[ExplanationSetting, _Mapping]]] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., metric_baselines: _Optional[_Iterable[_Union[_methods_pb2.Baseline, _Mapping]]] = ..., top_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class MetricRanking(_message.Message):
     __slots__ = ("baseline", "scores", "ranks")
@@ -463,7 +479,7 @@ class MetricRanking(_message.Message):
     def __init__(self, baseline: _Optional[str] = ..., scores: _Optional[_Iterable[float]] = ..., ranks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ConsistencyResult(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -478,6 +494,8 @@ class ConsistencyResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -492,7 +510,9 @@ class ConsistencyResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ConsistencyResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -555,7 +575,7 @@ class ScaleVariant(_message.Message):
     def __init__(self, name: _Optional[str] = ..., corruption: _Optional[_Union[Corruption, str]] = ..., severity: _Optional[int] = ..., zoom: _Optional[float] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ..., target_score: _Optional[float] = ..., level_importance: _Optional[_Iterable[float]] = ..., approximation_share: _Optional[float] = ..., image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ...) -> None: ...
 
 class AnalyzeScalesResult(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "variants", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "class_index", "label", "variants", "seed", "forward_passes", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -563,6 +583,7 @@ class AnalyzeScalesResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -570,7 +591,8 @@ class AnalyzeScalesResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ScaleVariant, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ScaleVariant, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class AnalyzeScalesResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -581,7 +603,7 @@ class AnalyzeScalesResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AnalyzeScalesResult, _Mapping]] = ...) -> None: ...
 
 class AggregateRequest(_message.Message):
-    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members")
+    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -600,6 +622,7 @@ class AggregateRequest(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     RETURN_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     images: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Image]
     class_index: int
@@ -618,7 +641,8 @@ class AggregateRequest(_message.Message):
     score_space: ScoreSpace
     batch_size: int
     return_members: bool
-    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class Combination(_message.Message):
     __slots__ = ("normalisation", "aggregator", "kappa", "score")
@@ -633,7 +657,7 @@ class Combination(_message.Message):
     def __init__(self, normalisation: _Optional[_Union[Normalisation, str]] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
 
 class AggregateResult(_message.Message):
-    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
@@ -649,6 +673,8 @@ class AggregateResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
     members: _containers.RepeatedScalarFieldContainer[str]
@@ -664,7 +690,9 @@ class AggregateResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class AggregateResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -735,7 +763,7 @@ class NoiseCurve(_message.Message):
     def __init__(self, scores: _Optional[_Iterable[float]] = ..., ssim: _Optional[_Iterable[float]] = ..., score_auc: _Optional[float] = ..., ssim_auc: _Optional[float] = ...) -> None: ...
 
 class MeasureResult(_message.Message):
-    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
@@ -750,6 +778,7 @@ class MeasureResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     method: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
@@ -764,7 +793,8 @@ class MeasureResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class MeasureResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -819,7 +849,7 @@ class AuditScales(_message.Message):
     def __init__(self, corruptions: _Optional[_Iterable[_Union[Corruption, str]]] = ..., severities: _Optional[_Iterable[int]] = ..., zooms: _Optional[_Iterable[float]] = ..., num_designs: _Optional[int] = ...) -> None: ...
 
 class AuditResult(_message.Message):
-    __slots__ = ("summary_json", "results_path", "summary_path", "report_path", "computed", "total", "timings")
+    __slots__ = ("summary_json", "results_path", "summary_path", "report_path", "computed", "total", "timings", "score_space", "metric_score_space")
     SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
     RESULTS_PATH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -827,6 +857,8 @@ class AuditResult(_message.Message):
     COMPUTED_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     summary_json: str
     results_path: str
     summary_path: str
@@ -834,7 +866,9 @@ class AuditResult(_message.Message):
     computed: int
     total: int
     timings: Timings
-    def __init__(self, summary_json: _Optional[str] = ..., results_path: _Optional[str] = ..., summary_path: _Optional[str] = ..., report_path: _Optional[str] = ..., computed: _Optional[int] = ..., total: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    metric_score_space: ScoreSpace
+    def __init__(self, summary_json: _Optional[str] = ..., results_path: _Optional[str] = ..., summary_path: _Optional[str] = ..., report_path: _Optional[str] = ..., computed: _Optional[int] = ..., total: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class AuditResponse(_message.Message):
     __slots__ = ("progress", "result")

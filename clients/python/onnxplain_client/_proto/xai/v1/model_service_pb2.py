@@ -24,59 +24,59 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1axai/v1/model_service.proto\x12\x06xai.v1\"\xa6\x01\n\rPreprocessing\x12\'\n\x0bpixel_range\x18\x01 \x01(\x0e\x32\x12.xai.v1.PixelRange\x12\x0c\n\x04mean\x18\x02 \x03(\x02\x12\x0b\n\x03std\x18\x03 \x03(\x02\x12+\n\rchannel_order\x18\x04 \x01(\x0e\x32\x14.xai.v1.ChannelOrder\x12$\n\x06resize\x18\x05 \x01(\x0e\x32\x14.xai.v1.ResizePolicy\"\xca\x01\n\x0eModelOverrides\x12\x1e\n\x06layout\x18\x01 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\'\n\x0boutput_kind\x18\x02 \x01(\x0e\x32\x12.xai.v1.OutputKind\x12,\n\rpreprocessing\x18\x03 \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\r\n\x05width\x18\x07 \x01(\r\"\x8c\x01\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x04path\x18\x02 \x01(\tH\x00\x12\x14\n\nonnx_model\x18\x03 \x01(\x0cH\x00\x12)\n\toverrides\x18\x04 \x01(\x0b\x32\x16.xai.v1.ModelOverrides\x12\x0f\n\x07replace\x18\x05 \x01(\x08\x42\x08\n\x06source\"5\n\x11LoadModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\"\"\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnloadModelResponse\"\x13\n\x11ListModelsRequest\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.xai.v1.ModelInfo\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x10GetModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\")\n\x19GetModelStatisticsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x1aGetModelStatisticsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.xai.v1.ModelStatistics\"4\n\x11StatisticDuration\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\"\x94\x02\n\x0fModelStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07success\x18\x02 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12*\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12(\n\x05queue\x18\x04 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12\x16\n\x0e\x66orward_passes\x18\x05 \x01(\x03\x12\x10\n\x08model_ms\x18\x06 \x01(\x01\x12\x1c\n\x14last_forward_unix_ms\x18\x07 \x01(\x03\x12)\n\x07methods\x18\x08 \x03(\x0b\x32\x18.xai.v1.MethodStatistics\"u\n\x10MethodStatistics\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x15\n\rrequest_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\x12\x10\n\x08model_ms\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\";\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x82\x04\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12!\n\x05input\x18\x04 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\"\n\x06output\x18\x05 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\x1e\n\x06layout\x18\x06 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05width\x18\x08 \x01(\r\x12\x10\n\x08\x63hannels\x18\t \x01(\r\x12\x13\n\x0b\x66ixed_batch\x18\n \x01(\x08\x12\x11\n\tmax_batch\x18\x0b \x01(\r\x12\'\n\x0boutput_kind\x18\x0c \x01(\x0e\x32\x12.xai.v1.OutputKind\x12\x1a\n\x12output_kind_source\x18\r \x01(\t\x12,\n\rpreprocessing\x18\x0e \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x1c\n\x14preprocessing_source\x18\x0f \x01(\t\x12\x13\n\x0bnum_classes\x18\x10 \x01(\r\x12\x0e\n\x06labels\x18\x11 \x03(\t\x12\x10\n\x08provider\x18\x12 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x13 \x01(\t\x12*\n\x0cverification\x18\x14 \x01(\x0b\x32\x14.xai.v1.Verification\"\x9a\x01\n\x0cVerification\x12\x12\n\nverifiable\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08rewrites\x18\x03 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x11\n\tmax_error\x18\x05 \x01(\x01\x12\x15\n\rbound_methods\x18\x06 \x03(\t\x12\x1a\n\x12\x61uto_lirpa_version\x18\x07 \x01(\t*B\n\x06Layout\x12\x16\n\x12LAYOUT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLAYOUT_NCHW\x10\x01\x12\x0f\n\x0bLAYOUT_NHWC\x10\x02*\x83\x01\n\nOutputKind\x12\x1b\n\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTPUT_KIND_LOGITS\x10\x01\x12\x1d\n\x19OUTPUT_KIND_PROBABILITIES\x10\x02\x12!\n\x1dOUTPUT_KIND_LOG_PROBABILITIES\x10\x03*p\n\nPixelRange\x12\x1b\n\x17PIXEL_RANGE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPIXEL_RANGE_0_1\x10\x01\x12\x15\n\x11PIXEL_RANGE_0_255\x10\x02\x12\x19\n\x15PIXEL_RANGE_MINUS_1_1\x10\x03*s\n\x0c\x43hannelOrder\x12\x1d\n\x19\x43HANNEL_ORDER_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANNEL_ORDER_RGB\x10\x01\x12\x15\n\x11\x43HANNEL_ORDER_BGR\x10\x02\x12\x16\n\x12\x43HANNEL_ORDER_GRAY\x10\x03*\x81\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14RESIZE_POLICY_REJECT\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1d\n\x19RESIZE_POLICY_CENTER_CROP\x10\x03\x32\xf9\x02\n\x0cModelService\x12@\n\tLoadModel\x12\x18.xai.v1.LoadModelRequest\x1a\x19.xai.v1.LoadModelResponse\x12\x46\n\x0bUnloadModel\x12\x1a.xai.v1.UnloadModelRequest\x1a\x1b.xai.v1.UnloadModelResponse\x12\x43\n\nListModels\x12\x19.xai.v1.ListModelsRequest\x1a\x1a.xai.v1.ListModelsResponse\x12=\n\x08GetModel\x12\x17.xai.v1.GetModelRequest\x1a\x18.xai.v1.GetModelResponse\x12[\n\x12GetModelStatistics\x12!.xai.v1.GetModelStatisticsRequest\x1a\".xai.v1.GetModelStatisticsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1axai/v1/model_service.proto\x12\x06xai.v1\"\xa6\x01\n\rPreprocessing\x12\'\n\x0bpixel_range\x18\x01 \x01(\x0e\x32\x12.xai.v1.PixelRange\x12\x0c\n\x04mean\x18\x02 \x03(\x02\x12\x0b\n\x03std\x18\x03 \x03(\x02\x12+\n\rchannel_order\x18\x04 \x01(\x0e\x32\x14.xai.v1.ChannelOrder\x12$\n\x06resize\x18\x05 \x01(\x0e\x32\x14.xai.v1.ResizePolicy\"\x80\x02\n\x0eModelOverrides\x12\x1e\n\x06layout\x18\x01 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\'\n\x0boutput_kind\x18\x02 \x01(\x0e\x32\x12.xai.v1.OutputKind\x12,\n\rpreprocessing\x18\x03 \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06output\x18\x08 \x01(\t\x12\x16\n\tthreshold\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_threshold\"\x8c\x01\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x04path\x18\x02 \x01(\tH\x00\x12\x14\n\nonnx_model\x18\x03 \x01(\x0cH\x00\x12)\n\toverrides\x18\x04 \x01(\x0b\x32\x16.xai.v1.ModelOverrides\x12\x0f\n\x07replace\x18\x05 \x01(\x08\x42\x08\n\x06source\"5\n\x11LoadModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\"\"\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnloadModelResponse\"\x13\n\x11ListModelsRequest\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.xai.v1.ModelInfo\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x10GetModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\")\n\x19GetModelStatisticsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x1aGetModelStatisticsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.xai.v1.ModelStatistics\"4\n\x11StatisticDuration\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\"\x94\x02\n\x0fModelStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07success\x18\x02 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12*\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12(\n\x05queue\x18\x04 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12\x16\n\x0e\x66orward_passes\x18\x05 \x01(\x03\x12\x10\n\x08model_ms\x18\x06 \x01(\x01\x12\x1c\n\x14last_forward_unix_ms\x18\x07 \x01(\x03\x12)\n\x07methods\x18\x08 \x03(\x0b\x32\x18.xai.v1.MethodStatistics\"u\n\x10MethodStatistics\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x15\n\rrequest_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\x12\x10\n\x08model_ms\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\";\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xd9\x04\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12!\n\x05input\x18\x04 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\"\n\x06output\x18\x05 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\x1e\n\x06layout\x18\x06 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05width\x18\x08 \x01(\r\x12\x10\n\x08\x63hannels\x18\t \x01(\r\x12\x13\n\x0b\x66ixed_batch\x18\n \x01(\x08\x12\x11\n\tmax_batch\x18\x0b \x01(\r\x12\'\n\x0boutput_kind\x18\x0c \x01(\x0e\x32\x12.xai.v1.OutputKind\x12\x1a\n\x12output_kind_source\x18\r \x01(\t\x12,\n\rpreprocessing\x18\x0e \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x1c\n\x14preprocessing_source\x18\x0f \x01(\t\x12\x13\n\x0bnum_classes\x18\x10 \x01(\r\x12\x0e\n\x06labels\x18\x11 \x03(\t\x12\x10\n\x08provider\x18\x12 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x13 \x01(\t\x12*\n\x0cverification\x18\x14 \x01(\x0b\x32\x14.xai.v1.Verification\x12\x14\n\x0clogit_source\x18\x15 \x01(\t\x12\x15\n\rlogits_tensor\x18\x16 \x01(\t\x12\x11\n\tthreshold\x18\x17 \x01(\x02\x12\x15\n\rgraph_outputs\x18\x18 \x03(\t\"\x9a\x01\n\x0cVerification\x12\x12\n\nverifiable\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08rewrites\x18\x03 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x11\n\tmax_error\x18\x05 \x01(\x01\x12\x15\n\rbound_methods\x18\x06 \x03(\t\x12\x1a\n\x12\x61uto_lirpa_version\x18\x07 \x01(\t*B\n\x06Layout\x12\x16\n\x12LAYOUT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLAYOUT_NCHW\x10\x01\x12\x0f\n\x0bLAYOUT_NHWC\x10\x02*\x9c\x01\n\nOutputKind\x12\x1b\n\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTPUT_KIND_LOGITS\x10\x01\x12\x1d\n\x19OUTPUT_KIND_PROBABILITIES\x10\x02\x12!\n\x1dOUTPUT_KIND_LOG_PROBABILITIES\x10\x03\x12\x17\n\x13OUTPUT_KIND_SIGMOID\x10\x04*p\n\nPixelRange\x12\x1b\n\x17PIXEL_RANGE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPIXEL_RANGE_0_1\x10\x01\x12\x15\n\x11PIXEL_RANGE_0_255\x10\x02\x12\x19\n\x15PIXEL_RANGE_MINUS_1_1\x10\x03*s\n\x0c\x43hannelOrder\x12\x1d\n\x19\x43HANNEL_ORDER_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANNEL_ORDER_RGB\x10\x01\x12\x15\n\x11\x43HANNEL_ORDER_BGR\x10\x02\x12\x16\n\x12\x43HANNEL_ORDER_GRAY\x10\x03*\x81\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14RESIZE_POLICY_REJECT\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1d\n\x19RESIZE_POLICY_CENTER_CROP\x10\x03\x32\xf9\x02\n\x0cModelService\x12@\n\tLoadModel\x12\x18.xai.v1.LoadModelRequest\x1a\x19.xai.v1.LoadModelResponse\x12\x46\n\x0bUnloadModel\x12\x1a.xai.v1.UnloadModelRequest\x1a\x1b.xai.v1.UnloadModelResponse\x12\x43\n\nListModels\x12\x19.xai.v1.ListModelsRequest\x1a\x1a.xai.v1.ListModelsResponse\x12=\n\x08GetModel\x12\x17.xai.v1.GetModelRequest\x1a\x18.xai.v1.GetModelResponse\x12[\n\x12GetModelStatistics\x12!.xai.v1.GetModelStatisticsRequest\x1a\".xai.v1.GetModelStatisticsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xai.v1.model_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LAYOUT']._serialized_start=2135
-  _globals['_LAYOUT']._serialized_end=2201
-  _globals['_OUTPUTKIND']._serialized_start=2204
-  _globals['_OUTPUTKIND']._serialized_end=2335
-  _globals['_PIXELRANGE']._serialized_start=2337
-  _globals['_PIXELRANGE']._serialized_end=2449
-  _globals['_CHANNELORDER']._serialized_start=2451
-  _globals['_CHANNELORDER']._serialized_end=2566
-  _globals['_RESIZEPOLICY']._serialized_start=2569
-  _globals['_RESIZEPOLICY']._serialized_end=2698
+  _globals['_LAYOUT']._serialized_start=2276
+  _globals['_LAYOUT']._serialized_end=2342
+  _globals['_OUTPUTKIND']._serialized_start=2345
+  _globals['_OUTPUTKIND']._serialized_end=2501
+  _globals['_PIXELRANGE']._serialized_start=2503
+  _globals['_PIXELRANGE']._serialized_end=2615
+  _globals['_CHANNELORDER']._serialized_start=2617
+  _globals['_CHANNELORDER']._serialized_end=2732
+  _globals['_RESIZEPOLICY']._serialized_start=2735
+  _globals['_RESIZEPOLICY']._serialized_end=2864
   _globals['_PREPROCESSING']._serialized_start=39
   _globals['_PREPROCESSING']._serialized_end=205
   _globals['_MODELOVERRIDES']._serialized_start=208
-  _globals['_MODELOVERRIDES']._serialized_end=410
-  _globals['_LOADMODELREQUEST']._serialized_start=413
-  _globals['_LOADMODELREQUEST']._serialized_end=553
-  _globals['_LOADMODELRESPONSE']._serialized_start=555
-  _globals['_LOADMODELRESPONSE']._serialized_end=608
-  _globals['_UNLOADMODELREQUEST']._serialized_start=610
-  _globals['_UNLOADMODELREQUEST']._serialized_end=644
-  _globals['_UNLOADMODELRESPONSE']._serialized_start=646
-  _globals['_UNLOADMODELRESPONSE']._serialized_end=667
-  _globals['_LISTMODELSREQUEST']._serialized_start=669
-  _globals['_LISTMODELSREQUEST']._serialized_end=688
-  _globals['_LISTMODELSRESPONSE']._serialized_start=690
-  _globals['_LISTMODELSRESPONSE']._serialized_end=745
-  _globals['_GETMODELREQUEST']._serialized_start=747
-  _globals['_GETMODELREQUEST']._serialized_end=778
-  _globals['_GETMODELRESPONSE']._serialized_start=780
-  _globals['_GETMODELRESPONSE']._serialized_end=832
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=834
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=875
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=877
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=946
-  _globals['_STATISTICDURATION']._serialized_start=948
-  _globals['_STATISTICDURATION']._serialized_end=1000
-  _globals['_MODELSTATISTICS']._serialized_start=1003
-  _globals['_MODELSTATISTICS']._serialized_end=1279
-  _globals['_METHODSTATISTICS']._serialized_start=1281
-  _globals['_METHODSTATISTICS']._serialized_end=1398
-  _globals['_TENSORINFO']._serialized_start=1400
-  _globals['_TENSORINFO']._serialized_end=1459
-  _globals['_MODELINFO']._serialized_start=1462
-  _globals['_MODELINFO']._serialized_end=1976
-  _globals['_VERIFICATION']._serialized_start=1979
-  _globals['_VERIFICATION']._serialized_end=2133
-  _globals['_MODELSERVICE']._serialized_start=2701
-  _globals['_MODELSERVICE']._serialized_end=3078
+  _globals['_MODELOVERRIDES']._serialized_end=464
+  _globals['_LOADMODELREQUEST']._serialized_start=467
+  _globals['_LOADMODELREQUEST']._serialized_end=607
+  _globals['_LOADMODELRESPONSE']._serialized_start=609
+  _globals['_LOADMODELRESPONSE']._serialized_end=662
+  _globals['_UNLOADMODELREQUEST']._serialized_start=664
+  _globals['_UNLOADMODELREQUEST']._serialized_end=698
+  _globals['_UNLOADMODELRESPONSE']._serialized_start=700
+  _globals['_UNLOADMODELRESPONSE']._serialized_end=721
+  _globals['_LISTMODELSREQUEST']._serialized_start=723
+  _globals['_LISTMODELSREQUEST']._serialized_end=742
+  _globals['_LISTMODELSRESPONSE']._serialized_start=744
+  _globals['_LISTMODELSRESPONSE']._serialized_end=799
+  _globals['_GETMODELREQUEST']._serialized_start=801
+  _globals['_GETMODELREQUEST']._serialized_end=832
+  _globals['_GETMODELRESPONSE']._serialized_start=834
+  _globals['_GETMODELRESPONSE']._serialized_end=886
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=888
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=929
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=931
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=1000
+  _globals['_STATISTICDURATION']._serialized_start=1002
+  _globals['_STATISTICDURATION']._serialized_end=1054
+  _globals['_MODELSTATISTICS']._serialized_start=1057
+  _globals['_MODELSTATISTICS']._serialized_end=1333
+  _globals['_METHODSTATISTICS']._serialized_start=1335
+  _globals['_METHODSTATISTICS']._serialized_end=1452
+  _globals['_TENSORINFO']._serialized_start=1454
+  _globals['_TENSORINFO']._serialized_end=1513
+  _globals['_MODELINFO']._serialized_start=1516
+  _globals['_MODELINFO']._serialized_end=2117
+  _globals['_VERIFICATION']._serialized_start=2120
+  _globals['_VERIFICATION']._serialized_end=2274
+  _globals['_MODELSERVICE']._serialized_start=2867
+  _globals['_MODELSERVICE']._serialized_end=3244
 # @@protoc_insertion_point(module_scope)
