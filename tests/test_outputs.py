@@ -32,7 +32,7 @@ def _model(nodes, outputs, initializers, *, batch="N", opset=17, ir=8) -> onnx.M
     graph = helper.make_graph(nodes, "test", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
                                                                             [batch, channels, height, width])],
                               outputs, initializer=[numpy_helper.from_array(
-                                  v if v.dtype == np.int64 else v.astype(np.float32), k)
+                                  v if v.dtype.kind == "i" else v.astype(np.float32), k)
                                   for k, v in initializers.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir
@@ -150,6 +150,26 @@ def test_probabilities_made_without_a_softmax_fall_back_to_log_probabilities():
     np.testing.assert_allclose(scores - scores[:, :1], logits - logits[:, :1], atol=1e-4)
     shift = scores - logits
     assert np.ptp(shift[0]) < 1e-4 and abs(shift[0, 0] - shift[1, 0]) > 1e-3  # a constant per image, not across
+
+
+def test_a_softmax_over_groups_of_classes_is_not_taken_for_the_outputs_logits():
+    """Softmax over 2 x 3 groups, reshaped back to 6 scores: its input is no softmax's logits for the 6 classes; the
+    probe says so and LOGIT falls back, the output served unchanged."""
+    weights = np.random.default_rng(10).normal(0, 0.1, (PIXELS, 6))
+    nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+             helper.make_node("Reshape", ["logits", "grouped_shape"], ["grouped"]),
+             helper.make_node("Softmax", ["grouped"], ["softmaxed"], axis=1),
+             helper.make_node("Reshape", ["softmaxed", "flat_shape"], ["prob"])]
+    model = _model(nodes, [_out("prob", ["N", 6])], {"weights": weights, "grouped_shape": np.array([0, 2, 3]),
+                                                     "flat_shape": np.array([0, 6])})
+    loaded = _load(model)
+    assert loaded.info.output_kind_source == "graph" and loaded.info.signature.pre_activation == "grouped"
+    assert loaded.info.logit_source is LogitSource.LOG_PROBABILITY  # the graph's candidate, refused by the probe
+    images = _images(2)
+    z = true_logits(images, weights, np.zeros(6)).reshape(2, 2, 3)
+    expected = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).reshape(2, 6)
+    np.testing.assert_allclose(loaded.predict(images, score_space=ScoreSpace.RAW), expected, rtol=1e-5)
 
 
 # --- sigmoid heads -------------------------------------------------------------------------------------------

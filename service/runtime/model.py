@@ -138,7 +138,10 @@ class LoadedModel:
         try:
             fetched = self._session.run(names, feed, run_options)
             # [N, C, 1, 1] -> [N, C] by naming the axes kept (a bare squeeze drops the batch axis of one image).
-            rows = [as_rows(np.asarray(values, dtype=np.float32), name)[:count] for values, name in zip(fetched, names)]
+            rows = [as_rows(np.asarray(fetched[0], dtype=np.float32), names[0])[:count]]
+            if len(fetched) > 1:  # the logits, as they were checked against the output at load
+                logits = np.asarray(fetched[1], dtype=np.float32)
+                rows.append(logits.reshape(logits.shape[0], -1)[:count])
         except Exception as error:  # onnxruntime's own types (Fail, RuntimeException, InvalidArgument)
             if run_options is not None and run_options.terminate:
                 raise  # stopped on purpose: the caller reports its cancel
@@ -201,7 +204,7 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
         layout=layout, height=height, width=width, channels=channels, fixed_batch=signature.fixed_batch is not None,
         max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
-        logits_output=logits_output, preprocessing=preprocessing,
+        preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.get_providers()[0], description=config.description,
     )
@@ -224,8 +227,8 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
                               "a classifier gives [batch, classes]", field=field)
     if output_kind is None:
         output_kind, kind_source = looks_like(raw), "probe"
-    if logits_output is not None and not activation_matches(output_kind, raw, probe_outputs.logits):
-        # A softmax over another axis, or reshapes between it and the output that reorder classes: the tensor
+    if logits_output is not None and not _gives_logits(loaded, probe, output_kind, logits_output):
+        # A softmax over another axis, or reshapes between it and the output that regroup classes: the tensor
         # is not this output's logits. LOGIT then falls back (service.runtime.scores).
         log.info("terminal activation's input is not the output's logits",
                  extra={"model": name, "tensor": logits_output})
@@ -247,6 +250,16 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
                                     "output": signature.output_name,
                                     "logit_source": loaded.info.logit_source.value})
     return loaded
+
+
+def _gives_logits(loaded: LoadedModel, probe: np.ndarray, kind: OutputKind, tensor: str) -> bool:
+    """Whether the session's ``tensor``, one row per image, activates into the output on the probe batch."""
+    trial = LoadedModel(replace(loaded.info, logits_output=tensor), loaded._session, loaded.model_bytes)
+    try:
+        outputs = trial.outputs(probe)
+    except FailedPrecondition:  # no batch axis, or not finite: not usable as logits
+        return False
+    return activation_matches(kind, outputs.raw, outputs.logits)
 
 
 # A binary sigmoid head's two served classes, unless labels are configured.
