@@ -385,3 +385,83 @@ def load_samples_image():
     from conftest import load_samples
 
     return load_samples("shapes")[0]["path"]
+
+
+# --- exports we did not design ---------------------------------------------------------------------------------
+
+class _CaffeStyleSqueezeNet:
+    """torchvision's SqueezeNet 1.0 (random weights) without its final flatten, softmax over channels: the
+    [N, C, 1, 1] probabilities of the Caffe2-era zoo export; its logits are the classifier's output."""
+
+    @staticmethod
+    def build():
+        import torch
+        import torchvision
+
+        net = torchvision.models.squeezenet1_0(weights=None, num_classes=7)
+
+        class Head(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def logits(self, x):
+                return self.net.classifier(self.net.features(x))
+
+            def forward(self, x):
+                return torch.softmax(self.logits(x), dim=1)
+
+        return Head()
+
+
+class _BinaryMobileNet:
+    """torchvision's MobileNetV3-small (random weights) with one output and a sigmoid: a binary head."""
+
+    @staticmethod
+    def build():
+        import torch
+        import torchvision
+
+        net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=1)
+
+        class Head(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def logits(self, x):
+                return self.net(x)
+
+            def forward(self, x):
+                return torch.sigmoid(self.logits(x))
+
+        return Head()
+
+
+@pytest.mark.parametrize("export", [_CaffeStyleSqueezeNet, _BinaryMobileNet], ids=["squeezenet", "mobilenet"])
+def test_torchvision_exports_give_their_pytorch_logits_and_probabilities(export, tmp_path):
+    import torch
+
+    from onnx_builders import export_torch
+
+    torch.manual_seed(0)
+    module = export.build().eval()
+    size = 64
+    path = export_torch(module, tmp_path / "model.onnx", (1, 3, size, size), output_name="scores")
+    loaded = load_model("export", path.read_bytes(), source="upload")
+    images = np.random.default_rng(11).random((3, size, size, 3), dtype=np.float32)
+    with torch.no_grad():
+        x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+        z = module.logits(x).double().numpy().reshape(3, -1)
+        p = module(x).double().numpy().reshape(3, -1)
+    assert loaded.info.logit_source is LogitSource.PRE_ACTIVATION
+    if export is _BinaryMobileNet:
+        assert (loaded.info.output_kind, loaded.info.num_classes) == (OutputKind.SIGMOID, 2)
+        z, p = np.concatenate([-z, z], axis=1), np.concatenate([1 - p, p], axis=1)
+    else:
+        assert loaded.info.signature.output_graph_dims[2:] == (1, 1)
+    for count in (1, 3):
+        np.testing.assert_allclose(loaded.predict(images[:count], score_space=ScoreSpace.LOGIT), z[:count],
+                                   rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(loaded.predict(images[:count], score_space=ScoreSpace.PROBABILITY), p[:count],
+                                   rtol=1e-3, atol=1e-5)
