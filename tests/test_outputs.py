@@ -465,3 +465,14 @@ def test_torchvision_exports_give_their_pytorch_logits_and_probabilities(export,
                                    rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(loaded.predict(images[:count], score_space=ScoreSpace.PROBABILITY), p[:count],
                                    rtol=1e-3, atol=1e-5)
+
+
+def test_eva_refuses_a_sigmoid_head_with_a_precise_status():
+    from service.errors import FailedPrecondition
+
+    model, _, _ = multilabel_model()
+    loaded = _load(model)
+    eva = get_method("eva")
+    with pytest.raises(FailedPrecondition) as error:
+        run_explain(loaded, ExplainJob(eva, eva.make_params({}), _images(1)[0], seed=0))
+    assert error.value.field == "method" and "sigmoid head" in str(error.value)
