@@ -20,7 +20,8 @@ from service.runtime.signature import Layout, OutputKind
 
 LAYOUTS = {Layout.NCHW: ms.LAYOUT_NCHW, Layout.NHWC: ms.LAYOUT_NHWC}
 OUTPUT_KINDS = {OutputKind.LOGITS: ms.OUTPUT_KIND_LOGITS, OutputKind.PROBABILITIES: ms.OUTPUT_KIND_PROBABILITIES,
-                OutputKind.LOG_PROBABILITIES: ms.OUTPUT_KIND_LOG_PROBABILITIES, OutputKind.SIGMOID: ms.OUTPUT_KIND_SIGMOID}
+                OutputKind.LOG_PROBABILITIES: ms.OUTPUT_KIND_LOG_PROBABILITIES,
+                OutputKind.SIGMOID: ms.OUTPUT_KIND_SIGMOID}
 PIXEL_RANGES = {PixelRange.ZERO_ONE: ms.PIXEL_RANGE_0_1, PixelRange.ZERO_255: ms.PIXEL_RANGE_0_255,
                 PixelRange.MINUS_ONE_ONE: ms.PIXEL_RANGE_MINUS_1_1}
 CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.CHANNEL_ORDER_BGR,

@@ -164,8 +164,9 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
     def score(image: np.ndarray, attribution: np.ndarray, class_index: int, metric_seed: int) -> float:
         nonlocal passes, model_ms
         result = run_evaluate(model, EvaluateJob(image, attribution, (job.metric,), class_index,
-                                                 baseline=job.baseline, seed=metric_seed, score_space=job.metric_score_space,
-                                                 batch_size=job.batch_size), control)
+                                                 baseline=job.baseline, seed=metric_seed,
+                                                 score_space=job.metric_score_space, batch_size=job.batch_size),
+                              control)
         passes, model_ms = passes + result.forward_passes, model_ms + result.model_ms
         return result.scored[0].result.score
 

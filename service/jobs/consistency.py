@@ -149,7 +149,8 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
         for setting, rng in zip(job.settings, streams)])
 
     scores = np.array([
-        [job.metric.metric.evaluate(predict.score(class_index, job.metric_score_space), job.image, attribution, job.metric.params,
+        [job.metric.metric.evaluate(predict.score(class_index, job.metric_score_space), job.image, attribution,
+                                    job.metric.params,
                                     baseline=baseline.resolve(job.image, model.info.preprocessing, rng), mask=None,
                                     batch_size=batch_size, rng=rng).score
          for attribution in maps]
