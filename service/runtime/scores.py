@@ -8,8 +8,10 @@ same session call). Where no such logits exist, LOGIT falls back, per ``LogitSou
 - probabilities made some other way: LOGIT is log p, the log-probabilities. These equal the logits up to one
   constant per image (log of the softmax's normaliser), so any difference of two images' scores (occlusion,
   RISE's weighted means, deletion curves) differs from the true logits' by the difference of the two
-  constants; it is exact only for comparisons between classes of one image. log p is clipped at
-  log(float32 tiny), -87.3, where p rounds to 0.
+  constants (so an occlusion or RISE map differs from the logits' map by a map of those differences, not by
+  one constant); it is exact only for comparisons between classes of one image. Where the model's float32
+  probabilities have rounded to 1 the logits are lost and log p is 0, saturated like p; where p rounds to 0,
+  log p is clipped at log(float32 tiny), -87.3.
 - sigmoid outputs: LOGIT is log(p / (1 - p)), exact until p rounds to 0 or 1 in float32; p is clipped to
   [float32 tiny, 1 - 2**-24], so such scores saturate at -87.3 and +16.6.
 
