@@ -476,3 +476,54 @@ def test_eva_refuses_a_sigmoid_head_with_a_precise_status():
     with pytest.raises(FailedPrecondition) as error:
         run_explain(loaded, ExplainJob(eva, eva.make_params({}), _images(1)[0], seed=0))
     assert error.value.field == "method" and "sigmoid head" in str(error.value)
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 1.5, "0.5", True, float("nan")])
+def test_a_threshold_outside_the_open_unit_interval_is_refused(threshold):
+    model, _, _ = multilabel_model()
+    with pytest.raises(InvalidArgument) as error:
+        _load(model, threshold=threshold)
+    assert error.value.field == "overrides.threshold"
+
+
+def test_a_sidecar_names_the_output_and_its_errors_name_the_sidecar(tmp_path):
+    import json
+
+    model, weights = two_outputs(feature_map=False)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    (tmp_path / "config.json").write_text(json.dumps({"output": "logits"}))
+    loaded = load_model("sidecar", path.read_bytes(), source=str(path), model_path=path)
+    assert (loaded.info.signature.output_name, loaded.info.num_classes) == ("logits", 5)
+    (tmp_path / "config.json").write_text(json.dumps({"output": "missing"}))
+    with pytest.raises(InvalidArgument) as error:
+        load_model("sidecar", path.read_bytes(), source=str(path), model_path=path)
+    assert error.value.field == "sidecar.output"
+
+
+def test_a_float16_softmax_model_gives_its_logits():
+    """fp16 I/O (onnxconverter's float16 conversion without keep_io_types): the exposed logits are float16 too."""
+    weights, bias = np.random.default_rng(12).normal(0, 0.05, (PIXELS, 4)), np.zeros(4)
+    model = linear(weights, bias, "Softmax")
+    for tensor in model.graph.initializer:
+        tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.checker.check_model(model)
+    loaded = _load(model)
+    assert loaded.info.logit_source is LogitSource.PRE_ACTIVATION
+    images = _images(2)
+    np.testing.assert_allclose(loaded.predict(images, score_space=ScoreSpace.LOGIT),
+                               true_logits(images, weights, bias), atol=2e-2)
+
+
+def test_the_python_client_gets_a_multilabel_models_classes_above_its_threshold(client):
+    model, _, bias = multilabel_model()
+    info = client.load_model(onnx_model=model.SerializeToString(), name="multilabel", replace=True,
+                             overrides={"threshold": 0.9})
+    assert (info.output_kind, info.threshold, info.logit_source) == (4, pytest.approx(0.9), "pre_activation")
+    black = np.zeros(SHAPE, np.float32)  # z = bias: sigmoid(3) = 0.953, sigmoid(2) = 0.881
+    (prediction,) = client.predict("multilabel", black, top_k=2, score_space="logit")
+    assert [(i, label) for i, label, _ in prediction.above_threshold] == [(0, "0")]
+    assert [score for _, _, score in prediction.top] == pytest.approx([3.0, 2.0], abs=1e-5)
+    client.unload_model("multilabel")
