@@ -49,7 +49,7 @@ class CountingPredict:
         self.control.checkpoint()
         started = time.perf_counter()
         try:
-            scores = self.model.outputs(pixels, batch_size=self.batch_size, run_options=self._run_options)
+            outputs = self.model.outputs(pixels, batch_size=self.batch_size, run_options=self._run_options)
         except Exception:  # onnxruntime's own types: a run stopped by the cancel above is the cancel
             if self.control.cancelled:
                 self.control.checkpoint()
@@ -60,7 +60,7 @@ class CountingPredict:
         if self._usage is not None:
             self._usage.forward(self.model.info.name, self.method, len(pixels), seconds)
         self.control.report(self.stage, self.passes, self.total)
-        return scores
+        return outputs
 
     def finish(self) -> None:
         """The last progress event: done == total, even where the total was an upper bound (KernelSHAP
