@@ -169,12 +169,17 @@ def _baseline(rng: random.Random) -> methods_pb2.Baseline:
                        B(kind=B.KIND_CONSTANT, value=0.3), B(kind=B.KIND_UNIFORM_NOISE)])
 
 
+# Every space, and none (the server's defaults).
+SCORE_SPACES = [ex.SCORE_SPACE_UNSPECIFIED, ex.SCORE_SPACE_RAW, ex.SCORE_SPACE_LOGIT, ex.SCORE_SPACE_PROBABILITY,
+                ex.SCORE_SPACE_LOG_PROBABILITY]
+
+
 def _explain(rng: random.Random, assets: Assets) -> ex.ExplainRequest:
     with_mask = rng.random() < 0.3
     request = ex.ExplainRequest(model_name=BUNDLED_MODEL, image=_image(assets, rng), method=_method(rng),
                                 target=ex.Target(top_k=1) if rng.random() < 0.5 else ex.Target(class_indices=[0]),
                                 seed=rng.randrange(1000), baseline=_baseline(rng),
-                                score_space=rng.choice([ex.SCORE_SPACE_RAW, ex.SCORE_SPACE_PROBABILITY]),
+                                score_space=rng.choice(SCORE_SPACES), metric_score_space=rng.choice(SCORE_SPACES),
                                 metrics=[_metric(rng, with_mask)] if rng.random() < 0.5 else [])
     if with_mask:
         request.mask.encoded = assets.mask_png

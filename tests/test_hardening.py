@@ -211,11 +211,14 @@ def test_evaluate_scores_wavelet_maps_only_when_told_so(client):
     from service.explainers.baselines import Baseline
     from service.metrics import get_metric
     from service.runtime.repository import ModelRepository
+    from service.runtime.scores import ScoreSpace
 
     model = ModelRepository(MODELS).load_path("shapes")
     image = model.fit_image(np.asarray(Image.open(load_samples("shapes")[0]["path"])))
     metric = get_metric("wavelet_deletion")
-    direct = metric.evaluate(lambda x: model.predict(x)[:, 0], image, attribution, metric.make_params({"steps": 8}),
+    # Metrics score probabilities unless told otherwise (RISE's definition).
+    direct = metric.evaluate(lambda x: model.predict(x, score_space=ScoreSpace.PROBABILITY)[:, 0], image, attribution,
+                             metric.make_params({"steps": 8}),
                              baseline=Baseline().resolve(image, model.info.preprocessing, np.random.default_rng(3)),
                              mask=None, batch_size=32, rng=np.random.default_rng(3))
     assert scored.score == pytest.approx(direct.score, rel=1e-5)

@@ -23,7 +23,9 @@ const LOADER_OPTIONS = { keepCase: false, longs: Number, enums: String, defaults
  * @property {number|number[]|{classIndices?: number[], topK?: number}} [target]
  *   Classes to explain: an index, a list of indices or a `Target`; default the predicted class.
  * @property {number} [seed] Seed of the method's randomness; the server echoes the one it used.
- * @property {string} [scoreSpace] 'SCORE_SPACE_RAW' or 'SCORE_SPACE_PROBABILITY'.
+ * @property {string} [scoreSpace] The space the method explains: 'SCORE_SPACE_LOGIT' (the server's default: logits
+ *   never saturate), 'SCORE_SPACE_PROBABILITY', 'SCORE_SPACE_LOG_PROBABILITY' or 'SCORE_SPACE_RAW'; the response's
+ *   `scoreSpace` says which was used.
  * @property {number} [batchSize] Perturbed images per session call; 0 keeps the model's.
  * @property {number} [deadlineMs] Fail with DEADLINE_EXCEEDED after this many milliseconds.
  */
@@ -106,8 +108,10 @@ class OnnxplainClient {
    * @param {Buffer} imageBytes PNG or JPEG bytes.
    * @param {object} [options]
    * @param {number} [options.topK] Classes returned in `predictions[0].top`; the server's default is 5.
-   * @param {string} [options.scoreSpace] 'SCORE_SPACE_RAW' or 'SCORE_SPACE_PROBABILITY'.
-   * @returns {Promise<object>} The `PredictResponse`, with one entry in `predictions`.
+   * @param {string} [options.scoreSpace] 'SCORE_SPACE_RAW' (the server's default), 'SCORE_SPACE_LOGIT',
+   *   'SCORE_SPACE_PROBABILITY' or 'SCORE_SPACE_LOG_PROBABILITY'.
+   * @returns {Promise<object>} The `PredictResponse`, with one entry in `predictions` (a sigmoid model's
+   *   predicted classes in `predictions[0].aboveThreshold`) and the space used in `scoreSpace`.
    */
   predict(modelName, imageBytes, { topK, scoreSpace } = {}) {
     const request = { modelName, images: [{ encoded: imageBytes }], topK, scoreSpace };

@@ -20,7 +20,8 @@ from service.runtime.signature import Layout, OutputKind
 
 LAYOUTS = {Layout.NCHW: ms.LAYOUT_NCHW, Layout.NHWC: ms.LAYOUT_NHWC}
 OUTPUT_KINDS = {OutputKind.LOGITS: ms.OUTPUT_KIND_LOGITS, OutputKind.PROBABILITIES: ms.OUTPUT_KIND_PROBABILITIES,
-                OutputKind.LOG_PROBABILITIES: ms.OUTPUT_KIND_LOG_PROBABILITIES}
+                OutputKind.LOG_PROBABILITIES: ms.OUTPUT_KIND_LOG_PROBABILITIES,
+                OutputKind.SIGMOID: ms.OUTPUT_KIND_SIGMOID}
 PIXEL_RANGES = {PixelRange.ZERO_ONE: ms.PIXEL_RANGE_0_1, PixelRange.ZERO_255: ms.PIXEL_RANGE_0_255,
                 PixelRange.MINUS_ONE_ONE: ms.PIXEL_RANGE_MINUS_1_1}
 CHANNEL_ORDERS = {ChannelOrder.RGB: ms.CHANNEL_ORDER_RGB, ChannelOrder.BGR: ms.CHANNEL_ORDER_BGR,
@@ -31,7 +32,8 @@ RESIZE_POLICIES = {ResizePolicy.REJECT: ms.RESIZE_POLICY_REJECT, ResizePolicy.ST
 MAP_FRAMES = {"model_input": ex.MAP_FRAME_MODEL_INPUT, "image": ex.MAP_FRAME_IMAGE}
 # Map domains are the metrics' own names: "pixel", "wavelet".
 MAP_DOMAINS = {"pixel": ex.MAP_DOMAIN_PIXEL, "wavelet": ex.MAP_DOMAIN_WAVELET}
-SCORE_SPACES = {ScoreSpace.RAW: ex.SCORE_SPACE_RAW, ScoreSpace.PROBABILITY: ex.SCORE_SPACE_PROBABILITY}
+# Score spaces share their names: SCORE_SPACE_LOG_PROBABILITY <-> ScoreSpace.LOG_PROBABILITY.
+SCORE_SPACES = {space: ex.ScoreSpace.Value(f"SCORE_SPACE_{space.name}") for space in ScoreSpace}
 # Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
 BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
 CORRUPTIONS = {corruption: ex.Corruption.Value(f"CORRUPTION_{corruption.name}") for corruption in Corruption}

@@ -38,7 +38,7 @@ from service.metrics import get_metric
 from service.runtime import images
 from service.runtime.preprocessing import ResizePolicy
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE, ScoreSpace
 
 # Stability compares every pair of models: their count is bounded like Consistency's settings.
 MAX_STABILITY_MODELS = 16
@@ -109,9 +109,11 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
         spec["layout"] = from_enum(LAYOUTS, message.layout, "overrides.layout").value
     if message.output_kind:
         spec["output_kind"] = from_enum(OUTPUT_KINDS, message.output_kind, "overrides.output_kind").value
-    for key in ("batch_size", "height", "width"):
+    for key in ("batch_size", "height", "width", "output"):
         if getattr(message, key):
             spec[key] = getattr(message, key)
+    if message.HasField("threshold"):
+        spec["threshold"] = message.threshold
     if message.labels:
         spec["labels"] = list(message.labels)
     if message.HasField("preprocessing"):
@@ -235,6 +237,7 @@ def explain_job(request: ex.ExplainRequest, model: LoadedModel, budget: Budget =
         seed=request.seed if request.HasField("seed") else None,
         batch_size=request.batch_size or None,
         score_space=score_space(request.score_space),
+        metric_score_space=metric_score_space(request.metric_score_space),
         metrics=tuple(metric(m, f"metrics[{i}]") for i, m in enumerate(request.metrics)),
         mask=mask(request.mask, model, reader=reader, image_size=size),
         placement=model.placement(*size),
@@ -258,7 +261,7 @@ def evaluate_job(request: ex.EvaluateRequest, model: LoadedModel, budget: Budget
         mask=mask(request.mask, model, reader=reader, image_size=size),
         baseline=baseline(request.baseline, model, reader=reader, like=(image,)),
         seed=request.seed if request.HasField("seed") else None,
-        score_space=score_space(request.score_space),
+        score_space=metric_score_space(request.score_space, "score_space"),
         batch_size=request.batch_size or None,
         domain=from_enum(MAP_DOMAINS, request.attribution_domain, "attribution_domain", "pixel"),
         placement=model.placement(*size),
@@ -286,6 +289,7 @@ def consistency_job(request: ex.ConsistencyRequest, model: LoadedModel,
         top_fraction=request.top_fraction or 0.1,
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
+        metric_score_space=metric_score_space(request.metric_score_space),
         batch_size=request.batch_size or None,
     )
 
@@ -315,6 +319,7 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budg
         baseline=baseline(request.baseline, model, reader=reader, like=pictures),
         seed=request.seed if request.HasField("seed") else None,
         score_space=score_space(request.score_space),
+        metric_score_space=metric_score_space(request.metric_score_space),
         batch_size=request.batch_size or None,
     )
 
@@ -418,8 +423,14 @@ def _short(params: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in asdict(params).items() if v is not None)
 
 
-def score_space(value: int) -> ScoreSpace:
-    return from_enum(SCORE_SPACES, value, "score_space", ScoreSpace.RAW)
+def score_space(value: int, field: str = "score_space", default: ScoreSpace = EXPLANATION_SPACE) -> ScoreSpace:
+    """An explanation's space: UNSPECIFIED is LOGIT (probabilities saturate; see service.runtime.scores)."""
+    return from_enum(SCORE_SPACES, value, field, default)
+
+
+def metric_score_space(value: int, field: str = "metric_score_space") -> ScoreSpace:
+    """A fidelity metric's space: UNSPECIFIED is PROBABILITY (RISE's definition, so scores compare with papers)."""
+    return from_enum(SCORE_SPACES, value, field, METRIC_SPACE)
 
 
 def scales_job(request: ex.AnalyzeScalesRequest, model: LoadedModel, budget: Budget = DEFAULT_BUDGET) -> ScaleJob:

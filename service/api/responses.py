@@ -25,6 +25,7 @@ from service.jobs.predict import ClassScore, PredictResult
 from service.jobs.scales import ScaleResult
 from service.runtime import images
 from service.runtime.model import LoadedModel, ModelInfo
+from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE
 
 
 def model_info(info: ModelInfo) -> ms.ModelInfo:
@@ -35,7 +36,7 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
         input=ms.TensorInfo(name=signature.input_name, datatype=_onnx_type(signature.input_elem_type),
                             shape=[d or -1 for d in signature.input_dims]),
         output=ms.TensorInfo(name=signature.output_name, datatype="tensor(float)",
-                             shape=[d or -1 for d in signature.output_dims]),
+                             shape=[d or -1 for d in signature.output_graph_dims or signature.output_dims]),
         layout=LAYOUTS[info.layout], height=info.height, width=info.width, channels=info.channels,
         fixed_batch=info.fixed_batch, max_batch=info.max_batch,
         output_kind=OUTPUT_KINDS[info.output_kind], output_kind_source=info.output_kind_source,
@@ -44,7 +45,8 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
                                        resize=RESIZE_POLICIES[p.resize], pad_value=p.pad_value),
         preprocessing_source=info.preprocessing_source, num_classes=info.num_classes, labels=info.labels,
         provider=info.provider, description=info.description,
-        dynamic_height=info.dynamic_height, dynamic_width=info.dynamic_width,
+        dynamic_height=info.dynamic_height, dynamic_width=info.dynamic_width, logit_source=info.logit_source.value,
+        logits_tensor=info.logits_output or "", threshold=info.threshold, graph_outputs=signature.graph_outputs,
     )
 
 
@@ -59,9 +61,11 @@ def class_score(score: ClassScore) -> ex.ClassScore:
 def predict_response(model: LoadedModel, result: PredictResult, timings: ex.Timings) -> ex.PredictResponse:
     return ex.PredictResponse(
         model_name=model.info.name,
-        predictions=[ex.Prediction(top=[class_score(s) for s in top], scores=to_tensor(row[None].astype(np.float32)))
-                     for top, row in zip(result.top, result.scores)],
+        predictions=[ex.Prediction(top=[class_score(s) for s in top], scores=to_tensor(row[None].astype(np.float32)),
+                                   above_threshold=[class_score(s) for s in positive])
+                     for top, row, positive in zip(result.top, result.scores, result.above_threshold)],
         forward_passes=len(result.scores), provider=model.info.provider, timings=timings,
+        score_space=SCORE_SPACES[result.score_space],
     )
 
 
@@ -77,6 +81,7 @@ def explain_response(model: LoadedModel, result: ExplainResult, timings: ex.Timi
         baseline=ex.BaselineReport(target_scores=result.baseline_scores,
                                    predicted=class_score(result.baseline_predicted)),
         score_space=SCORE_SPACES[result.score_space],
+        metric_score_space=SCORE_SPACES[result.metric_score_space],
         model_input_image=to_tensor(np.rint(result.image * 255).astype(np.uint8)),
         parameters_json=result.parameters_json,
         map_frame=MAP_FRAMES["model_input" if result.placement is None else "image"],
@@ -153,6 +158,7 @@ def evaluate_response(model: LoadedModel, result: EvaluateResult, timings: ex.Ti
         results=[metric_result(s) for s in result.scored], seed=result.seed,
         forward_passes=result.forward_passes, provider=model.info.provider, timings=timings,
         attribution_frame=MAP_FRAMES[result.attribution_frame],
+        score_space=SCORE_SPACES[result.score_space],
     )
 
 
@@ -171,6 +177,7 @@ def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: e
         kendall_tau=_matrix(result.kendall_tau),
         maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+        score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
     )
 
 
@@ -189,6 +196,7 @@ def aggregate_result(model: LoadedModel, result: AggregateResult, timings: ex.Ti
         higher_is_better=result.higher_is_better,
         member_maps=to_tensor(result.member_maps) if return_members else None,
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+        score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
     )
 
 
@@ -199,7 +207,8 @@ def _series(name: str, values, stats: dict) -> ex.Series:
 def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timings, method: str) -> ex.MeasureResult:
     values = result.values
     response = ex.MeasureResult(model_name=model.info.name, method=method, class_indices=result.class_indices,
-                                seed=result.seed, forward_passes=result.forward_passes, timings=timings)
+                                seed=result.seed, forward_passes=result.forward_passes, timings=timings,
+                                score_space=SCORE_SPACES[result.score_space])
     if "entropy" in values:
         entropy = values["entropy"]
         response.entropy.extend([_series(kind, entropy[kind], entropy[f"{kind}_summary"])
@@ -231,7 +240,7 @@ def audit_result(outcome: AuditOutcome, data_dir: Path, timings: ex.Timings) -> 
         results_path=str(outcome.results.relative_to(data_dir)),
         summary_path=str(outcome.summary_path.relative_to(data_dir)),
         report_path=str(outcome.report.relative_to(data_dir)), computed=outcome.computed, total=outcome.total,
-        timings=timings)
+        timings=timings, score_space=SCORE_SPACES[EXPLANATION_SPACE], metric_score_space=SCORE_SPACES[METRIC_SPACE])
 
 
 def method_info(declared, cost: str = "") -> ex.MethodInfo:
@@ -258,4 +267,4 @@ def scales_result(model: LoadedModel, result: ScaleResult, timings: ex.Timings,
         variants.append(variant)
     return ex.AnalyzeScalesResult(model_name=model.info.name, class_index=result.class_index, label=result.label,
                                   variants=variants, seed=result.seed, forward_passes=result.forward_passes,
-                                  timings=timings)
+                                  timings=timings, score_space=SCORE_SPACES[result.score_space])

@@ -31,6 +31,7 @@ from service.jobs.runner import JobRunner
 from service.jobs.scales import run_scales
 from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
+from service.runtime.scores import ScoreSpace
 from service.verify.mirror import cached_mirror, verification_report
 
 
@@ -132,7 +133,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
 
         pixels = await self._prepare(decode, context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
-        space = requests.score_space(request.score_space)
+        space = requests.score_space(request.score_space, default=ScoreSpace.RAW)  # Predict: the model's own output
         outcome = await self.runner.run(
             lambda control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
                                         batch_size=request.batch_size or None, control=control),

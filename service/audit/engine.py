@@ -233,7 +233,8 @@ class Worker:
 
             def score(xs: np.ndarray) -> np.ndarray:
                 control.checkpoint()
-                return model.predict(xs)[:, target.class_index]
+                # In the explanation's space, as target.score, which degradation's score drop starts from.
+                return model.predict(xs, score_space=result.score_space)[:, target.class_index]
 
             details.update(item_measures(self.plan.measures, image, result.maps[0], target.score, explain, score,
                                          np.random.default_rng(item_seed(self.plan.seed, task.model, "measures",

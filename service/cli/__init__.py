@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--seed", type=int)
     explain.add_argument("--baseline", default=None,
                          help="black, white, dataset_mean, image_mean, or a pixel value in [0, 1]")
-    explain.add_argument("--probabilities", action="store_true", help="explain probabilities, not raw outputs")
+    explain.add_argument("--probabilities", action="store_true", help="explain probabilities, not logits (the default)")
     explain.add_argument("--batch-size", type=int, default=0)
     explain.add_argument("--out", type=Path, default=Path("out"))
     explain.add_argument("--json", action="store_true", help="also write and print the result as JSON")

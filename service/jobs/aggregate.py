@@ -28,7 +28,7 @@ from service.jobs.control import JobControl
 from service.jobs.evaluate import EvaluateJob, MetricRequest, draw_seed, run_evaluate
 from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE, ScoreSpace
 
 KAPPAS = (0.5, 1.0, 2.0)  # the reference note's grid for the spread-aware bounds
 WITH_KAPPA = ("ucb", "lcb")
@@ -58,8 +58,9 @@ class AggregateJob:
     class_index: int | None = None
     baseline: Baseline = Baseline()
     seed: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = EXPLANATION_SPACE  # the member methods'
     batch_size: int | None = None
+    metric_score_space: ScoreSpace = METRIC_SPACE  # the metric's, on members and aggregates
 
 
 @dataclass
@@ -79,6 +80,8 @@ class AggregateResult:
     model_ms: float
     total_ms: float
     member_maps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (images, members, H, W)
+    score_space: ScoreSpace = EXPLANATION_SPACE
+    metric_score_space: ScoreSpace = METRIC_SPACE
 
 
 def check(job: AggregateJob, classes: int) -> None:
@@ -166,8 +169,9 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
     def score(image: np.ndarray, attribution: np.ndarray, class_index: int, metric_seed: int) -> float:
         nonlocal passes, model_ms
         result = run_evaluate(model, EvaluateJob(image, attribution, (job.metric,), class_index,
-                                                 baseline=job.baseline, seed=metric_seed, score_space=job.score_space,
-                                                 batch_size=job.batch_size), control)
+                                                 baseline=job.baseline, seed=metric_seed,
+                                                 score_space=job.metric_score_space, batch_size=job.batch_size),
+                              control)
         passes, model_ms = passes + result.forward_passes, model_ms + result.model_ms
         return result.scored[0].result.score
 
@@ -212,4 +216,5 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
         aggregate_scores=row_scores[:, best], gain=float(sign * means[best] - best_member),
         metric=job.metric.metric.name, higher_is_better=job.metric.metric.higher_is_better, seed=seed,
         forward_passes=passes, model_ms=model_ms, total_ms=(time.perf_counter() - started) * 1000.0,
-        member_maps=np.stack(member_maps).astype(np.float32))
+        member_maps=np.stack(member_maps).astype(np.float32), score_space=job.score_space,
+        metric_score_space=job.metric_score_space)

@@ -27,7 +27,7 @@ from service.jobs.evaluate import MetricRequest, draw_seed
 from service.jobs.verified import verified_inputs
 from service.metrics import agreement
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE, ScoreSpace
 
 DEFAULT_METRIC_BASELINES = (Baseline(BaselineKind.BLACK), Baseline(BaselineKind.DATASET_MEAN),
                             Baseline(BaselineKind.BLUR))
@@ -53,8 +53,9 @@ class ConsistencyJob:
     class_index: int | None = None
     top_fraction: float = 0.1
     seed: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = EXPLANATION_SPACE  # the settings'
     batch_size: int | None = None
+    metric_score_space: ScoreSpace = METRIC_SPACE  # the metric's
 
 
 @dataclass
@@ -74,6 +75,8 @@ class ConsistencyResult:
     forward_passes: int
     model_ms: float
     total_ms: float
+    score_space: ScoreSpace = EXPLANATION_SPACE
+    metric_score_space: ScoreSpace = METRIC_SPACE
 
 
 def baseline_label(baseline: Baseline) -> str:
@@ -146,7 +149,8 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
         for setting, rng in zip(job.settings, streams)])
 
     scores = np.array([
-        [job.metric.metric.evaluate(predict.score(class_index), job.image, attribution, job.metric.params,
+        [job.metric.metric.evaluate(predict.score(class_index, job.metric_score_space), job.image, attribution,
+                                    job.metric.params,
                                     baseline=baseline.resolve(job.image, model.info.preprocessing, rng), mask=None,
                                     batch_size=batch_size, rng=rng).score
          for attribution in maps]
@@ -172,4 +176,6 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
         forward_passes=predict.passes,
         model_ms=predict.model_ms,
         total_ms=(time.perf_counter() - started) * 1000.0,
+        score_space=job.score_space,
+        metric_score_space=job.metric_score_space,
     )

@@ -68,8 +68,10 @@ def largest_shape(images: Sequence[np.ndarray]) -> tuple[int, ...]:
 def predict_memory(model: LoadedModel, batch: int, image_shape: tuple[int, ...] | None = None) -> int:
     """What ``LoadedModel.predict`` allocates for one batch besides onnxruntime: the preprocessed input, a fixed
     batch's padding (repeated, then concatenated), the conversion to another input type (rounded and clipped
-    for uint8), and the scores (float32 out, in another score space, a copy of the columns). ``image_shape``:
-    the images' own (a dynamic model's), else the model's input size."""
+    for uint8), and the scores: the output and the logits before its activation (float32 out), their float64
+    copies and a conversion's temporaries (a softmax's shifted values and exponentials), the scores in the space
+    asked and a copy of the columns. ``image_shape``: the images' own (a dynamic model's), else the model's
+    input size."""
     shape = model.info.image_shape if image_shape is None else image_shape
     limit = model.batch_limit(*shape[:2])
     chunk = model.info.max_batch if model.info.fixed_batch else min(batch, limit)
@@ -77,7 +79,7 @@ def predict_memory(model: LoadedModel, batch: int, image_shape: tuple[int, ...] 
     element = model.info.signature.input_elem_type
     copies = 1 + (2 if model.info.fixed_batch else 0) + (0 if element == onnx.TensorProto.FLOAT else 1) \
         + (2 if element == onnx.TensorProto.UINT8 else 0)
-    return copies * images + 3 * footprint.F64 * max(batch, chunk) * max(model.info.num_classes, 1)
+    return copies * images + 6 * footprint.F64 * max(batch, chunk) * max(model.info.num_classes, 1)
 
 
 def fill_memory(baseline: Baseline, batch: int, image_shape: tuple[int, int, int]) -> int:

@@ -1,4 +1,7 @@
-"""The ``predict`` handed to methods and metrics: counted, timed, interruptible, in one score space.
+"""The ``predict`` handed to methods and metrics: counted, timed, interruptible, in the score space each use asks.
+
+One job can use two spaces (an explanation on logits, its metrics on probabilities): every use names its space,
+or takes the job's ``score_space``; a forward pass is counted once, whatever space its scores are served in.
 
 Every forward pass is also reported, under the model's name and ``method``, to the server's telemetry when the job
 runs for an RPC (service.jobs.usage).
@@ -15,7 +18,7 @@ import onnxruntime as ort
 from service.jobs import usage
 from service.jobs.control import JobControl
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import ModelOutputs, ScoreSpace
 
 
 class CountingPredict:
@@ -36,13 +39,17 @@ class CountingPredict:
     def _terminate(self) -> None:
         self._run_options.terminate = True
 
-    def all_classes(self, pixels: np.ndarray) -> np.ndarray:
-        """Scores of every class (N, classes); checks for cancellation and reports progress."""
+    def all_classes(self, pixels: np.ndarray, space: ScoreSpace | None = None) -> np.ndarray:
+        """Scores of every class (N, classes) in ``space`` (default the job's); checks for cancellation and
+        reports progress."""
+        return self.outputs(pixels).scores(space or self.score_space)
+
+    def outputs(self, pixels: np.ndarray) -> ModelOutputs:
+        """The model's outputs for ``pixels``, from which every space is served: one counted set of passes."""
         self.control.checkpoint()
         started = time.perf_counter()
         try:
-            scores = self.model.predict(pixels, score_space=self.score_space, batch_size=self.batch_size,
-                                        run_options=self._run_options)
+            outputs = self.model.outputs(pixels, batch_size=self.batch_size, run_options=self._run_options)
         except Exception:  # onnxruntime's own types: a run stopped by the cancel above is the cancel
             if self.control.cancelled:
                 self.control.checkpoint()
@@ -53,7 +60,7 @@ class CountingPredict:
         if self._usage is not None:
             self._usage.forward(self.model.info.name, self.method, len(pixels), seconds)
         self.control.report(self.stage, self.passes, self.total)
-        return scores
+        return outputs
 
     def finish(self) -> None:
         """The last progress event: done == total, even where the total was an upper bound (KernelSHAP
@@ -61,11 +68,11 @@ class CountingPredict:
         self.total = self.passes
         self.control.report(self.stage, self.passes, self.total)
 
-    def columns(self, classes: Sequence[int]):
-        """A method's ``predict``: the scores of ``classes`` only, (N, T)."""
+    def columns(self, classes: Sequence[int], space: ScoreSpace | None = None):
+        """A method's ``predict``: the scores of ``classes`` only, (N, T), in ``space`` (default the job's)."""
         classes = list(classes)
-        return lambda pixels: self.all_classes(pixels)[:, classes]
+        return lambda pixels: self.all_classes(pixels, space)[:, classes]
 
-    def score(self, class_index: int):
-        """A metric's ``score``: one class's scores, (N,)."""
-        return lambda pixels: self.all_classes(pixels)[:, class_index]
+    def score(self, class_index: int, space: ScoreSpace | None = None):
+        """A metric's ``score``: one class's scores, (N,), in ``space`` (default the job's)."""
+        return lambda pixels: self.all_classes(pixels, space)[:, class_index]

@@ -18,7 +18,7 @@ from service.metrics.base import Metric, MetricResult
 from service.runtime import images
 from service.runtime.images import Placement
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import METRIC_SPACE, ScoreSpace
 
 SEED_BOUND = 2**31  # seeds below 2**31: every client language holds them exactly
 
@@ -53,8 +53,9 @@ class Scored:
 
 def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarray, class_index: int,
               requests: Sequence[MetricRequest], *, fill: Fill, mask: np.ndarray | None, batch_size: int,
-              rng: np.random.Generator, details: dict | None = None) -> list[Scored]:
-    """Every requested metric on one map, with the passes each took.
+              rng: np.random.Generator, details: dict | None = None,
+              space: ScoreSpace = METRIC_SPACE) -> list[Scored]:
+    """Every requested metric on one map, with the passes each took, scoring in ``space``.
 
     A metric of another domain scores the method's map of that domain from ``details``
     (wavelet metrics take WCAM's ``wavelet_map``).
@@ -63,7 +64,7 @@ def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarr
     for request in requests:
         before = predict.passes
         domain_map = attribution if request.metric.domain == "pixel" else (details or {})[domain_key(request)]
-        result = request.metric.evaluate(predict.score(class_index), image, domain_map, request.params,
+        result = request.metric.evaluate(predict.score(class_index, space), image, domain_map, request.params,
                                          baseline=fill, mask=mask, batch_size=batch_size, rng=rng)
         scored.append(Scored(result, predict.passes - before))
     return scored
@@ -78,7 +79,7 @@ class EvaluateJob:
     mask: np.ndarray | None = None
     baseline: Baseline = Baseline()
     seed: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = METRIC_SPACE  # the metrics' space (Evaluate explains nothing)
     batch_size: int | None = None
     domain: str = "pixel"  # what the attribution's cells are: "pixel" or "wavelet" (WCAM's layout)
     placement: Placement | None = None  # where a letterboxed image lies in ``image``
@@ -94,6 +95,7 @@ class EvaluateResult:
     model_ms: float
     total_ms: float
     attribution_frame: str = "model_input"  # or "image": the map was sent in the letterboxed image's frame
+    score_space: ScoreSpace = METRIC_SPACE
 
 
 def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | None = None) -> EvaluateResult:
@@ -126,10 +128,11 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, attribution, class_index, job.metrics, fill=fill, mask=job.mask,
-                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": attribution})
+                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": attribution}, space=job.score_space)
     predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
-                          (time.perf_counter() - started) * 1000.0, frame)
+                          (time.perf_counter() - started) * 1000.0, frame,
+                          job.score_space)
 
 
 def _in_model_frame(job: EvaluateJob) -> tuple[np.ndarray, str]:

@@ -24,7 +24,7 @@ from service.jobs.predict import ClassScore, top_classes
 from service.jobs.verified import verified_inputs
 from service.runtime.images import Placement
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE, ScoreSpace
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,12 @@ class ExplainJob:
     baseline: Baseline = Baseline()
     seed: int | None = None
     batch_size: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = EXPLANATION_SPACE  # the method's
     metrics: tuple[MetricRequest, ...] = ()
     mask: np.ndarray | None = None  # (H, W) bool, for localisation metrics
     # Where a letterboxed image lies in ``image``: the maps are returned in the image's own frame.
     placement: Placement | None = None
+    metric_score_space: ScoreSpace = METRIC_SPACE  # the metrics'
 
 
 @dataclass
@@ -87,10 +88,11 @@ class ExplainResult:
     baseline_scores: list[float]
     baseline_predicted: ClassScore
     image: np.ndarray
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = EXPLANATION_SPACE
     metrics: list[list[Scored]] | None = None  # per target
     details: list[dict[str, Any]] | None = None  # per target, method-specific (see explainers.base.Output)
     placement: Placement | None = None  # the job's: ``maps`` are at the model input, the response maps them back
+    metric_score_space: ScoreSpace = METRIC_SPACE
 
     @property
     def parameters_json(self) -> str:
@@ -150,7 +152,7 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
                                             **verified))
     maps, details = output.maps, output.details
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
-                         batch_size=batch_size, rng=rng, details=target_details)
+                         batch_size=batch_size, rng=rng, details=target_details, space=job.metric_score_space)
                for target, attribution, target_details in zip(targets, maps, details)] if job.metrics else None
     predict.finish()
     return ExplainResult(
@@ -169,4 +171,5 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
         metrics=metrics,
         details=details,
         placement=job.placement,
+        metric_score_space=job.metric_score_space,
     )

@@ -31,7 +31,7 @@ from service.measures.stability import stability
 from service.measures.transforms import follows_transforms, transforms
 from service.metrics.agreement import ssim
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import EXPLANATION_SPACE, ScoreSpace
 
 MEASURES = ("entropy", "out_of_set", "transforms", "stability", "degradation")
 
@@ -47,7 +47,7 @@ class MeasureJob:
     noise_levels: tuple[float, ...] = LEVELS
     baseline: Baseline = Baseline()
     seed: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = EXPLANATION_SPACE  # the method's, and the out-of-set and degradation scores
     batch_size: int | None = None
 
 
@@ -60,6 +60,7 @@ class MeasureResult:
     model_ms: float
     total_ms: float
     models: list[str] = field(default_factory=list)
+    score_space: ScoreSpace = EXPLANATION_SPACE
 
 
 def check(job: MeasureJob, model: LoadedModel) -> None:
@@ -164,7 +165,8 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
     return MeasureResult(class_indices=class_indices, values=_summarised(rows, job), seed=seed,
                          forward_passes=counts["passes"], model_ms=counts["model_ms"],
                          total_ms=(time.perf_counter() - started) * 1000.0,
-                         models=[model.info.name, *(other.info.name for other in job.others)])
+                         models=[model.info.name, *(other.info.name for other in job.others)],
+                         score_space=job.score_space)
 
 
 def _summarised(rows: dict[str, list], job: MeasureJob) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import ScoreSpace, positive_classes
 
 DEFAULT_TOP_K = 5
 
@@ -30,6 +30,9 @@ class PredictResult:
     scores: np.ndarray  # (N, classes)
     top: list[list[ClassScore]]
     model_ms: float
+    score_space: ScoreSpace = ScoreSpace.RAW
+    # Per image, a sigmoid head's predicted classes, highest score first (empty for softmax-family models).
+    above_threshold: list[list[ClassScore]] | None = None
 
 
 def top_classes(model: LoadedModel, scores: np.ndarray, k: int) -> list[ClassScore]:
@@ -52,14 +55,16 @@ def run_predict(model: LoadedModel, images: np.ndarray | Sequence[np.ndarray], *
     # call per chunk, so that its checkpoint runs between them.
     predict = CountingPredict(model, control, total=len(images), score_space=score_space, batch_size=None,
                               method="predict", stage="predict")
-    scores = []
+    outputs = []
     for shape, group in itertools.groupby(images, key=lambda image: image.shape):
         group = list(group)
         limit = model.batch_limit(*shape[:2])
         requested = batch_size if batch_size and batch_size < limit else None
         chunk = costs.batch_size(requested, model, control.budget, shape)
         predict.batch_size = chunk
-        scores.extend(predict.all_classes(np.stack(group[start:start + chunk]))
-                      for start in range(0, len(group), chunk))
-    scores = np.concatenate(scores)
-    return PredictResult(scores, [top_classes(model, row, k) for row in scores], predict.model_ms)
+        outputs.extend(predict.outputs(np.stack(group[start:start + chunk])) for start in range(0, len(group), chunk))
+    scores = np.concatenate([o.scores(score_space) for o in outputs])
+    positives = [classes for o in outputs for classes in positive_classes(o, model.info.threshold)]
+    above = [sorted((ClassScore(i, model.info.label(i), float(row[i])) for i in classes), key=lambda s: -s.score)
+             for row, classes in zip(scores, positives)]
+    return PredictResult(scores, [top_classes(model, row, k) for row in scores], predict.model_ms, score_space, above)

@@ -24,7 +24,7 @@ from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import draw_seed
 from service.jobs.predict import ClassScore, top_classes
 from service.runtime.model import LoadedModel
-from service.runtime.scores import ScoreSpace
+from service.runtime.scores import EXPLANATION_SPACE, ScoreSpace
 
 MAX_VARIANTS = 64
 
@@ -65,7 +65,7 @@ class ScaleJob:
     variants: tuple[Variant, ...]
     class_index: int | None = None
     seed: int | None = None
-    score_space: ScoreSpace = ScoreSpace.RAW
+    score_space: ScoreSpace = EXPLANATION_SPACE
     batch_size: int | None = None
 
 
@@ -88,6 +88,7 @@ class ScaleResult:
     forward_passes: int
     model_ms: float
     total_ms: float
+    score_space: ScoreSpace = EXPLANATION_SPACE
 
 
 def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = None) -> ScaleResult:
@@ -124,4 +125,4 @@ def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = N
                                   float(row_scores[class_index]), output.maps[0], output.details[0]))
     predict.finish()
     return ScaleResult(class_index, model.info.label(class_index), rows, seed, predict.passes, predict.model_ms,
-                       (time.perf_counter() - started) * 1000.0)
+                       (time.perf_counter() - started) * 1000.0, job.score_space)

@@ -7,9 +7,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from service.errors import FailedPrecondition
 from service.explainers import eva
 from service.jobs.control import JobControl
 from service.runtime.model import LoadedModel
+from service.runtime.signature import OutputKind
 
 STAGE = "verify"
 
@@ -21,6 +23,10 @@ def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobContr
     from service.verify.bounds import HybridBounds, MarginBounds
     from service.verify.mirror import mirror_for
 
+    if model.info.output_kind is OutputKind.SIGMOID:
+        raise FailedPrecondition(f"model {model.info.name!r} has a sigmoid head: its classes are scored independently, "
+                                 "and EVA bounds the margins between competing classes of one softmax; explain it "
+                                 "with a black-box method", field="method")
     total = len(targets) * eva.regions_per_class(params, model.info.image_shape)
     done = [0]
 

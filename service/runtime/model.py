@@ -24,8 +24,10 @@ from service.errors import FailedPrecondition, InvalidArgument, ResourceExhauste
 from service.runtime import images, model_file, providers as providers_mod
 from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, ResizePolicy, default_preprocessing
-from service.runtime.scores import ScoreSpace, looks_like, to_space
-from service.runtime.signature import GraphSignature, Layout, OutputKind, format_dims, read_signature
+from service.runtime.scores import (DEFAULT_THRESHOLD, LogitSource, ModelOutputs, ScoreSpace, activation_matches,
+                                   logit_source, looks_like, served_classes)
+from service.runtime.signature import (ACTIVATION_KINDS, GraphSignature, Layout, OutputKind, as_rows, format_dims,
+                                       read_signature, with_output)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,12 @@ class ModelInfo:
     # ``height``/``width`` hold only the size the load probe used (DEFAULT_DYNAMIC_SIZE).
     dynamic_height: bool = False
     dynamic_width: bool = False
+    # Where LOGIT scores come from (exact logits, or a fallback: see service.runtime.scores).
+    logit_source: LogitSource = LogitSource.OUTPUT
+    # The tensor the session returns as the logits (the input of the terminal activation), when it does.
+    logits_output: str | None = None
+    # A sigmoid head's decision threshold on each class's probability.
+    threshold: float = DEFAULT_THRESHOLD
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -180,23 +188,36 @@ class LoadedModel:
     def predict(self, pixels: np.ndarray, *, score_space: ScoreSpace = ScoreSpace.RAW,
                 batch_size: int | None = None, run_options: ort.RunOptions | None = None) -> np.ndarray:
         """Class scores (N, classes) of images (N, H, W, C) in [0, 1] at the model's input size (any size on
-        the axes a dynamic model leaves free: ``accepts``).
+        the axes a dynamic model leaves free: ``accepts``), in ``score_space``.
 
         ``run_options``: set its ``terminate`` from another thread to stop a session call that is running
         (a batch of a large model can take seconds; a cancelled job should not wait for it)."""
+        return self.outputs(pixels, batch_size=batch_size, run_options=run_options).scores(score_space)
+
+    def outputs(self, pixels: np.ndarray, *, batch_size: int | None = None,
+                run_options: ort.RunOptions | None = None) -> ModelOutputs:
+        """The output explained and the logits before its activation (where the graph has them) for images
+        (N, H, W, C): one set of session calls, from which every score space is served."""
         if pixels.ndim != 4 or not self.accepts(pixels.shape[1:]):
             raise ValueError(f"expected images of shape (N, {self.info.image_shape}), got {pixels.shape}")
         limit = self.batch_limit(*pixels.shape[1:3])
         chunk = limit if batch_size is None else max(1, min(batch_size, limit))
-        outputs = [self._run(pixels[start:start + chunk], run_options) for start in range(0, len(pixels), chunk)]
-        scores = np.concatenate(outputs) if outputs else np.zeros((0, self.info.num_classes), np.float32)
-        if not np.all(np.isfinite(scores)):
-            bad = int(np.count_nonzero(~np.isfinite(scores).all(axis=1)))
-            raise FailedPrecondition(f"model {self.info.name!r} gives NaN or infinite scores for {bad} of "
-                                     f"{len(scores)} images; such scores cannot be explained or compared")
-        return to_space(scores, self.info.output_kind, score_space)
+        runs = [self._run(pixels[start:start + chunk], run_options) for start in range(0, len(pixels), chunk)]
+        columns = self.info.signature.output_dims[1] or 0
+        raw = np.concatenate([r[0] for r in runs]) if runs else np.zeros((0, columns), np.float32)
+        logits = None
+        if self.info.logits_output is not None:
+            logits = np.concatenate([r[1] for r in runs]) if runs else np.zeros((0, columns), np.float32)
+        for values in (raw, logits):
+            if values is not None and not np.all(np.isfinite(values)):
+                bad = int(np.count_nonzero(~np.isfinite(values).all(axis=1)))
+                raise FailedPrecondition(f"model {self.info.name!r} gives NaN or infinite scores for {bad} of "
+                                         f"{len(values)} images; such scores cannot be explained or compared")
+        return ModelOutputs(self.info.output_kind, raw, logits)
 
-    def _run(self, pixels: np.ndarray, run_options: ort.RunOptions | None = None) -> np.ndarray:
+    def _run(self, pixels: np.ndarray,
+             run_options: ort.RunOptions | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The output explained, (N, columns), and the logits (or None) of one session call."""
         count = len(pixels)
         if self.info.fixed_batch and count < self.info.max_batch:
             # A fixed batch axis takes exactly max_batch images: pad with copies, drop their outputs.
@@ -206,14 +227,22 @@ class LoadedModel:
         if self._input_dtype is np.uint8:
             values = np.clip(np.rint(values), 0, 255)
         feed = {self.info.signature.input_name: values.astype(self._input_dtype, copy=False)}
+        names = [self.info.signature.output_name]
+        if self.info.logits_output is not None:
+            names.append(self.info.logits_output)
         try:
-            (output,) = self._session.run([self.info.signature.output_name], feed, run_options)
+            fetched = self._session.run(names, feed, run_options)
+            # [N, C, 1, 1] -> [N, C] by naming the axes kept (a bare squeeze drops the batch axis of one image).
+            rows = [as_rows(np.asarray(fetched[0], dtype=np.float32), names[0])[:count]]
+            if len(fetched) > 1:  # the logits, as they were checked against the output at load
+                logits = np.asarray(fetched[1], dtype=np.float32)
+                rows.append(logits.reshape(logits.shape[0], -1)[:count])
         except Exception as error:  # onnxruntime's own types (Fail, RuntimeException, InvalidArgument)
             if run_options is not None and run_options.terminate:
                 raise  # stopped on purpose: the caller reports its cancel
             raise FailedPrecondition(f"model {self.info.name!r} fails on a batch of {len(pixels)} images "
                                      f"({error.__class__.__name__}: {str(error)[:300]})") from error
-        return np.asarray(output, dtype=np.float32)[:count]
+        return rows[0], (rows[1] if len(rows) > 1 else None)
 
 
 def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path | None = None,
@@ -243,14 +272,14 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     except (onnx.checker.ValidationError, ValueError) as error:  # ValueError: text onnx cannot decode
         raise InvalidArgument(f"the ONNX checker rejects the model: {error}", field=field) from error
 
-    signature = read_signature(model, field)
+    config = resolve_config(model, model_path, overrides or {})
+    signature = read_signature(model, field, config.output, config.field_of("output") or "overrides.output")
     if signature.input_elem_type not in _INPUT_DTYPES:
         raise InvalidArgument(
             f"input {signature.input_name!r} has element type {_type_name(signature.input_elem_type)}; "
             "supported: float, float16, double, uint8",
             field=field,
         )
-    config = resolve_config(model, model_path, overrides or {})
     layout = config.layout or signature.layout_guess()
     height, width, channels, dynamic_height, dynamic_width = _image_size(signature, layout, config, field, budget)
     max_batch = _max_batch(signature, config, height * width * channels, default_batch_size, field, budget)
@@ -260,11 +289,18 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
                            fields={key.removeprefix("preprocessing."): value for key, value in config.fields.items()
                                    if key.startswith("preprocessing.")})
 
-    session = _open_session(model_bytes if model_path is None else model_path, device, field)
+    output_kind, kind_source, logits_output = _output_kind(signature, config)
+    if logits_output is not None:
+        # The logits before the terminal activation come out of the same session call as the output.
+        session_source: bytes | Path = with_output(model, logits_output, signature.output_name).SerializeToString()
+    else:
+        session_source = model_bytes if model_path is None else model_path
+    session = _open_session(session_source, device, field)
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
         layout=layout, height=height, width=width, channels=channels, fixed_batch=signature.fixed_batch is not None,
-        max_batch=max_batch, output_kind=OutputKind.LOGITS, output_kind_source="", preprocessing=preprocessing,
+        max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
+        preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.get_providers()[0], description=config.description,
         dynamic_height=dynamic_height, dynamic_width=dynamic_width,
@@ -276,34 +312,73 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     # partial batch) catch graphs that only run at the size they were traced with.
     probe = np.random.default_rng(PROBE_SEED).random((min(2, info.max_batch), *info.image_shape), dtype=np.float32)
     try:
-        probe_outputs = loaded.predict(probe)
+        probe_outputs = loaded.outputs(probe)
         if len(probe) > 1 and not info.fixed_batch:
-            single = loaded.predict(probe[:1])
-            if single.shape != (1, *probe_outputs.shape[1:]):
+            single = loaded.outputs(probe[:1]).raw
+            if single.shape != (1, *probe_outputs.raw.shape[1:]):
                 raise ValueError(f"scores of shape {list(single.shape)} for one image")
     except Exception as error:  # onnxruntime raises its own exception types: report them as they are
         if info.dynamic_size and _session_failed(error):  # most likely a size baked into the graph
             raise _size_refusal(info, info.height, info.width, error, "") from error
         raise InvalidArgument(f"the model fails on a probe batch: {error}", field=field) from error
-    if probe_outputs.ndim != 2 or probe_outputs.shape[0] != len(probe) or probe_outputs.shape[1] < 1:
-        raise InvalidArgument(f"the model gives scores of shape {list(probe_outputs.shape)} for {len(probe)} images; "
+    raw = probe_outputs.raw
+    if raw.ndim != 2 or raw.shape[0] != len(probe) or raw.shape[1] < 1:
+        raise InvalidArgument(f"the model gives scores of shape {list(raw.shape)} for {len(probe)} images; "
                               "a classifier gives [batch, classes]", field=field)
-    _probe_other_size(loaded, probe_outputs.shape[1:])
-    num_classes = probe_outputs.shape[1]
+    _probe_other_size(loaded, raw.shape[1:])
+    if output_kind is None:
+        output_kind, kind_source = looks_like(raw), "probe"
+    if logits_output is not None and not _gives_logits(loaded, probe, output_kind, logits_output):
+        # A softmax over another axis, or reshapes between it and the output that regroup classes: the tensor
+        # is not this output's logits. LOGIT then falls back (service.runtime.scores).
+        log.info("terminal activation's input is not the output's logits",
+                 extra={"model": name, "tensor": logits_output})
+        logits_output = None
+    num_classes = served_classes(output_kind, raw.shape[1])
     labels = tuple(config.labels or ())
+    if not labels and output_kind is OutputKind.SIGMOID and raw.shape[1] == 1:
+        labels = BINARY_LABELS
     if labels and len(labels) != num_classes:
-        raise InvalidArgument(f"{len(labels)} labels for {num_classes} classes", field=config.field_of("labels"))
-    if config.output_kind:
-        output_kind, kind_source = config.output_kind, config.output_kind_source
-    elif signature.output_kind_from_graph():
-        output_kind, kind_source = signature.output_kind_from_graph(), "graph"
-    else:
-        output_kind, kind_source = looks_like(probe_outputs), "probe"
+        served = " (a binary sigmoid head serves two: negative, positive)" if num_classes != raw.shape[1] else ""
+        raise InvalidArgument(f"{len(labels)} labels for {num_classes} classes{served}",
+                              field=config.field_of("labels"))
     loaded.info = replace(info, num_classes=num_classes, labels=labels, output_kind=output_kind,
-                           output_kind_source=kind_source)
+                          output_kind_source=kind_source, logits_output=logits_output,
+                          logit_source=logit_source(output_kind, logits_output is not None),
+                          threshold=DEFAULT_THRESHOLD if config.threshold is None else config.threshold)
     log.info("model loaded", extra={"model": name, "provider": info.provider, "layout": layout.value,
-                                    "input": format_dims(signature.input_dims), "output_kind": output_kind.value})
+                                    "input": format_dims(signature.input_dims), "output_kind": output_kind.value,
+                                    "output": signature.output_name,
+                                    "logit_source": loaded.info.logit_source.value})
     return loaded
+
+
+def _gives_logits(loaded: LoadedModel, probe: np.ndarray, kind: OutputKind, tensor: str) -> bool:
+    """Whether the session's ``tensor``, one row per image, activates into the output on the probe batch."""
+    trial = LoadedModel(replace(loaded.info, logits_output=tensor), loaded._session, loaded.model_bytes)
+    try:
+        outputs = trial.outputs(probe)
+    except FailedPrecondition:  # no batch axis, or not finite: not usable as logits
+        return False
+    return activation_matches(kind, outputs.raw, outputs.logits)
+
+
+# A binary sigmoid head's two served classes, unless labels are configured.
+BINARY_LABELS = ("negative", "positive")
+
+
+def _output_kind(signature: GraphSignature, config: ModelConfig) -> tuple[OutputKind | None, str, str | None]:
+    """The output's kind and what said so (the configuration or the graph; None: the probe decides), and the
+    tensor holding its logits: the input of a terminal activation that makes this kind."""
+    graph_kind = signature.output_kind_from_graph()
+    if config.output_kind:
+        kind, source = config.output_kind, config.output_kind_source
+    elif graph_kind:
+        kind, source = graph_kind, "graph"
+    else:
+        return None, "", None
+    logits = signature.pre_activation if ACTIVATION_KINDS.get(signature.output_op) is kind else None
+    return kind, source, logits
 
 
 def _type_name(elem_type: int) -> str:
@@ -364,7 +439,7 @@ def _probe_other_size(model: LoadedModel, classes_shape: tuple[int, ...]) -> Non
         return
     pixels = np.random.default_rng(PROBE_SEED + 1).random((1, height, width, info.channels), dtype=np.float32)
     try:
-        scores = model.predict(pixels)
+        scores = model.outputs(pixels).raw
         if scores.shape[1:] != tuple(classes_shape):
             raise ValueError(f"scores of shape {list(scores.shape)}")
     except Exception as error:  # onnxruntime raises its own exception types

@@ -7,11 +7,14 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
     {"preprocessing": {"pixel_range": "0_1", "mean": [...], "std": [...],
                        "channel_order": "RGB", "resize": "stretch", "pad_value": 0.5},
      "labels": ["cat", "dog"], "output_kind": "logits", "layout": "NCHW",
-     "height": 224, "width": 224, "batch_size": 64, "description": "..."}
+     "height": 224, "width": 224, "batch_size": 64, "description": "...",
+     "output": "prob", "threshold": 0.5}
 
 ``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
 padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
 own size (``model._image_size``). The command line gives the same keys with ``--set`` (``service.cli.overrides``).
+``output`` names the graph output to explain (default: the first that is [batch, classes]); ``threshold``
+is what a sigmoid head's per-class probability must exceed for the class to be predicted (default 0.5).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ _NOMINAL_RANGE = {"NominalRange_0_255": "0_255", "Normalized_0_1": "0_1", "Norma
 _PIXEL_FORMAT = {"Rgb8": "RGB", "Bgr8": "BGR", "Gray8": "GRAY"}
 
 KNOWN_KEYS = {"name", "description", "preprocessing", "labels", "output_kind", "layout", "height", "width",
-              "batch_size", "metrics", "source"}
+              "batch_size", "metrics", "source", "output", "threshold"}
 
 
 @dataclass
@@ -56,6 +59,10 @@ class ModelConfig:
     width: int | None = None
     batch_size: int | None = None
     description: str = ""
+    # The graph output to explain; None: the first that is [batch, classes].
+    output: str | None = None
+    # A sigmoid head's decision threshold on each class's probability; None: the default (scores.DEFAULT_THRESHOLD).
+    threshold: float | None = None
     # The field that set each key ("overrides.batch_size", "sidecar.preprocessing.mean"): what an error
     # found later, against the graph or the server's budget, names.
     fields: dict[str, str] = field(default_factory=dict)
@@ -100,6 +107,19 @@ class ModelConfig:
                 self.fields[key] = f"{prefix}.{key}"
         if "description" in spec:
             self.description = _require_text(spec["description"], f"{prefix}.description")
+        if "output" in spec:
+            output = _require_text(spec["output"], f"{prefix}.output")
+            if not output:
+                raise InvalidArgument("must name one of the graph's outputs, not be empty", field=f"{prefix}.output")
+            self.output = output
+            self.fields["output"] = f"{prefix}.output"
+        if "threshold" in spec:
+            value = spec["threshold"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+                raise InvalidArgument(f"must be a probability strictly between 0 and 1, not {_short(value)}",
+                                      field=f"{prefix}.threshold")
+            self.threshold = float(value)
+            self.fields["threshold"] = f"{prefix}.threshold"
         return self
 
 

@@ -71,6 +71,11 @@ test('predict ranks the true class first', async () => {
   assert.deepEqual(all.shape, [1, model.numClasses]);
   assert.equal(argmax(all.data), label);
   assert.ok(response.forwardPasses > 0);
+  assert.equal(response.scoreSpace, 'SCORE_SPACE_RAW'); // Predict's default, echoed
+  const probabilities = await client.predict(MODEL, image, { scoreSpace: 'SCORE_SPACE_PROBABILITY' });
+  assert.equal(probabilities.scoreSpace, 'SCORE_SPACE_PROBABILITY');
+  const sum = tensorToFloat32Array(probabilities.predictions[0].scores).data.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-4, `probabilities sum to ${sum}`);
 });
 
 test('explain (occlusion) returns one finite, non-zero map for the predicted class', async () => {
@@ -80,6 +85,8 @@ test('explain (occlusion) returns one finite, non-zero map for the predicted cla
   assert.equal(response.method, 'occlusion');
   assert.equal(response.seed, SEED);
   assert.ok(response.forwardPasses > 0);
+  assert.equal(response.scoreSpace, 'SCORE_SPACE_LOGIT'); // explanations default to logits
+  assert.equal(response.metricScoreSpace, 'SCORE_SPACE_PROBABILITY');
   assert.equal(response.attributions.length, 1);
   const [attribution] = response.attributions;
   assert.equal(attribution.classIndex, predicted);

@@ -30,6 +30,8 @@ MIB = 1024 * 1024
 class Prediction:
     top: list[tuple[int, str, float]]  # (class index, label, score), best first
     scores: np.ndarray  # (classes,)
+    # Sigmoid heads: the predicted classes (probability above the model's threshold), best first; else empty.
+    above_threshold: list[tuple[int, str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,29 +127,37 @@ class OnnxplainClient:
         return list(self.explainer.ListMethods(ex.ListMethodsRequest(), metadata=self._metadata).methods)
 
     def predict(self, model: str, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5,
-                probabilities: bool = False, timeout: float | None = None) -> list[Prediction]:
+                probabilities: bool = False, score_space: str | None = None,
+                timeout: float | None = None) -> list[Prediction]:
+        """Scores of ``images``: the model's own output (RAW) unless ``probabilities`` or ``score_space`` ("raw",
+        "logit", "probability", "log_probability") says otherwise."""
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
         request = ex.PredictRequest(model_name=model, images=[image_message(i) for i in batch], top_k=top_k,
-                                    score_space=ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_RAW)
+                                    score_space=_score_space(probabilities, score_space))
         response = self.explainer.Predict(request, timeout=timeout, metadata=self._metadata)
-        return [Prediction([(s.class_index, s.label, s.score) for s in p.top], from_tensor(p.scores)[0])
+        return [Prediction([(s.class_index, s.label, s.score) for s in p.top], from_tensor(p.scores)[0],
+                           [(s.class_index, s.label, s.score) for s in p.above_threshold])
                 for p in response.predictions]
 
     def explain(self, model: str, image: ImageLike, method: str = "occlusion",
                 params: Mapping[str, Any] | None = None, *, classes: Iterable[int] = (), top_k: int = 0,
                 seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
                 batch_size: int = 0, metrics: Mapping[str, Mapping[str, Any]] | None = None,
-                mask: ImageLike | None = None, timeout: float | None = None,
+                mask: ImageLike | None = None, score_space: str | None = None, metric_score_space: str | None = None,
+                timeout: float | None = None,
                 on_progress: Callable[[ex.Progress], None] | None = None) -> Explanation:
         """Explain ``image``; with ``on_progress`` the call streams progress events to it.
 
         ``params`` are the method's parameters by name (see ``list_methods``); ``baseline`` is a
         Baseline in JSON form, e.g. ``{"kind": "KIND_CONSTANT", "value": 0.5}``; ``metrics`` maps
         metric names to their parameters, e.g. ``{"deletion": {"steps": 16}}``, scored on every map.
+        ``score_space`` ("raw", "logit", "probability", "log_probability"; ``probabilities`` is "probability") is
+        the space the method explains, default "logit"; ``metric_score_space`` the metrics', default "probability".
         """
         request = ex.ExplainRequest(model_name=model, image=image_message(image), batch_size=batch_size,
                                     target=ex.Target(class_indices=list(classes), top_k=top_k),
-                                    score_space=_score_space(probabilities))
+                                    score_space=_score_space(probabilities, score_space),
+                                    metric_score_space=_score_space(False, metric_score_space))
         _common(request, seed=seed, baseline=baseline)
         request.method.CopyFrom(method_spec(method, params))
         request.metrics.extend(metric_spec(name, values) for name, values in (metrics or {}).items())
@@ -163,14 +173,14 @@ class OnnxplainClient:
                  metrics: Mapping[str, Mapping[str, Any]], *, class_index: int | None = None,
                  mask: ImageLike | None = None, seed: int | None = None, baseline: Mapping[str, Any] | None = None,
                  probabilities: bool = False, batch_size: int = 0, domain: str = "pixel",
-                 timeout: float | None = None) -> ex.EvaluateResponse:
+                 score_space: str | None = None, timeout: float | None = None) -> ex.EvaluateResponse:
         """Score any (H, W) map with metrics by name, e.g. ``{"deletion": {}, "insertion": {"steps": 16}}``.
 
         ``domain`` "wavelet" sends a map in WCAM's wavelet layout, for the wavelet_* metrics."""
         request = ex.EvaluateRequest(model_name=model, image=image_message(image),
                                      attribution=to_tensor(np.asarray(attribution, dtype=np.float32)),
                                      metrics=[metric_spec(name, values) for name, values in metrics.items()],
-                                     score_space=_score_space(probabilities), batch_size=batch_size,
+                                     score_space=_score_space(probabilities, score_space), batch_size=batch_size,
                                      attribution_domain=ex.MapDomain.Value(f"MAP_DOMAIN_{domain.upper()}"))
         _common(request, seed=seed, baseline=baseline)
         if class_index is not None:
@@ -183,12 +193,15 @@ class OnnxplainClient:
                     metric: tuple[str, Mapping[str, Any]] = ("deletion", {}),
                     metric_baselines: Sequence[Mapping[str, Any]] = (), class_index: int | None = None,
                     top_fraction: float = 0.1, seed: int | None = None, probabilities: bool = False,
-                    return_maps: bool = False, batch_size: int = 0, timeout: float | None = None,
+                    return_maps: bool = False, batch_size: int = 0, score_space: str | None = None,
+                    metric_score_space: str | None = None, timeout: float | None = None,
                     on_progress: Callable[[ex.Progress], None] | None = None) -> ex.ConsistencyResult:
         """Compare explanation settings, each ``{"method": name, "params": {...}, "baseline": {...},
         "label": "..."}``: agreement of their maps and stability of their ranking across metric baselines."""
         request = ex.ConsistencyRequest(model_name=model, image=image_message(image), top_fraction=top_fraction,
-                                        metric=metric_spec(*metric), score_space=_score_space(probabilities),
+                                        metric=metric_spec(*metric),
+                                        score_space=_score_space(probabilities, score_space),
+                                        metric_score_space=_score_space(False, metric_score_space),
                                         return_maps=return_maps, batch_size=batch_size)
         _common(request, seed=seed)
         if class_index is not None:
@@ -207,14 +220,14 @@ class OnnxplainClient:
                        severities: Sequence[int] = (), zooms: Sequence[float] = (),
                        wcam: Mapping[str, Any] | None = None, class_index: int | None = None,
                        seed: int | None = None, probabilities: bool = False, return_maps: bool = False,
-                       batch_size: int = 0, timeout: float | None = None,
+                       batch_size: int = 0, score_space: str | None = None, timeout: float | None = None,
                        on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AnalyzeScalesResult:
         """WCAM on ``image`` and on its corrupted (e.g. ``["gaussian_blur", "jpeg"]``, severities 1-5) or zoomed
         (e.g. ``[1.5, 2]``) versions: how the prediction and the importance per scale shift."""
         request = ex.AnalyzeScalesRequest(
             model_name=model, image=image_message(image), severities=list(severities), zooms=list(zooms),
             corruptions=[ex.Corruption.Value(full_name("Corruption", name)) for name in corruptions],
-            score_space=_score_space(probabilities), return_maps=return_maps, batch_size=batch_size)
+            score_space=_score_space(probabilities, score_space), return_maps=return_maps, batch_size=batch_size)
         _common(request, seed=seed)
         if class_index is not None:
             request.class_index = class_index
@@ -229,7 +242,8 @@ class OnnxplainClient:
                   absolute: bool = False, metric: tuple[str, Mapping[str, Any] | None] = ("deletion", None),
                   search: bool = False, kappas: Sequence[float] = (), class_index: int | None = None,
                   seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
-                  return_members: bool = False, batch_size: int = 0, timeout: float | None = None,
+                  return_members: bool = False, batch_size: int = 0, score_space: str | None = None,
+                  metric_score_space: str | None = None, timeout: float | None = None,
                   on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AggregateResult:
         """Combine explanations of ``images``: ``methods`` by name with their parameters (run first; a list of
         (name, params) pairs holds one method under several settings) and/or your
@@ -242,7 +256,9 @@ class OnnxplainClient:
             methods=[method_spec(name, params) for name, params in _pairs(methods)],
             normalisation=ex.Normalisation.Value(full_name("Normalisation", normalisation)),
             aggregator=ex.Aggregator.Value(full_name("Aggregator", aggregator)), absolute=absolute,
-            metric=metric_spec(*metric), search=search, kappas=list(kappas), score_space=_score_space(probabilities),
+            metric=metric_spec(*metric), search=search, kappas=list(kappas),
+            score_space=_score_space(probabilities, score_space),
+            metric_score_space=_score_space(False, metric_score_space),
             return_members=return_members, batch_size=batch_size)
         _common(request, seed=seed, baseline=baseline)
         if kappa is not None:
@@ -255,7 +271,7 @@ class OnnxplainClient:
                 params: Mapping[str, Any] | None = None, *, measures: Sequence[str] = (),
                 stability_models: Sequence[str] = (), noise_levels: Sequence[float] = (), seed: int | None = None,
                 baseline: Mapping[str, Any] | None = None, probabilities: bool = False, batch_size: int = 0,
-                timeout: float | None = None,
+                score_space: str | None = None, timeout: float | None = None,
                 on_progress: Callable[[ex.Progress], None] | None = None) -> ex.MeasureResult:
         """The salience measures ("entropy", "out_of_set", "transforms", "stability", "degradation"; default all,
         stability when ``stability_models`` are named) of ``method``'s maps over ``images``."""
@@ -264,7 +280,7 @@ class OnnxplainClient:
             model_name=model, images=[image_message(i) for i in batch], method=method_spec(method, params),
             measures=[ex.SalienceMeasure.Value(full_name("SalienceMeasure", name)) for name in measures],
             stability_models=list(stability_models), noise_levels=list(noise_levels),
-            score_space=_score_space(probabilities), batch_size=batch_size)
+            score_space=_score_space(probabilities, score_space), batch_size=batch_size)
         _common(request, seed=seed, baseline=baseline)
         return self._last(self.explainer.Measure(request, timeout=timeout, metadata=self._metadata), on_progress)
 
@@ -334,8 +350,12 @@ def _common(request, *, seed: int | None = None, baseline: Mapping[str, Any] | N
         json_format.ParseDict(dict(baseline), request.baseline)
 
 
-def _score_space(probabilities: bool) -> int:
-    return ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_RAW
+def _score_space(probabilities: bool, space: str | None = None) -> int:
+    """A ScoreSpace by short name ("raw", "logit", "probability", "log_probability"); ``probabilities`` is
+    "probability"; neither leaves it unspecified, for the server's default (see the proto's ScoreSpace)."""
+    if space:
+        return ex.ScoreSpace.Value(full_name("ScoreSpace", space))
+    return ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_UNSPECIFIED
 
 
 def image_message(image: ImageLike) -> tensor_pb2.Image:

@@ -15,6 +15,8 @@ class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_SPACE_UNSPECIFIED: _ClassVar[ScoreSpace]
     SCORE_SPACE_RAW: _ClassVar[ScoreSpace]
     SCORE_SPACE_PROBABILITY: _ClassVar[ScoreSpace]
+    SCORE_SPACE_LOGIT: _ClassVar[ScoreSpace]
+    SCORE_SPACE_LOG_PROBABILITY: _ClassVar[ScoreSpace]
 
 class MapFrame(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -71,6 +73,8 @@ class SalienceMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 SCORE_SPACE_UNSPECIFIED: ScoreSpace
 SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
+SCORE_SPACE_LOGIT: ScoreSpace
+SCORE_SPACE_LOG_PROBABILITY: ScoreSpace
 MAP_FRAME_UNSPECIFIED: MapFrame
 MAP_FRAME_MODEL_INPUT: MapFrame
 MAP_FRAME_IMAGE: MapFrame
@@ -152,29 +156,33 @@ class PredictRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., top_k: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("top", "scores")
+    __slots__ = ("top", "scores", "above_threshold")
     TOP_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
+    ABOVE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     top: _containers.RepeatedCompositeFieldContainer[ClassScore]
     scores: _tensor_pb2.Tensor
-    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    above_threshold: _containers.RepeatedCompositeFieldContainer[ClassScore]
+    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., above_threshold: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("model_name", "predictions", "forward_passes", "provider", "timings")
+    __slots__ = ("model_name", "predictions", "forward_passes", "provider", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
     forward_passes: int
     provider: str
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "method", "metrics", "mask")
+    __slots__ = ("model_name", "image", "target", "seed", "batch_size", "score_space", "baseline", "method", "metrics", "mask", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +193,7 @@ class ExplainRequest(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     image: _tensor_pb2.Image
     target: Target
@@ -195,7 +204,8 @@ class ExplainRequest(_message.Message):
     method: _methods_pb2.MethodSpec
     metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSpec]
     mask: _tensor_pb2.Image
-    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., method: _Optional[_Union[_methods_pb2.MethodSpec, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ExplainStreamRequest(_message.Message):
     __slots__ = ("request",)
@@ -288,7 +298,7 @@ class WcamDetails(_message.Message):
     def __init__(self, wavelet_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., level_importance: _Optional[_Iterable[float]] = ..., subbands: _Optional[_Iterable[_Union[SubbandImportance, _Mapping]]] = ..., approximation_share: _Optional[float] = ..., sufficient_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sufficient_depth: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., grid_size: _Optional[int] = ..., uninformative: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
-    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json", "map_frame", "placement")
+    __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json", "map_frame", "placement", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +312,7 @@ class ExplainResponse(_message.Message):
     PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
     MAP_FRAME_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     method: str
     attributions: _containers.RepeatedCompositeFieldContainer[Attribution]
@@ -315,7 +326,8 @@ class ExplainResponse(_message.Message):
     parameters_json: str
     map_frame: MapFrame
     placement: ImagePlacement
-    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ..., map_frame: _Optional[_Union[MapFrame, str]] = ..., placement: _Optional[_Union[ImagePlacement, _Mapping]] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., baseline: _Optional[_Union[BaselineReport, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., model_input_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., parameters_json: _Optional[str] = ..., map_frame: _Optional[_Union[MapFrame, str]] = ..., placement: _Optional[_Union[ImagePlacement, _Mapping]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ImagePlacement(_message.Message):
     __slots__ = ("image_height", "image_width", "top", "left", "height", "width")
@@ -418,7 +430,7 @@ class EvaluateRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., attribution: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., class_index: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricSpec, _Mapping]]] = ..., mask: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., attribution_domain: _Optional[_Union[MapDomain, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings", "attribution_frame")
+    __slots__ = ("model_name", "class_index", "label", "results", "seed", "forward_passes", "provider", "timings", "attribution_frame", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -428,6 +440,7 @@ class EvaluateResponse(_message.Message):
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTION_FRAME_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -437,7 +450,8 @@ class EvaluateResponse(_message.Message):
     provider: str
     timings: Timings
     attribution_frame: MapFrame
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., attribution_frame: _Optional[_Union[MapFrame, str]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., provider: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., attribution_frame: _Optional[_Union[MapFrame, str]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ExplanationSetting(_message.Message):
     __slots__ = ("label", "method", "baseline")
@@ -458,7 +472,7 @@ class Matrix(_message.Message):
     def __init__(self, size: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ConsistencyRequest(_message.Message):
-    __slots__ = ("model_name", "image", "class_index", "settings", "metric", "metric_baselines", "top_fraction", "seed", "score_space", "batch_size", "return_maps")
+    __slots__ = ("model_name", "image", "class_index", "settings", "metric", "metric_baselines", "top_fraction", "seed", "score_space", "batch_size", "return_maps", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -470,6 +484,7 @@ class ConsistencyRequest(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     RETURN_MAPS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     image: _tensor_pb2.Image
     class_index: int
@@ -481,7 +496,8 @@ class ConsistencyRequest(_message.Message):
     score_space: ScoreSpace
     batch_size: int
     return_maps: bool
-    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., settings: _Optional[_Iterable[_Union[ExplanationSetting, _Mapping]]] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., metric_baselines: _Optional[_Iterable[_Union[_methods_pb2.Baseline, _Mapping]]] = ..., top_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., settings: _Optional[_Iterable[_Union[ExplanationSetting, _Mapping]]] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., metric_baselines: _Optional[_Iterable[_Union[_methods_pb2.Baseline, _Mapping]]] = ..., top_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class MetricRanking(_message.Message):
     __slots__ = ("baseline", "scores", "ranks")
@@ -494,7 +510,7 @@ class MetricRanking(_message.Message):
     def __init__(self, baseline: _Optional[str] = ..., scores: _Optional[_Iterable[float]] = ..., ranks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ConsistencyResult(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -509,6 +525,8 @@ class ConsistencyResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -523,7 +541,9 @@ class ConsistencyResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class ConsistencyResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -586,7 +606,7 @@ class ScaleVariant(_message.Message):
     def __init__(self, name: _Optional[str] = ..., corruption: _Optional[_Union[Corruption, str]] = ..., severity: _Optional[int] = ..., zoom: _Optional[float] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ..., target_score: _Optional[float] = ..., level_importance: _Optional[_Iterable[float]] = ..., approximation_share: _Optional[float] = ..., image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ...) -> None: ...
 
 class AnalyzeScalesResult(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "variants", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "class_index", "label", "variants", "seed", "forward_passes", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -594,6 +614,7 @@ class AnalyzeScalesResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -601,7 +622,8 @@ class AnalyzeScalesResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ScaleVariant, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ScaleVariant, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class AnalyzeScalesResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -612,7 +634,7 @@ class AnalyzeScalesResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AnalyzeScalesResult, _Mapping]] = ...) -> None: ...
 
 class AggregateRequest(_message.Message):
-    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members")
+    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -631,6 +653,7 @@ class AggregateRequest(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     RETURN_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     images: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Image]
     class_index: int
@@ -649,7 +672,8 @@ class AggregateRequest(_message.Message):
     score_space: ScoreSpace
     batch_size: int
     return_members: bool
-    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ...) -> None: ...
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class Combination(_message.Message):
     __slots__ = ("normalisation", "aggregator", "kappa", "score")
@@ -664,7 +688,7 @@ class Combination(_message.Message):
     def __init__(self, normalisation: _Optional[_Union[Normalisation, str]] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
 
 class AggregateResult(_message.Message):
-    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
@@ -680,6 +704,8 @@ class AggregateResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
     members: _containers.RepeatedScalarFieldContainer[str]
@@ -695,7 +721,9 @@ class AggregateResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    metric_score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class AggregateResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -766,7 +794,7 @@ class NoiseCurve(_message.Message):
     def __init__(self, scores: _Optional[_Iterable[float]] = ..., ssim: _Optional[_Iterable[float]] = ..., score_auc: _Optional[float] = ..., ssim_auc: _Optional[float] = ...) -> None: ...
 
 class MeasureResult(_message.Message):
-    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings")
+    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings", "score_space")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
@@ -781,6 +809,7 @@ class MeasureResult(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     method: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
@@ -795,7 +824,8 @@ class MeasureResult(_message.Message):
     seed: int
     forward_passes: int
     timings: Timings
-    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class MeasureResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -850,7 +880,7 @@ class AuditScales(_message.Message):
     def __init__(self, corruptions: _Optional[_Iterable[_Union[Corruption, str]]] = ..., severities: _Optional[_Iterable[int]] = ..., zooms: _Optional[_Iterable[float]] = ..., num_designs: _Optional[int] = ...) -> None: ...
 
 class AuditResult(_message.Message):
-    __slots__ = ("summary_json", "results_path", "summary_path", "report_path", "computed", "total", "timings")
+    __slots__ = ("summary_json", "results_path", "summary_path", "report_path", "computed", "total", "timings", "score_space", "metric_score_space")
     SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
     RESULTS_PATH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -858,6 +888,8 @@ class AuditResult(_message.Message):
     COMPUTED_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     summary_json: str
     results_path: str
     summary_path: str
@@ -865,7 +897,9 @@ class AuditResult(_message.Message):
     computed: int
     total: int
     timings: Timings
-    def __init__(self, summary_json: _Optional[str] = ..., results_path: _Optional[str] = ..., summary_path: _Optional[str] = ..., report_path: _Optional[str] = ..., computed: _Optional[int] = ..., total: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    score_space: ScoreSpace
+    metric_score_space: ScoreSpace
+    def __init__(self, summary_json: _Optional[str] = ..., results_path: _Optional[str] = ..., summary_path: _Optional[str] = ..., report_path: _Optional[str] = ..., computed: _Optional[int] = ..., total: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
 
 class AuditResponse(_message.Message):
     __slots__ = ("progress", "result")

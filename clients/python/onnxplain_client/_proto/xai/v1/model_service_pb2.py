@@ -24,59 +24,59 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1axai/v1/model_service.proto\x12\x06xai.v1\"\xb9\x01\n\rPreprocessing\x12\'\n\x0bpixel_range\x18\x01 \x01(\x0e\x32\x12.xai.v1.PixelRange\x12\x0c\n\x04mean\x18\x02 \x03(\x02\x12\x0b\n\x03std\x18\x03 \x03(\x02\x12+\n\rchannel_order\x18\x04 \x01(\x0e\x32\x14.xai.v1.ChannelOrder\x12$\n\x06resize\x18\x05 \x01(\x0e\x32\x14.xai.v1.ResizePolicy\x12\x11\n\tpad_value\x18\x06 \x03(\x02\"\xca\x01\n\x0eModelOverrides\x12\x1e\n\x06layout\x18\x01 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\'\n\x0boutput_kind\x18\x02 \x01(\x0e\x32\x12.xai.v1.OutputKind\x12,\n\rpreprocessing\x18\x03 \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\r\n\x05width\x18\x07 \x01(\r\"\x8c\x01\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x04path\x18\x02 \x01(\tH\x00\x12\x14\n\nonnx_model\x18\x03 \x01(\x0cH\x00\x12)\n\toverrides\x18\x04 \x01(\x0b\x32\x16.xai.v1.ModelOverrides\x12\x0f\n\x07replace\x18\x05 \x01(\x08\x42\x08\n\x06source\"5\n\x11LoadModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\"\"\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnloadModelResponse\"\x13\n\x11ListModelsRequest\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.xai.v1.ModelInfo\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x10GetModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\")\n\x19GetModelStatisticsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x1aGetModelStatisticsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.xai.v1.ModelStatistics\"4\n\x11StatisticDuration\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\"\x94\x02\n\x0fModelStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07success\x18\x02 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12*\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12(\n\x05queue\x18\x04 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12\x16\n\x0e\x66orward_passes\x18\x05 \x01(\x03\x12\x10\n\x08model_ms\x18\x06 \x01(\x01\x12\x1c\n\x14last_forward_unix_ms\x18\x07 \x01(\x03\x12)\n\x07methods\x18\x08 \x03(\x0b\x32\x18.xai.v1.MethodStatistics\"u\n\x10MethodStatistics\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x15\n\rrequest_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\x12\x10\n\x08model_ms\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\";\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xb1\x04\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12!\n\x05input\x18\x04 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\"\n\x06output\x18\x05 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\x1e\n\x06layout\x18\x06 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05width\x18\x08 \x01(\r\x12\x10\n\x08\x63hannels\x18\t \x01(\r\x12\x13\n\x0b\x66ixed_batch\x18\n \x01(\x08\x12\x11\n\tmax_batch\x18\x0b \x01(\r\x12\'\n\x0boutput_kind\x18\x0c \x01(\x0e\x32\x12.xai.v1.OutputKind\x12\x1a\n\x12output_kind_source\x18\r \x01(\t\x12,\n\rpreprocessing\x18\x0e \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x1c\n\x14preprocessing_source\x18\x0f \x01(\t\x12\x13\n\x0bnum_classes\x18\x10 \x01(\r\x12\x0e\n\x06labels\x18\x11 \x03(\t\x12\x10\n\x08provider\x18\x12 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x13 \x01(\t\x12*\n\x0cverification\x18\x14 \x01(\x0b\x32\x14.xai.v1.Verification\x12\x16\n\x0e\x64ynamic_height\x18\x15 \x01(\x08\x12\x15\n\rdynamic_width\x18\x16 \x01(\x08\"\x9a\x01\n\x0cVerification\x12\x12\n\nverifiable\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08rewrites\x18\x03 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x11\n\tmax_error\x18\x05 \x01(\x01\x12\x15\n\rbound_methods\x18\x06 \x03(\t\x12\x1a\n\x12\x61uto_lirpa_version\x18\x07 \x01(\t*B\n\x06Layout\x12\x16\n\x12LAYOUT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLAYOUT_NCHW\x10\x01\x12\x0f\n\x0bLAYOUT_NHWC\x10\x02*\x83\x01\n\nOutputKind\x12\x1b\n\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTPUT_KIND_LOGITS\x10\x01\x12\x1d\n\x19OUTPUT_KIND_PROBABILITIES\x10\x02\x12!\n\x1dOUTPUT_KIND_LOG_PROBABILITIES\x10\x03*p\n\nPixelRange\x12\x1b\n\x17PIXEL_RANGE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPIXEL_RANGE_0_1\x10\x01\x12\x15\n\x11PIXEL_RANGE_0_255\x10\x02\x12\x19\n\x15PIXEL_RANGE_MINUS_1_1\x10\x03*s\n\x0c\x43hannelOrder\x12\x1d\n\x19\x43HANNEL_ORDER_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANNEL_ORDER_RGB\x10\x01\x12\x15\n\x11\x43HANNEL_ORDER_BGR\x10\x02\x12\x16\n\x12\x43HANNEL_ORDER_GRAY\x10\x03*\x9e\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14RESIZE_POLICY_REJECT\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1d\n\x19RESIZE_POLICY_CENTER_CROP\x10\x03\x12\x1b\n\x17RESIZE_POLICY_LETTERBOX\x10\x04\x32\xf9\x02\n\x0cModelService\x12@\n\tLoadModel\x12\x18.xai.v1.LoadModelRequest\x1a\x19.xai.v1.LoadModelResponse\x12\x46\n\x0bUnloadModel\x12\x1a.xai.v1.UnloadModelRequest\x1a\x1b.xai.v1.UnloadModelResponse\x12\x43\n\nListModels\x12\x19.xai.v1.ListModelsRequest\x1a\x1a.xai.v1.ListModelsResponse\x12=\n\x08GetModel\x12\x17.xai.v1.GetModelRequest\x1a\x18.xai.v1.GetModelResponse\x12[\n\x12GetModelStatistics\x12!.xai.v1.GetModelStatisticsRequest\x1a\".xai.v1.GetModelStatisticsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1axai/v1/model_service.proto\x12\x06xai.v1\"\xb9\x01\n\rPreprocessing\x12\'\n\x0bpixel_range\x18\x01 \x01(\x0e\x32\x12.xai.v1.PixelRange\x12\x0c\n\x04mean\x18\x02 \x03(\x02\x12\x0b\n\x03std\x18\x03 \x03(\x02\x12+\n\rchannel_order\x18\x04 \x01(\x0e\x32\x14.xai.v1.ChannelOrder\x12$\n\x06resize\x18\x05 \x01(\x0e\x32\x14.xai.v1.ResizePolicy\x12\x11\n\tpad_value\x18\x06 \x03(\x02\"\x80\x02\n\x0eModelOverrides\x12\x1e\n\x06layout\x18\x01 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\'\n\x0boutput_kind\x18\x02 \x01(\x0e\x32\x12.xai.v1.OutputKind\x12,\n\rpreprocessing\x18\x03 \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06output\x18\x08 \x01(\t\x12\x16\n\tthreshold\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_threshold\"\x8c\x01\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x04path\x18\x02 \x01(\tH\x00\x12\x14\n\nonnx_model\x18\x03 \x01(\x0cH\x00\x12)\n\toverrides\x18\x04 \x01(\x0b\x32\x16.xai.v1.ModelOverrides\x12\x0f\n\x07replace\x18\x05 \x01(\x08\x42\x08\n\x06source\"5\n\x11LoadModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\"\"\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnloadModelResponse\"\x13\n\x11ListModelsRequest\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.xai.v1.ModelInfo\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x10GetModelResponse\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.xai.v1.ModelInfo\")\n\x19GetModelStatisticsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x1aGetModelStatisticsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.xai.v1.ModelStatistics\"4\n\x11StatisticDuration\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\"\x94\x02\n\x0fModelStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07success\x18\x02 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12*\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12(\n\x05queue\x18\x04 \x01(\x0b\x32\x19.xai.v1.StatisticDuration\x12\x16\n\x0e\x66orward_passes\x18\x05 \x01(\x03\x12\x10\n\x08model_ms\x18\x06 \x01(\x01\x12\x1c\n\x14last_forward_unix_ms\x18\x07 \x01(\x03\x12)\n\x07methods\x18\x08 \x03(\x0b\x32\x18.xai.v1.MethodStatistics\"u\n\x10MethodStatistics\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x15\n\rrequest_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\x12\x10\n\x08model_ms\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\";\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x88\x05\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12!\n\x05input\x18\x04 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\"\n\x06output\x18\x05 \x01(\x0b\x32\x12.xai.v1.TensorInfo\x12\x1e\n\x06layout\x18\x06 \x01(\x0e\x32\x0e.xai.v1.Layout\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05width\x18\x08 \x01(\r\x12\x10\n\x08\x63hannels\x18\t \x01(\r\x12\x13\n\x0b\x66ixed_batch\x18\n \x01(\x08\x12\x11\n\tmax_batch\x18\x0b \x01(\r\x12\'\n\x0boutput_kind\x18\x0c \x01(\x0e\x32\x12.xai.v1.OutputKind\x12\x1a\n\x12output_kind_source\x18\r \x01(\t\x12,\n\rpreprocessing\x18\x0e \x01(\x0b\x32\x15.xai.v1.Preprocessing\x12\x1c\n\x14preprocessing_source\x18\x0f \x01(\t\x12\x13\n\x0bnum_classes\x18\x10 \x01(\r\x12\x0e\n\x06labels\x18\x11 \x03(\t\x12\x10\n\x08provider\x18\x12 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x13 \x01(\t\x12*\n\x0cverification\x18\x14 \x01(\x0b\x32\x14.xai.v1.Verification\x12\x16\n\x0e\x64ynamic_height\x18\x15 \x01(\x08\x12\x15\n\rdynamic_width\x18\x16 \x01(\x08\x12\x14\n\x0clogit_source\x18\x17 \x01(\t\x12\x15\n\rlogits_tensor\x18\x18 \x01(\t\x12\x11\n\tthreshold\x18\x19 \x01(\x02\x12\x15\n\rgraph_outputs\x18\x1a \x03(\t\"\x9a\x01\n\x0cVerification\x12\x12\n\nverifiable\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08rewrites\x18\x03 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x11\n\tmax_error\x18\x05 \x01(\x01\x12\x15\n\rbound_methods\x18\x06 \x03(\t\x12\x1a\n\x12\x61uto_lirpa_version\x18\x07 \x01(\t*B\n\x06Layout\x12\x16\n\x12LAYOUT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLAYOUT_NCHW\x10\x01\x12\x0f\n\x0bLAYOUT_NHWC\x10\x02*\x9c\x01\n\nOutputKind\x12\x1b\n\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTPUT_KIND_LOGITS\x10\x01\x12\x1d\n\x19OUTPUT_KIND_PROBABILITIES\x10\x02\x12!\n\x1dOUTPUT_KIND_LOG_PROBABILITIES\x10\x03\x12\x17\n\x13OUTPUT_KIND_SIGMOID\x10\x04*p\n\nPixelRange\x12\x1b\n\x17PIXEL_RANGE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPIXEL_RANGE_0_1\x10\x01\x12\x15\n\x11PIXEL_RANGE_0_255\x10\x02\x12\x19\n\x15PIXEL_RANGE_MINUS_1_1\x10\x03*s\n\x0c\x43hannelOrder\x12\x1d\n\x19\x43HANNEL_ORDER_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANNEL_ORDER_RGB\x10\x01\x12\x15\n\x11\x43HANNEL_ORDER_BGR\x10\x02\x12\x16\n\x12\x43HANNEL_ORDER_GRAY\x10\x03*\x9e\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14RESIZE_POLICY_REJECT\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1d\n\x19RESIZE_POLICY_CENTER_CROP\x10\x03\x12\x1b\n\x17RESIZE_POLICY_LETTERBOX\x10\x04\x32\xf9\x02\n\x0cModelService\x12@\n\tLoadModel\x12\x18.xai.v1.LoadModelRequest\x1a\x19.xai.v1.LoadModelResponse\x12\x46\n\x0bUnloadModel\x12\x1a.xai.v1.UnloadModelRequest\x1a\x1b.xai.v1.UnloadModelResponse\x12\x43\n\nListModels\x12\x19.xai.v1.ListModelsRequest\x1a\x1a.xai.v1.ListModelsResponse\x12=\n\x08GetModel\x12\x17.xai.v1.GetModelRequest\x1a\x18.xai.v1.GetModelResponse\x12[\n\x12GetModelStatistics\x12!.xai.v1.GetModelStatisticsRequest\x1a\".xai.v1.GetModelStatisticsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xai.v1.model_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LAYOUT']._serialized_start=2201
-  _globals['_LAYOUT']._serialized_end=2267
-  _globals['_OUTPUTKIND']._serialized_start=2270
-  _globals['_OUTPUTKIND']._serialized_end=2401
-  _globals['_PIXELRANGE']._serialized_start=2403
-  _globals['_PIXELRANGE']._serialized_end=2515
-  _globals['_CHANNELORDER']._serialized_start=2517
-  _globals['_CHANNELORDER']._serialized_end=2632
-  _globals['_RESIZEPOLICY']._serialized_start=2635
-  _globals['_RESIZEPOLICY']._serialized_end=2793
+  _globals['_LAYOUT']._serialized_start=2342
+  _globals['_LAYOUT']._serialized_end=2408
+  _globals['_OUTPUTKIND']._serialized_start=2411
+  _globals['_OUTPUTKIND']._serialized_end=2567
+  _globals['_PIXELRANGE']._serialized_start=2569
+  _globals['_PIXELRANGE']._serialized_end=2681
+  _globals['_CHANNELORDER']._serialized_start=2683
+  _globals['_CHANNELORDER']._serialized_end=2798
+  _globals['_RESIZEPOLICY']._serialized_start=2801
+  _globals['_RESIZEPOLICY']._serialized_end=2959
   _globals['_PREPROCESSING']._serialized_start=39
   _globals['_PREPROCESSING']._serialized_end=224
   _globals['_MODELOVERRIDES']._serialized_start=227
-  _globals['_MODELOVERRIDES']._serialized_end=429
-  _globals['_LOADMODELREQUEST']._serialized_start=432
-  _globals['_LOADMODELREQUEST']._serialized_end=572
-  _globals['_LOADMODELRESPONSE']._serialized_start=574
-  _globals['_LOADMODELRESPONSE']._serialized_end=627
-  _globals['_UNLOADMODELREQUEST']._serialized_start=629
-  _globals['_UNLOADMODELREQUEST']._serialized_end=663
-  _globals['_UNLOADMODELRESPONSE']._serialized_start=665
-  _globals['_UNLOADMODELRESPONSE']._serialized_end=686
-  _globals['_LISTMODELSREQUEST']._serialized_start=688
-  _globals['_LISTMODELSREQUEST']._serialized_end=707
-  _globals['_LISTMODELSRESPONSE']._serialized_start=709
-  _globals['_LISTMODELSRESPONSE']._serialized_end=764
-  _globals['_GETMODELREQUEST']._serialized_start=766
-  _globals['_GETMODELREQUEST']._serialized_end=797
-  _globals['_GETMODELRESPONSE']._serialized_start=799
-  _globals['_GETMODELRESPONSE']._serialized_end=851
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=853
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=894
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=896
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=965
-  _globals['_STATISTICDURATION']._serialized_start=967
-  _globals['_STATISTICDURATION']._serialized_end=1019
-  _globals['_MODELSTATISTICS']._serialized_start=1022
-  _globals['_MODELSTATISTICS']._serialized_end=1298
-  _globals['_METHODSTATISTICS']._serialized_start=1300
-  _globals['_METHODSTATISTICS']._serialized_end=1417
-  _globals['_TENSORINFO']._serialized_start=1419
-  _globals['_TENSORINFO']._serialized_end=1478
-  _globals['_MODELINFO']._serialized_start=1481
-  _globals['_MODELINFO']._serialized_end=2042
-  _globals['_VERIFICATION']._serialized_start=2045
-  _globals['_VERIFICATION']._serialized_end=2199
-  _globals['_MODELSERVICE']._serialized_start=2796
-  _globals['_MODELSERVICE']._serialized_end=3173
+  _globals['_MODELOVERRIDES']._serialized_end=483
+  _globals['_LOADMODELREQUEST']._serialized_start=486
+  _globals['_LOADMODELREQUEST']._serialized_end=626
+  _globals['_LOADMODELRESPONSE']._serialized_start=628
+  _globals['_LOADMODELRESPONSE']._serialized_end=681
+  _globals['_UNLOADMODELREQUEST']._serialized_start=683
+  _globals['_UNLOADMODELREQUEST']._serialized_end=717
+  _globals['_UNLOADMODELRESPONSE']._serialized_start=719
+  _globals['_UNLOADMODELRESPONSE']._serialized_end=740
+  _globals['_LISTMODELSREQUEST']._serialized_start=742
+  _globals['_LISTMODELSREQUEST']._serialized_end=761
+  _globals['_LISTMODELSRESPONSE']._serialized_start=763
+  _globals['_LISTMODELSRESPONSE']._serialized_end=818
+  _globals['_GETMODELREQUEST']._serialized_start=820
+  _globals['_GETMODELREQUEST']._serialized_end=851
+  _globals['_GETMODELRESPONSE']._serialized_start=853
+  _globals['_GETMODELRESPONSE']._serialized_end=905
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=907
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=948
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=950
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=1019
+  _globals['_STATISTICDURATION']._serialized_start=1021
+  _globals['_STATISTICDURATION']._serialized_end=1073
+  _globals['_MODELSTATISTICS']._serialized_start=1076
+  _globals['_MODELSTATISTICS']._serialized_end=1352
+  _globals['_METHODSTATISTICS']._serialized_start=1354
+  _globals['_METHODSTATISTICS']._serialized_end=1471
+  _globals['_TENSORINFO']._serialized_start=1473
+  _globals['_TENSORINFO']._serialized_end=1532
+  _globals['_MODELINFO']._serialized_start=1535
+  _globals['_MODELINFO']._serialized_end=2183
+  _globals['_VERIFICATION']._serialized_start=2186
+  _globals['_VERIFICATION']._serialized_end=2340
+  _globals['_MODELSERVICE']._serialized_start=2962
+  _globals['_MODELSERVICE']._serialized_end=3339
 # @@protoc_insertion_point(module_scope)

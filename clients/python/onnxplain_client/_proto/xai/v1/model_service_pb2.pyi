@@ -19,6 +19,7 @@ class OutputKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_KIND_LOGITS: _ClassVar[OutputKind]
     OUTPUT_KIND_PROBABILITIES: _ClassVar[OutputKind]
     OUTPUT_KIND_LOG_PROBABILITIES: _ClassVar[OutputKind]
+    OUTPUT_KIND_SIGMOID: _ClassVar[OutputKind]
 
 class PixelRange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ OUTPUT_KIND_UNSPECIFIED: OutputKind
 OUTPUT_KIND_LOGITS: OutputKind
 OUTPUT_KIND_PROBABILITIES: OutputKind
 OUTPUT_KIND_LOG_PROBABILITIES: OutputKind
+OUTPUT_KIND_SIGMOID: OutputKind
 PIXEL_RANGE_UNSPECIFIED: PixelRange
 PIXEL_RANGE_0_1: PixelRange
 PIXEL_RANGE_0_255: PixelRange
@@ -79,7 +81,7 @@ class Preprocessing(_message.Message):
     def __init__(self, pixel_range: _Optional[_Union[PixelRange, str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., channel_order: _Optional[_Union[ChannelOrder, str]] = ..., resize: _Optional[_Union[ResizePolicy, str]] = ..., pad_value: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ModelOverrides(_message.Message):
-    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width")
+    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width", "output", "threshold")
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_KIND_FIELD_NUMBER: _ClassVar[int]
     PREPROCESSING_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +89,8 @@ class ModelOverrides(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     layout: Layout
     output_kind: OutputKind
     preprocessing: Preprocessing
@@ -94,7 +98,9 @@ class ModelOverrides(_message.Message):
     batch_size: int
     height: int
     width: int
-    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ...) -> None: ...
+    output: str
+    threshold: float
+    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., output: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class LoadModelRequest(_message.Message):
     __slots__ = ("name", "path", "onnx_model", "overrides", "replace")
@@ -213,7 +219,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width")
+    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width", "logit_source", "logits_tensor", "threshold", "graph_outputs")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +242,10 @@ class ModelInfo(_message.Message):
     VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     DYNAMIC_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     DYNAMIC_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOGITS_TENSOR_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     sha256: str
@@ -258,7 +268,11 @@ class ModelInfo(_message.Message):
     verification: Verification
     dynamic_height: bool
     dynamic_width: bool
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ...) -> None: ...
+    logit_source: str
+    logits_tensor: str
+    threshold: float
+    graph_outputs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ..., logit_source: _Optional[str] = ..., logits_tensor: _Optional[str] = ..., threshold: _Optional[float] = ..., graph_outputs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Verification(_message.Message):
     __slots__ = ("verifiable", "reason", "rewrites", "device", "max_error", "bound_methods", "auto_lirpa_version")
