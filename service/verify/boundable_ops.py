@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from service.verify.onnx_edit import NodeBuilder, dims, element_type, inferred_values, initializers
+from service.verify.onnx_edit import NodeBuilder, dims, inferred_values, initializers
 
 # ONNX's default HardSigmoid attributes; HardSwish is defined with 1/6 and 1/2.
 HARD_SIGMOID_DEFAULTS = (0.2, 0.5)
@@ -84,7 +84,7 @@ def clip_to_relu(model: onnx.ModelProto) -> list[str]:
         known, low, high = _clip_bounds(node, constants)
         if not known:
             continue  # bounds computed in the graph: left for auto_LiRPA to name
-        builder = NodeBuilder(model, node, element_type(values.get(node.input[0])))
+        builder = NodeBuilder(model, node, values.get(node.input[0]))
         _clip_relu(builder, node.input[0], low, high, node.output[0])
         builder.commit()
         form = ("constant max (min > max)" if low is not None and high is not None and low > high
@@ -104,7 +104,7 @@ def hard_activations_to_relu(model: onnx.ModelProto) -> list[str]:
     values = inferred_values(model)
     rewrites = []
     for node in [n for n in model.graph.node if n.op_type in ("HardSigmoid", "HardSwish")]:
-        builder = NodeBuilder(model, node, element_type(values.get(node.input[0])))
+        builder = NodeBuilder(model, node, values.get(node.input[0]))
         if node.op_type == "HardSigmoid":
             alpha = _attribute(node, "alpha", HARD_SIGMOID_DEFAULTS[0])
             beta = _attribute(node, "beta", HARD_SIGMOID_DEFAULTS[1])
@@ -136,7 +136,7 @@ def unit_axes_to_flatten(model: onnx.ModelProto) -> list[str]:
                 continue
         elif result[1] != source[1]:
             continue
-        builder = NodeBuilder(model, node, element_type(values.get(node.input[0])))
+        builder = NodeBuilder(model, node, values.get(node.input[0]))
         builder.op("Flatten", [node.input[0]], node.output[0], axis=1)
         builder.commit()
         rewrites.append(f"{node.op_type} {builder.base} of [N, {source[1]}, 1, 1]: now Flatten(axis=1) (batch kept)")

@@ -192,7 +192,7 @@ def _check(model: onnx.ModelProto, after: str | None, strict: bool) -> None:
         if not strict:
             onnx.shape_inference.infer_shapes(model, check_type=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
         where = (f"the graph pass {after} leaves a graph the ONNX checker rejects" if after
                  else "the model fails the ONNX checker before any rewrite")
         raise FailedPrecondition(f"{where} ({reason}); it cannot be mirrored for verification",

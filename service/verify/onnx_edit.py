@@ -54,8 +54,13 @@ class NodeBuilder:
     """New nodes and constants that replace one node, named after it (onnx2torch names its modules after
     the nodes, so a rewritten operator stays recognisable in the mirror's errors and layer names)."""
 
-    def __init__(self, model: onnx.ModelProto, replaced: onnx.NodeProto, elem_type: int) -> None:
+    def __init__(self, model: onnx.ModelProto, replaced: onnx.NodeProto, value: onnx.ValueInfoProto | None) -> None:
+        """``value``: the replaced node's (first) input, whose element type and rank the constants take."""
         self.model, self.replaced = model, replaced
+        # Constants of the input's rank ([1, 1, 1, 1] for a feature map): auto_LiRPA 0.3's CROWN multiplies
+        # a convolution's patches only by a 4-D constant (an assertion in BoundMul otherwise).
+        self.constant_shape = (1,) * len(dims(value) or [])
+        elem_type = element_type(value)
         self.base = replaced.name or replaced.output[0]
         self.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem_type)
         self.nodes: list[onnx.NodeProto] = []
@@ -72,7 +77,7 @@ class NodeBuilder:
 
     def constant(self, value: float) -> str:
         name = self.name("const")
-        self.model.graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=self.dtype), name))
+        self.model.graph.initializer.append(numpy_helper.from_array(np.full(self.constant_shape, value, dtype=self.dtype), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], output: str | None = None, **attributes) -> str:
