@@ -2,7 +2,7 @@
 
 auto_LiRPA 0.3 has no Clip, HardSigmoid or HardSwish, and onnx2torch turns them into torch ops that
 re-trace to exactly those; its Squeeze asserts one non-batch axis and its Reshape refuses to move the
-batch. So they are rewritten in ONNX, before conversion, into Relu, Mul, Add, Sub and Flatten, each pass
+batch; it bounds a Dropout as in training. So they are rewritten in ONNX, before conversion, into Relu, Mul, Add, Sub and Flatten, each pass
 returning one line per rewritten node.
 
 Clip(x, a, b) = b - relu(b - (a + relu(x - a))): max(x, a) = a + relu(x - a), then min(y, b) = b - relu(b - y).
@@ -115,6 +115,24 @@ def hard_activations_to_relu(model: onnx.ModelProto) -> list[str]:
             builder.op("Mul", [node.input[0], gate], node.output[0])
             rewrites.append(f"HardSwish {builder.base}: now x * HardSigmoid(x) in Relu, Mul, Add and Sub")
         builder.commit()
+    return rewrites
+
+
+def dropout_to_identity(model: onnx.ModelProto) -> list[str]:
+    """Dropout at inference (no training_mode, or a constant false one) passes its input through; auto_LiRPA
+    0.3 bounds a traced Dropout as in training and refuses it before a forward pass has drawn its mask."""
+    constants, used = initializers(model), {name for node in model.graph.node for name in node.input}
+    used |= {output.name for output in model.graph.output}
+    rewrites = []
+    for node in [n for n in model.graph.node if n.op_type == "Dropout"]:
+        training = node.input[2] if len(node.input) > 2 else ""
+        if (training and (training not in constants or numpy_helper.to_array(constants[training]).any())
+                or len(node.output) > 1 and node.output[1] in used):
+            continue  # dropout in training mode, or a mask the graph reads
+        builder = NodeBuilder(model, node, None)
+        builder.op("Identity", [node.input[0]], node.output[0])
+        builder.commit()
+        rewrites.append(f"Dropout {builder.base}: now Identity (inference)")
     return rewrites
 
 

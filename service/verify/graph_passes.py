@@ -225,7 +225,8 @@ def prepare(model: onnx.ModelProto, *, batch_one: bool,
               graph_normalise.identity_constants_to_initializers]
     passes += [fix_batch_reshapes] if batch_one else []
     passes += [strip_terminal_softmax, boundable_ops.flatten_output, boundable_ops.clip_to_relu,
-               boundable_ops.hard_activations_to_relu, boundable_ops.unit_axes_to_flatten, matmul_to_gemm]
+               boundable_ops.hard_activations_to_relu, boundable_ops.dropout_to_identity,
+               boundable_ops.unit_axes_to_flatten, matmul_to_gemm]
     passes += [fold_batchnorm] if fold_batch_norm else []
     rewrites, stripped = [], None
     for graph_pass in passes:
