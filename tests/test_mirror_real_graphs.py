@@ -9,6 +9,8 @@ bounds contain the module's outputs at random points of a box.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -84,6 +86,14 @@ def test_convnext_shared_zero_biases_convert(tmp_path):
     _, _, rewrites = mirrored(model, (3, 32, 32))
     assert any(line.endswith("Identity copies of initializers: now initializers of their own (onnx2torch reads "
                              "weights only from initializers)") for line in rewrites)
+
+
+@pytest.mark.skipif(not os.environ.get("ONNXPLAIN_SLOW_EXPORTS"),
+                    reason="about 30 s on a 2-core machine; set ONNXPLAIN_SLOW_EXPORTS=1 to run it")
+def test_the_real_convnext_tiny_converts(tmp_path):
+    """The full torchvision convnext_tiny (weights=None), whose conversion failed with a KeyError on a Conv bias."""
+    path = export_torch(torchvision.models.convnext_tiny(weights=None), tmp_path / "convnext_tiny.onnx", (1, 3, 64, 64))
+    mirrored(onnx.load(path), (3, 64, 64))
 
 
 def test_squeezenet_1_1(tmp_path):
