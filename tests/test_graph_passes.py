@@ -227,3 +227,16 @@ def test_a_pass_that_leaves_an_invalid_graph_is_named(monkeypatch):
                                                  "'nowhere'") as caught:
         prepare(model, batch_one=False)
     assert caught.value.field == "model_name"
+
+
+def test_an_integer_clip_is_left_alone():
+    """Shape arithmetic clips integers, which Relu does not take below opset 14: not an activation to bound."""
+    graph = helper.make_graph([helper.make_node("Clip", ["x", "low", "high"], ["y"])], "int_clip",
+                              [helper.make_tensor_value_info("x", TensorProto.INT64, ["N"])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, ["N"])],
+                              initializer=[numpy_helper.from_array(np.array(v, np.int64), n)
+                                           for n, v in (("low", 0), ("high", 6))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    prepared, rewrites, _ = prepare(model, batch_one=False)
+    assert rewrites == [] and [node.op_type for node in prepared.graph.node] == ["Clip"]

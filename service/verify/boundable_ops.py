@@ -24,13 +24,15 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from service.verify.onnx_edit import NodeBuilder, dims, inferred_values, initializers
+from service.verify.onnx_edit import NodeBuilder, dims, element_type, inferred_values, initializers
 
 # ONNX's default HardSigmoid attributes; HardSwish is defined with 1/6 and 1/2.
 HARD_SIGMOID_DEFAULTS = (0.2, 0.5)
 HARD_SWISH_SLOPE, HARD_SWISH_OFFSET = 1 / 6, 0.5
 # A Clip-6 attribute at the float32 limit means "no bound" (its defaults).
 NO_BOUND = float(np.finfo(np.float32).max)
+# The element types Relu takes at the opsets the mirror converts (integers only from Relu-14).
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
 
 
 def _attribute(node: onnx.NodeProto, name: str, default: float | int | None) -> float | int | None:
@@ -82,8 +84,8 @@ def clip_to_relu(model: onnx.ModelProto) -> list[str]:
     rewrites = []
     for node in [n for n in model.graph.node if n.op_type == "Clip"]:
         known, low, high = _clip_bounds(node, constants)
-        if not known:
-            continue  # bounds computed in the graph: left for auto_LiRPA to name
+        if not known or element_type(values.get(node.input[0])) not in FLOAT_TYPES:
+            continue  # bounds computed in the graph (left for auto_LiRPA to name), or integer shape arithmetic
         builder = NodeBuilder(model, node, values.get(node.input[0]))
         _clip_relu(builder, node.input[0], low, high, node.output[0])
         builder.commit()
@@ -167,7 +169,9 @@ def flatten_output(model: onnx.ModelProto) -> list[str]:
     shape = dims(inferred_values(model).get(output.name))
     if not _channel_vector(shape):
         return []
-    producer = next(node for node in model.graph.node if output.name in node.output)
+    producer = next((node for node in model.graph.node if output.name in node.output), None)
+    if producer is None:
+        return []  # an output that is an input or a constant: nothing a classifier computes
     spatial = f"{output.name}/spatial"
     producer.output[list(producer.output).index(output.name)] = spatial
     for node in model.graph.node:
