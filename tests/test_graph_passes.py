@@ -240,3 +240,10 @@ def test_an_integer_clip_is_left_alone():
     model.ir_version = 8
     prepared, rewrites, _ = prepare(model, batch_one=False)
     assert rewrites == [] and [node.op_type for node in prepared.graph.node] == ["Clip"]
+
+
+def test_a_rewritten_node_keeps_its_name_on_the_node_computing_its_output():
+    """``split_layer`` names ONNX nodes: after a rewrite the name still ends at the same value."""
+    model = single_op_graph([helper.make_node("HardSwish", ["x"], ["y"], name="hswish")], opset=14)
+    prepared, _, _ = prepare(model, batch_one=False)
+    assert [node.output[0] for node in prepared.graph.node if node.name == "hswish"] == ["y"]

@@ -87,7 +87,12 @@ class NodeBuilder:
         return output
 
     def commit(self) -> None:
-        """Put the new nodes where the replaced node was (the graph stays topologically sorted)."""
+        """Put the new nodes where the replaced node was (the graph stays topologically sorted). The one that
+        computes the replaced node's output takes its name: a layer named in a request (``split_layer``)
+        still names the same value."""
+        for node in self.nodes:
+            if self.replaced.name and self.replaced.output[0] in node.output:
+                node.name = self.replaced.name
         graph = self.model.graph
         index = list(graph.node).index(self.replaced)
         graph.node.remove(self.replaced)
