@@ -66,22 +66,22 @@ def assert_rewritten_equal(model: onnx.ModelProto, values: np.ndarray, scale: fl
     return rewrites
 
 
-CLIPS = [(-1.5, 2.0), (0.0, 6.0), (-6.0, None), (None, 3.25), (0.0, None), (4.0, 4.0), (2.0, -1.0), (None, None)]
+RELU_FORM, CONSTANT_FORM = "Relu, Add and Sub", "constant max (min > max)"
+CLIPS = [(-1.5, 2.0, RELU_FORM), (0.0, 6.0, RELU_FORM), (-6.0, None, RELU_FORM), (None, 3.25, RELU_FORM),
+         (0.0, None, RELU_FORM), (4.0, 4.0, RELU_FORM), (2.0, -1.0, CONSTANT_FORM), (None, None, RELU_FORM)]
 
 
-@pytest.mark.parametrize("low, high", CLIPS)
-def test_clip_with_input_bounds_becomes_relu_arithmetic_with_the_same_values(low, high):
+@pytest.mark.parametrize("low, high, form", CLIPS)
+def test_clip_with_input_bounds_becomes_relu_arithmetic_with_the_same_values(low, high, form):
     inputs = ["x", "" if low is None else "low", "" if high is None else "high"]
     while inputs[-1] == "":
         inputs.pop()
     constants = [scalar(name, value) for name, value in (("low", low), ("high", high)) if value is not None]
     model = single_op_graph([helper.make_node("Clip", inputs, ["y"], name="clip")], opset=13, initializers=constants)
-    bounds = [abs(v) for v in (low, high) if v is not None]
-    rewrites = assert_rewritten_equal(model, edge_values(*(v for v in (low, high) if v is not None)),
-                                      max(bounds, default=1.0))
-    assert rewrites == [f"Clip clip (min {'none' if low is None else f'{low:g}'}, max "
-                        f"{'none' if high is None else f'{high:g}'}): now "
-                        f"{'constant max (min > max)' if low is not None and high is not None and low > high else 'Relu, Add and Sub'}"]
+    bounds = [v for v in (low, high) if v is not None]
+    rewrites = assert_rewritten_equal(model, edge_values(*bounds), max(map(abs, bounds), default=1.0))
+    described = ["none" if v is None else f"{v:g}" for v in (low, high)]
+    assert rewrites == [f"Clip clip (min {described[0]}, max {described[1]}): now {form}"]
 
 
 def test_clip_with_attribute_bounds_of_opset_6_is_upgraded_then_rewritten():
@@ -98,7 +98,8 @@ def test_hard_sigmoid_keeps_its_attributes(alpha, beta):
     a, b = (0.2, 0.5) if alpha is None else (alpha, beta)
     model = single_op_graph([helper.make_node("HardSigmoid", ["x"], ["y"], name="gate", **attributes)], opset=13)
     rewrites = assert_rewritten_equal(model, edge_values(-b / a, (1 - b) / a))
-    assert rewrites == [f"HardSigmoid gate (alpha {np.float32(a):g}, beta {np.float32(b):g}): now Relu, Mul, Add and Sub"]
+    assert rewrites == [(f"HardSigmoid gate (alpha {np.float32(a):g}, beta {np.float32(b):g}): now Relu, Mul, Add "
+                        "and Sub")]
 
 
 def test_hard_swish_becomes_x_times_its_hard_sigmoid():
@@ -116,8 +117,8 @@ def test_paddle_hard_swish_decomposition_is_rewritten_through_its_clip():
              helper.make_node("Mul", ["x", "gate"], ["scaled"]), helper.make_node("Div", ["scaled", "six"], ["y"])]
     model = single_op_graph(nodes, opset=11)
     rewrites = assert_rewritten_equal(model, edge_values(-3.0, 3.0), 6.0)
-    assert rewrites == ["3 Constant nodes: now initializers of the same names (onnx2torch reads weights only from "
-                        "initializers)", "Clip hard_swish_clip (min 0, max 6): now Relu, Add and Sub"]
+    assert rewrites == [("3 Constant nodes: now initializers of the same names (onnx2torch reads weights only from "
+                        "initializers)"), "Clip hard_swish_clip (min 0, max 6): now Relu, Add and Sub"]
 
 
 def unit_axes_graph(node: onnx.NodeProto, batch, shape_constant=None) -> onnx.ModelProto:
@@ -155,15 +156,16 @@ def paddle_constants_graph() -> onnx.ModelProto:
              helper.make_node("Constant", [], ["bias"], value_floats=[0.5, -0.5, 1.0, 0.0]),
              helper.make_node("Constant", [], ["scale"], value_float=3.0),
              helper.make_node("Constant", [], ["shape"], value_ints=[-1, 4]),
-             helper.make_node("MatMul", ["x", "w"], ["projected"]), helper.make_node("Add", ["projected", "bias"], ["a"]),
+             helper.make_node("MatMul", ["x", "w"], ["projected"]),
+             helper.make_node("Add", ["projected", "bias"], ["a"]),
              helper.make_node("Mul", ["a", "scale"], ["b"]), helper.make_node("Reshape", ["b", "shape"], ["y"])]
     return single_op_graph(nodes, opset=12)  # value_float(s) and value_int(s) exist from Constant-12
 
 
 def test_every_kind_of_constant_node_becomes_an_initializer_of_its_name():
     model, moved = paddle_constants_graph(), paddle_constants_graph()
-    assert constants_to_initializers(moved) == ["4 Constant nodes: now initializers of the same names (onnx2torch "
-                                                "reads weights only from initializers)"]
+    assert constants_to_initializers(moved) == [("4 Constant nodes: now initializers of the same names (onnx2torch "
+                                                "reads weights only from initializers)")]
     assert not [node for node in moved.graph.node if node.op_type == "Constant"]
     tensors = {tensor.name: numpy_helper.to_array(tensor) for tensor in moved.graph.initializer}
     np.testing.assert_array_equal(tensors["w"], np.eye(4, dtype=np.float32) * 2)
@@ -198,8 +200,8 @@ def test_on_ir_3_the_batch_reshape_rewrite_needs_the_ir_upgrade_first():
     onnx.checker.check_model(prepared, full_check=True)
     assert prepared.ir_version >= 4 and [i.name for i in prepared.graph.input] == ["x"]
     assert rewrites[:2] == ["IR version 3 -> 4: 1 initializers no longer listed as graph inputs",
-                            f"opset 9 -> {TARGET_OPSET} (onnx version converter): onnx2torch converts every operator "
-                            "version of that opset"]
+                            (f"opset 9 -> {TARGET_OPSET} (onnx version converter): onnx2torch converts every operator "
+                            "version of that opset")]
     values = np.arange(4, dtype=np.float32).reshape(1, 2, 2)
     np.testing.assert_array_equal(run(prepared, values), run(ir3_reshape_graph(), values))
 
@@ -211,8 +213,8 @@ def test_an_opset_the_converter_cannot_raise_is_kept_with_its_reason(monkeypatch
     monkeypatch.setattr(onnx.version_converter, "convert_version", refuse)
     model = single_op_graph([helper.make_node("Relu", ["x"], ["y"])], opset=9)
     _, rewrites, _ = prepare(model, batch_one=False)
-    assert rewrites == [f"opset 9 kept: the ONNX version converter cannot raise it to {TARGET_OPSET} "
-                        "(No Adapter For Upsample)"]
+    assert rewrites == [(f"opset 9 kept: the ONNX version converter cannot raise it to {TARGET_OPSET} "
+                        "(No Adapter For Upsample)")]
 
 
 def test_a_pass_that_leaves_an_invalid_graph_is_named(monkeypatch):

@@ -113,7 +113,8 @@ def paddle_style_model() -> onnx.ModelProto:
     Add, Clip, Mul and Div, a MatMul and Add head and a Softmax."""
     rng = np.random.default_rng(3)
     params = {"conv1_weights": rng.normal(0, 0.5, (8, 3, 3, 3)), "bn_scale": rng.uniform(0.5, 1.5, 8),
-              "bn_offset": rng.normal(0, 0.1, 8), "bn_mean": rng.normal(0, 0.1, 8), "bn_variance": rng.uniform(0.5, 1, 8),
+              "bn_offset": rng.normal(0, 0.1, 8), "bn_mean": rng.normal(0, 0.1, 8),
+              "bn_variance": rng.uniform(0.5, 1, 8),
               "se_weights": rng.normal(0, 0.5, (8, 8, 1, 1)), "se_bias": rng.normal(0, 0.1, 8),
               "fc_weights": rng.normal(0, 0.5, (8, 5)), "fc_bias": rng.normal(0, 0.1, 5),
               "zero": np.array(0.0), "six": np.array(6.0), "three": np.array(3.0)}
@@ -203,8 +204,8 @@ def caffe2_style_model() -> onnx.ModelProto:
 def test_caffe2_style_ir3_opset9_batch_one_graph():
     module, values, rewrites = mirrored(caffe2_style_model(), (3, 8, 8), batch_one=True)
     assert rewrites[:2] == ["IR version 3 -> 4: 6 initializers no longer listed as graph inputs",
-                            "opset 9 -> 11 (onnx version converter): onnx2torch converts every operator version of "
-                            "that opset"]
+                            ("opset 9 -> 11 (onnx version converter): onnx2torch converts every operator version of "
+                            "that opset")]
     assert "output fc_map of [N, 6, 1, 1]: now Flatten(axis=1) to [N, 6]" in rewrites
     assert_ibp_bounds_contain_outputs(module, values)
 

@@ -1,21 +1,27 @@
 """Exact rewrites of operators auto_LiRPA 0.3 cannot bound into ones it can (no torch here).
 
 auto_LiRPA 0.3 has no Clip, HardSigmoid or HardSwish, and onnx2torch turns them into torch ops that
-re-trace to exactly those; its Squeeze asserts one non-batch axis and its Reshape refuses to move the
-batch; it bounds a Dropout as in training. So they are rewritten in ONNX, before conversion, into Relu, Mul, Add, Sub and Flatten, each pass
-returning one line per rewritten node.
+re-trace to exactly those; its Squeeze asserts one non-batch axis, its Reshape refuses to move the batch,
+and it bounds a Dropout as in training. So they are rewritten in ONNX, before conversion, into Relu, Mul,
+Add, Sub, Identity and Flatten, each pass returning one line per rewritten node.
 
 Clip(x, a, b) = b - relu(b - (a + relu(x - a))): max(x, a) = a + relu(x - a), then min(y, b) = b - relu(b - y).
-Nested rather than the flat a + relu(x - a) - relu(x - b) for two reasons: in float32 the flat form
+Nested rather than the flat a + relu(x - a) - relu(x - b), for two reasons. In float32 the flat form
 subtracts two numbers of the size of x (x = 1e8 gives 8 or 0 instead of 6 for a ReLU6), while the nested
-one returns a or b exactly outside [a, b] and is off by at most an ulp of max(|a|, |b|, |x|) inside; and
-interval propagation through a composition of monotone steps gives the exact image of an interval, where
-the flat form's two independent ReLUs do not. a = 0 skips the first step (relu(x) is exact); a > b gives
-b everywhere, as ONNX specifies. ReLU6 exports (Clip 0, 6) are covered, as is Paddle's hard_swish
-decomposition (Add, Clip, Mul, Div). HardSigmoid(alpha, beta) = Clip(alpha x + beta, 0, 1);
-HardSwish(x) = x HardSigmoid_{1/6, 1/2}(x), the ONNX definition (bounded as a product of two perturbed
-inputs, which measured tighter than the Relu/Pow-2 form with IBP and CROWN alike: see the report of
-issue 11).
+one returns a or b exactly outside [a, b] and is off by an ulp of max(|a|, |b|, |x|) inside. And interval
+propagation through a chain of monotone steps gives the exact image of an interval, where the flat form's
+two independent ReLUs do not: on a small CNN with three ReLU6 (boxes of half-width 0.1 / 1.0) the mean
+slack of the margin bounds is, nested against flat, 1.87 / 6.54 against 3.87 / 65.0 with IBP and 0.66 /
+6.95 against 1.71 / 36.2 with CROWN-IBP. a = 0 skips the first step (relu(x) is exact); a > b gives b
+everywhere, as ONNX specifies. ReLU6 exports (Clip 0, 6) are covered, and so is Paddle's hard_swish
+decomposition (Add, Clip, Mul, Div).
+
+HardSigmoid(alpha, beta) = Clip(alpha x + beta, 0, 1). HardSwish(x) = x HardSigmoid_{1/6, 1/2}(x), the
+ONNX definition, bounded as a product of two perturbed inputs. The exact alternative in Relu and Pow 2,
+[relu(x+3)^2 - 3 relu(x+3) - relu(x-3)^2 - 3 relu(x-3)] / 6, bounds far looser: on a small CNN with three
+HardSwish (half-widths 0.01 / 0.1), product against Pow form, IBP 0.29 / 5.9 against 6.1 / 163, CROWN-IBP
+0.028 / 3.2 against 1.0 / 76, CROWN (conv_mode "matrix") 0.0014 / 0.028 against 1.0 / 0.99; and it loses
+float32 precision at large |x|, subtracting two squares.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ NO_BOUND = float(np.finfo(np.float32).max)
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
 
 
-def _attribute(node: onnx.NodeProto, name: str, default: float | int | None) -> float | int | None:
+def _attribute(node: onnx.NodeProto, name: str, default: float | None) -> float | int | None:
     found = next((a for a in node.attribute if a.name == name), None)
     return default if found is None else onnx.helper.get_attribute_value(found)
 

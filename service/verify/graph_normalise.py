@@ -59,13 +59,14 @@ def upgrade_opset(model: onnx.ModelProto) -> list[str]:
         return []
     try:
         converted = onnx.version_converter.convert_version(model, TARGET_OPSET)
-    except Exception as error:  # RuntimeError for a step it has no adapter for; onnx's own errors otherwise
+    except (RuntimeError, ValueError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        # RuntimeError: a step it has no adapter for; the others: its checks of the graph it produced
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         return [f"opset {opset} kept: the ONNX version converter cannot raise it to {TARGET_OPSET} ({reason})"]
     model.CopyFrom(converted)
     model.ir_version = max(model.ir_version, _min_ir_version(model))
-    return [f"opset {opset} -> {TARGET_OPSET} (onnx version converter): onnx2torch converts every operator "
-            "version of that opset"]
+    return [(f"opset {opset} -> {TARGET_OPSET} (onnx version converter): onnx2torch converts every operator "
+            "version of that opset")]
 
 
 def constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
@@ -97,8 +98,8 @@ def constants_to_initializers(model: onnx.ModelProto) -> list[str]:
         model.graph.initializer.append(tensor)
         model.graph.node.remove(node)
         moved += 1
-    return [f"{moved} Constant nodes: now initializers of the same names (onnx2torch reads weights only from "
-            "initializers)"] if moved else []
+    return [(f"{moved} Constant nodes: now initializers of the same names (onnx2torch reads weights only from "
+            "initializers)")] if moved else []
 
 
 def identity_constants_to_initializers(model: onnx.ModelProto) -> list[str]:
@@ -115,5 +116,5 @@ def identity_constants_to_initializers(model: onnx.ModelProto) -> list[str]:
         tensors[copy.name] = copy
         model.graph.node.remove(node)
         copied += 1
-    return [f"{copied} Identity copies of initializers: now initializers of their own (onnx2torch reads weights "
-            "only from initializers)"] if copied else []
+    return [(f"{copied} Identity copies of initializers: now initializers of their own (onnx2torch reads weights "
+            "only from initializers)")] if copied else []

@@ -29,9 +29,9 @@ from onnx import numpy_helper
 
 from service.errors import FailedPrecondition
 from service.verify import boundable_ops, graph_normalise
-from service.verify.onnx_edit import remove_unused
 from service.verify.onnx_edit import consumers as _consumers
 from service.verify.onnx_edit import initializers as _initializers
+from service.verify.onnx_edit import remove_unused
 
 TERMINAL_SOFTMAX = ("Softmax", "LogSoftmax")
 

@@ -77,7 +77,8 @@ class NodeBuilder:
 
     def constant(self, value: float) -> str:
         name = self.name("const")
-        self.model.graph.initializer.append(numpy_helper.from_array(np.full(self.constant_shape, value, dtype=self.dtype), name))
+        tensor = numpy_helper.from_array(np.full(self.constant_shape, value, dtype=self.dtype), name)
+        self.model.graph.initializer.append(tensor)
         return name
 
     def op(self, op_type: str, inputs: list[str], output: str | None = None, **attributes) -> str:
