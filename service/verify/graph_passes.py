@@ -2,6 +2,9 @@
 
 Each pass edits the model in place and returns one line per rewrite, which the mirror reports; the mirror
 then checks the result against the served model, so a rewrite that changed the function is caught there.
+``prepare`` runs, in this order: the normalisation of ``graph_normalise`` (IR and opset upgrades, Constant
+nodes and Identity copies of weights made initializers), the passes below, and the exact rewrites of
+``boundable_ops`` (Clip, HardSigmoid, HardSwish into Relu arithmetic; [N, C, 1, 1] squeezes into Flatten).
 
 - ``fix_batch_reshapes`` (models exported at batch 1 only): a Reshape to a constant shape starting with 1,
   of a tensor whose first axis is that batch of 1, breaks any other batch (onnx2torch #113; the
@@ -24,11 +27,13 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from service.errors import FailedPrecondition
+from service.verify import boundable_ops, graph_normalise
+from service.verify.onnx_edit import consumers as _consumers
+from service.verify.onnx_edit import initializers as _initializers
+from service.verify.onnx_edit import remove_unused
+
 TERMINAL_SOFTMAX = ("Softmax", "LogSoftmax")
-
-
-def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
-    return {tensor.name: tensor for tensor in model.graph.initializer}
 
 
 def _constant_nodes(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
@@ -40,31 +45,11 @@ def _constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     share equal tensors, e.g. the zero biases of several BatchNorms, through Identity nodes)."""
     values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
     for node in model.graph.node:
-        if node.op_type == "Constant":
-            values[node.output[0]] = numpy_helper.to_array(next(a.t for a in node.attribute if a.name == "value"))
+        if node.op_type == "Constant" and graph_normalise.constant_tensor(node) is not None:
+            values[node.output[0]] = numpy_helper.to_array(graph_normalise.constant_tensor(node))
         elif node.op_type == "Identity" and node.input[0] in values:
             values[node.output[0]] = values[node.input[0]]
     return values
-
-
-def remove_unused(model: onnx.ModelProto) -> None:
-    """Drop constant-producing nodes and initializers nothing reads any more (after folding)."""
-    graph = model.graph
-    while True:
-        used = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-        dead = [node for node in graph.node
-                if node.op_type in ("Identity", "Constant") and not any(output in used for output in node.output)]
-        if not dead:
-            break
-        for node in dead:
-            graph.node.remove(node)
-    used = {name for node in graph.node for name in node.input}
-    for tensor in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(tensor)
-
-
-def _consumers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
-    return [node for node in model.graph.node if name in node.input]
 
 
 def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
@@ -79,8 +64,8 @@ def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
             continue
         if node.input[1] in initializers:
             shape = numpy_helper.to_array(initializers[node.input[1]]).copy()
-        elif node.input[1] in constants:
-            shape = numpy_helper.to_array(next(a.t for a in constants[node.input[1]].attribute if a.name == "value"))
+        elif node.input[1] in constants and graph_normalise.constant_tensor(constants[node.input[1]]) is not None:
+            shape = numpy_helper.to_array(graph_normalise.constant_tensor(constants[node.input[1]]))
         else:
             continue
         dims = input_dims.get(node.input[0], [])
@@ -196,16 +181,59 @@ def matmul_to_gemm(model: onnx.ModelProto) -> list[str]:
     return rewrites
 
 
+FIELD = "model_name"
+
+
+def _check(model: onnx.ModelProto, after: str | None, strict: bool) -> None:
+    """The ONNX checker and shape inference (strict where the model as loaded passes it) on ``model``: a pass
+    that leaves an invalid graph is named, not reported as onnx's own exception."""
+    try:
+        onnx.checker.check_model(model, full_check=strict)
+        if not strict:
+            onnx.shape_inference.infer_shapes(model, check_type=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as error:
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        where = (f"the graph pass {after} leaves a graph the ONNX checker rejects" if after
+                 else "the model fails the ONNX checker before any rewrite")
+        raise FailedPrecondition(f"{where} ({reason}); it cannot be mirrored for verification",
+                                 field=FIELD) from error
+
+
+def _strict_inference_passes(model: onnx.ModelProto) -> bool:
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        return True
+    except (onnx.shape_inference.InferenceError, ValueError):
+        return False
+
+
 def prepare(model: onnx.ModelProto, *, batch_one: bool,
             fold_batch_norm: bool = True) -> tuple[onnx.ModelProto, list[str], str | None]:
     """A copy of ``model`` with the passes applied: (the copy, what they rewrote, the terminal softmax op that
-    was removed or None). ``batch_one``: the model was exported with a fixed batch of 1."""
+    was removed or None). ``batch_one``: the model was exported with a fixed batch of 1.
+
+    The order matters: the IR upgrade comes before any pass that adds an initializer (IR 3 would want it
+    among the graph inputs), constants become initializers before the passes that read them, and the
+    batch-1 Reshapes are freed before the [N, C, 1, 1] ones become Flatten. The ONNX checker (and shape
+    inference) runs after every pass that rewrote something; a pass that breaks the graph is refused by
+    name (FailedPrecondition on ``model_name``)."""
     prepared = onnx.ModelProto()
     prepared.CopyFrom(model)
-    rewrites = fix_batch_reshapes(prepared) if batch_one else []
-    stripped = strip_terminal_softmax(prepared)
-    rewrites += stripped + matmul_to_gemm(prepared)
-    if fold_batch_norm:
-        rewrites += fold_batchnorm(prepared)
-    onnx.checker.check_model(prepared)
-    return prepared, rewrites, stripped[0].split()[0] if stripped else None
+    strict = _strict_inference_passes(prepared)
+    _check(prepared, None, strict)
+    passes = [graph_normalise.upgrade_ir, graph_normalise.upgrade_opset, graph_normalise.constants_to_initializers,
+              graph_normalise.identity_constants_to_initializers]
+    passes += [fix_batch_reshapes] if batch_one else []
+    passes += [strip_terminal_softmax, boundable_ops.flatten_output, boundable_ops.clip_to_relu,
+               boundable_ops.hard_activations_to_relu, boundable_ops.dropout_to_identity,
+               boundable_ops.unit_axes_to_flatten, matmul_to_gemm]
+    passes += [fold_batchnorm] if fold_batch_norm else []
+    rewrites, stripped = [], None
+    for graph_pass in passes:
+        lines = graph_pass(prepared)
+        if graph_pass is strip_terminal_softmax and lines:
+            stripped = lines[0].split()[0]
+        if lines:
+            _check(prepared, graph_pass.__name__, strict)
+        rewrites += lines
+    return prepared, rewrites, stripped

@@ -110,6 +110,40 @@ def _input_name(model: onnx.ModelProto) -> str:
     return next(value.name for value in model.graph.input if value.name not in initializers)
 
 
+def _failing_node(error: BaseException) -> Any:
+    """The onnx2torch node being converted when ``error`` was raised (its ``convert`` loop variable), if any."""
+    traceback = error.__traceback__
+    node = None
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_name == "convert" and "onnx_node" in traceback.tb_frame.f_locals:
+            node = traceback.tb_frame.f_locals["onnx_node"]
+        traceback = traceback.tb_next
+    return node
+
+
+def _conversion_refusal(prepared: onnx.ModelProto, error: Exception) -> FailedPrecondition:
+    """What onnx2torch could not convert, naming the operator, its node and the cause."""
+    node = _failing_node(error)
+    if node is not None:
+        op, names = node.operation_type, [node.name or node.output_values[0]]
+    else:
+        match = re.search(r"operation_type='([^']+)'", str(error))
+        op = match.group(1) if match else None
+        names = [n.name or n.output[0] for n in prepared.graph.node if n.op_type == op][:3]
+    version = re.search(r"version=(\d+)", str(error))
+    if isinstance(error, KeyError):
+        missing = error.args[0] if error.args else "?"
+        producer = next((n.op_type for n in prepared.graph.node if missing in n.output), None)
+        cause = (f"it reads {missing!r} as a constant (onnx2torch takes weights and shapes only from "
+                 f"initializers), but the graph computes it{f' with a {producer} node' if producer else ''}")
+    elif "Converter is not implemented" in str(error):
+        cause = f"onnx2torch has no converter for {op}{f' version {version.group(1)}' if version else ''}"
+    else:
+        cause = f"onnx2torch cannot convert it: {str(error).strip()[:200] or type(error).__name__}"
+    return FailedPrecondition(f"operator {op or '?'} (node {', '.join(names) or '?'}): {cause}; the model cannot be "
+                              "mirrored in PyTorch for verification", field=FIELD)
+
+
 def _convert(prepared: onnx.ModelProto) -> Any:
     try:
         from onnx2torch import convert
@@ -118,13 +152,8 @@ def _convert(prepared: onnx.ModelProto) -> Any:
 
     try:
         return convert(prepared).eval().float()
-    except NotImplementedError as error:
-        match = re.search(r"operation_type='([^']+)'", str(error))
-        op = match.group(1) if match else str(error)
-        nodes = [node.name or node.output[0] for node in prepared.graph.node if node.op_type == op]
-        raise FailedPrecondition(f"operator {op} (node {', '.join(nodes[:3]) or '?'}) has no PyTorch converter "
-                                 "(onnx2torch), so the model cannot be mirrored for verification",
-                                 field=FIELD) from error
+    except (NotImplementedError, KeyError) as error:
+        raise _conversion_refusal(prepared, error) from error
 
 
 class _UnsupportedOps(logging.Handler):

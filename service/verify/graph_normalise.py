@@ -1,0 +1,120 @@
+"""Normalisation of exported graphs before the mirror's rewrites and onnx2torch (no torch here).
+
+Each pass edits the model in place and returns its rewrite lines (none where it changed nothing).
+
+- ``upgrade_ir``: IR 3 (Caffe2 and the old model zoo) lists every initializer among the graph inputs, and
+  the ONNX checker rejects an IR-3 initializer that is not one, such as a constant a later pass adds. From
+  IR 4 initializers are constants by themselves: they leave ``graph.input`` and the IR version is raised.
+- ``upgrade_opset``: onnx2torch has no converter for several operator versions below opset 10 (Gemm-7,
+  Dropout-7, BatchNormalization-7, Slice-1, Upsample, Flatten-1); ``TARGET_OPSET`` 11 is the lowest opset
+  at which all the operators of those exports resolve, and stays below 13, where Softmax changes from
+  "flatten from ``axis``" to one axis (the converter would wrap every Softmax in Shape/Flatten/Reshape, so
+  a terminal one could no longer be removed) and Squeeze/Unsqueeze take their axes as inputs. A graph the
+  version converter cannot raise keeps its opset, with the converter's reason as its rewrite line.
+- ``constants_to_initializers``: Paddle2ONNX stores every parameter as a ``Constant`` node; onnx2torch
+  reads Conv and Gemm weights only from initializers (``KeyError: 'conv1_weights'``). Each Constant (tensor
+  ``value``, ``value_float(s)``, ``value_int(s)``) becomes an initializer of the same name.
+- ``identity_constants_to_initializers``: the TorchScript exporter shares equal parameters (the zero biases
+  of a model with ``weights=None``) through ``Identity`` nodes, which onnx2torch cannot read weights from
+  either (torchvision convnext_tiny: ``KeyError`` on a Conv bias). Each such Identity becomes an
+  initializer of its output's name, a copy of the shared tensor: every layer keeps its own parameters, so
+  BatchNorm folding can rescale one without touching the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+# The first IR version whose initializers need not be graph inputs.
+MIN_IR_VERSION = 4
+TARGET_OPSET = 11
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    return next((entry.version for entry in model.opset_import if entry.domain in DEFAULT_DOMAINS), None)
+
+
+def _min_ir_version(model: onnx.ModelProto) -> int:
+    return max(MIN_IR_VERSION, onnx.helper.find_min_ir_version_for(list(model.opset_import), ignore_unknown=True))
+
+
+def upgrade_ir(model: onnx.ModelProto) -> list[str]:
+    if model.ir_version >= MIN_IR_VERSION:
+        return []
+    constants = {tensor.name for tensor in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in constants]
+    listed = len(model.graph.input) - len(inputs)
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    old, model.ir_version = model.ir_version, _min_ir_version(model)
+    return [f"IR version {old} -> {model.ir_version}: {listed} initializers no longer listed as graph inputs"]
+
+
+def upgrade_opset(model: onnx.ModelProto) -> list[str]:
+    opset = default_opset(model)
+    if opset is None or opset >= TARGET_OPSET:
+        return []
+    try:
+        converted = onnx.version_converter.convert_version(model, TARGET_OPSET)
+    except (RuntimeError, ValueError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        # RuntimeError: a step it has no adapter for; the others: its checks of the graph it produced
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        return [f"opset {opset} kept: the ONNX version converter cannot raise it to {TARGET_OPSET} ({reason})"]
+    model.CopyFrom(converted)
+    model.ir_version = max(model.ir_version, _min_ir_version(model))
+    return [(f"opset {opset} -> {TARGET_OPSET} (onnx version converter): onnx2torch converts every operator "
+            "version of that opset")]
+
+
+def constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
+    """The tensor a Constant node holds, or None for the kinds no weight is (strings, sparse tensors)."""
+    attribute = node.attribute[0] if len(node.attribute) == 1 else None
+    if attribute is None:
+        return None
+    if attribute.name == "value":
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(attribute.t)
+        return tensor
+    arrays = {"value_float": lambda: np.array(attribute.f, np.float32),
+              "value_floats": lambda: np.array(list(attribute.floats), np.float32),
+              "value_int": lambda: np.array(attribute.i, np.int64),
+              "value_ints": lambda: np.array(list(attribute.ints), np.int64)}
+    return numpy_helper.from_array(arrays[attribute.name]()) if attribute.name in arrays else None
+
+
+def constants_to_initializers(model: onnx.ModelProto) -> list[str]:
+    graph_outputs = {output.name for output in model.graph.output}
+    moved = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Constant" or node.domain not in DEFAULT_DOMAINS or node.output[0] in graph_outputs:
+            continue
+        tensor = constant_tensor(node)
+        if tensor is None:
+            continue
+        tensor.name = node.output[0]
+        model.graph.initializer.append(tensor)
+        model.graph.node.remove(node)
+        moved += 1
+    return [(f"{moved} Constant nodes: now initializers of the same names (onnx2torch reads weights only from "
+            "initializers)")] if moved else []
+
+
+def identity_constants_to_initializers(model: onnx.ModelProto) -> list[str]:
+    graph_outputs = {output.name for output in model.graph.output}
+    tensors = {tensor.name: tensor for tensor in model.graph.initializer}
+    copied = 0
+    for node in list(model.graph.node):  # in graph order: an Identity of a copy is copied in turn
+        if node.op_type != "Identity" or node.input[0] not in tensors or node.output[0] in graph_outputs:
+            continue
+        copy = onnx.TensorProto()
+        copy.CopyFrom(tensors[node.input[0]])
+        copy.name = node.output[0]
+        model.graph.initializer.append(copy)
+        tensors[copy.name] = copy
+        model.graph.node.remove(node)
+        copied += 1
+    return [(f"{copied} Identity copies of initializers: now initializers of their own (onnx2torch reads weights "
+            "only from initializers)")] if copied else []
