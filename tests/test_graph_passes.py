@@ -249,3 +249,64 @@ def test_a_rewritten_node_keeps_its_name_on_the_node_computing_its_output():
     model = single_op_graph([helper.make_node("HardSwish", ["x"], ["y"], name="hswish")], opset=14)
     prepared, _, _ = prepare(model, batch_one=False)
     assert [node.output[0] for node in prepared.graph.node if node.name == "hswish"] == ["y"]
+
+
+def _quantized_cnn(path) -> onnx.ModelProto:
+    """A small float CNN quantised by onnxruntime's quantize_static in QDQ form (int8 weights per channel,
+    uint8 activations): the export an int8 deployment ships."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(3)
+    weight = numpy_helper.from_array(rng.normal(0, 0.5, (4, 3, 3, 3)).astype(np.float32), "w")
+    bias = numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), "b")
+    dense = numpy_helper.from_array(rng.normal(0, 0.5, (4, 5)).astype(np.float32), "d")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "d"], ["y"])]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+                              initializer=[weight, bias, dense])
+    source = path / "float.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # onnxruntime reads IR versions up to 13; onnx 1.23 writes 14 by default
+    onnx.save(model, source)
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": rng.random((1, 3, 8, 8), dtype=np.float32)} for _ in range(8)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    quantize_static(str(source), str(path / "qdq.onnx"), Calibration(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    return onnx.load(path / "qdq.onnx")
+
+
+def test_constant_dequantize_folds_into_the_float_weights_onnxruntime_computes(tmp_path):
+    from service.verify.graph_normalise import fold_constant_dequantize
+
+    original = _quantized_cnn(tmp_path)
+    weights_behind_dequantize = sum(node.op_type == "DequantizeLinear" and node.input[0] in
+                                    {t.name for t in original.graph.initializer} for node in original.graph.node)
+    assert weights_behind_dequantize >= 2  # the conv weight (per channel), the bias, the dense matrix
+    folded = onnx.ModelProto()
+    folded.CopyFrom(original)
+    lines = fold_constant_dequantize(folded)
+    onnx.checker.check_model(folded, full_check=True)
+    assert lines and lines[0].startswith(f"{weights_behind_dequantize} DequantizeLinear")
+    initializers = {t.name for t in folded.graph.initializer}
+    assert not any(node.op_type == "DequantizeLinear" and node.input[0] in initializers for node in folded.graph.node)
+    # The oracle: onnxruntime on the quantised graph with its optimisations off, so that it dequantises in float
+    # as the ONNX definition says (its optimiser would fuse QDQ into integer kernels, another function).
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    values = np.random.default_rng(4).random((3, 3, 8, 8), dtype=np.float32)
+    expected = ort.InferenceSession(original.SerializeToString(), options,
+                                    providers=["CPUExecutionProvider"]).run(None, {"x": values})[0]
+    ours = ort.InferenceSession(folded.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"]).run(None, {"x": values})[0]
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6)

@@ -19,6 +19,11 @@ Each pass edits the model in place and returns its rewrite lines (none where it 
   either (torchvision convnext_tiny: ``KeyError`` on a Conv bias). Each such Identity becomes an
   initializer of its output's name, a copy of the shared tensor: every layer keeps its own parameters, so
   BatchNorm folding can rescale one without touching the others.
+- ``fold_constant_dequantize``: a QDQ-quantized export (onnxruntime's ``quantize_static``) stores each weight
+  as int8 behind a ``DequantizeLinear``, which onnx2torch has no converter for. A DequantizeLinear of
+  constants is a constant: (x - zero_point) * scale, per tensor or per axis, computed once as float32, the
+  value onnxruntime's kernel gives. The activations' QuantizeLinear/DequantizeLinear pairs stay: they round,
+  which no bound method relaxes, so they belong in a hybrid head.
 """
 
 from __future__ import annotations
@@ -118,3 +123,46 @@ def identity_constants_to_initializers(model: onnx.ModelProto) -> list[str]:
         copied += 1
     return [(f"{copied} Identity copies of initializers: now initializers of their own (onnx2torch reads weights "
             "only from initializers)")] if copied else []
+
+
+def _dequantized(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int) -> np.ndarray:
+    """(x - zero_point) * scale, the scale (and zero point) per tensor or along ``axis``."""
+    if scale.ndim == 1 and quantized.ndim > 0:
+        shape = [1] * quantized.ndim
+        shape[axis] = scale.size
+        scale = scale.reshape(shape)
+        zero_point = None if zero_point is None else zero_point.reshape(shape)
+    offset = quantized.astype(np.int64) - (0 if zero_point is None else zero_point.astype(np.int64))
+    return (offset.astype(np.float32) * scale.astype(np.float32)).astype(np.float32)
+
+
+def fold_constant_dequantize(model: onnx.ModelProto) -> list[str]:
+    graph = model.graph
+    tensors = {tensor.name: tensor for tensor in graph.initializer}
+    graph_outputs = {output.name for output in graph.output}
+    folded = 0
+    for node in list(graph.node):
+        inputs = [name for name in node.input if name]
+        if (node.op_type != "DequantizeLinear" or node.domain not in DEFAULT_DOMAINS
+                or not all(name in tensors for name in inputs) or node.output[0] in graph_outputs):
+            continue
+        attributes = {attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute}
+        if attributes.get("block_size", 0) or tensors[inputs[1]].data_type != onnx.TensorProto.FLOAT:
+            continue  # blocked quantisation (opset 21) or a float16 scale: left to the converter's verdict
+        quantized = numpy_helper.to_array(tensors[inputs[0]])
+        axis = attributes.get("axis", 1)
+        axis = axis + quantized.ndim if axis < 0 else axis
+        zero_point = numpy_helper.to_array(tensors[inputs[2]]) if len(inputs) > 2 else None
+        value = _dequantized(quantized, numpy_helper.to_array(tensors[inputs[1]]), zero_point, axis)
+        folded_tensor = numpy_helper.from_array(value, node.output[0])
+        graph.initializer.append(folded_tensor)
+        tensors[folded_tensor.name] = folded_tensor
+        graph.node.remove(node)
+        folded += 1
+    if folded:
+        used = {name for node in graph.node for name in node.input} | graph_outputs
+        for tensor in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(tensor)
+    return [(f"{folded} DequantizeLinear nodes of constant weights: folded into float32 initializers "
+            "(onnx2torch has no DequantizeLinear converter)")] if folded else []
+
