@@ -310,3 +310,36 @@ def test_constant_dequantize_folds_into_the_float_weights_onnxruntime_computes(t
     ours = ort.InferenceSession(folded.SerializeToString(), options,
                                 providers=["CPUExecutionProvider"]).run(None, {"x": values})[0]
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_float16_export_is_mirrored_as_the_float32_graph_of_its_weights():
+    from service.verify.graph_normalise import float16_to_float32
+
+    rng = np.random.default_rng(5)
+    # Weights that float16 holds exactly: the float32 graph of the same weights is the oracle.
+    weight = rng.normal(0, 0.5, (4, 3, 3, 3)).astype(np.float16).astype(np.float32)
+    dense = rng.normal(0, 0.5, (4, 5)).astype(np.float16).astype(np.float32)
+
+    def graph_of(dtype, elem_type):
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["c"], ["r"]),
+                 helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+                 helper.make_node("Flatten", ["g"], ["f"]),
+                 helper.make_node("Cast", ["f"], ["h"], to=elem_type),
+                 helper.make_node("MatMul", ["h", "d"], ["y"])]
+        graph = helper.make_graph(
+            nodes, "cnn", [helper.make_tensor_value_info("x", elem_type, ["N", 3, 8, 8])],
+            [helper.make_tensor_value_info("y", elem_type, ["N", 5])],
+            initializer=[numpy_helper.from_array(weight.astype(dtype), "w"),
+                         numpy_helper.from_array(dense.astype(dtype), "d")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        return model
+
+    half, single = graph_of(np.float16, TensorProto.FLOAT16), graph_of(np.float32, TensorProto.FLOAT)
+    lines = float16_to_float32(half)
+    onnx.checker.check_model(half, full_check=True)
+    assert lines and "float32" in lines[0]
+    assert half.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    values = rng.random((3, 3, 8, 8), dtype=np.float32)
+    np.testing.assert_array_equal(run(half, values), run(single, values))

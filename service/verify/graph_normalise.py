@@ -24,6 +24,9 @@ Each pass edits the model in place and returns its rewrite lines (none where it 
   constants is a constant: (x - zero_point) * scale, per tensor or per axis, computed once as float32, the
   value onnxruntime's kernel gives. The activations' QuantizeLinear/DequantizeLinear pairs stay: they round,
   which no bound method relaxes, so they belong in a hybrid head.
+- ``float16_to_float32``: a float16 export (float16 I/O and weights) is mirrored in float32, the precision
+  torch and auto_LiRPA bound in: weights, inputs, outputs and Casts to float16 become float32. The mirror then
+  certifies that float32 function, not the float16 one served (which rounds each operation); it says so.
 """
 
 from __future__ import annotations
@@ -165,4 +168,29 @@ def fold_constant_dequantize(model: onnx.ModelProto) -> list[str]:
             graph.initializer.remove(tensor)
     return [(f"{folded} DequantizeLinear nodes of constant weights: folded into float32 initializers "
             "(onnx2torch has no DequantizeLinear converter)")] if folded else []
+
+
+def float16_to_float32(model: onnx.ModelProto) -> list[str]:
+    graph, half, single = model.graph, onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    changed = 0
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.data_type == half:
+            graph.initializer[index].CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
+            changed += 1
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.type.tensor_type.elem_type == half:
+            value.type.tensor_type.elem_type = single
+            changed += 1
+    for node in graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Cast" and attribute.name == "to" and attribute.i == half:
+                attribute.i = single
+                changed += 1
+            elif attribute.type == onnx.AttributeProto.TENSOR and attribute.t.data_type == half:
+                attribute.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attribute.t).astype(np.float32),
+                                                             attribute.t.name))
+                changed += 1
+    return [(f"float16 -> float32 ({changed} weights, inputs, outputs and casts): the mirror computes in "
+            "float32, not the float16 the model is served in")] if changed else []
 

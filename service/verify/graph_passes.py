@@ -222,6 +222,7 @@ def prepare(model: onnx.ModelProto, *, batch_one: bool,
     strict = _strict_inference_passes(prepared)
     _check(prepared, None, strict)
     passes = [graph_normalise.upgrade_ir, graph_normalise.upgrade_opset, graph_normalise.constants_to_initializers,
+              graph_normalise.float16_to_float32,
               graph_normalise.identity_constants_to_initializers, graph_normalise.fold_constant_dequantize]
     passes += [fix_batch_reshapes] if batch_one else []
     passes += [strip_terminal_softmax, boundable_ops.flatten_output, boundable_ops.clip_to_relu,
