@@ -101,10 +101,10 @@ class Mirror:
         return "pytorch" if self.module is not None else "onnxruntime"
 
     def cuts(self) -> list[str]:
-        """Layers the model can be cut at, latest first."""
+        """Layers the model can be cut at, latest first, named as the ONNX nodes."""
         if self._cuts is None:
-            self._cuts = (split_module.candidate_cuts(self.module) if self.module is not None
-                          else onnx_cut.candidate_cuts(self.prepared))
+            self._cuts = ([self._onnx_name(target) for target in split_module.candidate_cuts(self.module)]
+                          if self.module is not None else onnx_cut.candidate_cuts(self.prepared))
         return self._cuts
 
     def hybrid(self, layer: str, checkpoint: Callable[[], None] = lambda: None) -> HybridParts:
