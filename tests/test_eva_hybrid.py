@@ -169,6 +169,7 @@ def test_a_tiny_vit_runs_hybrid_at_its_class_token(tmp_path):
     torch.manual_seed(0)
     vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
                                                mlp_dim=64, num_classes=10)
+    torch.nn.init.normal_(vit.heads.head.weight, std=0.5)  # torchvision zeroes it: every margin would be 0
     model = load_model("vit", export_torch(vit, tmp_path / "vit.onnx", (1, 3, 32, 32)).read_bytes(), source="test")
     image = np.random.default_rng(4).random((32, 32, 3), dtype=np.float32)
     details, target, hybrid = explain(model, image, "ibp", samples=8, attack_steps=1, epsilon=0.01, grid_size=2)

@@ -95,6 +95,7 @@ class Mirror:
     lock: threading.Lock = field(default_factory=threading.Lock)
     hybrids: dict[str, "HybridParts | _Refusal"] = field(default_factory=dict)
     _cuts: list[str] | None = None
+    report: dict[str, Any] | None = None  # GetModel's verification, once computed (it may build and probe cuts)
 
     @property
     def head_runtime(self) -> str:
@@ -508,6 +509,8 @@ def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lam
         mirror = mirror_for(model, checkpoint)
     except FailedPrecondition as error:
         return {"verifiable": False, "reason": error.message}
+    if mirror.report is not None:
+        return mirror.report
     checks = []
     for name, method in METHODS.items():
         try:
@@ -519,7 +522,16 @@ def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lam
                        "verified": parts.verified if parts else "whole model",
                        "head_runtime": parts.head_runtime if parts else ""})
     running = [check["name"] for check in checks if check["runs"]]
-    return {"verifiable": bool(running), "reason": "" if running else (mirror.whole_reason or checks[0]["reason"]),
+    mirror.report = {"verifiable": bool(running), "reason": "" if running else (mirror.whole_reason or checks[0]["reason"]),
             "rewrites": mirror.rewrites, "device": mirror.device, "max_error": mirror.max_error,
             "bound_methods": running, "auto_lirpa_version": auto_lirpa().__version__, "method_checks": checks,
             "whole_model_reason": mirror.whole_reason}
+    return mirror.report
+
+
+def cached_report(model: LoadedModel) -> dict[str, Any] | None:
+    """GetModel's verification when it is already decided (no build, no probe: safe on the event loop)."""
+    decided = _mirrors.get(model)
+    if isinstance(decided, _Refusal):
+        return {"verifiable": False, "reason": decided.message}
+    return decided.report if decided is not None else None
