@@ -16,7 +16,7 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
-from onnx_builders import export_torch
+from onnx_builders import export_torch, strided_maxpool_classifier
 
 from service.errors import FailedPrecondition
 from service.explainers import eva
@@ -160,7 +160,8 @@ def test_a_linear_head_and_tail_give_the_closed_form_of_the_exact_head_box():
                             for j in competitors for d in [w2[:, j] - w2[:, target]]))
     hybrid_overlaps = [details["adversarial_overlap"], *details["group_overlaps"]]
     np.testing.assert_allclose(hybrid_overlaps, expected, atol=1e-4)
-    assert (np.array(hybrid_overlaps) >= np.array([whole["adversarial_overlap"], *whole["group_overlaps"]]) - 1e-5).all()
+    verified = np.array([whole["adversarial_overlap"], *whole["group_overlaps"]])
+    assert (np.array(hybrid_overlaps) >= verified - 1e-5).all()
 
 
 def test_a_tiny_vit_runs_hybrid_at_its_class_token(tmp_path):
@@ -207,17 +208,7 @@ def test_a_graph_onnx2torch_cannot_convert_runs_its_head_on_onnxruntime():
 
 
 def maxpool_model():
-    """Conv, ReLU, MaxPool 3x3 stride 2 (ResNet's stem pooling): auto_LiRPA 0.3's CROWN needs stride == kernel."""
-    rng = np.random.default_rng(7)
-    initializers = {"w1": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
-                    "w2": rng.normal(size=(4 * 4 * 4, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
-    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
-             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
-                              name="pool"),
-             helper.make_node("Flatten", ["p1"], ["flat"], axis=1, name="flatten"),
-             helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
-    return onnx_classifier("maxpool", nodes, ["n", 1, 8, 8], 3, initializers)
+    return load_model("maxpool", strided_maxpool_classifier().SerializeToString(), source="test")
 
 
 def test_only_the_methods_that_run_are_offered_and_the_others_are_refused_by_name():

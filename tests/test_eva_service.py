@@ -8,6 +8,7 @@ import pytest
 import references
 from conftest import load_samples
 from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import strided_maxpool_classifier
 from onnxplain_client import from_tensor
 from test_server import _wait_idle, assert_status, still_serving
 
@@ -150,27 +151,8 @@ def test_consistency_compares_eva_across_bound_methods_and_wcam_too(client):
     assert spearman[0, 2] == 1.0
 
 
-def maxpool_model() -> bytes:
-    """MaxPool 3x3 stride 2 (ResNet's stem): auto_LiRPA 0.3 bounds it with IBP, not with CROWN."""
-    rng = np.random.default_rng(7)
-    initializers = {"w1": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
-                    "w2": rng.normal(size=(4 * 4 * 4, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
-    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
-             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
-                              name="pool"),
-             helper.make_node("Flatten", ["p1"], ["flat"], axis=1, name="flatten"),
-             helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
-    graph = helper.make_graph(nodes, "maxpool", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 1, 8, 8])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])],
-                              initializer=[numpy_helper.from_array(v, k) for k, v in initializers.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
-
-
 def test_a_method_that_does_not_run_on_the_model_is_refused_by_name_or_bounded_hybrid(client):
-    client.load_model(onnx_model=maxpool_model(), name="maxpool-test", replace=True)
+    client.load_model(onnx_model=strided_maxpool_classifier().SerializeToString(), name="maxpool-test", replace=True)
     try:
         verification = client.get_model("maxpool-test").verification
         checks = {check.name: check for check in verification.method_checks}

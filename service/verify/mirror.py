@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from service.errors import Cancelled, DeadlineExceeded, FailedPrecondition
+from service.errors import Cancelled, DeadlineExceeded, FailedPrecondition, ServiceError
 from service.runtime.model import LoadedModel
 from service.runtime.signature import Layout
 from service.verify import capability, graph_passes, onnx_cut
@@ -119,6 +119,12 @@ class Mirror:
                 except FailedPrecondition as error:
                     log.warning("cut refused: %s", error.message, extra={"layer": layer})
                     self.hybrids[layer] = _Refusal(error.message, "eva.split_layer")
+                except (ServiceError, LirpaUnavailable):  # a bad name, a deadline, a cancellation: not decided
+                    raise
+                except Exception as error:  # onnxruntime, onnx2torch or torch on a cut they cannot take
+                    reason = f"the model cannot be cut at {layer!r} ({capability.one_line(error)})"
+                    log.warning("cut refused: %s", reason, extra={"layer": layer})
+                    self.hybrids[layer] = _Refusal(reason, "eva.split_layer")
             decided = self.hybrids[layer]
         if isinstance(decided, _Refusal):
             raise FailedPrecondition(decided.message, field=decided.field)
@@ -150,8 +156,8 @@ class Mirror:
         tail_graph = onnx_cut.tail_model(self.prepared, node, tuple(features.shape))
         checkpoint()
         tail = _convert(tail_graph).to(self.device)
-        return self._parts(node.name or node.output[0], head, "onnxruntime", tail, features, len(tail_graph.graph.node),
-                           checkpoint)
+        return self._parts(node.name or node.output[0], head, "onnxruntime", tail, features,
+                           len(tail_graph.graph.node), checkpoint)
 
     def _parts(self, name, head, runtime, tail, features, operators, checkpoint) -> HybridParts:
         torch = _torch()
@@ -201,7 +207,8 @@ class Mirror:
             if parts.methods[method].runs:
                 return parts
             tried.append(f"{parts.verified}: {parts.methods[method].reason}")
-        cuts = f"nor after any layer ({tried[0]})" if tried else "and no layer cuts the graph with a weighted layer after it"
+        cuts = (f"nor after any layer ({tried[0]})" if tried
+                else "and no layer cuts the graph with a weighted layer after it")
         field_name = FIELD if self.whole_reason else "eva.bound_method"
         raise FailedPrecondition(f"bound_method {method} runs neither on the whole model ({whole.reason}) {cuts}",
                                  field=field_name)
@@ -403,11 +410,13 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
                                  "what the model computes; it cannot be mirrored", field=FIELD)
     checkpoint()
     x = torch.from_numpy(values).to(device)
-    module, bounded, whole_reason, error = None, None, "", -1.0
+    module, bounded, whole_reason, max_error = None, None, "", -1.0
     try:
         module = _convert(prepared).to(device)
     except FailedPrecondition as refusal:
         whole_reason = refusal.message
+    except Exception as error:  # onnx2torch misreading a graph (e.g. a Conv bias it looks for among initializers)
+        whole_reason = f"onnx2torch cannot convert the graph ({capability.one_line(error)})"
     checkpoint()
     if module is not None:
         with torch.no_grad():
@@ -415,10 +424,11 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         if mirrored.shape != reference.shape or not _close(mirrored, reference):
             node = first_divergence(prepared, module, values)
             whole_reason = (f"the PyTorch mirror diverges from onnxruntime first at node {node!r} (beyond "
-                            f"{RTOL:g} relative / {ATOL:g} absolute), so its bounds would not hold for the served model")
+                            f"{RTOL:g} relative / {ATOL:g} absolute), so its bounds would not hold for the served "
+                            "model")
             module = None
         else:
-            error = float(np.abs(mirrored - reference).max())
+            max_error = float(np.abs(mirrored - reference).max())
     checkpoint()
     if module is not None:
         try:
@@ -430,9 +440,10 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         whole_reason)
     if whole_reason:
         log.warning("the whole model cannot be bounded: %s", whole_reason, extra={"model": info.name})
-    log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites, "max_error": error,
+    log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites,
+                                    "max_error": max_error,
                                     "methods": {name: check.runs for name, check in methods.items()}})
-    return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=error,
+    return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=max_error,
                   channels_first=channels_first, check_input=x, prepared=prepared, reference=reference,
                   whole_reason=whole_reason, methods=methods)
 
@@ -522,7 +533,8 @@ def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lam
                        "verified": parts.verified if parts else "whole model",
                        "head_runtime": parts.head_runtime if parts else ""})
     running = [check["name"] for check in checks if check["runs"]]
-    mirror.report = {"verifiable": bool(running), "reason": "" if running else (mirror.whole_reason or checks[0]["reason"]),
+    reason = "" if running else (mirror.whole_reason or checks[0]["reason"])
+    mirror.report = {"verifiable": bool(running), "reason": reason,
             "rewrites": mirror.rewrites, "device": mirror.device, "max_error": mirror.max_error,
             "bound_methods": running, "auto_lirpa_version": auto_lirpa().__version__, "method_checks": checks,
             "whole_model_reason": mirror.whole_reason}
