@@ -8,6 +8,7 @@ exactly); EVA -> 0 as epsilon -> 0.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,7 +48,10 @@ def onnx_model(name, nodes, input_dims, output_dims, initializers):
     return load_model(name, model.SerializeToString(), source="test")
 
 
+@functools.cache
 def shapes_model():
+    """One loaded model for the module: its mirror (built and probed once, CROWN's probe taking tens of seconds
+    on 2 cores) is cached per loaded model."""
     path = MODELS / "shapes" / "model.onnx"
     return load_model("shapes", path.read_bytes(), source="test", model_path=path)
 
