@@ -69,3 +69,24 @@ def pooled_classifier(weights: np.ndarray, image_shape: tuple[int, int, int]) ->
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def strided_maxpool_classifier() -> onnx.ModelProto:
+    """Conv, ReLU, MaxPool 3x3 stride 2 (ResNet's stem pooling), Flatten, Gemm on (N, 1, 8, 8): auto_LiRPA 0.3
+    bounds it with IBP but not with CROWN (its MaxPool backward needs stride == kernel)."""
+    rng = np.random.default_rng(7)
+    initializers = {"w1": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
+                    "w2": rng.normal(size=(4 * 4 * 4, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
+    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                              name="pool"),
+             helper.make_node("Flatten", ["p1"], ["flat"], axis=1, name="flatten"),
+             helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
+    graph = helper.make_graph(nodes, "maxpool", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                                ["n", 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

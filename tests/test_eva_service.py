@@ -8,6 +8,7 @@ import pytest
 import references
 from conftest import load_samples
 from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import strided_maxpool_classifier
 from onnxplain_client import from_tensor
 from test_server import _wait_idle, assert_status, still_serving
 
@@ -68,6 +69,12 @@ def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(c
     shapes = client.get_model("shapes").verification
     assert shapes.verifiable and shapes.device in ("cpu", "cuda") and shapes.max_error < 1e-4
     assert {"ibp", "crown_ibp", "crown"} <= set(shapes.bound_methods) and shapes.auto_lirpa_version
+    checks = {check.name: check for check in shapes.method_checks}
+    assert set(shapes.bound_methods) == {name for name, check in checks.items() if check.runs}
+    # (CROWN's probe may time out on a loaded machine, and CROWN then runs hybrid: not asserted here.)
+    assert all(checks[name].verified == "whole model" and not checks[name].split_layer
+               for name in ("ibp", "crown_ibp"))
+    assert not shapes.whole_model_reason
     digits = client.get_model("digits").verification
     assert digits.verifiable and any("Softmax" in line for line in digits.rewrites)
     for model in client.list_models():  # every bundled model can be verified end to end
@@ -75,7 +82,8 @@ def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(c
     client.load_model(onnx_model=erf_model(), name="erf-test", replace=True)
     try:
         erf = client.get_model("erf-test").verification
-        assert not erf.verifiable and "Erf" in erf.reason
+        assert not erf.verifiable and "Erf" in erf.reason and "Erf" in erf.whole_model_reason
+        assert not erf.bound_methods and all(not check.runs and check.reason for check in erf.method_checks)
         assert_status(lambda: client.explain("erf-test", np.zeros((8, 8), np.uint8), "eva", QUICK),
                       grpc.StatusCode.FAILED_PRECONDITION, "model_name", "Erf")
     finally:
@@ -119,7 +127,9 @@ def test_default_epsilon_is_calibrated_and_hybrid_mode_says_it_is_not_certified(
     layer = "/features/features.3/features.3.0/Conv"
     hybrid = client.explain("shapes", sample["path"], "eva", {"grid_size": 2, "split_layer": layer},
                             seed=0).response.attributions[0].eva
-    assert not hybrid.certified and hybrid.split_layer == layer
+    assert not hybrid.certified and hybrid.split_layer == layer and hybrid.head_runtime == "pytorch"
+    assert hybrid.verified.startswith(f"tail after {layer}: ")
+    assert calibrated.verified == "whole model" and not calibrated.split_layer and not calibrated.head_runtime
     assert_status(lambda: client.explain("shapes", sample["path"], "eva", {"split_layer": "nowhere"}),
                   grpc.StatusCode.INVALID_ARGUMENT, "eva.split_layer", "no layer")
 
@@ -140,3 +150,25 @@ def test_consistency_compares_eva_across_bound_methods_and_wcam_too(client):
     spearman = np.array(result.spearman.values).reshape(4, 4)
     np.testing.assert_allclose(spearman, [[references.spearman(a, b) for b in maps] for a in maps], atol=1e-9)
     assert spearman[0, 2] == 1.0
+
+
+def test_a_method_that_does_not_run_on_the_model_is_refused_by_name_or_bounded_hybrid(client):
+    client.load_model(onnx_model=strided_maxpool_classifier().SerializeToString(), name="maxpool-test", replace=True)
+    try:
+        verification = client.get_model("maxpool-test").verification
+        checks = {check.name: check for check in verification.method_checks}
+        assert checks["ibp"].runs and checks["ibp"].verified == "whole model"
+        # CROWN does not run through the pooling, but on the tail after it: auto offers it hybrid.
+        assert checks["crown"].runs and checks["crown"].split_layer == "flatten"
+        assert checks["crown"].head_runtime == "pytorch"
+        image = (np.random.default_rng(0).random((8, 8)) * 255).astype(np.uint8)
+        whole = {**QUICK, "bound_method": "BOUND_METHOD_CROWN", "split_layer": "whole"}
+        assert_status(lambda: client.explain("maxpool-test", image, "eva", whole),
+                      grpc.StatusCode.FAILED_PRECONDITION, "eva.bound_method", "stride")
+        hybrid = client.explain("maxpool-test", image, "eva", {**QUICK, "bound_method": "BOUND_METHOD_CROWN"},
+                                seed=0).response.attributions[0].eva
+        assert not hybrid.certified and hybrid.split_layer == "flatten"
+        assert hybrid.verified == "tail after flatten: 1 operators"
+    finally:
+        client.unload_model("maxpool-test")
+    still_serving(client)

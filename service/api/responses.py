@@ -130,7 +130,8 @@ def eva_details(details: dict) -> ex.EvaDetails:
         segments=to_tensor(np.asarray(details["segments"], dtype=np.int32)), certified=details["certified"],
         bound_method=methods_pb2.BoundMethod.Value(f"BOUND_METHOD_{details['bound_method'].upper()}"),
         epsilon=details["epsilon"], certified_radius=details["certified_radius"] or 0.0,
-        split_layer=details["split_layer"],
+        split_layer=details["split_layer"], verified=details.get("verified", ""),
+        head_runtime=details.get("head_runtime", ""),
     )
 
 
@@ -139,7 +140,9 @@ DETAILS = {"wcam": wcam_details, "eva": eva_details}
 
 
 def verification(report: dict) -> ms.Verification:
-    return ms.Verification(**report)
+    checks = [ms.BoundMethodCheck(**check) for check in report.get("method_checks", [])]
+    return ms.Verification(**{key: value for key, value in report.items() if key != "method_checks"},
+                           method_checks=checks)
 
 
 def metric_result(scored: Scored) -> metrics_pb2.MetricResult:

@@ -32,7 +32,7 @@ from service.jobs.scales import run_scales
 from service.metrics import METRICS
 from service.runtime.repository import ModelRepository
 from service.runtime.scores import ScoreSpace
-from service.verify.mirror import cached_mirror, verification_report
+from service.verify.mirror import cached_report, verification_report
 
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,8 @@ class ModelService(ms_grpc.ModelServiceServicer):
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
         model = self.repository.get(request.name, field="name")
-        if cached_mirror(model) is not None:
-            report = verification_report(model)
-        else:  # the first call builds and checks the model's PyTorch mirror (seconds): off the event loop
+        report = cached_report(model)
+        if report is None:  # the first call builds, checks and probes the model's mirror (seconds): off the loop
             report = (await self.runner.run(lambda control: verification_report(model, control.checkpoint),
                                             deadline=_deadline(context))).value
         info = responses.model_info(model.info)

@@ -49,6 +49,9 @@ RADIUS_FACTOR = 2.0
 
 class BoundMargins(Protocol):
     certified: bool  # False when part of the model was bounded empirically (hybrid mode)
+    split_layer: str  # the cut used ("" for the whole model)
+    verified: str  # what was verified: "whole model" or "tail after <layer>: N operators"
+    head_runtime: str  # where the head ran in hybrid mode: "pytorch" or "onnxruntime" ("" for the whole model)
 
     def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int,
                  competitors: Sequence[int]) -> np.ndarray:
@@ -77,11 +80,16 @@ class EvaParams:
                                "nothing from batching on CPU).")
     segments: tuple[int, ...] = param((), "The caller's feature groups: one label per pixel at the model's "
                                           "input size, row-major (H * W values); overrides segmentation.")
-    split_layer: str = param("", "Hybrid mode for models too large to bound whole (Fel et al. 2023, Fig. 3): the "
-                                 "ONNX node whose output splits the model; the part before it is bounded "
-                                 "empirically (sampled and attacked points), the rest verified. Not certified.")
+    split_layer: str = param("", "Where to bound. '' or 'auto': the whole model when bound_method runs on it, else "
+                                 "hybrid mode (Fel et al. 2023, Fig. 3) at the latest layer that separates the graph "
+                                 "and whose tail bound_method bounds (typically the pooled features or the class "
+                                 "token); 'whole': the whole model only; an ONNX node name: hybrid mode cut at its "
+                                 "output. In hybrid mode the part before the cut is bounded empirically (sampled "
+                                 "and attacked points) and the rest verified: not certified.")
     hybrid_samples: int = param(64, "Hybrid mode: points drawn in each region's box (half uniform, half corners).")
-    attack_steps: int = param(10, "Hybrid mode: PGD steps from 2 random starts per region, added to the samples.")
+    attack_steps: int = param(10, "Hybrid mode: PGD steps from 2 random starts per region, added to the samples "
+                                  "(a head that runs on onnxruntime, where onnx2torch cannot convert the model, "
+                                  "has no gradient: samples only).")
 
 
 @dataclass(frozen=True)
@@ -147,10 +155,10 @@ def check(params: EvaParams, image_shape: tuple[int, int, int]) -> None:
                               field="eva.bound_method")
     if params.max_competitors < 1:
         raise InvalidArgument("max_competitors must be at least 1", field="eva.max_competitors")
-    if params.split_layer and not 2 <= params.hybrid_samples <= MAX_HYBRID_SAMPLES:
+    if not 2 <= params.hybrid_samples <= MAX_HYBRID_SAMPLES:
         raise InvalidArgument(f"hybrid_samples {params.hybrid_samples} must be between 2 and {MAX_HYBRID_SAMPLES}",
                               field="eva.hybrid_samples")
-    if params.split_layer and not 0 <= params.attack_steps <= MAX_ATTACK_STEPS:
+    if not 0 <= params.attack_steps <= MAX_ATTACK_STEPS:
         raise InvalidArgument(f"attack_steps {params.attack_steps} must be between 0 and {MAX_ATTACK_STEPS}",
                               field="eva.attack_steps")
     if not 0 <= params.chunk_size <= MAX_CHUNK:
@@ -232,7 +240,8 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
     """EVA maps (T, H, W), each pixel holding its group's EVA, and per class ``details``: "adversarial_overlap"
     (AO(B)), "group_overlaps" (AO(B_u) per group), "group_importance" (EVA per group), "competitors",
     "segments" (H, W), "certified", "bound_method", "epsilon" (the radius used), "certified_radius" (when
-    epsilon was calibrated: the largest radius certified, else None), "split_layer" (hybrid mode)."""
+    epsilon was calibrated: the largest radius certified, else None), "split_layer" (the cut used, "" for the
+    whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head ran)."""
     # Deterministic and bound-based: no sampling, no baseline; ``bound_margins`` checkpoints after every chunk.
     del predict, baseline, batch_size, rng, checkpoint
     found = groups(image, params)
@@ -249,7 +258,9 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
                         "group_importance": importance.tolist(), "competitors": competitors,
                         "segments": found.labels.astype(np.int32), "certified": bound_margins.certified,
                         "bound_method": params.bound_method, "epsilon": epsilon, "certified_radius": radius,
-                        "split_layer": params.split_layer})
+                        "split_layer": getattr(bound_margins, "split_layer", ""),
+                        "verified": getattr(bound_margins, "verified", "whole model"),
+                        "head_runtime": getattr(bound_margins, "head_runtime", "")})
     return Output(np.stack(maps), details)
 
 

@@ -18,9 +18,10 @@ STAGE = "verify"
 
 def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobControl, clean: np.ndarray,
                     targets: Sequence[int], rng: np.random.Generator) -> dict[str, Any]:
-    """``attribute``'s extra arguments; builds (or reuses) the mirror, which raises FailedPrecondition when the
-    model cannot be verified. ``rng`` draws hybrid mode's samples and attack starts."""
-    from service.verify.bounds import HybridBounds, MarginBounds
+    """``attribute``'s extra arguments; builds (or reuses) the mirror and resolves ``split_layer`` (the whole
+    model, or a cut for hybrid bounds), raising FailedPrecondition when the model cannot be verified or the
+    bound method runs on no part of it. ``rng`` draws hybrid mode's samples and attack starts."""
+    from service.verify.bounds import METHODS, HybridBounds, MarginBounds
     from service.verify.mirror import mirror_for
 
     if model.info.output_kind is OutputKind.SIGMOID:
@@ -37,11 +38,12 @@ def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobContr
 
     control.checkpoint()
     mirror = mirror_for(model, control.checkpoint)
-    if params.split_layer:
-        bounds = HybridBounds(model, mirror, params.bound_method, params.split_layer, samples=params.hybrid_samples,
+    parts = mirror.resolve(params.split_layer, METHODS[params.bound_method], control.checkpoint)
+    if parts is None:
+        bounds = MarginBounds(model, mirror, params.bound_method, on_chunk, control.checkpoint)
+    else:
+        bounds = HybridBounds(model, mirror, params.bound_method, parts, samples=params.hybrid_samples,
                               attack_steps=params.attack_steps, rng=rng, on_chunk=on_chunk,
                               checkpoint=control.checkpoint)
-    else:
-        bounds = MarginBounds(model, mirror, params.bound_method, on_chunk, control.checkpoint)
     control.report(STAGE, 0, total)
     return {"bound_margins": bounds, "all_scores": clean, "targets": list(targets)}

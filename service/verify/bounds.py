@@ -8,13 +8,18 @@ specification matrix C with rows e_j - e_c, upper bounds only.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Sequence
 
 import numpy as np
 
+from service.errors import FailedPrecondition, ServiceError
 from service.runtime.model import LoadedModel
-from service.verify.lirpa_compat import available_methods, compute_upper_bounds
-from service.verify.mirror import Mirror, holding
+from service.verify.capability import one_line
+from service.verify.lirpa_compat import compute_upper_bounds
+from service.verify.mirror import WHOLE, HybridParts, Mirror, holding
+
+log = logging.getLogger(__name__)
 
 # Points through the head at once in hybrid mode.
 BATCH = 64
@@ -30,27 +35,55 @@ def margin_spec(batch: int, classes: int, target: int, competitors: Sequence[int
     return spec
 
 
-class MarginBounds:
-    """``bound_margins`` for EVA on a model's mirror; ``on_chunk(regions)`` runs after every call (progress,
-    cancellation), ``checkpoint`` inside it, between auto_LiRPA's backward walks (a CROWN call takes seconds)."""
+class _Bounds:
+    """What both kinds share: the model, its mirror, the method, progress and cancellation, and the refusal of a
+    bound computation that fails."""
 
     certified = True
+    split_layer, verified, head_runtime = "", "whole model", ""
 
-    def __init__(self, model: LoadedModel, mirror: Mirror, method: str,
-                 on_chunk: Callable[[int], None] | None = None,
-                 checkpoint: Callable[[], None] | None = None) -> None:
-        from service.errors import FailedPrecondition
-
-        self.model, self.mirror, self.method = model, mirror, METHODS[method]
-        if self.method not in available_methods():
-            raise FailedPrecondition(f"bound_method {method} is not supported by the installed auto_LiRPA on this "
-                                     f"model; use one of {[k for k, v in METHODS.items() if v in available_methods()]}",
+    def __init__(self, model: LoadedModel, mirror: Mirror, method: str, on_chunk: Callable[[int], None] | None,
+                 checkpoint: Callable[[], None] | None) -> None:
+        if method not in METHODS:
+            raise FailedPrecondition(f"unknown bound_method {method!r}; one of {list(METHODS)}",
                                      field="eva.bound_method")
+        self.model, self.mirror, self.method_name, self.method = model, mirror, method, METHODS[method]
         self.on_chunk = on_chunk or (lambda regions: None)
         self.checkpoint = checkpoint
 
     def model_inputs(self, pixels: np.ndarray) -> np.ndarray:
         return self.model.info.preprocessing.apply(pixels, channels_first=self.mirror.channels_first)
+
+    def _upper_bounds(self, bounded, low, high, spec) -> np.ndarray:
+        """``compute_upper_bounds`` under the mirror's lock; a failure of auto_LiRPA (the capability probe ran on
+        a tiny box, a request's box or batch may still hit a case it does not handle) is FailedPrecondition
+        naming the method, never INTERNAL."""
+        import torch
+
+        try:
+            with holding(self.mirror.lock, self.checkpoint or (lambda: None)), \
+                    torch.set_grad_enabled(self.method == "alpha-CROWN"):
+                bounds = compute_upper_bounds(bounded, (low + high) / 2, low, high, spec, self.method, self.checkpoint)
+        except ServiceError:
+            raise
+        except Exception as error:
+            reason = one_line(error)
+            log.warning("bounds failed: %s", reason, extra={"model": self.model.info.name, "method": self.method})
+            raise FailedPrecondition(f"bound_method {self.method_name} failed on this model's {self.verified}: "
+                                     f"{reason}", field="eva.bound_method") from error
+        return bounds.detach().cpu().numpy().astype(np.float64)
+
+
+class MarginBounds(_Bounds):
+    """``bound_margins`` for EVA on a model's whole mirror; ``on_chunk(regions)`` runs after every call (progress,
+    cancellation), ``checkpoint`` inside it, between auto_LiRPA's backward walks (a CROWN call takes seconds).
+    FailedPrecondition when the capability probe found the method not running on the whole model."""
+
+    def __init__(self, model: LoadedModel, mirror: Mirror, method: str,
+                 on_chunk: Callable[[int], None] | None = None,
+                 checkpoint: Callable[[], None] | None = None) -> None:
+        super().__init__(model, mirror, method, on_chunk, checkpoint)
+        mirror.resolve(WHOLE, self.method)
 
     def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
         import torch
@@ -59,46 +92,53 @@ class MarginBounds:
         low = torch.from_numpy(self.model_inputs(lower)).to(device)
         high = torch.from_numpy(self.model_inputs(upper)).to(device)
         spec = torch.from_numpy(margin_spec(len(lower), self.model.info.num_classes, target, competitors)).to(device)
-        with holding(self.mirror.lock, self.checkpoint or (lambda: None)), \
-                torch.set_grad_enabled(self.method == "alpha-CROWN"):
-            bounds = compute_upper_bounds(self.mirror.bounded, (low + high) / 2, low, high, spec, self.method,
-                                          self.checkpoint)
+        bounds = self._upper_bounds(self.mirror.bounded, low, high, spec)
         self.on_chunk(len(lower))
-        return bounds.detach().cpu().numpy().astype(np.float64)
+        return bounds
 
 
-class HybridBounds:
-    """Margin bounds for a model cut at ``layer`` (EVA on models too large to bound end to end; Fel et al. 2023,
+class HybridBounds(_Bounds):
+    """Margin bounds for a model cut at a layer (EVA on models that cannot be bounded whole; Fel et al. 2023,
     Fig. 3): the head's output box over a pixel box is taken empirically, as the element-wise min and max of
-    the head's outputs at ``samples`` points of the box (half uniform, half corners) and at points a
-    signed-gradient (PGD) attack on the largest margin reaches in ``attack_steps`` steps; the tail is bounded
-    on that box with auto_LiRPA. The box under-approximates what the head can reach, so the bounds are not
-    certified: ``certified`` is False."""
+    the head's outputs at ``samples`` points of the box (half uniform, half corners) and, where the head runs in
+    PyTorch, at points a signed-gradient (PGD) attack on the largest margin reaches in ``attack_steps`` steps
+    (a head on onnxruntime has no gradient: samples only); the tail is bounded on that box with auto_LiRPA.
+    The box under-approximates what the head can reach, so the bounds are not certified: ``certified`` is
+    False. ``layer``: the cut (``Mirror.resolve``'s parts) or a node name."""
 
     certified = False
 
-    def __init__(self, model: LoadedModel, mirror: Mirror, method: str, layer: str, *, samples: int,
+    def __init__(self, model: LoadedModel, mirror: Mirror, method: str, layer: "str | HybridParts", *, samples: int,
                  attack_steps: int, rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None,
                  checkpoint: Callable[[], None] | None = None) -> None:
-        self.margin_bounds = MarginBounds(model, mirror, method, on_chunk, checkpoint)
-        self.parts = mirror.hybrid(layer)
+        super().__init__(model, mirror, method, on_chunk, checkpoint)
+        self.parts = layer if isinstance(layer, HybridParts) else mirror.resolve(layer, self.method,
+                                                                                  checkpoint or (lambda: None))
+        if self.parts is None:
+            raise FailedPrecondition("split_layer names the whole model; use the whole model's bounds",
+                                     field="eva.split_layer")
         self.head, self.tail = self.parts.head, self.parts.tail
-        self.samples, self.attack_steps, self.rng = samples, attack_steps, rng
+        self.split_layer, self.verified, self.head_runtime = (self.parts.layer, self.parts.verified,
+                                                               self.parts.head_runtime)
+        self.samples, self.rng = samples, rng
+        self.attack_steps = attack_steps if self.parts.differentiable else 0
 
     def _values(self, pixels):
         """Pixels (B, H, W, C) -> model inputs, in torch (differentiable, for the attack)."""
         import torch
 
-        preprocessing, mirror = self.margin_bounds.model.info.preprocessing, self.margin_bounds.mirror
+        preprocessing = self.model.info.preprocessing
         scale, offset = (torch.from_numpy(v).to(pixels.device) for v in preprocessing.affine())
         if preprocessing.channel_order.value == "BGR":
             pixels = pixels.flip(-1)
         values = pixels * scale + offset
-        return values.permute(0, 3, 1, 2) if mirror.channels_first else values
+        return values.permute(0, 3, 1, 2) if self.mirror.channels_first else values
 
     def _attack(self, low, high, target: int, competitors: Sequence[int], starts: int):
         import torch
 
+        if not self.attack_steps:
+            return low[None][:0]
         generator = torch.Generator(device=low.device).manual_seed(int(self.rng.integers(2**31)))
         x = low + (high - low) * torch.rand((starts, *low.shape), generator=generator, device=low.device)
         step = float((high - low).max()) / 4
@@ -117,7 +157,7 @@ class HybridBounds:
         (P, H, W, C)): the box's centre, the samples, and every step of the attack."""
         import torch
 
-        device = self.margin_bounds.mirror.device
+        device = self.mirror.device
         low, high = torch.from_numpy(lower).to(device), torch.from_numpy(upper).to(device)
         half = self.samples // 2
         uniform = self.rng.random((half, *lower.shape), dtype=np.float32)
@@ -136,18 +176,16 @@ class HybridBounds:
 
         low = torch.stack([box[0] for box in boxes])
         high = torch.stack([box[1] for box in boxes])
-        mirror = self.margin_bounds.mirror
-        spec = torch.from_numpy(margin_spec(len(boxes), self.margin_bounds.model.info.num_classes, target,
-                                            competitors)).to(mirror.device)
-        method = self.margin_bounds.method
-        with holding(mirror.lock, self.margin_bounds.checkpoint or (lambda: None)), \
-                torch.set_grad_enabled(method == "alpha-CROWN"):
-            bounds = compute_upper_bounds(self.parts.bounded_tail, (low + high) / 2, low, high, spec, method,
-                                          self.margin_bounds.checkpoint)
-        return bounds.detach().cpu().numpy().astype(np.float64)
+        spec = torch.from_numpy(margin_spec(len(boxes), self.model.info.num_classes, target,
+                                            competitors)).to(self.mirror.device)
+        return self._upper_bounds(self.parts.bounded_tail, low, high, spec)
 
     def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
-        boxes = [self.feature_box(lo, hi, target, competitors)[:2] for lo, hi in zip(lower, upper)]
+        boxes = []
+        for lo, hi in zip(lower, upper):
+            boxes.append(self.feature_box(lo, hi, target, competitors)[:2])
+            if self.checkpoint:
+                self.checkpoint()
         bounds = self.bound_tail(boxes, target, competitors)
-        self.margin_bounds.on_chunk(len(lower))
+        self.on_chunk(len(lower))
         return bounds

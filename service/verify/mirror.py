@@ -6,7 +6,13 @@ bound is computed, four computations on the same random batch of 3 must agree to
 absolute: onnxruntime on the prepared graph, the mirror, auto_LiRPA's forward of the mirror, and
 auto_LiRPA's bounds of a zero-width box around each input. Where the mirror and onnxruntime disagree, the
 error names the first node whose outputs differ; where a converter or auto_LiRPA lacks an operator, it
-names the operator and its node. Mirrors (and their failures) are built once per loaded model and cached.
+names the operator and its node. Then every bound method is run on a tiny box (``capability``): only those
+that run and hold are offered.
+
+A model that cannot be bounded whole keeps its mirror, with the reason, for hybrid EVA (Fel et al. 2023,
+Fig. 3): cut at a layer, the head runs on the mirror (PyTorch) or, where onnx2torch cannot convert the whole
+graph, on onnxruntime (``onnx_cut``); only the tail is converted, checked like the whole and bounded.
+Mirrors, their cuts (and their failures) are built once per loaded model and cached.
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from service.errors import Cancelled, DeadlineExceeded, FailedPrecondition
+from service.errors import Cancelled, DeadlineExceeded, FailedPrecondition, ServiceError
 from service.runtime.model import LoadedModel
 from service.runtime.signature import Layout
-from service.verify import graph_passes
-from service.verify.split import normalised_name, split
-from service.verify.lirpa_compat import LirpaUnavailable, auto_lirpa, bounded_module, compute_upper_bounds
+from service.verify import capability, graph_passes, onnx_cut
+from service.verify import split as split_module
+from service.verify.capability import MethodCheck
+from service.verify.split import normalised_name
+from service.verify.lirpa_compat import (LirpaUnavailable, auto_lirpa, available_methods, bounded_module,
+                                         compute_upper_bounds)
 
 log = logging.getLogger(__name__)
 
@@ -41,45 +50,174 @@ FIELD = "model_name"
 WAIT_STEP = 0.1
 
 
+# Cuts tried, latest first, when split_layer is auto and the whole model does not bound with the method: each
+# try converts (ONNX route) and wraps a tail; the latest cut's tail is one layer and almost always bounds.
+AUTO_CUTS = 8
+WHOLE, AUTO = "whole", "auto"
+
+
+@dataclass
+class HybridParts:
+    """The model cut at ``layer``: the head gives the cut tensor from model inputs, the tail the logits from it."""
+
+    layer: str  # the cut, as the ONNX node is named
+    head: Callable[[Any], Any]  # model inputs (torch) -> the cut tensor (torch)
+    head_runtime: str  # "pytorch" (the mirror's head) or "onnxruntime" (the prepared graph)
+    tail: Any  # torch.nn.Module: the cut tensor -> logits
+    bounded_tail: Any  # auto_LiRPA BoundedModule of ``tail``, None when it cannot be bounded
+    operators: int  # in the tail
+    methods: dict[str, MethodCheck]  # per compat method name, on the tail
+
+    @property
+    def differentiable(self) -> bool:
+        return self.head_runtime == "pytorch"
+
+    @property
+    def verified(self) -> str:
+        return f"tail after {self.layer}: {self.operators} operators"
+
+
 @dataclass
 class Mirror:
-    module: Any  # torch.nn.Module (onnx2torch GraphModule), eval mode, float32, on ``device``
-    bounded: Any  # auto_LiRPA BoundedModule of ``module``
+    module: Any  # torch.nn.Module (onnx2torch GraphModule), eval, float32, on ``device``; None when onnx2torch
+    # cannot convert the whole graph (or its conversion diverges): then only the ONNX route's tails are mirrored
+    bounded: Any  # auto_LiRPA BoundedModule of ``module``, None when the whole model cannot be bounded
     device: str
     rewrites: list[str]
-    max_error: float  # worst |mirror - onnxruntime| over the check batch
+    max_error: float  # worst |mirror - onnxruntime| over the check batch; -1 without a whole mirror
     channels_first: bool
     check_input: Any  # the check batch, as model input on ``device``
+    prepared: Any = None  # onnx.ModelProto after graph_passes, batch axis free
+    reference: Any = None  # onnxruntime's logits of the prepared graph on the check batch (numpy)
+    whole_reason: str = ""  # why the whole model cannot be bounded at all
+    methods: dict[str, MethodCheck] = field(default_factory=dict)  # per compat method name, on the whole model
     # A BoundedModule keeps the state of a bound computation in its nodes: one computation at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    hybrids: dict[str, "HybridParts"] = field(default_factory=dict)
+    hybrids: dict[str, "HybridParts | _Refusal"] = field(default_factory=dict)
+    _cuts: list[str] | None = None
+    report: dict[str, Any] | None = None  # GetModel's verification, once computed (it may build and probe cuts)
 
-    def hybrid(self, layer: str) -> "HybridParts":
-        """The mirror cut at ``layer``, its tail wrapped for auto_LiRPA and checked like the whole (cached)."""
-        torch = _torch()
-        with self.lock:
+    @property
+    def head_runtime(self) -> str:
+        return "pytorch" if self.module is not None else "onnxruntime"
+
+    def cuts(self) -> list[str]:
+        """Layers the model can be cut at, latest first, named as the ONNX nodes."""
+        if self._cuts is None:
+            self._cuts = ([self._onnx_name(target) for target in split_module.candidate_cuts(self.module)]
+                          if self.module is not None else onnx_cut.candidate_cuts(self.prepared))
+        return self._cuts
+
+    def hybrid(self, layer: str, checkpoint: Callable[[], None] = lambda: None) -> HybridParts:
+        """The mirror cut at ``layer``, its tail wrapped for auto_LiRPA, checked and probed like the whole
+        (cached per layer, refusals too). InvalidArgument for a layer that is not there or does not cut."""
+        with holding(self.lock, checkpoint):
             if layer not in self.hybrids:
-                head, tail = split(self.module, layer)
-                with torch.no_grad():
-                    features = head(self.check_input)
-                    whole, rebuilt = self.module(self.check_input), tail(features)
-                if not _close(rebuilt.cpu().numpy(), whole.cpu().numpy()):
-                    raise FailedPrecondition(f"the mirror cut at {layer!r} does not recompose the model",
-                                             field="eva.split_layer")
-                bounded = _bound(tail, features[:1], self.device)
-                with torch.no_grad():
-                    if not _close(bounded(features).cpu().numpy(), whole.cpu().numpy()):
-                        raise FailedPrecondition(f"auto_LiRPA's forward of the part after {layer!r} differs from the "
-                                                 "mirror", field="eva.split_layer")
-                self.hybrids[layer] = HybridParts(head, tail, bounded)
-            return self.hybrids[layer]
+                try:
+                    self.hybrids[layer] = (self._torch_parts(layer, checkpoint) if self.module is not None
+                                           else self._onnx_parts(layer, checkpoint))
+                except FailedPrecondition as error:
+                    log.warning("cut refused: %s", error.message, extra={"layer": layer})
+                    self.hybrids[layer] = _Refusal(error.message, "eva.split_layer")
+                except (ServiceError, LirpaUnavailable):  # a bad name, a deadline, a cancellation: not decided
+                    raise
+                except Exception as error:  # onnxruntime, onnx2torch or torch on a cut they cannot take
+                    reason = f"the model cannot be cut at {layer!r} ({capability.one_line(error)})"
+                    log.warning("cut refused: %s", reason, extra={"layer": layer})
+                    self.hybrids[layer] = _Refusal(reason, "eva.split_layer")
+            decided = self.hybrids[layer]
+        if isinstance(decided, _Refusal):
+            raise FailedPrecondition(decided.message, field=decided.field)
+        return decided
+
+    def _onnx_name(self, target: str) -> str:
+        wanted = normalised_name(target)
+        return next((node.name for node in self.prepared.graph.node if normalised_name(node.name) == wanted), target)
+
+    def _torch_parts(self, layer: str, checkpoint: Callable[[], None]) -> HybridParts:
+        torch = _torch()
+        head, tail = split_module.split(self.module, layer)
+        with torch.no_grad():
+            features = head(self.check_input)
+        name = self._onnx_name(_cut_target(head))
+        return self._parts(name, head, "pytorch", tail, features, split_module.operator_count(tail), checkpoint)
+
+    def _onnx_parts(self, layer: str, checkpoint: Callable[[], None]) -> HybridParts:
+        torch = _torch()
+        node = onnx_cut.node_named(self.prepared, layer)
+        session = _cpu_session(onnx_cut.with_output(self.prepared, node.output[0]))
+        input_name, device = _input_name(self.prepared), self.device
+
+        def head(values):
+            (features,) = session.run([node.output[0]], {input_name: values.detach().cpu().numpy()})
+            return torch.from_numpy(features).to(device)
+
+        features = head(self.check_input)
+        tail_graph = onnx_cut.tail_model(self.prepared, node, tuple(features.shape))
+        checkpoint()
+        tail = _convert(tail_graph).to(self.device)
+        return self._parts(node.name or node.output[0], head, "onnxruntime", tail, features,
+                           len(tail_graph.graph.node), checkpoint)
+
+    def _parts(self, name, head, runtime, tail, features, operators, checkpoint) -> HybridParts:
+        torch = _torch()
+        with torch.no_grad():
+            rebuilt = tail(features).cpu().numpy()
+        if rebuilt.shape != self.reference.shape or not _close(rebuilt, self.reference):
+            raise FailedPrecondition(f"the model cut at {name!r} does not recompose it", field="eva.split_layer")
+        checkpoint()
+        try:
+            bounded = _checked_bounded(tail, features, self.reference, self.device)
+            methods = capability.probe(bounded, tail, features, checkpoint)
+        except FailedPrecondition as error:
+            log.warning("tail not bounded: %s", error.message, extra={"layer": name})
+            bounded, methods = None, capability.refused(error.message)
+        return HybridParts(name, head, runtime, tail, bounded, operators, methods)
+
+    def resolve(self, split_layer: str, method: str, checkpoint: Callable[[], None] = lambda: None
+                ) -> HybridParts | None:
+        """Where to bound with ``method`` (a compat name): None for the whole model, else the cut. ``split_layer``
+        "" or "auto": the whole model when the method runs on it, else the latest cut whose tail it bounds;
+        "whole": the whole model only; a node name: that cut. FailedPrecondition naming the method and why,
+        when it runs on none of them."""
+        wanted = split_layer.strip()
+        whole = self.methods.get(method, MethodCheck(False, "unknown method"))
+        if wanted.lower() == WHOLE or (wanted.lower() in ("", AUTO) and whole.runs):
+            if not whole.runs:
+                raise FailedPrecondition(f"bound_method {method} does not run on the whole model: {whole.reason}",
+                                         field="eva.bound_method")
+            return None
+        if wanted.lower() not in ("", AUTO):
+            parts = self.hybrid(wanted, checkpoint)
+            check = parts.methods[method]
+            if not check.runs:
+                raise FailedPrecondition(f"bound_method {method} does not run on the {parts.verified}: "
+                                         f"{check.reason}", field="eva.bound_method")
+            return parts
+        if method not in available_methods():
+            raise FailedPrecondition(f"bound_method {method}: {whole.reason}", field="eva.bound_method")
+        tried = []
+        for layer in self.cuts()[:AUTO_CUTS]:
+            checkpoint()
+            try:
+                parts = self.hybrid(layer, checkpoint)
+            except FailedPrecondition as error:
+                tried.append(f"{layer}: {error.message}")
+                continue
+            if parts.methods[method].runs:
+                return parts
+            tried.append(f"{parts.verified}: {parts.methods[method].reason}")
+        cuts = (f"nor after any layer ({tried[0]})" if tried
+                else "and no layer cuts the graph with a weighted layer after it")
+        field_name = FIELD if self.whole_reason else "eva.bound_method"
+        raise FailedPrecondition(f"bound_method {method} runs neither on the whole model ({whole.reason}) {cuts}",
+                                 field=field_name)
 
 
-@dataclass(frozen=True)
-class HybridParts:
-    head: Any  # pixels' model input -> the layer's output
-    tail: Any  # the layer's output -> logits
-    bounded_tail: Any  # auto_LiRPA BoundedModule of ``tail``
+def _cut_target(head: Any) -> str:
+    """The module the head ends at (the cut)."""
+    output = next(n for n in head.graph.nodes if n.op == "output")
+    return str(output.args[0].target)
 
 
 def _torch():
@@ -237,11 +375,46 @@ def _served_outputs(reference: np.ndarray, stripped: str | None) -> np.ndarray:
     return log_probabilities if stripped == "LogSoftmax" else np.exp(log_probabilities)
 
 
+def _checked_bounded(module: Any, x: Any, reference: np.ndarray, device: str) -> Any:
+    """auto_LiRPA's wrapper of ``module``, checked: its forward and its IBP bounds of a batch of points (a box of
+    width 0) equal ``reference`` (onnxruntime's outputs on ``x``). FailedPrecondition otherwise."""
+    torch = _torch()
+    try:
+        bounded = _bound(module, x[:1], device)
+        with torch.no_grad():
+            lirpa_forward = bounded(x).cpu().numpy()
+    except FailedPrecondition:
+        raise
+    except Exception as error:  # auto_LiRPA's tracer or graph builder on a module it cannot take
+        raise FailedPrecondition(f"auto_LiRPA cannot wrap it ({capability.one_line(error)})", field=FIELD) from error
+    if lirpa_forward.shape != reference.shape or not _close(lirpa_forward, reference):
+        raise FailedPrecondition(f"auto_LiRPA's forward differs from onnxruntime by up to "
+                                 f"{np.abs(lirpa_forward - reference).max():.3g}; its bounds would not hold",
+                                 field=FIELD)
+    # Bounds of a zero-width box are the values themselves: proves the bound graph runs on a batch (a shape
+    # frozen at the traced batch fails here) and computes the served model's margins.
+    classes = reference.shape[1]
+    spec = torch.from_numpy(np.eye(classes, dtype=np.float32)[None].repeat(len(x), 0)).to(device)
+    try:
+        with torch.no_grad():
+            point_bounds = compute_upper_bounds(bounded, x, x, x, spec, "IBP").cpu().numpy()
+    except Exception as error:
+        raise FailedPrecondition(f"auto_LiRPA's IBP fails on a batch of points ({capability.one_line(error)})",
+                                 field=FIELD) from error
+    if not _close(point_bounds, reference):
+        raise FailedPrecondition("auto_LiRPA's bounds on a batch of points differ from onnxruntime's outputs by up to "
+                                 f"{np.abs(point_bounds - reference).max():.3g}; its bounds would not hold",
+                                 field=FIELD)
+    return bounded
+
+
 def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: str | None = None,
                  checkpoint: Callable[[], None] = lambda: None) -> Mirror:
-    """Convert, check and wrap ``model`` for bound propagation (raises FailedPrecondition on any failure).
-    ``checkpoint`` runs between the steps (conversion, checks, auto_LiRPA's wrapping), each one call that
-    cannot be interrupted."""
+    """Convert, check, wrap and probe ``model`` for bound propagation. Raises FailedPrecondition only when no
+    part of the model can be mirrored (a non-float input, graph rewrites that change the function); a model
+    that cannot be converted or bounded whole gets a mirror without ``module`` or ``bounded``, with the reason,
+    for hybrid EVA. ``checkpoint`` runs between the steps (conversion, checks, auto_LiRPA's wrapping, each
+    method's probe), each one call that cannot be interrupted."""
     torch = _torch()
     info = model.info
     if info.signature.input_elem_type != onnx.TensorProto.FLOAT:
@@ -252,8 +425,6 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         onnx.load_model_from_string(model.model_bytes), batch_one=info.fixed_batch and info.max_batch == 1,
         fold_batch_norm=fold_batch_norm)
     _free_batch_axis(prepared)
-    checkpoint()
-    module = _convert(prepared).to(device)
     checkpoint()
 
     channels_first = info.layout is Layout.NCHW
@@ -268,36 +439,42 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
                                  "what the model computes; it cannot be mirrored", field=FIELD)
     checkpoint()
     x = torch.from_numpy(values).to(device)
-    with torch.no_grad():
-        mirrored = module(x).cpu().numpy()
-    if mirrored.shape != reference.shape or not _close(mirrored, reference):
-        node = first_divergence(prepared, module, values)
-        raise FailedPrecondition(f"the PyTorch mirror diverges from onnxruntime first at node {node!r} (beyond "
-                                 f"{RTOL:g} relative / {ATOL:g} absolute), so its bounds would not hold for the "
-                                 "served model", field=FIELD)
+    module, bounded, whole_reason, max_error = None, None, "", -1.0
+    try:
+        module = _convert(prepared).to(device)
+    except FailedPrecondition as refusal:
+        whole_reason = refusal.message
+    except Exception as error:  # onnx2torch misreading a graph (e.g. a Conv bias it looks for among initializers)
+        whole_reason = f"onnx2torch cannot convert the graph ({capability.one_line(error)})"
     checkpoint()
-    bounded = _bound(module, x[:1], device)
+    if module is not None:
+        with torch.no_grad():
+            mirrored = module(x).cpu().numpy()
+        if mirrored.shape != reference.shape or not _close(mirrored, reference):
+            node = first_divergence(prepared, module, values)
+            whole_reason = (f"the PyTorch mirror diverges from onnxruntime first at node {node!r} (beyond "
+                            f"{RTOL:g} relative / {ATOL:g} absolute), so its bounds would not hold for the served "
+                            "model")
+            module = None
+        else:
+            max_error = float(np.abs(mirrored - reference).max())
     checkpoint()
-    with torch.no_grad():
-        lirpa_forward = bounded(x).cpu().numpy()
-    if not _close(lirpa_forward, reference):
-        raise FailedPrecondition(f"auto_LiRPA's forward of the mirror differs from onnxruntime by up to "
-                                 f"{np.abs(lirpa_forward - reference).max():.3g}; its bounds would not hold",
-                                 field=FIELD)
-    # Bounds of a zero-width box are the values themselves: proves the bound graph runs on a batch (a shape
-    # frozen at the traced batch fails here) and computes the served model's margins.
-    classes = reference.shape[1]
-    spec = torch.from_numpy(np.eye(classes, dtype=np.float32)[None].repeat(CHECK_BATCH, 0)).to(device)
-    with torch.no_grad():
-        point_bounds = compute_upper_bounds(bounded, x, x, x, spec, "IBP").cpu().numpy()
-    if not _close(point_bounds, reference):
-        raise FailedPrecondition("auto_LiRPA's bounds on a batch of points differ from onnxruntime's outputs by up to "
-                                 f"{np.abs(point_bounds - reference).max():.3g}; its bounds would not hold",
-                                 field=FIELD)
-    error = float(np.abs(mirrored - reference).max())
-    log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites, "max_error": error})
-    return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=error,
-                  channels_first=channels_first, check_input=x)
+    if module is not None:
+        try:
+            bounded = _checked_bounded(module, x, reference, device)
+        except FailedPrecondition as refusal:
+            whole_reason = refusal.message
+    checkpoint()
+    methods = capability.probe(bounded, module, x, checkpoint) if bounded is not None else capability.refused(
+        whole_reason)
+    if whole_reason:
+        log.warning("the whole model cannot be bounded: %s", whole_reason, extra={"model": info.name})
+    log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites,
+                                    "max_error": max_error,
+                                    "methods": {name: check.runs for name, check in methods.items()}})
+    return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=max_error,
+                  channels_first=channels_first, check_input=x, prepared=prepared, reference=reference,
+                  whole_reason=whole_reason, methods=methods)
 
 
 @dataclass(frozen=True)
@@ -351,10 +528,11 @@ def mirror_for(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None
             except LirpaUnavailable as error:  # an installation matter, not the model's: not cached
                 raise FailedPrecondition(f"verified methods are not installed on this server: {error}",
                                          field="method") from error
-            except Exception as error:  # onnxruntime, onnx, onnx2torch or auto_LiRPA on a graph they cannot take
-                log.exception("mirror failed", extra={"model": model.info.name})
-                decided = _Refusal(f"the model cannot be mirrored for verification ({type(error).__name__}: "
-                                   f"{error})", FIELD)
+            except Exception as error:  # onnxruntime or onnx on a graph they cannot take
+                log.warning("mirror failed: %s", capability.one_line(error), extra={"model": model.info.name})
+                log.debug("mirror failed", exc_info=True)
+                decided = _Refusal(f"the model cannot be mirrored for verification ({capability.one_line(error)})",
+                                   FIELD)
             _mirrors[model] = decided
     if isinstance(decided, _Refusal):
         raise FailedPrecondition(decided.message, field=decided.field)
@@ -362,16 +540,39 @@ def mirror_for(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None
 
 
 def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
-    """Whether verified methods run on the model, and how (GetModel's ``verification``); ``checkpoint`` as in
-    ``mirror_for``."""
+    """Whether verified methods run on the model, and how (GetModel's ``verification``): per bound method, where
+    EVA's default ``split_layer`` (auto) would bound with it (the whole model, or the tail after a cut) or why
+    it cannot. ``checkpoint`` as in ``mirror_for``."""
     from service.verify.bounds import METHODS
-    from service.verify.lirpa_compat import available_methods
 
     try:
         mirror = mirror_for(model, checkpoint)
     except FailedPrecondition as error:
         return {"verifiable": False, "reason": error.message}
-    offered = available_methods()
-    return {"verifiable": True, "rewrites": mirror.rewrites, "device": mirror.device, "max_error": mirror.max_error,
-            "bound_methods": [name for name, method in METHODS.items() if method in offered],
-            "auto_lirpa_version": auto_lirpa().__version__}
+    if mirror.report is not None:
+        return mirror.report
+    checks = []
+    for name, method in METHODS.items():
+        try:
+            parts = mirror.resolve(AUTO, method, checkpoint)
+        except FailedPrecondition as refusal:
+            checks.append({"name": name, "runs": False, "reason": refusal.message})
+            continue
+        checks.append({"name": name, "runs": True, "split_layer": parts.layer if parts else "",
+                       "verified": parts.verified if parts else "whole model",
+                       "head_runtime": parts.head_runtime if parts else ""})
+    running = [check["name"] for check in checks if check["runs"]]
+    reason = "" if running else (mirror.whole_reason or checks[0]["reason"])
+    mirror.report = {"verifiable": bool(running), "reason": reason,
+            "rewrites": mirror.rewrites, "device": mirror.device, "max_error": mirror.max_error,
+            "bound_methods": running, "auto_lirpa_version": auto_lirpa().__version__, "method_checks": checks,
+            "whole_model_reason": mirror.whole_reason}
+    return mirror.report
+
+
+def cached_report(model: LoadedModel) -> dict[str, Any] | None:
+    """GetModel's verification when it is already decided (no build, no probe: safe on the event loop)."""
+    decided = _mirrors.get(model)
+    if isinstance(decided, _Refusal):
+        return {"verifiable": False, "reason": decided.message}
+    return decided.report if decided is not None else None

@@ -274,8 +274,24 @@ class ModelInfo(_message.Message):
     graph_outputs: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ..., logit_source: _Optional[str] = ..., logits_tensor: _Optional[str] = ..., threshold: _Optional[float] = ..., graph_outputs: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class BoundMethodCheck(_message.Message):
+    __slots__ = ("name", "runs", "reason", "split_layer", "verified", "head_runtime")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_LAYER_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    HEAD_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    runs: bool
+    reason: str
+    split_layer: str
+    verified: str
+    head_runtime: str
+    def __init__(self, name: _Optional[str] = ..., runs: _Optional[bool] = ..., reason: _Optional[str] = ..., split_layer: _Optional[str] = ..., verified: _Optional[str] = ..., head_runtime: _Optional[str] = ...) -> None: ...
+
 class Verification(_message.Message):
-    __slots__ = ("verifiable", "reason", "rewrites", "device", "max_error", "bound_methods", "auto_lirpa_version")
+    __slots__ = ("verifiable", "reason", "rewrites", "device", "max_error", "bound_methods", "auto_lirpa_version", "method_checks", "whole_model_reason")
     VERIFIABLE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     REWRITES_FIELD_NUMBER: _ClassVar[int]
@@ -283,6 +299,8 @@ class Verification(_message.Message):
     MAX_ERROR_FIELD_NUMBER: _ClassVar[int]
     BOUND_METHODS_FIELD_NUMBER: _ClassVar[int]
     AUTO_LIRPA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    WHOLE_MODEL_REASON_FIELD_NUMBER: _ClassVar[int]
     verifiable: bool
     reason: str
     rewrites: _containers.RepeatedScalarFieldContainer[str]
@@ -290,4 +308,6 @@ class Verification(_message.Message):
     max_error: float
     bound_methods: _containers.RepeatedScalarFieldContainer[str]
     auto_lirpa_version: str
-    def __init__(self, verifiable: _Optional[bool] = ..., reason: _Optional[str] = ..., rewrites: _Optional[_Iterable[str]] = ..., device: _Optional[str] = ..., max_error: _Optional[float] = ..., bound_methods: _Optional[_Iterable[str]] = ..., auto_lirpa_version: _Optional[str] = ...) -> None: ...
+    method_checks: _containers.RepeatedCompositeFieldContainer[BoundMethodCheck]
+    whole_model_reason: str
+    def __init__(self, verifiable: _Optional[bool] = ..., reason: _Optional[str] = ..., rewrites: _Optional[_Iterable[str]] = ..., device: _Optional[str] = ..., max_error: _Optional[float] = ..., bound_methods: _Optional[_Iterable[str]] = ..., auto_lirpa_version: _Optional[str] = ..., method_checks: _Optional[_Iterable[_Union[BoundMethodCheck, _Mapping]]] = ..., whole_model_reason: _Optional[str] = ...) -> None: ...

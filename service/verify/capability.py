@@ -1,0 +1,114 @@
+"""Which bound methods run on a bounded module, found by running each on a tiny box before any is offered.
+
+Building a ``BoundedModule`` and bounding points with IBP proves little about CROWN: auto_LiRPA 0.3 builds
+CROWN's backward pass per operator and can fail there (e.g. ``add_constant_node``: a size mismatch on a
+broadcast constant) on graphs whose IBP runs. So each method the installation offers is run on a box of
+radius ``RADIUS`` around ``BATCH`` inputs with a ``ROWS``-row specification, and must give finite bounds that
+hold at the box's centre, its two extreme corners and random points inside it. A method that fails is kept
+with its reason (one line) for GetModel and for the refusal of a request that asks for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from service.errors import Cancelled, DeadlineExceeded
+from service.verify.lirpa_compat import BOUND_METHODS, auto_lirpa, available_methods, compute_upper_bounds
+
+log = logging.getLogger(__name__)
+
+RADIUS, BATCH, ROWS, POINTS = 1e-3, 2, 2, 8
+# A method that needs longer than this on a 2-region box would need hours on an EVA map of 65 regions: it is
+# not offered. (CROWN on a 224-px ResNet-18 on CPU takes tens of seconds per region.)
+SECONDS = 120.0
+TOLERANCE = 1e-4  # relative and absolute, for float32 rounding between the bound graph and the module
+REASON_CHARS = 200
+
+
+@dataclass(frozen=True)
+class MethodCheck:
+    runs: bool
+    reason: str = ""  # why not, one line
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its type and message, whitespace collapsed, cut to ``REASON_CHARS``."""
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 3] + "..."
+
+
+def refused(reason: str) -> dict[str, MethodCheck]:
+    """Every method refused for the same reason (a module that cannot be bounded at all)."""
+    return {name: MethodCheck(False, reason) for name in BOUND_METHODS}
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def probe(bounded: Any, forward: Callable[[Any], Any], centre: Any,
+          checkpoint: Callable[[], None] = lambda: None) -> dict[str, MethodCheck]:
+    """Each of ``BOUND_METHODS`` run on ``bounded`` over a small box around ``centre[:BATCH]`` and checked
+    against ``forward`` (the module it wraps) at points of the box. ``checkpoint`` (the job's) runs between
+    auto_LiRPA's backward steps: a cancelled job stops the probe."""
+    import torch
+
+    centre = centre[:BATCH].detach()
+    low, high = centre - RADIUS, centre + RADIUS
+    with torch.no_grad():
+        classes = forward(centre).shape[1]
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        draws = torch.rand((POINTS, *centre.shape), generator=generator).to(centre.device)
+        points = [centre, low, high, *(low + (high - low) * draw for draw in draws)]
+        outputs = torch.stack([forward(point) for point in points])  # (P, B, K)
+    spec = np.zeros((len(centre), ROWS, classes), dtype=np.float32)
+    if classes >= 2:  # f_1 - f_0 and f_0 - f_1: both directions of a margin
+        spec[:, 0, 1], spec[:, 0, 0], spec[:, 1, 0], spec[:, 1, 1] = 1, -1, 1, -1
+    else:
+        spec[:, 0, 0], spec[:, 1, 0] = 1, -1
+    spec_t = torch.from_numpy(spec).to(centre.device)
+    reached = torch.einsum("bsk,pbk->pbs", spec_t, outputs).amax(dim=0).cpu().numpy()
+    offered = available_methods()
+    checks = {}
+    for name in BOUND_METHODS:
+        if name not in offered:
+            checks[name] = MethodCheck(False, f"not offered with auto_LiRPA {auto_lirpa().__version__} "
+                                              "(its alpha-CROWN fails on MaxPool; 0.4 or later offers it)")
+            continue
+        checks[name] = _run(bounded, name, centre, low, high, spec_t, reached, checkpoint)
+    return checks
+
+
+def _run(bounded, name, centre, low, high, spec, reached, checkpoint) -> MethodCheck:
+    import torch
+
+    deadline = time.monotonic() + SECONDS
+
+    def timed() -> None:
+        checkpoint()
+        if time.monotonic() > deadline:
+            raise _TooSlow()
+
+    try:
+        with torch.set_grad_enabled(name == "alpha-CROWN"):
+            bounds = compute_upper_bounds(bounded, centre, low, high, spec, name, timed)
+        bounds = bounds.detach().cpu().numpy()
+    except (Cancelled, DeadlineExceeded):
+        raise
+    except _TooSlow:
+        return MethodCheck(False, f"slower than {SECONDS:g} s on a box of {len(centre)} regions")
+    except Exception as error:  # auto_LiRPA on an operator or shape it cannot take
+        return MethodCheck(False, one_line(error))
+    if bounds.shape != reached.shape or not np.isfinite(bounds).all():
+        return MethodCheck(False, f"bounds of shape {bounds.shape} not finite or not one per specification row")
+    slack = TOLERANCE * (1 + np.abs(reached))
+    if (reached > bounds + slack).any():
+        worst = int(np.argmax(reached - bounds))
+        return MethodCheck(False, f"unsound: a point of the box reaches {float(reached.flat[worst]):.6g} above "
+                                  f"its bound {float(bounds.flat[worst]):.6g}")
+    return MethodCheck(True)

@@ -1,0 +1,258 @@
+"""Hybrid EVA (empirical head, verified tail) and the bound methods offered per model.
+
+Oracles: the served model (onnxruntime) at every point the hybrid head saw, which must stay under the bound of
+the box those points span; random points of a feature box through the tail, under the tail's verified bound;
+a linear head and a linear tail, whose hybrid bound is a closed form once the head's box is exact (it is the
+hull of the head's values at every corner of the pixel box, which the samples cover); auto_LiRPA 0.3's own
+refusal of CROWN through a MaxPool whose stride is not its kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import export_torch, strided_maxpool_classifier
+
+from service.errors import FailedPrecondition
+from service.explainers import eva
+from service.explainers.eva import EvaParams
+from service.runtime.model import load_model
+from service.verify import bounds as bounds_module
+from service.verify import capability
+from service.verify.bounds import METHODS, HybridBounds, MarginBounds
+from service.verify.mirror import build_mirror, mirror_for
+
+
+def explain(model, image, bound_method="ibp", split_layer="", samples=16, attack_steps=2, **params):
+    """EVA of the predicted class through the method and the verifier, as the job resolves split_layer."""
+    scores = model.predict(image[None])[0]
+    target = int(np.argmax(scores))
+    mirror = mirror_for(model)
+    parts = mirror.resolve(split_layer, METHODS[bound_method])
+    bounds = (MarginBounds(model, mirror, bound_method) if parts is None else
+              HybridBounds(model, mirror, bound_method, parts, samples=samples, attack_steps=attack_steps,
+                           rng=np.random.default_rng(0)))
+    output = eva.METHOD.attribute(None, image, EvaParams(bound_method=bound_method, split_layer=split_layer,
+                                                         hybrid_samples=samples, attack_steps=attack_steps, **params),
+                                  baseline=None, batch_size=0, rng=None, bound_margins=bounds, all_scores=scores,
+                                  targets=[target])
+    return output.details[0], target, bounds
+
+
+def margins(model, pixels, target, competitors):
+    scores = model.predict(np.asarray(pixels, dtype=np.float32))
+    return scores[:, competitors] - scores[:, [target]]
+
+
+def assert_sound_on_seen_points(model, hybrid, image, target, competitors, epsilon, fixed=(-1, 0)):
+    """The served model's margin at every point the head saw is under the tail's bound over their box."""
+    labels = eva.groups(image, EvaParams(grid_size=2)).labels
+    lower, upper = eva.region_boxes(image, labels, np.array(fixed), epsilon)
+    for region in range(len(fixed)):
+        low, high, points = hybrid.feature_box(lower[region], upper[region], target, competitors)
+        bound = hybrid.bound_tail([(low, high)], target, competitors)[0]
+        reached = margins(model, points.cpu().numpy(), target, competitors).max(axis=0)
+        assert (reached <= bound + 1e-4).all(), (reached, bound)
+    return points
+
+
+def onnx_classifier(name, nodes, input_dims, classes, initializers):
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, input_dims)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", classes])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return load_model(name, model.SerializeToString(), source="test")
+
+
+class ErfNet(torch.nn.Module):
+    """A CNN with an Erf (unboundable by auto_LiRPA 0.3) right after its first convolution."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.first = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.second = torch.nn.Conv2d(4, 6, 3, padding=1, stride=2)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.classifier = torch.nn.Linear(6, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.second(torch.erf(self.first(x))))
+        return self.classifier(self.pool(x).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def erf_net(tmp_path_factory):
+    path = export_torch(ErfNet(), tmp_path_factory.mktemp("erf") / "erf.onnx", (1, 3, 12, 12))
+    return load_model("erfnet", path.read_bytes(), source="test")
+
+
+def test_auto_cuts_an_erf_cnn_at_its_pooled_features_and_bounds_every_point_it_saw(erf_net):
+    model = erf_net
+    image = np.random.default_rng(0).random((12, 12, 3), dtype=np.float32)
+    mirror = mirror_for(model)
+    assert mirror.bounded is None and "Erf" in mirror.whole_reason
+    graph = onnx.load_model_from_string(model.model_bytes).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    classifier = next(node for node in graph.node if node.op_type == "Gemm")
+    latest = producers[classifier.input[0]].name  # the Flatten of the pooled features
+    details, target, hybrid = explain(model, image, "crown_ibp", epsilon=0.02, grid_size=2)
+    assert details["split_layer"] == latest == mirror.cuts()[0]
+    assert details["verified"] == f"tail after {latest}: 1 operators" and details["head_runtime"] == "pytorch"
+    assert not details["certified"]
+    points = assert_sound_on_seen_points(model, hybrid, image, target, details["competitors"], 0.02)
+    assert len(points) == 1 + 16 + 2 * (2 + 1)  # centre, samples, two attack paths
+
+
+def test_the_tails_verified_bounds_hold_inside_the_feature_box(erf_net):
+    """Cut right after the Erf: the tail (Conv, Relu, pooling, Linear) is bounded by CROWN-IBP over the box the
+    head's samples span; random points of that box, and its corners, through the tail stay under the bound."""
+    model = erf_net
+    image = np.random.default_rng(1).random((12, 12, 3), dtype=np.float32)
+    erf = next(node.name for node in onnx.load_model_from_string(model.model_bytes).graph.node if node.op_type == "Erf")
+    details, target, hybrid = explain(model, image, "crown_ibp", split_layer=erf, epsilon=0.02, grid_size=2)
+    assert details["split_layer"] == erf and details["verified"].startswith(f"tail after {erf}: ")
+    competitors = details["competitors"]
+    lower, upper = eva.region_boxes(image, np.zeros((12, 12), np.int64), np.array([-1]), 0.05)
+    low, high, _ = hybrid.feature_box(lower[0], upper[0], target, competitors)
+    bound = hybrid.bound_tail([(low, high)], target, competitors)[0]
+    generator = torch.Generator().manual_seed(2)
+    draws = torch.rand((256, *low.shape), generator=generator)
+    inside = torch.cat([low + (high - low) * draws, torch.where(draws < 0.5, low, high)])
+    with torch.no_grad():
+        logits = hybrid.tail(inside).numpy()
+    reached = (logits[:, competitors] - logits[:, [target]]).max(axis=0)
+    assert (reached <= bound + 1e-4).all()
+
+
+def test_a_linear_head_and_tail_give_the_closed_form_of_the_exact_head_box():
+    """f = W2 (W1 v + b1) + b2 on v = s x + o, cut between the two layers. Over a pixel box the head's hull is
+    exact per feature (each end at a corner), and a linear tail's bound over a box is exact: the hybrid AO of
+    each region is max_j sum_i max(d_ji lo_i, d_ji hi_i) + e_j, and at least the whole model's (verified) AO."""
+    rng = np.random.default_rng(3)
+    w1, b1 = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    w2, b2 = rng.normal(size=(3, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1, name="flatten"),
+             helper.make_node("Gemm", ["flat", "w1", "b1"], ["hidden"], name="hidden"),
+             helper.make_node("Gemm", ["hidden", "w2", "b2"], ["logits"], name="classifier")]
+    model = onnx_classifier("linear2", nodes, ["n", 1, 2, 2], 3, {"w1": w1, "b1": b1, "w2": w2, "b2": b2})
+    image = np.array([[[0.2], [0.9]], [[0.5], [0.03]]], dtype=np.float32)
+    epsilon = 0.1
+    # 256 corner draws over at most 4 free pixels (16 corners): every corner is drawn.
+    details, target, _ = explain(model, image, "crown", split_layer="hidden", samples=512, attack_steps=0,
+                                 epsilon=epsilon, grid_size=2)
+    whole, _, _ = explain(model, image, "crown", split_layer="whole", epsilon=epsilon, grid_size=2)
+    assert details["split_layer"] == "hidden" and not details["certified"] and whole["certified"]
+    scale, offset = (float(v[0]) for v in model.info.preprocessing.affine())
+    competitors, labels = details["competitors"], details["segments"]
+    expected = []
+    for fixed in range(-1, 4):
+        free = (labels != fixed)[..., None]
+        values = [scale * np.clip(image - side * epsilon * free, 0, 1).ravel() + offset for side in (1, -1)]
+        lo = np.minimum(values[0][:, None] * w1, values[1][:, None] * w1).sum(axis=0) + b1
+        hi = np.maximum(values[0][:, None] * w1, values[1][:, None] * w1).sum(axis=0) + b1
+        expected.append(max(np.maximum(d * lo, d * hi).sum() + b2[j] - b2[target]
+                            for j in competitors for d in [w2[:, j] - w2[:, target]]))
+    hybrid_overlaps = [details["adversarial_overlap"], *details["group_overlaps"]]
+    np.testing.assert_allclose(hybrid_overlaps, expected, atol=1e-4)
+    verified = np.array([whole["adversarial_overlap"], *whole["group_overlaps"]])
+    assert (np.array(hybrid_overlaps) >= verified - 1e-5).all()
+
+
+def test_a_tiny_vit_runs_hybrid_at_its_class_token(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
+                                               mlp_dim=64, num_classes=10)
+    torch.nn.init.normal_(vit.heads.head.weight, std=0.5)  # torchvision zeroes it: every margin would be 0
+    model = load_model("vit", export_torch(vit, tmp_path / "vit.onnx", (1, 3, 32, 32)).read_bytes(), source="test")
+    image = np.random.default_rng(4).random((32, 32, 3), dtype=np.float32)
+    details, target, hybrid = explain(model, image, "ibp", samples=8, attack_steps=1, epsilon=0.01, grid_size=2)
+    mirror = mirror_for(model)
+    assert mirror.bounded is None and "Erf" in mirror.whole_reason
+    graph = onnx.load_model_from_string(model.model_bytes).graph
+    cut = next(node for node in graph.node if node.name == details["split_layer"])
+    assert cut.op_type == "Gather" and [n.op_type for n in graph.node if cut.output[0] in n.input] == ["Gemm"]
+    assert not details["certified"] and details["head_runtime"] == "pytorch"
+    assert details["verified"] == f"tail after {cut.name}: 1 operators"
+    assert_sound_on_seen_points(model, hybrid, image, target, details["competitors"], 0.01, fixed=(-1,))
+
+
+def test_a_graph_onnx2torch_cannot_convert_runs_its_head_on_onnxruntime():
+    """ThresholdedRelu has no onnx2torch converter (onnxruntime runs it): the cut is made on the ONNX graph, the
+    head is the served graph on onnxruntime (samples only: no gradient), the tail converted and bounded."""
+    rng = np.random.default_rng(5)
+    initializers = {"w1": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
+                    "w2": rng.normal(size=(4 * 8 * 8, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
+    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("ThresholdedRelu", ["c1"], ["t1"], alpha=0.1, name="thresholded"),
+             helper.make_node("Flatten", ["t1"], ["flat"], axis=1, name="flatten"),
+             helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
+    model = onnx_classifier("thresholded", nodes, ["n", 1, 8, 8], 3, initializers)
+    mirror = mirror_for(model)
+    assert mirror.module is None and "ThresholdedRelu" in mirror.whole_reason
+    image = np.random.default_rng(6).random((8, 8, 1), dtype=np.float32)
+    details, target, hybrid = explain(model, image, "crown", samples=24, attack_steps=5, epsilon=0.05, grid_size=2)
+    assert details["split_layer"] == "flatten" and details["head_runtime"] == "onnxruntime"
+    assert not details["certified"] and details["verified"] == "tail after flatten: 1 operators"
+    points = assert_sound_on_seen_points(model, hybrid, image, target, details["competitors"], 0.05)
+    assert len(points) == 1 + 24  # no attack without gradients
+    with pytest.raises(FailedPrecondition, match="ThresholdedRelu"):  # a cut before it leaves it in the tail
+        mirror.resolve("conv", "IBP")
+
+
+def maxpool_model():
+    return load_model("maxpool", strided_maxpool_classifier().SerializeToString(), source="test")
+
+
+def test_only_the_methods_that_run_are_offered_and_the_others_are_refused_by_name():
+    model = maxpool_model()
+    mirror = build_mirror(model)
+    assert mirror.methods["IBP"].runs
+    for method in ("CROWN-IBP", "CROWN"):
+        assert not mirror.methods[method].runs and "stride" in mirror.methods[method].reason
+        assert len(mirror.methods[method].reason) <= capability.REASON_CHARS
+    mirror = mirror_for(model)
+    with pytest.raises(FailedPrecondition, match="CROWN.*stride") as caught:
+        MarginBounds(model, mirror, "crown")
+    assert caught.value.field == "eva.bound_method"
+    with pytest.raises(FailedPrecondition, match="CROWN.*stride"):
+        mirror.resolve("whole", "CROWN")
+    parts = mirror.resolve("", "CROWN")  # auto: the whole model does not take CROWN, the tail after flatten does
+    assert parts.layer == "flatten" and parts.methods["CROWN"].runs
+    assert mirror.resolve("auto", "IBP") is None
+
+
+def test_a_bounding_failure_at_request_time_is_a_failed_precondition_logged_in_one_line(monkeypatch, caplog):
+    model = maxpool_model()
+    mirror = mirror_for(model)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("The size of tensor a (16) must match the size of tensor b (352)")
+
+    monkeypatch.setattr(bounds_module, "compute_upper_bounds", broken)
+    image = np.random.default_rng(8).random((1, 8, 8, 1), dtype=np.float32)
+    with caplog.at_level(logging.WARNING), pytest.raises(FailedPrecondition, match="ibp.*size of tensor") as caught:
+        MarginBounds(model, mirror, "ibp")(image, image, 0, [1, 2])
+    assert caught.value.field == "eva.bound_method"
+    assert [r.exc_info for r in caplog.records if r.name == bounds_module.__name__] == [None]
+
+
+def test_a_method_whose_bounds_miss_a_point_of_the_box_is_not_offered(monkeypatch):
+    """The probe checks soundness: bounds below the margin at the box's centre make the method refused."""
+    model = maxpool_model()
+    real = capability.compute_upper_bounds
+
+    def low(bounded, x, lower, upper, spec, method, checkpoint=None):
+        result = real(bounded, x, lower, upper, spec, method, checkpoint)
+        return result - 1.0 if method == "IBP" else result
+
+    monkeypatch.setattr(capability, "compute_upper_bounds", low)
+    checks = build_mirror(model).methods
+    assert not checks["IBP"].runs and checks["IBP"].reason.startswith("unsound")
