@@ -315,8 +315,12 @@ def _sigmoid(outputs: int, what: str) -> Callable[[Path], Case]:
     def build(path: Path) -> Case:
         net = _tiny_cnn(outputs, head="sigmoid")
         _export(net, path, (1, 3, SIZE, SIZE))
+        reference = _torch_reference(net, **IMAGENET)
+        if outputs == 1:  # a binary head is served as two classes, negative and positive: [1 - p, p]
+            probability = reference
+            reference = lambda pixels: np.concatenate([1 - probability(pixels), probability(pixels)], axis=1)  # noqa: E731
         return Case(path.stem, f"{TINY} with a Sigmoid head [N,{outputs}] ({what})", path,
-                    {"preprocessing": IMAGENET}, _torch_reference(net, **IMAGENET))
+                    {"preprocessing": IMAGENET}, reference)
 
     return build
 

@@ -144,7 +144,7 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
             predict.columns([class_index]), job.image, setting.params,
             baseline=setting.baseline.resolve(job.image, model.info.preprocessing, rng), batch_size=batch_size,
             rng=rng, checkpoint=control.checkpoint,
-            **(verified_inputs(model, setting.params, control, clean, [class_index], rng)
+            **(verified_inputs(model, setting.params, control, clean, [class_index], rng, job.image.shape)
                if setting.method.verified else {}))).maps[0]
         for setting, rng in zip(job.settings, streams)])
 

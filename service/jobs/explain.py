@@ -146,7 +146,7 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
 
     clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
     targets = job.targets.resolve(clean)
-    verified = verified_inputs(model, job.params, control, clean, targets, rng) if job.method.verified else {}
+    verified = verified_inputs(model, job.params, control, clean, targets, rng, shape) if job.method.verified else {}
     output = as_output(job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
                                             batch_size=batch_size, rng=rng, checkpoint=control.checkpoint,
                                             **verified))

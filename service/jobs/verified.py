@@ -17,7 +17,8 @@ STAGE = "verify"
 
 
 def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobControl, clean: np.ndarray,
-                    targets: Sequence[int], rng: np.random.Generator) -> dict[str, Any]:
+                    targets: Sequence[int], rng: np.random.Generator,
+                    image_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
     """``attribute``'s extra arguments; builds (or reuses) the mirror and resolves ``split_layer`` (the whole
     model, or a cut for hybrid bounds), raising FailedPrecondition when the model cannot be verified or the
     bound method runs on no part of it. ``rng`` draws hybrid mode's samples and attack starts."""
@@ -28,6 +29,12 @@ def verified_inputs(model: LoadedModel, params: eva.EvaParams, control: JobContr
         raise FailedPrecondition(f"model {model.info.name!r} has a sigmoid head: its classes are scored independently, "
                                  "and EVA bounds the margins between competing classes of one softmax; explain it "
                                  "with a black-box method", field="method")
+    if image_shape is not None and tuple(image_shape) != model.info.image_shape:
+        # A dynamic-size model's mirror is built and its bound methods checked at the load probe's size only.
+        size = "x".join(map(str, model.info.image_shape[:2]))
+        raise FailedPrecondition(f"model {model.info.name!r} takes images of any size, and its verification mirror is "
+                                 f"checked at {size} only; send a {size} image, or load the model with a fixed "
+                                 "height and width (overrides or --set height=..., width=...)", field="image")
     total = len(targets) * eva.regions_per_class(params, model.info.image_shape)
     done = [0]
 

@@ -130,7 +130,10 @@ def identity_constants_to_initializers(model: onnx.ModelProto) -> list[str]:
 
 def _dequantized(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int) -> np.ndarray:
     """(x - zero_point) * scale, the scale (and zero point) per tensor or along ``axis``."""
-    if scale.ndim == 1 and quantized.ndim > 0:
+    if scale.size == 1:  # per tensor, whether the scale is a scalar or a 1-element vector
+        scale = scale.reshape(())
+        zero_point = None if zero_point is None else zero_point.reshape(())
+    elif scale.ndim == 1:
         shape = [1] * quantized.ndim
         shape[axis] = scale.size
         scale = scale.reshape(shape)
