@@ -56,7 +56,7 @@ def row(client, models, name: str, eva_timeout: float) -> list[str]:
         eva_time = "-"
     else:
         eva_time = _timed_eva(client, case, images[0], EVA_8X8, eva_timeout)
-        if not eva_time.endswith(" s"):  # CROWN-IBP failed: how long IBP takes, for comparison
+        if not eva_time.endswith(" s"):  # CROWN-IBP refused or out of time: how long IBP takes, for comparison
             eva_time += "; IBP: " + _timed_eva(client, case, images[0], {**EVA_8X8, "bound_method": "ibp"},
                                                eva_timeout)
     described = client.get_model(name)
@@ -75,7 +75,7 @@ def _timed_eva(client, case, image, params, timeout: float) -> str:
     elapsed = time.perf_counter() - start
     if timed.code == "DEADLINE_EXCEEDED":
         return f"> {timeout:g} s"
-    return f"{elapsed:.1f} s" if timed.kind != "refused" else f"{timed.code}: {timed.detail}"
+    return f"{timed}, {elapsed:.1f} s" if timed.kind != "refused" else f"{timed.code}: {timed.detail}"
 
 
 def _output_kind_name(value: int) -> str:
@@ -96,7 +96,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown cases {unknown}; known: {', '.join(CASES)}")
     header = ["case", "source / configuration", "loads", "predict max error", "black-box methods ok",
-              "EVA (2x2, IBP, eps 1/255)", "EVA 8x8 time (CROWN-IBP)", "output kind (how detected), output shape"]
+              "EVA (2x2, IBP, eps 1/255)", "EVA 8x8 (CROWN-IBP): mode, time", "output kind (how detected), output shape"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header), flush=True)
     with tempfile.TemporaryDirectory(prefix="conformance-") as directory:

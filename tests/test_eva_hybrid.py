@@ -256,3 +256,22 @@ def test_a_method_whose_bounds_miss_a_point_of_the_box_is_not_offered(monkeypatc
     monkeypatch.setattr(capability, "compute_upper_bounds", low)
     checks = build_mirror(model).methods
     assert not checks["IBP"].runs and checks["IBP"].reason.startswith("unsound")
+
+
+def test_a_method_whose_bounds_are_vacuous_is_not_offered():
+    """x -> H x with H = [[1, 1], [1, -1]] (H H = 2 I), 28 times: the function is 2**14 x, linear, so CROWN's
+    bounds are exact, while IBP multiplies the box's width by |H|'s row sums, 2, at every layer: its margin bounds
+    over a box of radius 1e-3 are about 2**28 * 1e-3, 8,000 times what the function reaches there, which is no
+    information about the model."""
+    from service.verify.lirpa_compat import bounded_module
+
+    layers = []
+    for _ in range(28):
+        layer = torch.nn.Linear(2, 2)  # with a (zero) bias: 0.3's IBP fails on a specification over a bare MatMul
+        layer.weight.data, layer.bias.data = torch.tensor([[1.0, 1.0], [1.0, -1.0]]), torch.zeros(2)
+        layers.append(layer)
+    module = torch.nn.Sequential(*layers).eval()
+    centre = torch.tensor([[0.0, 0.0], [1e-4, -1e-4]])  # where the function is near 0: its range is the box's
+    checks = capability.probe(bounded_module(module, centre[:1], "cpu"), module, centre)
+    assert not checks["IBP"].runs and checks["IBP"].reason.startswith("vacuous"), checks["IBP"]
+    assert checks["CROWN"].runs, checks["CROWN"]

@@ -299,7 +299,9 @@ def test_the_output_is_chosen_by_name_and_a_wrong_name_lists_the_outputs():
                                atol=1e-5)
 
     model, weights = two_outputs(feature_map=False)
-    assert _load(model).info.signature.output_name == "features"  # both are [batch, classes]: the first
+    with pytest.raises(InvalidArgument) as ambiguous:  # both are [batch, classes], neither activated: ask
+        _load(model)
+    assert ambiguous.value.field == "overrides.output" and "2 outputs could be class scores" in str(ambiguous.value)
     named = _load(model, output="logits")
     assert named.info.num_classes == 5
     np.testing.assert_allclose(named.predict(images), true_logits(images, weights, np.zeros(5)), rtol=1e-5, atol=1e-5)

@@ -22,7 +22,7 @@ from service.errors import InvalidArgument, ServiceError
 from service.runtime.preprocessing import Preprocessing
 
 # The sidecar keys LoadModel's ModelOverrides carries (name, description, metrics and source are the file's).
-OVERRIDE_KEYS = ("layout", "output_kind", "height", "width", "batch_size", "labels")
+OVERRIDE_KEYS = ("layout", "output_kind", "height", "width", "batch_size", "labels", "output", "threshold")
 PREPROCESSING_KEYS = tuple(field.name for field in dataclasses.fields(Preprocessing))
 # What a server's refusal names for an override, and what the command line calls it.
 _OVERRIDE_FIELD = re.compile(r"\boverrides\.([a-z_]+(?:\.[a-z_]+)?)")
@@ -51,7 +51,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not known:
             names = ", ".join([*OVERRIDE_KEYS, *(f"preprocessing.{k}" for k in PREPROCESSING_KEYS)])
             raise InvalidArgument(f"is not a model override; known: {names}", field=f"--set {key}")
-        value = _labels(raw, key) if key == "labels" else _value(raw)
+        value = _labels(raw, key) if key == "labels" else raw.strip() if key == "output" else _value(raw)
         update = {top: {sub: value}} if sub else {top: value}
         try:
             ModelConfig().merge(update, "overrides", "overrides")
@@ -102,7 +102,7 @@ def to_model_overrides(spec: dict[str, Any]) -> dict[str, Any]:
         message["layout"] = ms.Layout.Name(LAYOUTS[Layout(spec["layout"].strip())])
     if "output_kind" in spec:
         message["output_kind"] = ms.OutputKind.Name(OUTPUT_KINDS[OutputKind(spec["output_kind"].strip())])
-    for key in ("height", "width", "batch_size"):
+    for key in ("height", "width", "batch_size", "output", "threshold"):
         if key in spec:
             message[key] = spec[key]
     if "labels" in spec:
@@ -137,6 +137,8 @@ def refusal_line(error: BaseException) -> str | None:
         from service.api.status import CODES
 
         name, field, message = CODES[type(error)].name, error.field, error.message
+    elif type(error).__name__ == "InvalidRequest":  # the client's: a method, parameter or baseline it cannot send
+        return f"error: INVALID_ARGUMENT: {error}"
     elif isinstance(error, OSError) and error.filename is not None:  # an image or model file the user named
         return f"error: {error.filename}: {error.strerror or error}"
     else:

@@ -3,8 +3,10 @@
 Read from the graph alone, before any session exists, so a model that is not
 an image classifier is refused with a message that says why.
 
-The output explained is the one the configuration names (``output``), else the first graph output that
-is [batch, classes] once trailing axes of size 1 are dropped (Caffe2-era exports give [N, C, 1, 1]). When
+The output explained is the one the configuration names (``output``), else the graph output that is
+[batch, classes] once trailing axes of size 1 are dropped (Caffe2-era exports give [N, C, 1, 1]); of several
+such outputs, the one a Softmax, LogSoftmax or Sigmoid ends, and with none or several of those the model is
+refused until ``output`` names one (an embedding beside the logits must not be explained by mistake). When
 it ends in Softmax, LogSoftmax or Sigmoid (possibly followed by reshapes), the input of that node is the
 model's logits: ``pre_activation`` names it, so the session can return it alongside the output.
 """
@@ -180,7 +182,17 @@ def _choose_output(graph: onnx.GraphProto, name: str | None, field: str, output_
             raise InvalidArgument(f"output {_describe(chosen)} is not float class scores [batch, classes] (trailing "
                                   f"axes of size 1 allowed); the model's outputs: {listed}", field=output_field)
         return chosen
-    chosen = next((o for o in graph.output if _is_class_scores(o)), None)
+    candidates = [o for o in graph.output if _is_class_scores(o)]
+    if len(candidates) > 1:
+        # Several outputs could be class scores (logits beside an embedding, an auxiliary head): the one a
+        # Softmax, LogSoftmax or Sigmoid ends is the classifier's; otherwise which one is meant is the user's call.
+        activated = [o for o in candidates if terminal_activation(graph, o.name)[0] in ACTIVATION_KINDS]
+        if len(activated) != 1:
+            raise InvalidArgument(f"{len(candidates)} outputs could be class scores ("
+                                  f"{', '.join(_describe(o) for o in candidates)}); name the one to explain (config "
+                                  "key 'output')", field=output_field)
+        candidates = activated
+    chosen = candidates[0] if candidates else None
     if chosen is None:
         output = graph.output[0]
         if len(graph.output) == 1 and output.type.HasField("tensor_type"):

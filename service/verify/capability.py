@@ -4,7 +4,8 @@ Building a ``BoundedModule`` and bounding points with IBP proves little about CR
 CROWN's backward pass per operator and can fail there (e.g. ``add_constant_node``: a size mismatch on a
 broadcast constant) on graphs whose IBP runs. So each method the installation offers is run on a box of
 radius ``RADIUS`` around ``BATCH`` inputs with a ``ROWS``-row specification, and must give finite bounds that
-hold at the box's centre, its two extreme corners and random points inside it. A method that fails is kept
+hold at the box's centre, its two extreme corners and random points inside it, and that are not vacuous
+(``VACUOUS``). A method that fails is kept
 with its reason (one line) for GetModel and for the refusal of a request that asks for it.
 """
 
@@ -27,6 +28,10 @@ RADIUS, BATCH, ROWS, POINTS = 1e-3, 2, 2, 8
 # not offered. (CROWN on a 224-px ResNet-18 on CPU takes tens of seconds per region.)
 SECONDS = 120.0
 TOLERANCE = 1e-4  # relative and absolute, for float32 rounding between the bound graph and the module
+# Bounds this many times above the margins' own scale on a box of radius RADIUS say nothing about the model (IBP
+# through a deep network multiplies the box's width at every layer: 1e28 on a random-weight MnasNet): the method is
+# not offered there, so that auto EVA cuts the model instead of returning a map of noise marked as verified.
+VACUOUS = 1e3
 REASON_CHARS = 200
 
 
@@ -78,7 +83,7 @@ def probe(bounded: Any, forward: Callable[[Any], Any], centre: Any,
     for name in BOUND_METHODS:
         if name not in offered:
             checks[name] = MethodCheck(False, f"not offered with auto_LiRPA {auto_lirpa().__version__} "
-                                              "(its alpha-CROWN fails on MaxPool; 0.4 or later offers it)")
+                                              "(this project offers alpha-CROWN from auto_LiRPA 0.4)")
             continue
         checks[name] = _run(bounded, name, centre, low, high, spec_t, reached, checkpoint)
     return checks
@@ -106,6 +111,10 @@ def _run(bounded, name, centre, low, high, spec, reached, checkpoint) -> MethodC
         return MethodCheck(False, one_line(error))
     if bounds.shape != reached.shape or not np.isfinite(bounds).all():
         return MethodCheck(False, f"bounds of shape {bounds.shape} not finite or not one per specification row")
+    gap, scale = float((bounds - reached).max()), max(1.0, float(np.abs(reached).max()))
+    if gap > VACUOUS * scale:
+        return MethodCheck(False, f"vacuous: bounds {gap:.3g} above the margins reached on a box of radius {RADIUS:g}, "
+                                  f"over {VACUOUS:g} times their scale {scale:.3g}")
     slack = TOLERANCE * (1 + np.abs(reached))
     if (reached > bounds + slack).any():
         worst = int(np.argmax(reached - bounds))

@@ -106,7 +106,7 @@ class OnnxplainClient:
         """
         request = ms.LoadModelRequest(name=name, replace=replace)
         if overrides:
-            json_format.ParseDict(dict(overrides), request.overrides)
+            _parse(dict(overrides), request.overrides, "overrides")
         if path is not None:
             request.path = path
         elif onnx_model is not None:
@@ -210,9 +210,9 @@ class OnnxplainClient:
             entry = request.settings.add(label=setting.get("label", ""))
             entry.method.CopyFrom(method_spec(setting["method"], setting.get("params")))
             if setting.get("baseline"):
-                json_format.ParseDict(dict(setting["baseline"]), entry.baseline)
+                _parse(dict(setting["baseline"]), entry.baseline, "baseline")
         for values in metric_baselines:
-            json_format.ParseDict(dict(values), request.metric_baselines.add())
+            _parse(dict(values), request.metric_baselines.add(), "metric_baselines")
         return self._last(self.explainer.Consistency(request, timeout=timeout, metadata=self._metadata),
                           on_progress)
 
@@ -324,6 +324,18 @@ class OnnxplainClient:
         raise RuntimeError("the stream ended without a result")
 
 
+class InvalidRequest(ValueError):
+    """What was given cannot make a request (an unknown method, a parameter of another name, type or range):
+    nothing was sent."""
+
+
+def _parse(values: Mapping[str, Any], message, what: str):
+    try:
+        return json_format.ParseDict(values, message)
+    except json_format.ParseError as error:
+        raise InvalidRequest(f"{what}: {error}") from error
+
+
 def method_spec(name: str, params: Mapping[str, Any] | None = None) -> methods_pb2.MethodSpec:
     """A MethodSpec from a method name and its parameters by name (scalars allowed for repeated fields)."""
     return _spec(methods_pb2.MethodSpec(), name, params, "method")
@@ -336,10 +348,10 @@ def metric_spec(name: str, params: Mapping[str, Any] | None = None) -> metrics_p
 def _spec(spec, name: str, params: Mapping[str, Any] | None, kind: str):
     known = [f.name for f in spec.DESCRIPTOR.oneofs_by_name["params"].fields]
     if name not in known:
-        raise ValueError(f"unknown {kind} {name!r}; this client knows {known}")
+        raise InvalidRequest(f"unknown {kind} {name!r}; this client knows {known}")
     chosen = getattr(spec, name)
     chosen.SetInParent()  # selects it even when every parameter keeps its default
-    json_format.ParseDict(_listify_repeated(dict(params or {}), chosen), chosen)
+    _parse(_listify_repeated(dict(params or {}), chosen), chosen, f"{kind} {name}")
     return spec
 
 
@@ -347,7 +359,7 @@ def _common(request, *, seed: int | None = None, baseline: Mapping[str, Any] | N
     if seed is not None:
         request.seed = seed
     if baseline:
-        json_format.ParseDict(dict(baseline), request.baseline)
+        _parse(dict(baseline), request.baseline, "baseline")
 
 
 def _score_space(probabilities: bool, space: str | None = None) -> int:
