@@ -219,11 +219,14 @@ def terminal_activation(graph: onnx.GraphProto, output: str) -> tuple[str, str |
     return node.op_type, None
 
 
-def with_output(model: onnx.ModelProto, name: str, like: str) -> onnx.ModelProto:
+def with_output(model: onnx.ModelProto, name: str, like: str | None = None) -> onnx.ModelProto:
     """``model`` with the tensor ``name`` also a graph output (edited in place), so one session call returns it with
-    the rest. Its element type is that of the output ``like`` (an activation keeps the type); its shape is left
-    to onnxruntime."""
+    the rest. Its element type is that of the output ``like`` (an activation keeps the type), else left to
+    onnxruntime, as its shape is."""
     if any(o.name == name for o in model.graph.output):
+        return model
+    if like is None:
+        model.graph.output.append(onnx.ValueInfoProto(name=name))
         return model
     elem_type = next(o.type.tensor_type.elem_type for o in model.graph.output if o.name == like)
     model.graph.output.append(onnx.helper.make_tensor_value_info(name, elem_type, None))

@@ -31,13 +31,14 @@ import onnxruntime as ort
 
 from service.errors import Cancelled, DeadlineExceeded, FailedPrecondition, ServiceError
 from service.runtime.model import LoadedModel
+from service.runtime.scores import log_softmax, softmax
 from service.runtime.signature import Layout
 from service.verify import capability, graph_passes, onnx_cut
 from service.verify import split as split_module
 from service.verify.capability import MethodCheck
-from service.verify.split import normalised_name
 from service.verify.lirpa_compat import (LirpaUnavailable, auto_lirpa, available_methods, bounded_module,
                                          compute_upper_bounds)
+from service.verify.split import normalised_name
 
 log = logging.getLogger(__name__)
 
@@ -398,9 +399,7 @@ def _served_outputs(reference: np.ndarray, stripped: str | None) -> np.ndarray:
     """What the served graph outputs, given the prepared graph's logits and the softmax that was removed."""
     if stripped is None:
         return reference
-    shifted = reference - reference.max(axis=1, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return log_probabilities if stripped == "LogSoftmax" else np.exp(log_probabilities)
+    return log_softmax(reference) if stripped == "LogSoftmax" else softmax(reference)
 
 
 def _checked_bounded(module: Any, x: Any, reference: np.ndarray, device: str) -> Any:

@@ -15,6 +15,7 @@ import onnx
 from onnx import helper
 
 from service.errors import InvalidArgument
+from service.runtime import signature
 from service.verify.split import FIELD, normalised_name
 
 # Operators whose constant weights make a tail worth verifying (a tail of activations alone verifies nothing
@@ -83,8 +84,7 @@ def with_output(model: onnx.ModelProto, tensor: str) -> onnx.ModelProto:
     """The model with ``tensor`` as an extra output (the head: one run gives the cut tensor)."""
     head = onnx.ModelProto()
     head.CopyFrom(model)
-    head.graph.output.append(onnx.ValueInfoProto(name=tensor))
-    return head
+    return signature.with_output(head, tensor)
 
 
 def tail_model(model: onnx.ModelProto, node: onnx.NodeProto, feature_shape: tuple[int, ...]) -> onnx.ModelProto:
