@@ -15,6 +15,8 @@ function is a plain function of numpy arrays and a batched ``predict``::
 - ``rng`` is the only source of randomness: the same seed gives the same map.
 - Methods call ``predict`` with at most ``batch_size`` images at a time and
   accumulate, so memory stays bounded whatever the number of perturbations.
+- A ``randomized`` method also returns its precision (``Output.precision``): it samples in rounds from two
+  independent halves of ``rng`` and stops at its ``target_reliability`` (``precision``).
 - A ``verified`` method (EVA) bounds the model instead of sampling it: it gets a
   ``bound_margins`` callable from the job and stays free of torch itself.
 
@@ -43,6 +45,7 @@ import numpy as np
 
 from service.declared import Declared, param  # noqa: F401 - param is how methods declare parameters
 from service.explainers.baselines import Fill
+from service.explainers.precision import Precision
 
 Predict = Callable[[np.ndarray], np.ndarray]
 # Raises (Cancelled, DeadlineExceeded) when the work must stop; called between steps that do not call ``predict``.
@@ -65,6 +68,8 @@ class Output:
 
     maps: np.ndarray
     details: list[dict[str, Any]]
+    # Randomized methods: how precise the maps are and how many samples they took (``precision``).
+    precision: "Precision | None" = None
 
 
 def as_output(result: "Output | np.ndarray") -> Output:
