@@ -1,0 +1,162 @@
+"""Samples chosen by convergence against fixed sample counts, per randomized method.
+
+    python bench/precision.py                 # bundled models and the 224 x 224 resnet18 (about 30 min on 2 cores)
+    python bench/precision.py --quick         # bundled models only, 3 seeds, 2 images each
+
+For every randomized method, model and image, over several seeds:
+
+- **adaptive**: the method at its defaults (``target_reliability`` 0.9, its count parameter a cap): samples
+  and forward passes used, the reliability it reports, how often it reached the target;
+- **fixed**: the method at its former fixed count (``target_reliability`` 0): the reliability it reports;
+- **seed-to-seed**: the Spearman correlation of the maps of two seeds at the defaults, the agreement a user
+  sees when re-running (what the reliability predicts);
+- **overhead**: the adaptive call's wall time over the wall time of as many bare forward passes at the same
+  batch size (precision estimates and reliability checks included; goal <= 1.05). Measured on the 224^2
+  model only, where the forward pass dominates as it does in production.
+
+Prints a Markdown table (the one in bench/README.md) and, with ``--out``, writes the rows as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+METHODS = ("rise", "sobol", "hsic", "lime", "kernel_shap", "wcam")
+# The counts each method used before issue 12 (fixed): what "fixed" reruns.
+FORMER = {"rise": {"num_masks": 4000}, "sobol": {"num_designs": 32}, "hsic": {"num_designs": 500},
+          "lime": {"num_samples": 1000}, "kernel_shap": {"num_samples": 1000}, "wcam": {"num_designs": 8}}
+BUNDLED = ("shapes", "scale_texture", "digits")
+BATCH = 32
+
+
+def bundled(name: str):
+    from service.runtime.model import load_model
+
+    path = ROOT / "models" / name / "model.onnx"
+    return load_model(name, path.read_bytes(), source=str(path), model_path=path, default_batch_size=BATCH)
+
+
+def samples(model, name: str, count: int) -> list[np.ndarray]:
+    from service.runtime import images
+
+    folder = ROOT / "models" / name / "samples"
+    manifest = json.loads((folder / "manifest.json").read_text())["samples"][:count]
+    height, width = model.input_size()
+    return [images.fit(images.match_channels(images.to_unit_pixels(np.asarray(Image.open(folder / s["image"]))),
+                                             model.info.channels), height, width,
+                       model.info.preprocessing.resize)[0] for s in manifest]
+
+
+def explain(model, method_name: str, params: dict, image: np.ndarray, seed: int):
+    from service.explainers import get_method
+    from service.jobs.explain import ExplainJob, run_explain
+
+    method = get_method(method_name)
+    started = time.perf_counter()
+    result = run_explain(model, ExplainJob(method, method.make_params(params), image, seed=seed, batch_size=BATCH))
+    return result, time.perf_counter() - started
+
+
+def bare_seconds(model, passes: int, image: np.ndarray) -> float:
+    batch = np.repeat(image[None], BATCH, axis=0)
+    started = time.perf_counter()
+    for start in range(0, passes, BATCH):
+        model.predict(batch[:min(BATCH, passes - start)], batch_size=BATCH)
+    return time.perf_counter() - started
+
+
+def run_case(model, model_name: str, method: str, images: list[np.ndarray], seeds: int, overhead: bool) -> dict:
+    adaptive, fixed, agreement, ratios = [], [], [], []
+    for index, image in enumerate(images):
+        maps = []
+        for seed in range(seeds):
+            result, seconds = explain(model, method, {}, image, seed)
+            precision = result.precision
+            adaptive.append((precision.samples, result.forward_passes, float(precision.reliability[0]),
+                             precision.stop_reason.value))
+            maps.append(result.maps[0].ravel())
+            if overhead and seed == 0:
+                ratios.append(seconds / bare_seconds(model, result.forward_passes, image))
+            if seed < 2:  # the fixed count is deterministic in cost; two seeds show its reliability
+                fixed_result, _ = explain(model, method, {**FORMER[method], "target_reliability": 0.0}, image, seed)
+                fixed.append((fixed_result.forward_passes, float(fixed_result.precision.reliability[0])))
+        agreement += [stats.spearmanr(a, b).statistic for a, b in itertools.combinations(maps, 2)]
+    samples_used, passes, reliability, reasons = zip(*adaptive)
+    return {"model": model_name, "method": method, "images": len(images), "seeds": seeds,
+            "adaptive_samples_median": float(np.median(samples_used)),
+            "adaptive_samples_range": [int(min(samples_used)), int(max(samples_used))],
+            "adaptive_passes_mean": float(np.mean(passes)),
+            "adaptive_reliability_mean": float(np.mean(reliability)),
+            "adaptive_reliability_sd": float(np.std(reliability)),
+            "reached_target": float(np.mean([r == "reliability" for r in reasons])),
+            "fixed_passes": float(np.mean([p for p, _ in fixed])),
+            "fixed_reliability_mean": float(np.mean([r for _, r in fixed])),
+            "seed_agreement_mean": float(np.nanmean(agreement)), "seed_agreement_sd": float(np.nanstd(agreement)),
+            "overhead": float(np.mean(ratios)) if ratios else None}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | method | adaptive: samples (median, range) | passes | reliability (mean +- sd) | reached 0.9 "
+             "| fixed: passes | reliability | seed-to-seed Spearman (mean +- sd) | overhead |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        overhead = f"{r['overhead']:.3f}" if r["overhead"] is not None else ""
+        low, high = r["adaptive_samples_range"]
+        lines.append(
+            f"| {r['model']} | {r['method']} | {r['adaptive_samples_median']:g} ({low}-{high}) "
+            f"| {r['adaptive_passes_mean']:.0f} | {r['adaptive_reliability_mean']:.3f} +- "
+            f"{r['adaptive_reliability_sd']:.3f} | {r['reached_target']:.0%} | {r['fixed_passes']:.0f} "
+            f"| {r['fixed_reliability_mean']:.3f} | {r['seed_agreement_mean']:.3f} +- {r['seed_agreement_sd']:.3f} "
+            f"| {overhead} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="bundled models only, 3 seeds, 2 images each")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    seeds, count = (3, 2) if args.quick else (args.seeds, args.images)
+    methods = args.methods.split(",")
+    rows = []
+    for name in BUNDLED:
+        model = bundled(name)
+        pictures = samples(model, name, count)
+        for method in methods:
+            rows.append(run_case(model, name, method, pictures, seeds, overhead=False))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+    if not args.quick:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from explainers import export_resnet18, load  # the 224^2 benchmark model of bench/explainers.py
+
+        with tempfile.TemporaryDirectory() as folder:
+            model = load(export_resnet18(Path(folder) / "resnet18.onnx"))
+        scene = bundled("shapes")
+        picture = np.asarray(Image.fromarray((samples(scene, "shapes", 1)[0] * 255).astype(np.uint8))
+                             .resize((224, 224), Image.BILINEAR), dtype=np.float32) / 255.0
+        for method in methods:
+            rows.append(run_case(model, "resnet18 224", method, [picture], 3, overhead=True))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print(table(rows))
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
