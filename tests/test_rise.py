@@ -242,12 +242,13 @@ def test_stops_at_the_target_on_an_easy_map_and_later_on_a_hard_one():
 
 
 def test_max_seconds_stops_sampling():
-    """Each call sleeps 20 ms and a round takes 4 calls: 0.1 s allows two rounds, not the cap's 16."""
+    """Each call sleeps 20 ms and a round takes 4 calls, at least 80 ms: 0.1 s passes after the first or second
+    round (the first on a loaded machine), not after the cap's 16."""
     image, predict = _sigmoid_problem(9)
     slow = lambda images: (time.sleep(0.02), predict(images))[1]
     precision = attribute(slow, image, RiseParams(num_masks=4000, target_reliability=0.0, max_seconds=0.1),
                           baseline=_fill(image), batch_size=64, rng=np.random.default_rng(0)).precision
-    assert precision.stop_reason == StopReason.TIME and 2 <= precision.rounds <= 3
+    assert precision.stop_reason == StopReason.TIME and 1 <= precision.rounds <= 2, precision.rounds
     assert precision.samples == precision.rounds * ROUND_MASKS
 
 

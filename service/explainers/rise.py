@@ -176,7 +176,7 @@ def memory(params: RiseParams, image_shape: tuple[int, int, int], targets: int, 
     building = batch * (5 * cells**2 + 2 * rows + footprint.F32 * height * cells) \
         + min(DRAW_CELLS, batch * cells**2) * footprint.F32
     perturbing = footprint.perturbation(batch, image_shape)
-    adding = batch * pixels * (footprint.F32 + footprint.F64) + footprint.F64 * targets * pixels
+    adding = footprint.F64 * batch * pixels + 2 * footprint.F64 * 2 * targets * pixels
     centered = int(params.centered)
     sums = footprint.F64 * ((2 + 2 * centered) * targets * pixels + (1 + centered) * pixels)  # one half's
     finishing = sums + 6 * footprint.F64 * targets * pixels + 2 * footprint.maps(targets, image_shape)
@@ -186,36 +186,52 @@ def memory(params: RiseParams, image_shape: tuple[int, int, int], targets: int, 
 
 class HalfSums:
     """One half's streaming float64 sums over its masks: what its map, the map over both halves and the standard
-    error need, without keeping a mask. y is the score (per class), M the mask (per pixel)."""
-
-    def __init__(self, targets: int, height: int, width: int, centered: bool) -> None:
-        self.count, self.centered = 0, centered
-        self.scores = np.zeros(targets)  # sum y
-        self.weighted = np.zeros((targets, height, width))  # sum y M
-        self.weighted_sq = np.zeros((targets, height, width))  # sum y^2 M^2
-        self.coverage = np.zeros((height, width))  # sum M
-        if centered:  # the terms of the centred estimator's influence function, squared
-            self.scores_sq = np.zeros(targets)  # sum y^2
-            self.square_weighted = np.zeros((targets, height, width))  # sum y^2 M
-            self.cross = np.zeros((targets, height, width))  # sum y M^2
-            self.coverage_sq = np.zeros((height, width))  # sum M^2
+    error need, without keeping a mask. y is the score (per class), M the mask (per pixel); sums over pixels are
+    kept flat, (T, H x W)."""
 
     NAMES = ("scores", "weighted", "weighted_sq", "coverage")
     CENTERED_NAMES = ("scores_sq", "square_weighted", "cross", "coverage_sq")
 
+    def __init__(self, targets: int, height: int, width: int, centered: bool) -> None:
+        self.count, self.centered, self.shape = 0, centered, (height, width)
+        pixels = height * width
+        self.scores = np.zeros(targets)  # sum y
+        self.weighted = np.zeros((targets, pixels))  # sum y M
+        self.weighted_sq = np.zeros((targets, pixels))  # sum y^2 M^2
+        self.coverage = np.zeros(pixels)  # sum M
+        if centered:  # the terms of the centred estimator's influence function, squared
+            self.scores_sq = np.zeros(targets)  # sum y^2
+            self.square_weighted = np.zeros((targets, pixels))  # sum y^2 M
+            self.cross = np.zeros((targets, pixels))  # sum y M^2
+            self.coverage_sq = np.zeros(pixels)  # sum M^2
+
     def add(self, scores: np.ndarray, masks: np.ndarray) -> None:
-        """``scores`` (B, T) float64 of the perturbations kept by ``masks`` (B, H, W) float32."""
-        squared, scores_sq = masks * masks, scores * scores
+        """``scores`` (B, T) float64 of the perturbations kept by ``masks`` (B, H, W) float32.
+
+        One float64 copy of the masks, squared in place: the products are two float64 BLAS calls (numpy's
+        float64-by-float32 product does not use BLAS and took five times as long as all of this)."""
+        flat = masks.reshape(len(masks), -1).astype(np.float64)
+        scores_sq = scores * scores
         self.count += len(scores)
         self.scores += scores.sum(axis=0)
-        self.weighted += np.tensordot(scores.T, masks, axes=1)
-        self.weighted_sq += np.tensordot(scores_sq.T, squared, axes=1)
-        self.coverage += masks.sum(axis=0)
+        self.coverage += flat.sum(axis=0)
+        targets = scores.shape[1]
         if self.centered:
+            both = np.concatenate([scores, scores_sq], axis=1)  # (B, 2T): y, y^2
+            by_mask = both.T @ flat
+            self.weighted += by_mask[:targets]
+            self.square_weighted += by_mask[targets:]
             self.scores_sq += scores_sq.sum(axis=0)
-            self.square_weighted += np.tensordot(scores_sq.T, masks, axes=1)
-            self.cross += np.tensordot(scores.T, squared, axes=1)
-            self.coverage_sq += squared.sum(axis=0)
+        else:
+            self.weighted += scores.T @ flat
+        np.multiply(flat, flat, out=flat)
+        if self.centered:
+            by_square = both.T @ flat
+            self.cross += by_square[:targets]
+            self.weighted_sq += by_square[targets:]
+            self.coverage_sq += flat.sum(axis=0)
+        else:
+            self.weighted_sq += scores_sq.T @ flat
 
     def merged(self, other: "HalfSums") -> "HalfSums":
         both = copy.copy(self)
@@ -226,9 +242,10 @@ class HalfSums:
 
     def map(self, keep_probability: float, where=(slice(None), slice(None))) -> np.ndarray:
         """sum y M / (N p), or sum (y - mean y) M / (N p) centred, (T, H, W) over the pixels ``where``."""
-        total = self.weighted[(slice(None), *where)]
+        total = self.weighted.reshape(-1, *self.shape)[(slice(None), *where)]
         if self.centered:
-            total = total - (self.scores / max(self.count, 1))[:, None, None] * self.coverage[where]
+            coverage = self.coverage.reshape(self.shape)[where]
+            total = total - (self.scores / max(self.count, 1))[:, None, None] * coverage
         return total / (max(self.count, 1) * keep_probability)
 
     def standard_error(self, keep_probability: float) -> np.ndarray:
@@ -240,12 +257,12 @@ class HalfSums:
         if not self.centered:
             total, total_sq = self.weighted, self.weighted_sq
         else:
-            b, c = (self.scores / count)[:, None, None], self.coverage / count
+            b, c = (self.scores / count)[:, None], self.coverage / count
             total = self.weighted - 2.0 * count * b * c
-            total_sq = (self.weighted_sq + c**2 * self.scores_sq[:, None, None] + b**2 * self.coverage_sq
+            total_sq = (self.weighted_sq + c**2 * self.scores_sq[:, None] + b**2 * self.coverage_sq
                         - 2.0 * c * self.square_weighted - 2.0 * b * self.cross + 2.0 * b * c * self.weighted)
         variance = np.maximum(total_sq - total**2 / count, 0.0) / max(count - 1, 1)
-        return np.sqrt(variance / count) / keep_probability
+        return (np.sqrt(variance / count) / keep_probability).reshape(-1, *self.shape)
 
 
 def feature_pixels(sampler: MaskSampler) -> tuple[slice, slice]:
