@@ -280,7 +280,7 @@ def reliability(halves: list[HalfSums], keep_probability: float, where: tuple[sl
 
 def round_batches(round_index: int, counts: tuple[int, int], batch_size: int):
     """The batches of one round: lists of (half, start, stop), half 0's masks then half 1's, ``batch_size`` at
-    most in all, so that a small round still fills the batches."""
+    most in all: the halves share batches, so a batch of 256 scores a whole round in one call."""
     per_half = ROUND_MASKS // 2
     pieces = [(half, round_index * per_half, min((round_index + 1) * per_half, counts[half])) for half in (0, 1)]
     batch, room = [], batch_size
