@@ -127,6 +127,9 @@ class OnnxplainClient {
    *   with {@link tensorToFloat32Array}. `mapFrame` says which frame the maps are in:
    *   `MAP_FRAME_IMAGE` (a letterbox model: the image's own height and width, `placement` saying
    *   where it lay in `modelInputImage`) or `MAP_FRAME_MODEL_INPUT` (the size of `modelInputImage`).
+   *   A randomized method (RISE, Sobol, HSIC, LIME, KernelSHAP, WCAM) also sets `attributions[i].precision`
+   *   (null otherwise): `standardError` (a tensor like the map, in the same frame), `reliability`, `samples` of
+   *   `maxSamples`, `stopReason` ('STOP_REASON_RELIABILITY', 'STOP_REASON_SAMPLES' or 'STOP_REASON_TIME').
    */
   async explain(modelName, imageBytes, options = {}) {
     const request = this._explainRequest(modelName, imageBytes, options);

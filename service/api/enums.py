@@ -14,6 +14,7 @@ from service.ensembles.aggregate import AGGREGATORS as AGGREGATOR_NAMES
 from service.ensembles.normalise import NORMALISATIONS as NORMALISATION_NAMES
 from service.jobs.measure import MEASURES as MEASURE_NAMES
 from service.explainers.baselines import BaselineKind
+from service.explainers.precision import StopReason
 from service.runtime.preprocessing import ChannelOrder, PixelRange, ResizePolicy
 from service.runtime.scores import ScoreSpace
 from service.runtime.signature import Layout, OutputKind
@@ -36,6 +37,8 @@ MAP_DOMAINS = {"pixel": ex.MAP_DOMAIN_PIXEL, "wavelet": ex.MAP_DOMAIN_WAVELET}
 SCORE_SPACES = {space: ex.ScoreSpace.Value(f"SCORE_SPACE_{space.name}") for space in ScoreSpace}
 # Baseline kinds share their names: KIND_BLUR <-> BaselineKind.BLUR.
 BASELINE_KINDS = {kind: methods_pb2.Baseline.Kind.Value(f"KIND_{kind.name}") for kind in BaselineKind}
+# Stop reasons share their names: STOP_REASON_RELIABILITY <-> StopReason.RELIABILITY.
+STOP_REASONS = {reason: ex.StopReason.Value(f"STOP_REASON_{reason.name}") for reason in StopReason}
 CORRUPTIONS = {corruption: ex.Corruption.Value(f"CORRUPTION_{corruption.name}") for corruption in Corruption}
 # Ensemble choices share their names: NORMALISATION_MAX_ABS <-> "max_abs", AGGREGATOR_UCB <-> "ucb".
 NORMALISATIONS = {name: ex.Normalisation.Value(f"NORMALISATION_{name.upper()}") for name in NORMALISATION_NAMES}

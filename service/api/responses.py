@@ -14,7 +14,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client.tensors import to_tensor
 
 from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_FRAMES, NORMALISATIONS,
-                               OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES)
+                               OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES, STOP_REASONS)
 from service.audit.run import AuditOutcome
 from service.jobs.aggregate import AggregateResult, Combination
 from service.jobs.measure import MeasureResult
@@ -99,13 +99,28 @@ def _attribution(result: ExplainResult, index: int) -> ex.Attribution:
     details = result.details[index] if result.details else {}
     if details and result.method in DETAILS:
         getattr(attribution, result.method).CopyFrom(DETAILS[result.method](details))
+    if result.precision is not None:
+        attribution.precision.CopyFrom(precision(result, index))
     return attribution
 
 
-def returned_map(result: ExplainResult, index: int) -> np.ndarray:
-    """A map as the response carries it: in the image's own frame for a letterboxed image (``map_frame``)."""
-    attribution = result.maps[index].astype(np.float32)
+def returned_map(result: ExplainResult, index: int, maps: np.ndarray | None = None) -> np.ndarray:
+    """A map as the response carries it: in the image's own frame for a letterboxed image (``map_frame``).
+    ``maps`` (T, H, W) at the model input, by default the result's maps (also: their standard errors)."""
+    attribution = (result.maps if maps is None else maps)[index].astype(np.float32)
     return attribution if result.placement is None else images.to_image_frame(attribution, result.placement)
+
+
+def precision(result: ExplainResult, index: int) -> ex.Precision:
+    """Target ``index``'s precision; its standard error in the map's frame, mapped back as the map is."""
+    known = result.precision
+    return ex.Precision(
+        standard_error=to_tensor(returned_map(result, index, known.standard_error)),
+        reliability=float(known.reliability[index]), samples=known.samples, max_samples=known.max_samples,
+        forward_passes=known.forward_passes, rounds=known.rounds, stop_reason=STOP_REASONS[known.stop_reason],
+        samples_for_target=known.samples_for_target,
+        target_reliability=float(result.parameters.get("target_reliability", 0.0)),
+    )
 
 
 def wcam_details(details: dict) -> ex.WcamDetails:

@@ -39,8 +39,12 @@ def explain(args: argparse.Namespace) -> None:
                                         args.out / f"{stem}.{attribution.class_index}"))
         if details.HasField("eva"):
             target.update(_eva_outputs(details.eva))
+        if attribution.precision is not None:
+            target["precision"] = _precision_summary(attribution.precision)
         targets.append(target)
         print(f"{attribution.label} (class {attribution.class_index}, score {attribution.score:.4f}): {picture}")
+        if attribution.precision is not None:
+            print(f"  {_precision_line(attribution.precision)}")
     print(f"{explanation.forward_passes} forward passes in {explanation.timings.get('total_ms', 0):.0f} ms on "
           f"{explanation.provider}; seed {explanation.seed}; maps: {maps_path}")
     if args.json:
@@ -50,6 +54,30 @@ def explain(args: argparse.Namespace) -> None:
                    "maps": str(maps_path), "map_frame": explanation.map_frame, "targets": targets}
         (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary, indent=2))
+
+
+def _precision_summary(precision) -> dict[str, Any]:
+    """A randomized method's precision for the JSON summary: everything but the standard error map, which is
+    summarised by its mean and maximum (the maps' .npy holds the maps only)."""
+    return {"reliability": precision.reliability, "target_reliability": precision.target_reliability,
+            "samples": precision.samples, "max_samples": precision.max_samples,
+            "forward_passes": precision.forward_passes, "rounds": precision.rounds,
+            "stop_reason": precision.stop_reason, "samples_for_target": precision.samples_for_target,
+            "standard_error_mean": float(precision.standard_error.mean()),
+            "standard_error_max": float(precision.standard_error.max())}
+
+
+STOPPED = {"reliability": "target reached", "samples": "cap spent", "time": "time limit"}
+
+
+def _precision_line(precision) -> str:
+    """One line: "reliability 0.91 (target 0.90); 1536/4000 samples; stopped: target reached"."""
+    line = (f"reliability {precision.reliability:.2f} (target {precision.target_reliability:.2f}); "
+            f"{precision.samples}/{precision.max_samples} samples; "
+            f"stopped: {STOPPED.get(precision.stop_reason, precision.stop_reason)}")
+    if precision.stop_reason != "reliability" and precision.samples_for_target > precision.samples:
+        line += f" (about {precision.samples_for_target} would reach the target)"
+    return line
 
 
 def _own_image(path: Path):

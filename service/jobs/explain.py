@@ -16,6 +16,7 @@ from service.errors import InvalidArgument
 from service.explainers import footprint
 from service.explainers.base import Method, as_output
 from service.explainers.baselines import Baseline
+from service.explainers.precision import Precision
 from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
@@ -93,6 +94,8 @@ class ExplainResult:
     details: list[dict[str, Any]] | None = None  # per target, method-specific (see explainers.base.Output)
     placement: Placement | None = None  # the job's: ``maps`` are at the model input, the response maps them back
     metric_score_space: ScoreSpace = METRIC_SPACE
+    # Randomized methods: the maps' standard errors (T, H, W) and reliability (T,), samples used (Output.precision).
+    precision: Precision | None = None
 
     @property
     def parameters_json(self) -> str:
@@ -172,4 +175,5 @@ def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None 
         details=details,
         placement=job.placement,
         metric_score_space=job.metric_score_space,
+        precision=output.precision,
     )

@@ -19,7 +19,7 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
-from onnxplain_client.enums import full_name
+from onnxplain_client.enums import full_name, short_name
 from onnxplain_client.tensors import from_tensor, to_tensor
 
 ImageLike = Any  # str | Path | bytes | np.ndarray | PIL.Image.Image
@@ -35,12 +35,28 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class Precision:
+    """How precise a randomized method's map is (xai.v1.Precision): absent for deterministic methods."""
+
+    standard_error: np.ndarray  # (H, W) float32, per pixel, in the map's units and frame
+    reliability: float  # expected Spearman with the map of another seed (split-half, Spearman-Brown corrected)
+    samples: int  # samples used, in the unit of the method's count parameter
+    max_samples: int  # the cap (the count parameter)
+    forward_passes: int
+    rounds: int
+    stop_reason: str  # "reliability" (target reached), "samples" (cap spent) or "time" (max_seconds passed)
+    samples_for_target: int  # samples that would reach target_reliability (0: no target, or not predictable)
+    target_reliability: float
+
+
+@dataclass(frozen=True)
 class Attribution:
     class_index: int
     label: str
     score: float
     map: np.ndarray  # (H, W) float32
     metrics: dict[str, Any] = field(default_factory=dict)  # name -> xai.v1.MetricResult
+    precision: Precision | None = None  # randomized methods only
 
 
 @dataclass(frozen=True)
@@ -415,7 +431,8 @@ def _is_repeated(descriptor) -> bool:
 def _explanation(response: ex.ExplainResponse) -> Explanation:
     return Explanation(
         method=response.method,
-        attributions=[Attribution(a.class_index, a.label, a.score, from_tensor(a.map), {m.name: m for m in a.metrics})
+        attributions=[Attribution(a.class_index, a.label, a.score, from_tensor(a.map), {m.name: m for m in a.metrics},
+                                  _precision(a.precision) if a.HasField("precision") else None)
                       for a in response.attributions],
         seed=response.seed,
         forward_passes=response.forward_passes,
@@ -431,4 +448,14 @@ def _explanation(response: ex.ExplainResponse) -> Explanation:
     )
 
 
-__all__ = ["Attribution", "Explanation", "OnnxplainClient", "Prediction", "image_message", "method_spec", "metric_spec"]
+def _precision(message: ex.Precision) -> Precision:
+    return Precision(
+        standard_error=from_tensor(message.standard_error), reliability=message.reliability, samples=message.samples,
+        max_samples=message.max_samples, forward_passes=message.forward_passes, rounds=message.rounds,
+        stop_reason=short_name("StopReason", ex.StopReason.Name(message.stop_reason)),
+        samples_for_target=message.samples_for_target, target_reliability=message.target_reliability,
+    )
+
+
+__all__ = ["Attribution", "Explanation", "OnnxplainClient", "Precision", "Prediction", "image_message", "method_spec",
+           "metric_spec"]

@@ -18,6 +18,13 @@ class ScoreSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCORE_SPACE_LOGIT: _ClassVar[ScoreSpace]
     SCORE_SPACE_LOG_PROBABILITY: _ClassVar[ScoreSpace]
 
+class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STOP_REASON_UNSPECIFIED: _ClassVar[StopReason]
+    STOP_REASON_RELIABILITY: _ClassVar[StopReason]
+    STOP_REASON_SAMPLES: _ClassVar[StopReason]
+    STOP_REASON_TIME: _ClassVar[StopReason]
+
 class MapFrame(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MAP_FRAME_UNSPECIFIED: _ClassVar[MapFrame]
@@ -75,6 +82,10 @@ SCORE_SPACE_RAW: ScoreSpace
 SCORE_SPACE_PROBABILITY: ScoreSpace
 SCORE_SPACE_LOGIT: ScoreSpace
 SCORE_SPACE_LOG_PROBABILITY: ScoreSpace
+STOP_REASON_UNSPECIFIED: StopReason
+STOP_REASON_RELIABILITY: StopReason
+STOP_REASON_SAMPLES: StopReason
+STOP_REASON_TIME: StopReason
 MAP_FRAME_UNSPECIFIED: MapFrame
 MAP_FRAME_MODEL_INPUT: MapFrame
 MAP_FRAME_IMAGE: MapFrame
@@ -222,7 +233,7 @@ class BaselineReport(_message.Message):
     def __init__(self, target_scores: _Optional[_Iterable[float]] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ...) -> None: ...
 
 class Attribution(_message.Message):
-    __slots__ = ("class_index", "label", "score", "map", "metrics", "wcam", "eva")
+    __slots__ = ("class_index", "label", "score", "map", "metrics", "wcam", "eva", "precision")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +241,7 @@ class Attribution(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     WCAM_FIELD_NUMBER: _ClassVar[int]
     EVA_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     label: str
     score: float
@@ -237,7 +249,30 @@ class Attribution(_message.Message):
     metrics: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricResult]
     wcam: WcamDetails
     eva: EvaDetails
-    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ..., eva: _Optional[_Union[EvaDetails, _Mapping]] = ...) -> None: ...
+    precision: Precision
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ..., eva: _Optional[_Union[EvaDetails, _Mapping]] = ..., precision: _Optional[_Union[Precision, _Mapping]] = ...) -> None: ...
+
+class Precision(_message.Message):
+    __slots__ = ("standard_error", "reliability", "samples", "max_samples", "forward_passes", "rounds", "stop_reason", "samples_for_target", "target_reliability")
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FOR_TARGET_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    standard_error: _tensor_pb2.Tensor
+    reliability: float
+    samples: int
+    max_samples: int
+    forward_passes: int
+    rounds: int
+    stop_reason: StopReason
+    samples_for_target: int
+    target_reliability: float
+    def __init__(self, standard_error: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., reliability: _Optional[float] = ..., samples: _Optional[int] = ..., max_samples: _Optional[int] = ..., forward_passes: _Optional[int] = ..., rounds: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., samples_for_target: _Optional[int] = ..., target_reliability: _Optional[float] = ...) -> None: ...
 
 class EvaDetails(_message.Message):
     __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon", "certified_radius", "split_layer", "verified", "head_runtime")

@@ -113,16 +113,20 @@ class OcclusionParams(_message.Message):
     def __init__(self, window: _Optional[_Iterable[int]] = ..., stride: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RiseParams(_message.Message):
-    __slots__ = ("num_masks", "grid_size", "keep_probability", "centered")
+    __slots__ = ("num_masks", "grid_size", "keep_probability", "centered", "target_reliability", "max_seconds")
     NUM_MASKS_FIELD_NUMBER: _ClassVar[int]
     GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
     KEEP_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     CENTERED_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     num_masks: int
     grid_size: int
     keep_probability: float
     centered: bool
-    def __init__(self, num_masks: _Optional[int] = ..., grid_size: _Optional[int] = ..., keep_probability: _Optional[float] = ..., centered: _Optional[bool] = ...) -> None: ...
+    target_reliability: float
+    max_seconds: float
+    def __init__(self, num_masks: _Optional[int] = ..., grid_size: _Optional[int] = ..., keep_probability: _Optional[float] = ..., centered: _Optional[bool] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class SobolParams(_message.Message):
     __slots__ = ("grid_size", "num_designs", "perturbation", "sigma")
