@@ -41,9 +41,8 @@ def model():
     return ModelRepository(MODELS).load_path("shapes")
 
 
-@pytest.fixture
-def seen(model, monkeypatch):
-    """Every image the model is run on, in order (the pixels as the job sent them)."""
+def recorded(model, monkeypatch) -> list[np.ndarray]:
+    """Every batch ``model`` runs from now on, in order (the pixels as the job sent them)."""
     batches = []
     real = model.outputs
 
@@ -53,6 +52,11 @@ def seen(model, monkeypatch):
 
     monkeypatch.setattr(model, "outputs", recording, raising=False)
     return batches
+
+
+@pytest.fixture
+def seen(model, monkeypatch):
+    return recorded(model, monkeypatch)
 
 
 def whole_cap(method_name: str, values: dict):
@@ -121,6 +125,44 @@ def test_explain_draws_the_same_masks_whatever_the_baseline_the_metrics_or_the_i
     seen.clear()
     run_explain(model, ExplainJob(rise, params, grey(model), Targets((0,)), Baseline(BaselineKind.BLACK), seed=6))
     assert not np.allclose(keeps(np.concatenate(seen)[2:], 0.0), plain, atol=0.05)  # another seed, other masks
+
+
+def test_measure_explains_every_transformed_image_with_the_clean_ones_masks(model, seen):
+    """The grey image is its own flip, shift and quarter turn: Measure's 12 transformed explanations perturb
+    it with the clean explanation's masks, as one run_explain with the image's seed does."""
+    rise, params = whole_cap("rise", {"num_masks": MASKS, "grid_size": 4})
+    run_measure(model, MeasureJob((grey(model),), rise, params, measures=("transforms",), baseline=Baseline(
+        BaselineKind.BLACK), seed=2))
+    explanations = np.concatenate(seen).reshape(13, 2 + MASKS, *model.info.image_shape)  # clean, 12 transforms
+    masks = keeps(explanations[:, 2:], 0.0)
+    assert np.ptp(masks[0]) > 0.5
+    for transformed in masks[1:]:
+        np.testing.assert_allclose(transformed, masks[0], atol=2e-6)
+
+
+def test_an_audit_explains_an_item_with_the_same_masks_on_every_model(model, seen, monkeypatch, tmp_path):
+    """Two models audited on one grey item: the same RISE masks, from the item's seed (stability across models
+    then compares the models' maps, not two samplers)."""
+    from PIL import Image
+
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.full(model.info.image_shape, 128, np.uint8)).save(path)
+    other = ModelRepository(MODELS).load_path("shapes_run3")
+    other_seen = recorded(other, monkeypatch)
+    _, params = whole_cap("rise", {"num_masks": MASKS, "grid_size": 4})
+    values = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    worker = Worker([model, other], AuditPlan.build([("rise", values)], [], seed=9))
+    label = AuditPlan.label("rise", tuple(sorted(values.items())))
+    for name in ("shapes", "shapes_run3"):
+        worker.compute(Task(name, label, Item("grey.png", path)))
+    # The default baseline is the dataset mean, a constant colour: keep = (x - m) / (g - m) on the channel where
+    # g - m is largest (the others divide rounding errors by less).
+    fill, level = model.info.preprocessing.dataset_mean_pixel(), np.float32(128 / 255)
+    channel = int(np.argmax(np.abs(level - fill)))
+    masks = [(np.concatenate(batches)[2:, ..., channel] - fill[channel]) / (level - fill[channel])
+             for batches in (seen, other_seen)]
+    assert masks[0].shape == (MASKS, *model.info.image_shape[:2]) and np.ptp(masks[0]) > 0.5
+    np.testing.assert_allclose(masks[1], masks[0], atol=1e-5)
 
 
 def test_consistency_makes_exactly_explains_maps_and_scores_them_as_evaluate_does(model):

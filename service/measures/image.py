@@ -10,7 +10,8 @@ space, the space of ``clean_score``, from which degradation's score drop is take
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
