@@ -8,6 +8,34 @@ the two maps' deletion scores under one metric baseline. A smaller SD is a basel
 Monte-Carlo noise.
 
     PYTHONPATH=.:clients/python python bench/consistency_crn.py [--seeds 5] [--images 3]
+
+Measured (2 cores, 5 seeds; RISE 400 masks, LIME 200 samples, Sobol 16 designs, whole caps; deletion 8 steps):
+
+| method | image | CRN | Spearman mean | Spearman SD | deletion difference SD |
+|---|---|---|---|---|---|
+| rise | sample_00 | no | 0.853 | 0.0199 | 0.0601 |
+| rise | sample_00 | yes | 0.977 | 0.0152 | 0.0553 |
+| rise | sample_01 | no | 0.470 | 0.0755 | 0.1958 |
+| rise | sample_01 | yes | 0.934 | 0.0234 | 0.1189 |
+| rise | sample_02 | no | 0.460 | 0.0653 | 0.0615 |
+| rise | sample_02 | yes | 0.958 | 0.0177 | 0.0439 |
+| lime | sample_00 | no | 0.900 | 0.0680 | 0.0130 |
+| lime | sample_00 | yes | 0.894 | 0.0427 | 0.0005 |
+| lime | sample_01 | no | 0.967 | 0.0436 | 0.0223 |
+| lime | sample_01 | yes | 0.954 | 0.0434 | 0.0152 |
+| lime | sample_02 | no | 1.000 | 0.0000 | 0.0000 |
+| lime | sample_02 | yes | 1.000 | 0.0000 | 0.0000 |
+| sobol | sample_00 | no | 0.348 | 0.0526 | 0.2178 |
+| sobol | sample_00 | yes | 0.393 | 0.0226 | 0.1452 |
+| sobol | sample_01 | no | 0.242 | 0.0841 | 0.0725 |
+| sobol | sample_01 | yes | 0.282 | 0.0596 | 0.0636 |
+| sobol | sample_02 | no | 0.304 | 0.0318 | 0.0816 |
+| sobol | sample_02 | yes | 0.329 | 0.0363 | 0.0768 |
+
+RISE gains most: its noise is mostly the masks', shared under CRN, so the Spearman of the two baselines' maps
+rises from 0.46-0.85 to 0.93-0.98 (without CRN it mostly measured the sampler) and its SD falls 1.3-3.2x.
+LIME's maps are fixed by the superpixels and Sobol's black and blur maps genuinely differ (Spearman ~0.3 either
+way): CRN changes their means little and their SDs by 0.9-2.3x. (An SD over 5 seeds is itself +-35%.)
 """
 
 from __future__ import annotations
