@@ -198,7 +198,10 @@ def test_audit_measures_and_stability_across_its_models(dataset, tmp_path):
             "SELECT details FROM results WHERE model = 'shapes' ORDER BY item")]
     measures = summary["groups"][0]["measures"]
     assert set(measures) == {"entropy_histogram", "entropy_spatial", "degradation_background_drop",
-                             "degradation_object_drop"}
+                             "degradation_object_drop", "degradation_background_ssim", "degradation_object_ssim"}
+    # SSIM of the degraded image's map with the clean map: the same map would give 1 (tests/test_measures.py,
+    # and tests/test_common_random_numbers.py compares it with the Measure job's).
+    assert all(-1 <= d[f"degradation_{mode}_ssim"] <= 1 for d in details for mode in ("background", "object"))
     assert measures["entropy_spatial"]["mean"] == pytest.approx(np.mean([d["entropy_spatial"] for d in details]))
     assert all(0 < d["entropy_histogram"] <= 1 for d in details)
     assert "Stability across the audited models" in (tmp_path / "report.html").read_text()

@@ -488,6 +488,8 @@ def test_consistency_gives_the_known_agreements_of_a_linear_probe(client):
         assert [list(r.ranks) for r in result.rankings] == [[0, 2, 1], [1, 0, 2], [0, 2, 1]]
         np.testing.assert_allclose(_matrix(result.kendall_tau, 3), [[1, -1, 1], [-1, 1, -1], [1, -1, 1]],
                                    atol=1e-12)
-        assert result.forward_passes == 1 + 3 * (PROBE_SIDE**2 + 1) + 3 * 3 * 17
+        # The clean image once; per setting its pure baseline (Explain's report) and occlusion's 257; then 3 x 3
+        # deletions of 17.
+        assert result.forward_passes == 1 + 3 * (1 + PROBE_SIDE**2 + 1) + 3 * 3 * 17
     finally:
         client.unload_model("linear-probe")

@@ -1,8 +1,13 @@
 """The embedded audit engine: the plan over every item, in-process, each result stored as soon as it exists.
 
-Every (model, method, item) gets its own seed, derived from the plan's seed and those three names, so a result
-does not depend on the order of the work, on what ran before, or on whether the audit was resumed. Items
-whose result is already stored are skipped.
+Every item gets its own seed, derived from the plan's seed and the item's name, so a result does not depend on
+the order of the work, on what ran before, or on whether the audit was resumed. Items whose result is already
+stored are skipped. Every result of an item (each model, each method, the ensemble, the scale analysis, the
+measures) uses that one seed, whose streams (``service.jobs.streams``) make the audit's comparisons paired
+(common random numbers): the models explain an item with the same draws of each method (stability across
+models compares maps, not samplers), settings of one method share theirs, every map of an item is scored on
+the same metric draws (mu-fidelity's subsets), and the measures' noise is the same for every model and method.
+The methods' own draws stay independent of one another (the method stream is keyed by the method's name).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from service.jobs.costs import Cost
 from service.jobs.control import JobControl
 from service.jobs.evaluate import MetricRequest
 from service.jobs.explain import ExplainJob, Targets, explain_costs, run_explain
+from service.jobs.streams import Streams
+from service.measures.image import IMAGE_MEASURES, explains_per_image, measure_image
 from service.metrics import get_metric
 from service.runtime import images
 from service.runtime.model import LoadedModel
@@ -98,31 +105,25 @@ class AuditPlan:
         return name + "".join(f" {k}={v}" for k, v in params)
 
 
-ITEM_MEASURES = ("entropy", "out_of_set", "transforms", "degradation")
+ITEM_MEASURES = IMAGE_MEASURES
 
 
 def item_measures(names: tuple[str, ...], image: np.ndarray, attribution: np.ndarray, clean_score: float,
                   explain: Callable[[np.ndarray], np.ndarray], score: Callable[[np.ndarray], np.ndarray],
                   rng: np.random.Generator, checkpoint: Callable[[], None] = lambda: None) -> dict[str, float]:
-    """One number per measure and image, for the summary's distributions."""
-    from service.measures.degradation import degrade
-    from service.measures.entropy import histogram_entropy, spatial_entropy
-    from service.measures.out_of_set import out_of_set
-    from service.measures.transforms import follows_transforms
-
+    """One number per measure and image, for the summary's distributions: the Measure job's values
+    (``measure_image``), with the noise and transform curves reduced to their area and mean."""
+    measured = measure_image(names, image, attribution, clean_score, explain, score, rng, checkpoint=checkpoint)
     values: dict[str, float] = {}
-    if "entropy" in names:
-        values["entropy_histogram"] = histogram_entropy(attribution)
-        values["entropy_spatial"] = spatial_entropy(attribution)
-    if "out_of_set" in names:
-        curves = out_of_set(image, explain, score, rng, attribution=attribution, checkpoint=checkpoint)
+    if "entropy" in measured:
+        values["entropy_histogram"], values["entropy_spatial"] = measured["entropy"]
+    if "out_of_set" in measured:
+        curves = measured["out_of_set"]
         values["noise_ssim_auc"], values["noise_score_auc"] = curves["ssim_auc"], curves["score_auc"]
-    if "transforms" in names:
-        values["transforms_ssim"] = float(np.mean(list(follows_transforms(image, explain, attribution).values())))
-    if "degradation" in names:
-        for mode in ("background", "object"):
-            degraded = degrade(image, attribution, mode, checkpoint=checkpoint)
-            values[f"degradation_{mode}_drop"] = float(clean_score - score(degraded[None])[0])
+    if "transforms" in measured:
+        values["transforms_ssim"] = float(np.mean(list(measured["transforms"].values())))
+    for mode, (drop, similarity) in measured.get("degradation", {}).items():
+        values[f"degradation_{mode}_drop"], values[f"degradation_{mode}_ssim"] = drop, similarity
     return values
 
 
@@ -158,8 +159,9 @@ def check_labels(models: list[LoadedModel], items: list[Item]) -> None:
             label_index(item.label, model, item)
 
 
-def item_seed(seed: int, model: str, method: str, item: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}/{model}/{method}/{item}".encode()).digest()[:8], "little")
+def item_seed(seed: int, item: str) -> int:
+    """The seed of every result of ``item`` (the module's docstring says why one per item)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{item}".encode()).digest()[:8], "little")
 
 
 def label_index(label: str | None, model: LoadedModel, item: Item) -> int | None:
@@ -219,17 +221,15 @@ class Worker:
         method, params = self.methods[task.method]
         image, mask = read_image(model, item)
         wanted = tuple(m for m in self.metrics if mask is not None or not m.metric.needs_mask)
-        result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask,
-                                               seed=item_seed(self.plan.seed, task.model, task.method,
-                                                              item.item_id)), control)
+        seed = item_seed(self.plan.seed, item.item_id)
+        result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask, seed=seed), control)
         target, scored = result.targets[0], (result.metrics or [[]])[0]
         details = reported_details((result.details or [{}])[0])
         control = control or JobControl()
         if self.plan.measures:
             def explain(x: np.ndarray) -> np.ndarray:
-                return run_explain(model, ExplainJob(method, params, x, Targets((target.class_index,)),
-                                                     seed=item_seed(self.plan.seed, task.model, task.method,
-                                                                    item.item_id)), control).maps[0]
+                return run_explain(model, ExplainJob(method, params, x, Targets((target.class_index,)), seed=seed),
+                                   control).maps[0]
 
             def score(xs: np.ndarray) -> np.ndarray:
                 control.checkpoint()
@@ -237,8 +237,7 @@ class Worker:
                 return model.predict(xs, score_space=result.score_space)[:, target.class_index]
 
             details.update(item_measures(self.plan.measures, image, result.maps[0], target.score, explain, score,
-                                         np.random.default_rng(item_seed(self.plan.seed, task.model, "measures",
-                                                                         item.item_id)), control.checkpoint))
+                                         Streams(seed).job(), control.checkpoint))
         return {"model": task.model, "method": task.method, "item": item.item_id,
                 "label": label_index(item.label, model, item), "predicted": target.class_index, "score": target.score,
                 "metrics": {s.result.name: s.result.score for s in scored},
@@ -261,7 +260,7 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
     result = run_scales(model, ScaleJob(image, wcam.make_params({"num_designs": designs}),
                                         tuple(variants([Corruption(c) for c in corruptions], list(severities),
                                                        list(zooms))),
-                                        seed=item_seed(worker.plan.seed, task.model, task.method, item.item_id)),
+                                        seed=item_seed(worker.plan.seed, item.item_id)),
                         control)
     clean, *changed = result.rows
     details = {"level_importance": clean.details["level_importance"],
@@ -277,15 +276,8 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
 
 
 def measure_counts(names: tuple[str, ...], image_shape: tuple[int, int, int]) -> tuple[int, int]:
-    """The explanations and the scored images ``item_measures`` adds to an item: a map per noise amount above 0
-    and every amount scored (out_of_set), a map per transform, two degraded images scored."""
-    from service.measures.out_of_set import LEVELS
-    from service.measures.transforms import transforms
-
-    explains = (sum(1 for level in LEVELS if level) if "out_of_set" in names else 0) \
-        + (len(transforms(*image_shape[:2])) if "transforms" in names else 0)
-    scored = (len(LEVELS) if "out_of_set" in names else 0) + (2 if "degradation" in names else 0)
-    return explains, scored
+    """The explanations and the scored images ``item_measures`` adds to an item (``explains_per_image``)."""
+    return explains_per_image(names, image_shape)
 
 
 def check_plan(models: list[LoadedModel], worker: "Worker", budget: Budget) -> None:

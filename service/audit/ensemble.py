@@ -64,7 +64,7 @@ def add_ensembles(models: list[LoadedModel], items: list[Item], members: list[st
             wanted = tuple(r for r in requests if mask is not None or not r.metric.needs_mask)
             scored = run_evaluate(model, EvaluateJob(
                 image, aggregated.astype(np.float32), wanted, first["predicted"], mask,
-                seed=item_seed(seed, model.info.name, ensemble.label, item.item_id),
+                seed=item_seed(seed, item.item_id),  # the members' seed: scored on their metric draws
                 placement=item_placement(model, item)), control).scored if wanted else []
             store.add(model=model.info.name, method=ensemble.label, item=item.item_id, label=first["label"],
                       predicted=first["predicted"], score=first["score"],

@@ -1,8 +1,13 @@
 """The Aggregate job: several explanations of the same images combined into one, scored by one fidelity metric
 against every member (Mahlau & Nolde 2022, arXiv 2207.01565).
 
-Members are the caller's maps (one image) and/or methods run first. Every member map and every aggregate of
-an image is scored by the same metric with the same seed and baseline, so the comparison is paired. With
+Members are the caller's maps (one image) and/or methods run first, each by the Explain job. Every member map
+and every aggregate of an image is scored by the same metric with the same seed and baseline (the same metric
+stream and noise, ``service.jobs.streams``), so the comparison is paired: common random numbers where settings
+are compared. The members' own draws are *not* shared: each member of each image explains with its own seed, so
+two members of one method (two settings of RISE) carry independent sampling noise, which the aggregate averages
+out instead of adding twice, and the images' errors are independent, so the mean over images averages the
+sampler's noise rather than repeating one draw on every image. With
 ``search``, every normalisation x aggregator x kappa (kappa only where it counts: ucb, lcb) is scored, the
 best on average over the images is chosen, and the whole table is returned.
 """

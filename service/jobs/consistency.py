@@ -4,13 +4,22 @@ Several settings (a method, its parameters, its baseline) explain the same image
 the job reports how much their maps agree (Spearman, SSIM, top-k% IoU), then
 scores every map with one metric under several metric baselines and reports how
 much the ranking of the settings changes with that baseline (Kendall tau).
+
+Every setting is explained by the one explanation pipeline (``explain.explain_image``) with the job's seed,
+so its map is exactly Explain's for that seed and setting, and the comparisons use common random numbers
+(``service.jobs.streams``): settings of one method draw the same samples whatever their baseline (with
+``target_reliability`` 0, or until the earlier one stops: a shared prefix), so a difference between two
+settings that differ only in baseline is the baseline's, not Monte-Carlo noise; and every map is scored under
+every metric baseline from the same metric stream and the same noise (noise baselines), so the scores differ
+by the map and the metric baseline only. The agreements are therefore conditional on one draw: they measure
+the settings' effect, not a method's seed-to-seed reliability (that is the maps' ``precision``).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,13 +27,14 @@ import numpy as np
 from service.budget import Budget
 from service.errors import InvalidArgument, ResourceExhausted
 from service.explainers import footprint
-from service.explainers.base import Method, as_output
+from service.explainers.base import Method
 from service.explainers.baselines import Baseline, BaselineKind
 from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
-from service.jobs.evaluate import MetricRequest, draw_seed
-from service.jobs.verified import verified_inputs
+from service.jobs.evaluate import MetricRequest, domain_key, draw_seed, score_map
+from service.jobs.explain import ExplainJob, ExplainResult, Targets, explain_image
+from service.jobs.streams import Streams
 from service.metrics import agreement
 from service.runtime.model import LoadedModel
 from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE, ScoreSpace
@@ -77,6 +87,9 @@ class ConsistencyResult:
     total_ms: float
     score_space: ScoreSpace = EXPLANATION_SPACE
     metric_score_space: ScoreSpace = METRIC_SPACE
+    # Per setting, its whole explanation (the baseline's report, the method's details and precision), as
+    # Explain returns it for the job's seed.
+    explanations: list[ExplainResult] = field(default_factory=list)
 
 
 def baseline_label(baseline: Baseline) -> str:
@@ -101,11 +114,12 @@ def check_budget(job: ConsistencyJob, model: LoadedModel, budget: Budget) -> int
              for s in job.settings]
     parts.append(costs.metric_cost(job.metric.metric, job.metric.params, shape, batch_size, model, budget,
                                    metric_fill, times=settings * baselines))
-    # The maps (listed, then stacked), then the statistics of every pair (one SSIM at a time) and the signs of
-    # every pair of settings per metric baseline.
-    kept = 2 * footprint.F32 * settings * footprint.pixels(shape) + costs.ssim_memory(shape) \
+    # The maps (listed, then stacked) with their details (at most WCAM's: a wavelet map and a sufficient image),
+    # then the statistics of every pair (one SSIM at a time) and the signs of every pair of settings per metric
+    # baseline.
+    kept = footprint.F32 * settings * footprint.pixels(shape) * (3 + shape[2]) + costs.ssim_memory(shape) \
         + footprint.F64 * baselines * (settings * settings + baselines)
-    costs.require(budget, parts, kept=kept, passes=1, kept_field="settings", what="the consistency study")
+    costs.require(budget, parts, kept=kept, passes=1 + settings, kept_field="settings", what="the consistency study")
     return batch_size
 
 
@@ -122,6 +136,10 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
         raise InvalidArgument(f"{job.top_fraction} must be in (0, 1]", field="top_fraction")
     for setting in job.settings:
         setting.method.check(setting.params, shape)
+        if job.metric.metric.domain != "pixel" and domain_key(job.metric) not in setting.method.detail_maps:
+            raise InvalidArgument(f"{job.metric.metric.name} scores maps in the {job.metric.metric.domain} domain, "
+                                  f"which setting {setting.label!r} ({setting.method.name}) does not make; compare "
+                                  "methods that make it (wcam), or choose a pixel-domain metric", field="metric")
     job.metric.check(shape, None)
     if job.class_index is not None and not 0 <= job.class_index < model.info.num_classes:
         raise InvalidArgument(f"{job.class_index} is not one of the model's {model.info.num_classes} classes",
@@ -129,32 +147,31 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
     batch_size = check_budget(job, model, control.budget)
 
     seed = draw_seed(job.seed)
-    # One independent stream per setting and per metric baseline: adding a setting changes no other result.
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(
-        len(job.settings) + len(job.metric_baselines))]
-    total = 1 + sum(s.method.forward_passes(s.params, shape) for s in job.settings) \
+    streams = Streams(seed)
+    # At most: the clean image, then per setting its pure baseline and the method's passes (its cap), then every
+    # map under every metric baseline.
+    total = 1 + sum(s.method.forward_passes(s.params, shape) + 1 for s in job.settings) \
         + len(job.metric_baselines) * len(job.settings) * job.metric.forward_passes(shape)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
                               method="consistency", stage="consistency")
-    clean = predict.all_classes(job.image[None])[0]
+    clean = predict.all_classes(job.image[None], job.score_space)[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
 
-    maps = np.stack([
-        as_output(setting.method.attribute(
-            predict.columns([class_index]), job.image, setting.params,
-            baseline=setting.baseline.resolve(job.image, model.info.preprocessing, rng), batch_size=batch_size,
-            rng=rng, checkpoint=control.checkpoint,
-            **(verified_inputs(model, setting.params, control, clean, [class_index], rng, job.image.shape)
-               if setting.method.verified else {}))).maps[0]
-        for setting, rng in zip(job.settings, streams)])
+    explanations = [explain_image(model, ExplainJob(setting.method, setting.params, job.image,
+                                                    Targets((class_index,)), baseline=setting.baseline, seed=seed,
+                                                    batch_size=job.batch_size, score_space=job.score_space),
+                                  predict, batch_size, control, clean=clean)
+                    for setting in job.settings]
+    maps = np.stack([explanation.maps[0] for explanation in explanations])
 
-    scores = np.array([
-        [job.metric.metric.evaluate(predict.score(class_index, job.metric_score_space), job.image, attribution,
-                                    job.metric.params,
-                                    baseline=baseline.resolve(job.image, model.info.preprocessing, rng), mask=None,
-                                    batch_size=batch_size, rng=rng).score
-         for attribution in maps]
-        for baseline, rng in zip(job.metric_baselines, streams[len(job.settings):])])
+    rows = []
+    for baseline in job.metric_baselines:  # one fill at a time: there may be hundreds of metric baselines
+        fill = baseline.resolve(job.image, model.info.preprocessing, streams.baseline())
+        rows.append([score_map(predict, job.image, explanation.maps[0], class_index, (job.metric,), fill=fill,
+                               mask=None, batch_size=batch_size, streams=streams, details=explanation.details[0],
+                               space=job.metric_score_space)[0].result.score
+                     for explanation in explanations])
+    scores = np.array(rows)
     better_first = -scores if job.metric.metric.higher_is_better else scores
     ranks = np.argsort(np.argsort(better_first, axis=1, kind="stable"), axis=1, kind="stable")
     kendall = agreement.kendall_matrix(scores)
@@ -178,4 +195,5 @@ def run_consistency(model: LoadedModel, job: ConsistencyJob, control: JobControl
         total_ms=(time.perf_counter() - started) * 1000.0,
         score_space=job.score_space,
         metric_score_space=job.metric_score_space,
+        explanations=explanations,
     )

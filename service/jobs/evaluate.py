@@ -14,6 +14,7 @@ from service.explainers.baselines import Baseline, Fill
 from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
+from service.jobs.streams import Streams
 from service.metrics.base import Metric, MetricResult
 from service.runtime import images
 from service.runtime.images import Placement
@@ -53,19 +54,21 @@ class Scored:
 
 def score_map(predict: CountingPredict, image: np.ndarray, attribution: np.ndarray, class_index: int,
               requests: Sequence[MetricRequest], *, fill: Fill, mask: np.ndarray | None, batch_size: int,
-              rng: np.random.Generator, details: dict | None = None,
+              streams: Streams, details: dict | None = None,
               space: ScoreSpace = METRIC_SPACE) -> list[Scored]:
     """Every requested metric on one map, with the passes each took, scoring in ``space``.
 
-    A metric of another domain scores the method's map of that domain from ``details``
-    (wavelet metrics take WCAM's ``wavelet_map``).
+    Each metric draws from the seed's metric stream afresh (``streams``): what it draws does not depend on the
+    other metrics asked, and every map, target and metric baseline scored under one seed is scored on the same
+    draws. A metric of another domain scores the method's map of that domain from ``details`` (wavelet metrics
+    take WCAM's ``wavelet_map``).
     """
     scored = []
     for request in requests:
         before = predict.passes
         domain_map = attribution if request.metric.domain == "pixel" else (details or {})[domain_key(request)]
         result = request.metric.evaluate(predict.score(class_index, space), image, domain_map, request.params,
-                                         baseline=fill, mask=mask, batch_size=batch_size, rng=rng)
+                                         baseline=fill, mask=mask, batch_size=batch_size, rng=streams.metrics())
         scored.append(Scored(result, predict.passes - before))
     return scored
 
@@ -120,15 +123,18 @@ def run_evaluate(model: LoadedModel, job: EvaluateJob, control: JobControl | Non
                                                      control.budget, job.baseline) for r in job.metrics],
                   passes=1, what="scoring the map")
     seed = draw_seed(job.seed)
-    rng = np.random.default_rng(seed)
-    fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
+    # The streams of an explanation with this seed (service.jobs.streams): a map scored here with the seed of
+    # the explanation that made it scores as it did inline, noise baselines and sampling metrics included.
+    streams = Streams(seed)
+    fill = job.baseline.resolve(job.image, model.info.preprocessing, streams.baseline())
     total = 1 + sum(r.forward_passes(job.image.shape) for r in job.metrics)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
                               method="evaluate", stage="evaluate")
     clean = predict.all_classes(job.image[None])[0]
     class_index = job.class_index if job.class_index is not None else int(np.argmax(clean))
     scored = score_map(predict, job.image, attribution, class_index, job.metrics, fill=fill, mask=job.mask,
-                       batch_size=batch_size, rng=rng, details={f"{job.domain}_map": attribution}, space=job.score_space)
+                       batch_size=batch_size, streams=streams, details={f"{job.domain}_map": attribution},
+                       space=job.score_space)
     predict.finish()
     return EvaluateResult(class_index, model.info.label(class_index), scored, seed, predict.passes, predict.model_ms,
                           (time.perf_counter() - started) * 1000.0, frame,

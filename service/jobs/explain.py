@@ -1,5 +1,13 @@
 """The Explain job: resolve targets, run one method with progress and cancellation, report the baseline,
-and score the maps with any metrics asked for inline."""
+and score the maps with any metrics asked for inline.
+
+``explain_image`` is the one explanation pipeline: Explain runs it once, and the jobs that compare
+explanations (Consistency, AnalyzeScales) run it per setting or variant on their own counted ``predict``;
+Aggregate, Measure and audits run the whole Explain job. So an explanation's seed layout, score space,
+precision and metrics are the same wherever it is made. Its draws come from the seed's independent streams
+(``service.jobs.streams``): the method's samples depend on the seed and the method only, not on the baseline,
+the image or the metrics asked, so settings compared under one seed share them (common random numbers).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import MetricRequest, Scored, domain_key, draw_seed, score_map
 from service.jobs.predict import ClassScore, top_classes
+from service.jobs.streams import Streams
 from service.jobs.verified import verified_inputs
 from service.runtime.images import Placement
 from service.runtime.model import LoadedModel
@@ -132,40 +141,62 @@ def check_explain(model: LoadedModel, job: "ExplainJob", budget: Budget) -> int:
     return batch_size
 
 
+def explain_passes(job: ExplainJob) -> int:
+    """Forward passes of ``run_explain`` at most: the clean image and the pure baseline (its report), the
+    method's (its cap: a randomized method may stop earlier) and every metric on every target."""
+    shape = job.image.shape
+    metric_passes = sum(r.forward_passes(shape) for r in job.metrics) * job.targets.count
+    return job.method.forward_passes(job.params, shape) + 2 + metric_passes
+
+
 def run_explain(model: LoadedModel, job: ExplainJob, control: JobControl | None = None) -> ExplainResult:
     control = control or JobControl()
     started = time.perf_counter()
-    shape = job.image.shape
     batch_size = check_explain(model, job, control.budget)
-    seed = draw_seed(job.seed)
-    rng = np.random.default_rng(seed)
-    fill = job.baseline.resolve(job.image, model.info.preprocessing, rng)
-    # Two passes beyond the method's own: the clean image (targets) and the pure baseline (its report).
-    metric_passes = sum(r.forward_passes(shape) for r in job.metrics) * job.targets.count
-    total = job.method.forward_passes(job.params, shape) + 2 + metric_passes
+    job = dataclasses.replace(job, seed=draw_seed(job.seed))
+    total = explain_passes(job)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
                               method=job.method.name)
     control.report("explain", 0, total)
+    result = explain_image(model, job, predict, batch_size, control)
+    predict.finish()
+    result.total_ms = (time.perf_counter() - started) * 1000.0
+    return result
 
-    clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]))
+
+def explain_image(model: LoadedModel, job: ExplainJob, predict: CountingPredict, batch_size: int,
+                  control: JobControl, clean: np.ndarray | None = None) -> ExplainResult:
+    """The explanation of ``job`` (checked, its seed drawn) on the caller's counted ``predict``: the clean
+    image and the pure baseline scored, the targets resolved, the method run, its maps scored with the job's
+    metrics. ``clean`` (the image's scores of every class in ``job.score_space``) saves the clean pass where
+    the caller already has it. Its passes and model time are those ``predict`` counted during the call."""
+    started, passes, model_ms = time.perf_counter(), predict.passes, predict.model_ms
+    streams = Streams(job.seed)
+    fill = job.baseline.resolve(job.image, model.info.preprocessing, streams.baseline())
+    if clean is None:
+        clean, on_baseline = predict.all_classes(np.stack([job.image, fill.image]), job.score_space)
+    else:
+        on_baseline = predict.all_classes(fill.image[None], job.score_space)[0]
     targets = job.targets.resolve(clean)
-    verified = verified_inputs(model, job.params, control, clean, targets, rng, shape) if job.method.verified else {}
-    output = as_output(job.method.attribute(predict.columns(targets), job.image, job.params, baseline=fill,
-                                            batch_size=batch_size, rng=rng, checkpoint=control.checkpoint,
-                                            **verified))
+    rng = streams.method(job.method.name)  # EVA's hybrid head draws from it as well: it is the method's sampling
+    verified = verified_inputs(model, job.params, control, clean, targets, rng, job.image.shape) \
+        if job.method.verified else {}
+    output = as_output(job.method.attribute(predict.columns(targets, job.score_space), job.image, job.params,
+                                            baseline=fill, batch_size=batch_size, rng=rng,
+                                            checkpoint=control.checkpoint, **verified))
     maps, details = output.maps, output.details
     metrics = [score_map(predict, job.image, attribution, target, job.metrics, fill=fill, mask=job.mask,
-                         batch_size=batch_size, rng=rng, details=target_details, space=job.metric_score_space)
+                         batch_size=batch_size, streams=streams, details=target_details,
+                         space=job.metric_score_space)
                for target, attribution, target_details in zip(targets, maps, details)] if job.metrics else None
-    predict.finish()
     return ExplainResult(
         method=job.method.name,
         parameters=asdict(job.params),
         targets=[ClassScore(i, model.info.label(i), float(clean[i])) for i in targets],
         maps=maps,
-        seed=seed,
-        forward_passes=predict.passes,
-        model_ms=predict.model_ms,
+        seed=job.seed,
+        forward_passes=predict.passes - passes,
+        model_ms=predict.model_ms - model_ms,
         total_ms=(time.perf_counter() - started) * 1000.0,
         baseline_scores=[float(on_baseline[i]) for i in targets],
         baseline_predicted=top_classes(model, on_baseline, 1)[0],

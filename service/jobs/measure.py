@@ -2,7 +2,10 @@
 
 Each image's class is the model's prediction on the clean image, kept fixed through noise, transforms and
 degradation, so every map explains the same decision. Every explanation runs through ``run_explain`` with a
-seed derived from the job's, so the maps of one image and measure are reproducible.
+seed derived from the job's, so the maps of one image and measure are reproducible, and every map of an image
+(noisy, transformed, degraded, on another model) uses the clean map's seed, hence its draws (common random
+numbers, ``service.jobs.streams``). The per-image measures are ``service.measures.image.measure_image``, which
+audits use too.
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from service.jobs.control import JobControl
 from service.jobs.evaluate import draw_seed
 from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.measures import summary
-from service.measures.degradation import MODES, degrade
-from service.measures.entropy import histogram_entropy, spatial_entropy
-from service.measures.out_of_set import LEVELS, out_of_set
+from service.measures.degradation import MODES
+from service.measures.image import measure_image
+from service.measures.out_of_set import LEVELS
 from service.measures.stability import stability
-from service.measures.transforms import follows_transforms, transforms
-from service.metrics.agreement import ssim
+from service.measures.transforms import transforms
 from service.runtime.model import LoadedModel
 from service.runtime.scores import EXPLANATION_SPACE, ScoreSpace
 
@@ -141,27 +143,21 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
         class_index, attribution = clean.targets[0].class_index, clean.maps[0]
         class_indices.append(class_index)
 
-        def explain_image(x: np.ndarray, on: LoadedModel = model) -> np.ndarray:
+        def explain_as_clean(x: np.ndarray, on: LoadedModel = model) -> np.ndarray:
+            """The map of ``x`` for the clean image's class, with its seed: the same draws (common random
+            numbers), so a change of map is the image's or the model's, not the sampler's."""
             return explain(on, x, class_index, explain_seed).maps[0]
 
-        if "entropy" in rows:
-            rows["entropy"].append((histogram_entropy(attribution), spatial_entropy(attribution)))
-        if "out_of_set" in rows:
-            rows["out_of_set"].append(out_of_set(image, explain_image, lambda xs: score(xs, class_index),
-                                                 np.random.default_rng(stream), job.noise_levels, attribution,
-                                                 control.checkpoint))
-        if "transforms" in rows:
-            rows["transforms"].append(follows_transforms(image, explain_image, attribution))
+        measured = measure_image(job.measures, image, attribution, clean.targets[0].score, explain_as_clean,
+                                 lambda xs: score(xs, class_index), np.random.default_rng(stream), job.noise_levels,
+                                 control.checkpoint)
+        for name, value in measured.items():
+            rows[name].append(value)
         if "stability" in rows:
-            maps = np.stack([attribution] + [explain_image(image, other) for other in job.others])
+            # The other models explain with the same draws too: stability is then how much the model moves the
+            # map with the sampling held fixed, not a seed-to-seed reliability (which needs independent draws).
+            maps = np.stack([attribution] + [explain_as_clean(image, other) for other in job.others])
             rows["stability"].append(stability(maps[:, None], control.checkpoint)[0])
-        if "degradation" in rows:
-            row = {}
-            for mode in MODES:
-                degraded = degrade(image, attribution, mode, checkpoint=control.checkpoint)
-                drop = float(clean.targets[0].score - score(degraded[None], class_index)[0])
-                row[mode] = (drop, ssim(explain_image(degraded), attribution))
-            rows["degradation"].append(row)
     return MeasureResult(class_indices=class_indices, values=_summarised(rows, job), seed=seed,
                          forward_passes=counts["passes"], model_ms=counts["model_ms"],
                          total_ms=(time.perf_counter() - started) * 1000.0,

@@ -4,6 +4,11 @@ What the WCAM paper uses the method for (Kasmi et al. 2023): when a corruption o
 change of zoom flips a prediction, the scale profile shows which scales the model
 stopped, or started, relying on. Every variant explains the same class, the one
 predicted on the clean image (or the caller's), so the profiles compare.
+
+Every variant is explained by the one explanation pipeline (``explain.explain_image``) with the job's seed: its
+map is Explain's for that picture and seed, and every variant is explained with the same Sobol design (the
+method's stream does not depend on the image: common random numbers, ``service.jobs.streams``), so the profiles
+differ by the picture, not by the design. The corruptions draw from the seed's job stream.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import numpy as np
 from service.corruptions import Corruption, corrupt, zoom
 from service.errors import InvalidArgument
 from service.explainers import footprint, get_method
-from service.explainers.baselines import Baseline
 from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
 from service.jobs.evaluate import draw_seed
+from service.jobs.explain import ExplainJob, ExplainResult, Targets, explain_image
 from service.jobs.predict import ClassScore, top_classes
+from service.jobs.streams import Streams
 from service.runtime.model import LoadedModel
 from service.runtime.scores import EXPLANATION_SPACE, ScoreSpace
 
@@ -75,8 +81,15 @@ class VariantResult:
     image: np.ndarray
     predicted: ClassScore
     target_score: float
-    map: np.ndarray
-    details: dict[str, Any]
+    explanation: ExplainResult  # the picture's, as Explain returns it for the job's seed (precision included)
+
+    @property
+    def map(self) -> np.ndarray:
+        return self.explanation.maps[0]
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.explanation.details[0]
 
 
 @dataclass
@@ -105,24 +118,25 @@ def run_scales(model: LoadedModel, job: ScaleJob, control: JobControl | None = N
     # The pictures (made, then stacked, with a corruption's float64 work) and, per variant, the map, the
     # wavelet map and the sufficient image kept.
     kept = footprint.F32 * footprint.pixels(shape) * (count * (3 * shape[2] + 2) + 8 * shape[2])
-    costs.require(control.budget, [explain] * count, kept=kept, passes=count, kept_field="corruptions",
+    costs.require(control.budget, [explain] * count, kept=kept, passes=2 * count, kept_field="corruptions",
                   what="the scale analysis")
     seed = draw_seed(job.seed)
-    corruption_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    corruption_rng = Streams(seed).job()
     pictures = [v.apply(job.image, corruption_rng) for v in job.variants]
-    total = len(pictures) * (wcam.forward_passes(job.params, job.image.shape) + 1)
+    # At most: every picture scored, then per picture the pure baseline and WCAM's passes (its cap).
+    total = len(pictures) * (wcam.forward_passes(job.params, job.image.shape) + 2)
     predict = CountingPredict(model, control, total=total, score_space=job.score_space, batch_size=job.batch_size,
                               method=wcam.name, stage="scales")
-    scores = predict.all_classes(np.stack(pictures))
+    scores = predict.all_classes(np.stack(pictures), job.score_space)
     class_index = job.class_index if job.class_index is not None else int(np.argmax(scores[0]))
-    fill = Baseline().resolve(job.image, model.info.preprocessing, corruption_rng)  # WCAM perturbs coefficients
     rows = []
     for variant, picture, row_scores in zip(job.variants, pictures, scores):
-        # The same seed for every variant: the profiles differ by the image, not by the design.
-        output = wcam.attribute(predict.columns([class_index]), picture, job.params, baseline=fill,
-                                batch_size=batch_size, rng=np.random.default_rng(seed), checkpoint=control.checkpoint)
+        # WCAM perturbs wavelet coefficients: the baseline is Explain's default, which WCAM does not use.
+        explanation = explain_image(model, ExplainJob(wcam, job.params, picture, Targets((class_index,)), seed=seed,
+                                                      batch_size=job.batch_size, score_space=job.score_space),
+                                    predict, batch_size, control, clean=row_scores)
         rows.append(VariantResult(variant, picture, top_classes(model, row_scores, 1)[0],
-                                  float(row_scores[class_index]), output.maps[0], output.details[0]))
+                                  float(row_scores[class_index]), explanation))
     predict.finish()
     return ScaleResult(class_index, model.info.label(class_index), rows, seed, predict.passes, predict.model_ms,
                        (time.perf_counter() - started) * 1000.0, job.score_space)
