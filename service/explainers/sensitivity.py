@@ -217,13 +217,12 @@ def upsample_bicubic(maps: np.ndarray, shape: tuple[int, int], checkpoint: Check
 
 def design_memory(points: int, grid: int, batch: int, image_shape: tuple[int, int, int], targets: int) -> int:
     """What the two ``ScrambledSequence`` halves and the replicated design's batches hold: the scrambled points
-    (n x 2d float64 over both halves, then float32) and each half's scrambling matrices, per batch the design
-    rows picked (three (B, d) float32) and their nearest masks, and the scores of all n (d + 2) rows. The
-    perturbation of the masks is the method's own."""
+    (n x 2d float64 over both halves, then float32; the halves' scrambling matrices are temporaries of their
+    construction, one after the other), per batch the design rows picked (three (B, d) float32) and their
+    nearest masks, and the scores of all n (d + 2) rows. The perturbation of the masks is the method's own."""
     cells = grid * grid
     dimensions = 2 * cells
-    second_scramble = footprint.sobol_points(0, dimensions)
-    return (footprint.sobol_points(points, dimensions) + second_scramble + footprint.F32 * points * dimensions
+    return (footprint.sobol_points(points, dimensions) + footprint.F32 * points * dimensions
             + 3 * footprint.F32 * batch * cells + footprint.nearest_masks(batch, grid, image_shape)
             + footprint.scores(design_size(cells, points), targets))
 
