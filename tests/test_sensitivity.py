@@ -290,6 +290,15 @@ def test_sampling_stops_at_the_target_earlier_on_an_easy_map_and_within_the_cap(
     assert timed.stop_reason == StopReason.TIME and timed.rounds == 1 and timed.points == 2
 
 
+def test_a_constant_class_does_not_hold_back_the_stop():
+    easy = additive(2.0 ** -np.arange(GRID * GRID))
+    run = sample(lambda images: np.concatenate([easy(images), np.full((len(images), 1), 0.3)], axis=1), 1024, 0,
+                 target=0.9)
+    assert run.stop_reason == StopReason.RELIABILITY and run.points == MIN_TRUSTED_POINTS
+    assert run.reliability[0] >= 0.9 and run.reliability[1] == 0.0  # a flat map ranks nothing: reported as it is
+    assert not run.indices[:, 1].any() and not run.standard_error[:, 1].any()
+
+
 def test_a_cap_below_32_points_runs_whole_and_says_so(caplog):
     with caplog.at_level("INFO", logger="service.explainers.sensitivity"):
         run = sample(additive(2.0 ** -np.arange(GRID * GRID)), 16, 0, target=0.5)

@@ -319,6 +319,12 @@ def sample_total_order(predict: Predict, params: SamplingParams, cap: int, grid:
         maps = [jansen_total_order(y_a[h, :drawn], y_c[h, :, :drawn]) for h in range(2)]
         return split_half_reliability(maps[0].T, maps[1].T)
 
+    def settled() -> np.ndarray:
+        # A class whose output does not vary (``uninformative``) has all-zero indices at any sample count: more
+        # samples cannot change its map, so it does not hold the others back (its reported reliability stays 0).
+        flat = uninformative(np.concatenate([y_a[0, :drawn], y_a[1, :drawn]]))
+        return np.where(flat, 1.0, half_reliability())
+
     for index in range(total_rounds):
         size = max(drawn, 1)  # doubling: as many new points as there are
         for h, half in enumerate(halves):
@@ -333,7 +339,7 @@ def sample_total_order(predict: Predict, params: SamplingParams, cap: int, grid:
             y_c[h, :, drawn:drawn + size] = scores[2 * size:].reshape(d, size, -1)
             passes += len(scores)
         drawn += size
-        stopped = stopping.after_round(index + 1, last=index + 1 == total_rounds, reliability=half_reliability)
+        stopped = stopping.after_round(index + 1, last=index + 1 == total_rounds, reliability=settled)
         if stopped:
             reason = stopped
             break
