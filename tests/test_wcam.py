@@ -391,3 +391,8 @@ def test_wcam_stops_at_its_target_and_reports_its_precision():
     assert error.shape == (ORACLE_SIDE, ORACLE_SIDE) and error.dtype == np.float32 and error.min() >= 0.0
     # Every cell's SE reaches the pixels through the band blocks, as the map does: no pixel is without one.
     assert error.min() > 0.0
+    # Target 0 spends the whole cap, the former fixed count, on the same problem.
+    output, passes = explain(linear_in_masks(WEIGHTS), ORACLE_IMAGE, batch_size=4096, levels=ORACLE_LEVELS,
+                             num_designs=128, target_reliability=0.0, keep_approximation=False,
+                             sufficient_image=False)
+    assert passes == 128 * 18 == output.precision.forward_passes and output.precision.stop_reason == StopReason.SAMPLES

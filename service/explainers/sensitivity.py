@@ -309,9 +309,9 @@ def sample_total_order(predict: Predict, params: SamplingParams, cap: int, grid:
     d = grid[0] * grid[1]
     halves = [ScrambledSequence(d, stream) for stream in rng.spawn(2)]
     total_rounds = rounds_for(cap)
-    stopping = Stopping(params, min_rounds=max(rounds_for(MIN_TRUSTED_POINTS), 1))
+    stopping = Stopping(params, min_rounds=rounds_for(MIN_TRUSTED_POINTS))
     y_a = y_c = None  # (2, cap / 2, T) and (2, d, cap / 2, T), allocated at the first scores
-    drawn, passes, reason = 0, 0, StopReason.SAMPLES
+    drawn = passes = 0
 
     def half_reliability() -> np.ndarray:
         if drawn < 2:  # one point per half has no variance to divide by
@@ -339,9 +339,8 @@ def sample_total_order(predict: Predict, params: SamplingParams, cap: int, grid:
             y_c[h, :, drawn:drawn + size] = scores[2 * size:].reshape(d, size, -1)
             passes += len(scores)
         drawn += size
-        stopped = stopping.after_round(index + 1, last=index + 1 == total_rounds, reliability=settled)
-        if stopped:
-            reason = stopped
+        reason = stopping.after_round(index + 1, last=index + 1 == total_rounds, reliability=settled)
+        if reason:  # the last round always has one (SAMPLES)
             break
     pooled_a = np.concatenate([y_a[0, :drawn], y_a[1, :drawn]])
     pooled_c = np.concatenate([y_c[0, :, :drawn], y_c[1, :, :drawn]], axis=1)
