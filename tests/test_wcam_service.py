@@ -104,7 +104,7 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model(client):
     large soft shape (nothing finer than the approximation). WCAM's level profile must say which, on every seed.
 
     Measured at the defaults with a cap of 64 designs (every run stops at 32, reliability 0.93-0.98), seeds 0-2
-    (the test runs 32 designs, seeds 0-1 for the textures and 0 for the shapes, to stay under 30 s);
+    (the test runs 32 designs, seeds 0-1 for the textures and seed 0 on one shape sample, to stay near 30 s);
     level_importance is [approximation, level 3, level 2, level 1]. Texture, period 2: the approximation holds
     0.70-0.94 and level 1 0.04-0.29, level 2 0.001-0.015; period 4: level 2 holds 0.57-0.71, level 1 <= 0.001.
     Shape: the approximation holds 0.999. (The former claim, 0.86-0.93 in level 1 for period 2, came from
@@ -120,9 +120,9 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model(client):
         period_level, other_level = (level1, level2) if fine else (level2, level1)
         assert period_level > 2 * other_level and other_level < 0.05, (sample["image"], seed, wcam.level_importance)
         assert fine or period_level >= 0.5, (sample["image"], seed, wcam.level_importance)
-    for sample, seed in itertools.product(load_samples("scale_shape"), range(1)):
-        wcam = client.explain("scale_shape", sample["path"], "wcam", params, seed=seed).response.attributions[0].wcam
-        assert wcam.approximation_share >= 0.95, (sample["image"], seed, wcam.level_importance)
+    sample = load_samples("scale_shape")[0]
+    wcam = client.explain("scale_shape", sample["path"], "wcam", params, seed=0).response.attributions[0].wcam
+    assert wcam.approximation_share >= 0.95, wcam.level_importance
 
 
 def test_cli_writes_wcam_pictures_and_scale_profiles(tmp_path, capsys):
