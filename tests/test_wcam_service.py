@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import grpc
@@ -27,6 +28,10 @@ def test_explain_returns_the_wavelet_map_and_the_scale_profile(client):
     assert sum(wcam.level_importance) == pytest.approx(1.0) and len(wcam.level_importance) == 4
     assert sum(b.importance for b in wcam.subbands) == pytest.approx(1.0) and len(wcam.subbands) == 10
     assert wcam.approximation_share == pytest.approx(wcam.level_importance[0])
+    # Two designs are below the 32 any interval needs: [0, 1] everywhere, nothing resolved.
+    assert list(wcam.level_importance_lower) == [0.0] * 4 and list(wcam.level_importance_upper) == [1.0] * 4
+    assert list(wcam.subband_importance_lower) == [0.0] * 10 and list(wcam.subband_importance_upper) == [1.0] * 10
+    assert wcam.confidence == 0.95 and not wcam.dominant_level_resolved and not wcam.sufficient_depth_resolved
     grid = wcam.grid_size
     assert 1 <= wcam.sufficient_depth <= grid * grid  # always one here: see the test below
     assert from_tensor(wcam.sufficient_image).shape == (64, 64, 3)
@@ -56,6 +61,21 @@ def test_the_sufficient_image_scores_at_least_the_whole_image_on_five_seeds(clie
         assert client.predict("shapes", sufficient)[0].scores[label] >= whole - 0.01, seed
 
 
+def test_share_intervals_travel_aligned_with_the_shares(client):
+    """32 designs (the fewest with intervals), stopped by nothing earlier: 32 x 66 passes."""
+    sample = load_samples("shapes")[0]
+    explanation = client.explain("shapes", sample["path"], "wcam",
+                                 {"num_designs": 32, "target_reliability": 0.0, "sufficient_image": False}, seed=0)
+    wcam = explanation.response.attributions[0].wcam
+    for shares, lower, upper in ((wcam.level_importance, wcam.level_importance_lower, wcam.level_importance_upper),
+                                 ([b.importance for b in wcam.subbands], wcam.subband_importance_lower,
+                                  wcam.subband_importance_upper)):
+        assert len(shares) == len(lower) == len(upper)
+        assert all(0.0 <= low <= share <= high <= 1.0 for share, low, high in zip(shares, lower, upper))
+        assert sum(high - low for low, high in zip(lower, upper)) < len(shares)  # not the untrusted [0, 1]
+    assert explanation.forward_passes >= 32 * 66
+
+
 def test_wavelet_metrics_need_a_wavelet_map(client):
     sample = load_samples("shapes")[0]
     assert_status(lambda: client.explain("shapes", sample["path"], "occlusion", {}, metrics={"wavelet_deletion": {}}),
@@ -81,23 +101,28 @@ def test_blur_moves_the_importance_to_coarse_scales(client):
 def test_level_profile_tells_a_texture_model_from_a_shape_model(client):
     """The two bundled scale models see the same scenes and differ only in what their label follows
     (models/make_scales.py): the texture's period (2 px: Haar level 1 alone; 4 px: level 2 alone) or the
-    large soft shape (nothing finer than the approximation). WCAM's level profile must say which.
+    large soft shape (nothing finer than the approximation). WCAM's level profile must say which, on every seed.
 
-    Measured (8 designs, seed 0; level_importance is [approximation, level 3, level 2, level 1]):
-    texture, period 2: level 1 holds 0.86-0.93 (level 2: 0.02-0.03); period 4: level 2 holds 0.68-0.89 (level 1:
-    0.001); shape: the approximation holds 0.996-0.998.
+    Measured at the defaults with a cap of 64 designs (every run stops at 32, reliability 0.93-0.98), seeds 0-2
+    (the test runs 32 designs, seeds 0-1 for the textures and seed 0 on one shape sample, to stay near 30 s);
+    level_importance is [approximation, level 3, level 2, level 1]. Texture, period 2: the approximation holds
+    0.70-0.94 and level 1 0.04-0.29, level 2 0.001-0.015; period 4: level 2 holds 0.57-0.71, level 1 <= 0.001.
+    Shape: the approximation holds 0.999. (The former claim, 0.86-0.93 in level 1 for period 2, came from
+    one seed of the 8-design default.) Bounds: the period's level over twice the other's, the other under
+    0.05, period 4's level at least 0.5; the shape's approximation at least 0.95.
     """
     texture_labels = ["fine", "coarse"]
-    for sample in load_samples("scale_texture"):
-        wcam = client.explain("scale_texture", sample["path"], "wcam", {"sufficient_image": False},
-                              seed=0).response.attributions[0].wcam
+    params = {"num_designs": 32, "target_reliability": 0.0, "sufficient_image": False}
+    for sample, seed in itertools.product(load_samples("scale_texture"), range(2)):
+        wcam = client.explain("scale_texture", sample["path"], "wcam", params, seed=seed).response.attributions[0].wcam
         _, _, level2, level1 = wcam.level_importance
-        period_level, other_level = (level1, level2) if texture_labels[sample["label"]] == "fine" else (level2, level1)
-        assert period_level >= 0.6 and other_level < 0.05, (sample["image"], wcam.level_importance)
-    for sample in load_samples("scale_shape"):
-        wcam = client.explain("scale_shape", sample["path"], "wcam", {"sufficient_image": False},
-                              seed=0).response.attributions[0].wcam
-        assert wcam.approximation_share >= 0.95, (sample["image"], wcam.level_importance)
+        fine = texture_labels[sample["label"]] == "fine"
+        period_level, other_level = (level1, level2) if fine else (level2, level1)
+        assert period_level > 2 * other_level and other_level < 0.05, (sample["image"], seed, wcam.level_importance)
+        assert fine or period_level >= 0.5, (sample["image"], seed, wcam.level_importance)
+    sample = load_samples("scale_shape")[0]
+    wcam = client.explain("scale_shape", sample["path"], "wcam", params, seed=0).response.attributions[0].wcam
+    assert wcam.approximation_share >= 0.95, wcam.level_importance
 
 
 def test_cli_writes_wcam_pictures_and_scale_profiles(tmp_path, capsys):

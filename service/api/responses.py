@@ -135,6 +135,12 @@ def wcam_details(details: dict) -> ex.WcamDetails:
         sufficient_depth=details.get("sufficient_depth", -1),
         levels=details["levels"], wavelet=details["wavelet"], grid_size=details["grid_size"],
         uninformative=details.get("uninformative", False),
+        level_importance_lower=details["level_importance_lower"],
+        level_importance_upper=details["level_importance_upper"],
+        subband_importance_lower=details["subband_importance_lower"],
+        subband_importance_upper=details["subband_importance_upper"],
+        confidence=details["confidence"], dominant_level_resolved=details["dominant_level_resolved"],
+        sufficient_depth_resolved=details["sufficient_depth_resolved"],
     )
 
 

@@ -11,10 +11,21 @@ Saltelli (2002): two independent n x d matrices A and B, and for every input i
 the matrix C^(i), which is A with column i taken from B. The full design is
 [A; B; C^(1); ...; C^(d)], n (d + 2) rows, generated here in row chunks so
 that no more than one batch of masks is in memory at a time.
+
+Precision (issue 12, ``precision``): the design comes from two independently scrambled Sobol'
+sequences, the *halves*, each grown by doubling its own sequence (1, 2, 4, ... points: every prefix
+of 2^m points of a scrambled sequence is a balanced net), so a round is one doubling of both halves.
+The map is Jansen's estimator over the pooled rows of both halves; the split-half reliability
+compares the two halves' own estimates over the grid cells; the standard error of each cell's index
+is Jansen's asymptotic one (``jansen_total_order``), which treats the rows as independent draws and
+so is conservative for a scrambled net (QMC converges at least as fast as MC).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -24,6 +35,10 @@ from scipy.stats import qmc
 from service.errors import InvalidArgument
 from service.explainers import footprint
 from service.explainers.base import Checkpoint, Predict, no_checkpoint
+from service.explainers.precision import (Precision, SamplingParams, StopReason, Stopping, samples_for_target,
+                                          split_half_reliability)
+
+log = logging.getLogger(__name__)
 
 # Xplique's guard on the output variance: below it the indices are meaningless (constant or saturated outputs).
 VARIANCE_FLOOR = 1e-12
@@ -32,21 +47,43 @@ SOBOL_MAX_DIMENSION = qmc.Sobol.MAXDIM
 # Designs are generated whole (scipy has no streaming sampler): at most this many values, 32 MiB in
 # float64. Far above the references: Sobol 32 x 2 x 64, HSIC 1500 x 49, WCAM 8 x 2 x 784.
 MAX_DESIGN_VALUES = 2**22
+# Pooled Sobol' points below which neither the asymptotic standard error, nor the split-half reliability, nor
+# a bootstrap interval is trusted (reference note section 1: a row bootstrap of a Sobol' net is meaningless at
+# WCAM's N = 8; require N >= 32 for any CI). Halves grow 1, 2, 4, ... points, so the pooled count after round
+# k is 2^k and the stopping rule first looks after round log2(32) = 5, which is also precision.MIN_ROUNDS.
+MIN_TRUSTED_POINTS = 32
+# Bootstrap replicates of the indices (``bootstrap_total_order``): percentile intervals at 95% need a few
+# hundred; SALib uses 100, scipy 999. 200 costs arithmetic only (no forward pass), measured in bench/.
+BOOTSTRAP_RESAMPLES = 200
+CONFIDENCE = 0.95
+
+
+class ScrambledSequence:
+    """One Owen-scrambled Sobol' sequence in 2d dimensions, A and B side by side, drawn in order.
+
+    Scrambling avoids the all-zero first point of the plain sequence (a fully masked image); its seed
+    is drawn from ``rng`` once, so the same seed gives the same sequence. Drawing n more points after
+    n continues the same sequence, so a design grown by doubling is the first 2^m points of one
+    sequence, a balanced net at every size (scipy warns when a size is not a power of 2).
+    """
+
+    def __init__(self, d: int, rng: np.random.Generator) -> None:
+        self.d = d
+        self.sampler = qmc.Sobol(d=2 * d, scramble=True, rng=int(rng.integers(2**63)))
+
+    def draw(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next n points as A and B blocks (n, d) float32 in [0, 1]."""
+        points = self.sampler.random(n).astype(np.float32)
+        return points[:, :self.d], points[:, self.d:]
 
 
 def sobol_design(d: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The two n x d base matrices A and B of the replicated design, float32 in [0, 1].
-
-    One scrambled Sobol' sequence in 2d dimensions split in halves, as in the WCAM and Sobol
-    reference code. Scrambling (Owen) avoids the all-zero first point of the plain sequence, a
-    fully masked image; the scrambling seed is drawn from ``rng`` so the same seed gives the same
-    design. ``n`` must be a power of 2: the balance properties of Sobol' points only hold then.
-    """
+    """The two n x d base matrices A and B of the replicated design, float32 in [0, 1]: the first n points
+    of one scrambled sequence (``ScrambledSequence``), as in the WCAM and Sobol reference code. ``n`` must be
+    a power of 2: the balance properties of Sobol' points only hold then."""
     if n < 1 or n & (n - 1):
         raise ValueError(f"the number of Sobol' points must be a power of 2, not {n}")
-    sampler = qmc.Sobol(d=2 * d, scramble=True, rng=int(rng.integers(2**63)))
-    points = sampler.random_base2(int(n).bit_length() - 1).astype(np.float32)
-    return points[:, :d], points[:, d:]
+    return ScrambledSequence(d, rng).draw(n)
 
 
 def design_size(d: int, n: int) -> int:
@@ -87,10 +124,47 @@ def jansen_total_order(y_a: np.ndarray, y_c: np.ndarray) -> np.ndarray:
     here: the method still evaluates them (the design and the pass count keep the standard
     n (d + 2) layout) because other estimators (Homma, Janon, Glen, Saltelli) use them.
     """
+    return jansen_with_error(y_a, y_c, standard_error=False)[0]
+
+
+def jansen_with_error(y_a: np.ndarray, y_c: np.ndarray, *,
+                      standard_error: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Jansen's indices (d, T) and their asymptotic standard errors (d, T), or None.
+
+    With d_n = (y_A,n - y_C(i),n)^2 / 2 and c_n = (y_A,n - mean y_A)^2, ST = mean(d) / V is a ratio
+    of means, and the delta method gives its standard error from psi_n = d_n - ST c_n:
+    SE = sd(psi) / (sqrt(n) V) (reference note section 1; Janon et al. 2014 prove asymptotic
+    normality). It treats the n rows as independent draws: for a scrambled Sobol' net, whose error
+    shrinks at least as fast, it is conservative. Constant outputs give indices and errors of 0.
+    """
     n = y_a.shape[0]
+    y_a = y_a.astype(np.float64)
     variance = np.maximum(output_variance(y_a), VARIANCE_FLOOR)
-    squared = (y_a[None].astype(np.float64) - y_c) ** 2
-    return squared.sum(axis=1) / (2 * n * variance)
+    halved = 0.5 * (y_a[None] - y_c) ** 2  # d_n (d, n, T)
+    indices = halved.mean(axis=1) / variance
+    if not standard_error:
+        return indices, None
+    halved -= indices[:, None] * ((y_a - y_a.mean(axis=0)) ** 2)[None]  # psi_n, in place
+    spread = halved.std(axis=1, ddof=1) if n > 1 else np.zeros_like(indices)
+    return indices, spread / (math.sqrt(n) * variance)
+
+
+def bootstrap_total_order(y_a: np.ndarray, y_c: np.ndarray, rng: np.random.Generator,
+                          resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Jansen's indices (R, d) of one class on R row resamples: y_A (n,), y_C (d, n).
+
+    Rows are resampled jointly, as SALib and scipy do: replicate r draws rows with replacement and
+    every index of that replicate uses the same rows of A and of every C(i), so the replicates keep
+    the indices' correlation (what shares of their sum need). Arithmetic only: a replicate is a
+    weighted mean of d_n under multinomial counts, no forward pass.
+    """
+    n = y_a.shape[0]
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)  # (R, n)
+    centred = y_a.astype(np.float64) - y_a.mean()
+    mean = counts @ centred / n
+    variance = np.maximum((counts @ centred**2 / n - mean**2) * n / max(n - 1, 1), VARIANCE_FLOOR)
+    halved = 0.5 * (y_a[None].astype(np.float64) - y_c) ** 2  # (d, n)
+    return (counts @ halved.T) / (n * variance[:, None])
 
 
 def check_grid(grid_size: int, image_shape: tuple[int, ...], field: str, max_cells: int | None = None) -> None:
@@ -142,9 +216,10 @@ def upsample_bicubic(maps: np.ndarray, shape: tuple[int, int], checkpoint: Check
 
 
 def design_memory(points: int, grid: int, batch: int, image_shape: tuple[int, int, int], targets: int) -> int:
-    """What ``sobol_design`` and the replicated design's batches hold: the scrambled points (n x 2d float64,
-    then float32), per batch the design rows picked (three (B, d) float32) and their nearest masks, and the
-    scores of all n (d + 2) rows. The perturbation of the masks is the method's own."""
+    """What the two ``ScrambledSequence`` halves and the replicated design's batches hold: the scrambled points
+    (n x 2d float64 over both halves, then float32; the halves' scrambling matrices are temporaries of their
+    construction, one after the other), per batch the design rows picked (three (B, d) float32) and their
+    nearest masks, and the scores of all n (d + 2) rows. The perturbation of the masks is the method's own."""
     cells = grid * grid
     dimensions = 2 * cells
     return (footprint.sobol_points(points, dimensions) + footprint.F32 * points * dimensions
@@ -153,9 +228,16 @@ def design_memory(points: int, grid: int, batch: int, image_shape: tuple[int, in
 
 
 def jansen_memory(points: int, cells: int, targets: int) -> int:
-    """``jansen_total_order``: y_A in float64, the squared differences (d, n, T) and their sums (d, T), then the
-    indices transposed to grids."""
-    return footprint.F64 * targets * (points + 2 * cells * points + 2 * cells)
+    """``jansen_with_error`` on the pooled rows: y_A in float64, the pooled copy of y_C, d_n, the product that
+    makes psi_n and the deviations its standard deviation takes (each (d, n, T)), and the (d, T) results; the
+    halves' estimates (``sample_total_order``) are smaller."""
+    return footprint.F64 * targets * (points + 4 * cells * points + 3 * cells)
+
+
+def bootstrap_memory(points: int, cells: int, resamples: int = BOOTSTRAP_RESAMPLES) -> int:
+    """``bootstrap_total_order`` for one class: the counts (R, n), d_n (d, n), and the replicates (R, d) with
+    their product's temporary."""
+    return footprint.F64 * (resamples * points + cells * points + 2 * resamples * cells)
 
 
 def grid_scores(predict: Predict, rows: Callable[[int, int], np.ndarray], count: int, grid: tuple[int, int],
@@ -173,3 +255,97 @@ def grid_scores(predict: Predict, rows: Callable[[int, int], np.ndarray], count:
         keep = upsample_nearest(rows(start, stop).reshape(-1, *grid), image_shape[:2])
         chunks.append(np.asarray(predict(perturbation(keep)), dtype=np.float64))
     return np.concatenate(chunks)
+
+
+@dataclass(frozen=True)
+class TotalOrder:
+    """What ``sample_total_order`` measured: Jansen over the pooled rows of both halves, and its precision."""
+
+    indices: np.ndarray  # (d, T)
+    standard_error: np.ndarray  # (d, T), Jansen's asymptotic SE per cell
+    reliability: np.ndarray  # (T,) split-half over the cells
+    y_a: np.ndarray  # (N, T) pooled scores on A: half a's points, then half b's
+    y_c: np.ndarray  # (d, N, T) pooled scores on C(i)
+    max_points: int  # the cap
+    forward_passes: int
+    rounds: int
+    stop_reason: StopReason
+
+    @property
+    def points(self) -> int:
+        return self.y_a.shape[0]
+
+    @property
+    def trusted(self) -> bool:
+        """Enough pooled points for the standard error, the reliability and any interval to mean something."""
+        return self.points >= MIN_TRUSTED_POINTS
+
+    def precision(self, standard_error: np.ndarray, target: float) -> Precision:
+        """``Output.precision`` with the per-pixel ``standard_error`` (T, H, W) the method mapped from the cells'.
+        ``samples_for_target`` is rounded up to a power of 2, the only design sizes there are."""
+        wanted = samples_for_target(self.reliability, self.points, target)
+        return Precision(standard_error=standard_error.astype(np.float32), reliability=self.reliability,
+                         samples=self.points, max_samples=self.max_points, forward_passes=self.forward_passes,
+                         rounds=self.rounds, stop_reason=self.stop_reason,
+                         samples_for_target=1 << (wanted - 1).bit_length() if wanted else 0)
+
+
+def rounds_for(points: int) -> int:
+    """Doublings of both halves (1, 2, 4, ... points each) until they pool ``points``, a power of 2 >= 2."""
+    return points.bit_length() - 1
+
+
+def sample_total_order(predict: Predict, params: SamplingParams, cap: int, grid: tuple[int, int],
+                       perturbation: Callable[[np.ndarray], np.ndarray], image_shape: tuple[int, ...],
+                       batch_size: int, rng: np.random.Generator, *, method: str) -> TotalOrder:
+    """Sample the replicated design in rounds until the split-half reliability reaches the target.
+
+    Two halves, ``rng.spawn(2)``, each its own scrambled sequence; round k draws points 2^(k-2) ...
+    2^(k-1) of both (round 1 draws one point each), scores their design rows [A; B; C(1..d)] and
+    stops by ``precision.Stopping``. With the cap n (a power of 2) the rounds end at n / 2 points per
+    half, n (d + 2) passes: the old design's count. The stopping rule first looks once the halves
+    pool ``MIN_TRUSTED_POINTS``; a cap below that runs whole and says so (one log line).
+    """
+    d = grid[0] * grid[1]
+    halves = [ScrambledSequence(d, stream) for stream in rng.spawn(2)]
+    total_rounds = rounds_for(cap)
+    stopping = Stopping(params, min_rounds=rounds_for(MIN_TRUSTED_POINTS))
+    y_a = y_c = None  # (2, cap / 2, T) and (2, d, cap / 2, T), allocated at the first scores
+    drawn = passes = 0
+
+    def half_reliability() -> np.ndarray:
+        if drawn < 2:  # one point per half has no variance to divide by
+            return np.zeros(y_a.shape[-1])
+        maps = [jansen_total_order(y_a[h, :drawn], y_c[h, :, :drawn]) for h in range(2)]
+        return split_half_reliability(maps[0].T, maps[1].T)
+
+    def settled() -> np.ndarray:
+        # A class whose output does not vary (``uninformative``) has all-zero indices at any sample count: more
+        # samples cannot change its map, so it does not hold the others back (its reported reliability stays 0).
+        flat = uninformative(np.concatenate([y_a[0, :drawn], y_a[1, :drawn]]))
+        return np.where(flat, 1.0, half_reliability())
+
+    for index in range(total_rounds):
+        size = max(drawn, 1)  # doubling: as many new points as there are
+        for h, half in enumerate(halves):
+            a, b = half.draw(size)
+            scores = grid_scores(predict, lambda start, stop: design_rows(a, b, start, stop), design_size(d, size),
+                                 grid, perturbation, image_shape, batch_size)
+            if y_a is None:
+                y_a = np.empty((2, cap // 2, scores.shape[1]))
+                y_c = np.empty((2, d, cap // 2, scores.shape[1]))
+            # Rows size:2 size are the B block: evaluated (standard design) but unused by Jansen.
+            y_a[h, drawn:drawn + size] = scores[:size]
+            y_c[h, :, drawn:drawn + size] = scores[2 * size:].reshape(d, size, -1)
+            passes += len(scores)
+        drawn += size
+        reason = stopping.after_round(index + 1, last=index + 1 == total_rounds, reliability=settled)
+        if reason:  # the last round always has one (SAMPLES)
+            break
+    pooled_a = np.concatenate([y_a[0, :drawn], y_a[1, :drawn]])
+    pooled_c = np.concatenate([y_c[0, :, :drawn], y_c[1, :, :drawn]], axis=1)
+    if 2 * drawn < MIN_TRUSTED_POINTS:
+        log.info("Sobol' design below the points its precision needs", extra={
+            "method": method, "points": 2 * drawn, "min_trusted_points": MIN_TRUSTED_POINTS})
+    indices, error = jansen_with_error(pooled_a, pooled_c)
+    return TotalOrder(indices, error, half_reliability(), pooled_a, pooled_c, cap, passes, stopping.rounds, reason)

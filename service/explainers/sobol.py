@@ -9,6 +9,15 @@ the score's variance that involves that cell, interactions included. The g x g
 indices are resized bicubically to the image. Defaults are Xplique's
 ``SobolAttributionMethod`` (grid 8, 32 designs: 2112 passes); Xplique
 recommends a grid in [7, 12) and 16 to 64 designs ("more is useless").
+
+The design comes from two independent scrambles grown by doubling, and
+sampling stops once their split-half reliability reaches ``target_reliability``
+(``sensitivity.sample_total_order``); ``num_designs`` is the cap. The
+per-pixel standard error is each cell's asymptotic SE resized bicubically as
+the indices are: at a cell's centre it is that cell's SE; between centres it is
+the interpolation of its neighbours' SEs, which bounds the SE of the
+interpolated index from above when the cells' errors are not negatively
+correlated (bicubic's small negative lobes aside).
 """
 
 from __future__ import annotations
@@ -20,11 +29,11 @@ import numpy as np
 
 from service.errors import InvalidArgument
 from service.explainers import footprint
-from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
+from service.explainers.base import Checkpoint, Method, Output, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill, StaticFill, gaussian_blur, perturb
+from service.explainers.precision import SamplingParams, check_sampling
 from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_memory,
-                                            design_rows, design_size, grid_scores, jansen_memory,
-                                            jansen_total_order, sobol_design, upsample_bicubic)
+                                            design_size, jansen_memory, sample_total_order, upsample_bicubic)
 
 # sigma = 0 picks these: Xplique blurs with a 10-px box filter (cv2.blur), whose standard deviation is
 # sqrt((10^2 - 1) / 12) = 2.9 px, hence a 3-px Gaussian; the amplitude scale 1 is Xplique's default.
@@ -33,9 +42,12 @@ MAX_DESIGNS = 4096
 
 
 @dataclass(frozen=True)
-class SobolParams:
+class SobolParams(SamplingParams):
     grid_size: int = param(8, "Cells per side of the mask grid (Xplique's default 8; 7 to 11 recommended).")
-    num_designs: int = param(32, "Sobol' points n, a power of 2; passes = n * (grid_size^2 + 2) (Xplique: 32).")
+    num_designs: int = param(
+        32, "The cap on Sobol' points n, a power of 2, pooled over two independent scrambles of n / 2 each; "
+            "passes = n * (grid_size^2 + 2) at most (Xplique: 32). Sampling stops earlier at target_reliability, "
+            "never before 32 points.")
     perturbation: str = param(
         "inpainting", "How a mask value m in [0, 1] alters the image: 'inpainting' (image * m + baseline * (1 - m), "
         "the request's baseline), 'blur' (towards a Gaussian blur of the image) or 'amplitude' "
@@ -45,6 +57,7 @@ class SobolParams:
 
 
 def check(params: SobolParams, image_shape: tuple[int, int, int]) -> None:
+    check_sampling(params, "sobol")
     # The design has 2 g^2 dimensions: A and B side by side.
     check_grid(params.grid_size, image_shape, "sobol.grid_size", max_cells=SOBOL_MAX_DIMENSION // 2)
     n = params.num_designs
@@ -79,7 +92,9 @@ def memory(params: SobolParams, image_shape: tuple[int, int, int], targets: int,
     batch = min(batch_size, design_size(g * g, n))
     return footprint.OVERHEAD + design_memory(n, g, batch, image_shape, targets) + max(
         perturbation_memory(params, batch, image_shape), jansen_memory(n, g * g, targets),
-        footprint.bicubic_maps(targets, image_shape) + footprint.F64 * targets * g * g)
+        # The maps, kept while their standard errors are resized the same way.
+        footprint.maps(targets, image_shape) + footprint.bicubic_maps(targets, image_shape)
+        + 2 * footprint.F64 * targets * g * g)
 
 
 def perturbation(params: SobolParams, image: np.ndarray, baseline: Fill) -> Callable[[np.ndarray], np.ndarray]:
@@ -100,17 +115,15 @@ def perturbation(params: SobolParams, image: np.ndarray, baseline: Fill) -> Call
 
 
 def attribute(predict: Predict, image: np.ndarray, params: SobolParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
-    """Total-order Sobol index of each grid cell, resized bicubically to (T, H, W) and clipped at 0."""
-    g, n = params.grid_size, params.num_designs
-    d = g * g
-    a, b = sobol_design(d, n, rng)
-    scores = grid_scores(predict, lambda start, stop: design_rows(a, b, start, stop), design_size(d, n), (g, g),
-                         perturbation(params, image, baseline), image.shape, batch_size)
-    # Rows n:2n are the B block: evaluated (standard design) but unused by Jansen.
-    y_a, y_c = scores[:n], scores[2 * n:].reshape(d, n, -1)
-    indices = jansen_total_order(y_a, y_c)
-    return upsample_bicubic(indices.T.reshape(-1, g, g), image.shape[:2], checkpoint)
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> Output:
+    """Total-order Sobol index of each grid cell, resized bicubically to (T, H, W) and clipped at 0, with its
+    precision (the cells' standard errors resized the same way)."""
+    g = params.grid_size
+    run = sample_total_order(predict, params, params.num_designs, (g, g), perturbation(params, image, baseline),
+                             image.shape, batch_size, rng, method="sobol")
+    maps = upsample_bicubic(run.indices.T.reshape(-1, g, g), image.shape[:2], checkpoint)
+    error = upsample_bicubic(run.standard_error.T.reshape(-1, g, g), image.shape[:2], checkpoint)
+    return Output(maps, [{} for _ in maps], run.precision(error, params.target_reliability))
 
 
 METHOD = Method(

@@ -21,6 +21,26 @@ The perturbation lives in the wavelet domain, so the request's baseline is not
 used: removing a coefficient sets it to 0, and a mask value m scales it by m.
 Defaults are the paper's experiments (8 designs, 3 Haar levels) except the grid
 (see ``default_grid``) and the rescaling (``rescale``).
+
+Precision (issue 12). The design is sampled in rounds from two independent
+scrambles until the split-half reliability over the cells reaches
+``target_reliability`` (``sensitivity.sample_total_order``; ``num_designs`` is
+the cap). The per-pixel standard error of the spatial WCAM is each cell's
+asymptotic SE carried to pixels as the indices are (wavelet layout, then every
+sub-band block resized and summed): a sum of SEs, so an upper bound of the SE of
+the summed map whatever the correlation of the bands' errors. The shares get 95%
+percentile intervals from a joint row bootstrap (``share_intervals``), and two
+flags say whether the conclusions drawn from them hold at that confidence:
+
+- ``dominant_level_resolved``: the level with the largest share is the largest
+  in at least 95% of the bootstrap replicates;
+- ``sufficient_depth_resolved``: in at least 95% of the replicates every cell of
+  the sufficient set still ranks above every cell outside it, so the same cells
+  would be kept (whether fewer cells in another order would also suffice would
+  take forward passes to know, and is not claimed).
+
+Below 32 pooled points (the default cap of 8 among them) no interval is given:
+the intervals are [0, 1] and both flags false (``sensitivity.MIN_TRUSTED_POINTS``).
 """
 
 from __future__ import annotations
@@ -36,10 +56,11 @@ from service.errors import InvalidArgument
 from service.explainers import footprint
 from service.explainers.base import Checkpoint, Method, Output, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
-from service.explainers.sensitivity import (SOBOL_MAX_DIMENSION, check_design_memory, check_grid, design_memory,
-                                            design_rows, design_size, grid_scores, jansen_memory,
-                                            jansen_total_order, sobol_design, uninformative, upsample_bicubic,
-                                            upsample_nearest)
+from service.explainers.precision import SamplingParams, check_sampling
+from service.explainers.sensitivity import (CONFIDENCE, SOBOL_MAX_DIMENSION, bootstrap_memory,
+                                            bootstrap_total_order, check_design_memory, check_grid, design_memory,
+                                            design_size, jansen_memory, sample_total_order, uninformative,
+                                            upsample_bicubic, upsample_nearest)
 from service.explainers.wavelets import Layout, forward, inverse, make_layout, subbands
 
 log = logging.getLogger(__name__)
@@ -55,13 +76,16 @@ NO_SUFFICIENT_IMAGE = {"sufficient_image": None, "sufficient_depth": -1, "suffic
 
 
 @dataclass(frozen=True)
-class WcamParams:
+class WcamParams(SamplingParams):
     grid_size: int = param(
         0, "Cells per side of the mask grid over the wavelet layout (anisotropic on non-square images); 0 = the "
            "smallest multiple of 2^levels with cells of at most 8 px, so cells never straddle sub-bands (32 for "
            "224 px at 3 levels; the paper uses 28, whose 8-px cells straddle the 28-px approximation block).")
-    num_designs: int = param(8, "Sobol' points n, a power of 2; passes = n * (grid_size^2 + 2) plus the sufficient "
-                                "image's (the paper's experiments: 8; the reference class default: 64).")
+    num_designs: int = param(
+        8, "The cap on Sobol' points n, a power of 2, pooled over two independent scrambles of n / 2 each; passes "
+           "= n * (grid_size^2 + 2) at most, plus the sufficient image's (the paper's experiments: 8; the reference "
+           "class default: 64). Sampling stops earlier at target_reliability, never before 32 points; below 32 "
+           "the shares get no confidence interval.")
     levels: int = param(3, "Wavelet decomposition levels J (the paper: 3); the image sides must divide by 2^J.")
     wavelet: str = param("haar", "A pywt discrete wavelet (the paper: 'haar'), in periodization mode.")
     keep_approximation: bool = param(
@@ -100,6 +124,7 @@ def is_aligned(grid_size: int, levels: int) -> bool:
 
 
 def check(params: WcamParams, image_shape: tuple[int, int, int]) -> None:
+    check_sampling(params, "wcam")
     make_layout(*image_shape[:2], params.levels, params.wavelet, prefix="wcam.")
     if params.grid_size:
         check_grid(params.grid_size, image_shape, "wcam.grid_size", max_cells=SOBOL_MAX_DIMENSION // 2)
@@ -174,12 +199,13 @@ def memory(params: WcamParams, image_shape: tuple[int, int, int], targets: int, 
     g, n = resolved_grid(params, image_shape), params.num_designs
     pixels, channels = footprint.pixels(image_shape), image_shape[2]
     batch = min(batch_size, design_size(g * g, n))
+    # The spatial maps (kept) and the standard errors' (the wavelet-layout ones, then resized band by band).
     maps = footprint.F64 * targets * pixels + footprint.bicubic_maps(targets, image_shape) \
-        + 2 * footprint.F32 * targets * pixels
+        + 4 * footprint.F32 * targets * pixels
     return (footprint.OVERHEAD + 3 * footprint.F32 * channels * pixels
             + design_memory(n, g, batch, image_shape, targets)
             + max(footprint.keep_masks(batch, image_shape) + reconstruction_memory(params, batch, image_shape),
-                  jansen_memory(n, g * g, targets), maps)
+                  jansen_memory(n, g * g, targets), bootstrap_memory(n, g * g), maps)
             + footprint.F32 * targets * pixels * (channels + 1))
 
 
@@ -199,24 +225,89 @@ def spatial_maps(maps: np.ndarray, layout: Layout, checkpoint: Checkpoint = no_c
     return sum(upsample_bicubic(maps[:, band.rows, band.cols], shape, checkpoint) for band in subbands(layout))
 
 
-def importance(wavelet_map: np.ndarray, layout: Layout) -> dict[str, Any]:
-    """Shares of the map's mass per sub-band and per level (index 0 the approximation, then levels J ... 1).
+def cell_band_pixels(grid: int, layout: Layout) -> np.ndarray:
+    """(g^2, bands) float64: how many coefficients of each sub-band every cell's mask covers (nearest, as the
+    masks are upsampled). A cell of an aligned grid lies in one band; a straddling cell is split by area."""
+    rows = np.arange(layout.height) * grid // layout.height
+    cols = np.arange(layout.width) * grid // layout.width
+    cell = rows[:, None] * grid + cols[None, :]
+    return np.stack([np.bincount(cell[band.rows, band.cols].ravel(), minlength=grid * grid)
+                     for band in subbands(layout)], axis=1).astype(np.float64)
 
-    Masses are sums over each block, so they add up to the whole map; the reference's
-    ``compute_level_contribution`` averages per block instead, which weighs a coarse coefficient as
-    much as a fine one. All shares are 0 when the map is all 0 (an uninformative output).
+
+def band_shares(cells: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """Shares (..., bands) of the mass of cell indices (..., g^2) per sub-band (``cell_band_pixels``), on the
+    raw indices as the reference note asks (before any resize); all 0 where every index is 0."""
+    mass = cells @ coverage
+    total = mass.sum(axis=-1, keepdims=True)
+    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+
+
+def level_shares(shares: np.ndarray) -> np.ndarray:
+    """Band shares (..., bands) per level (..., J + 1): the approximation, then each level's three details.
+    ``subbands()`` lists the approximation, then (horizontal, vertical, diagonal) per level from J to 1."""
+    details = shares[..., 1:].reshape(*shares.shape[:-1], -1, 3).sum(axis=-1)
+    return np.concatenate([shares[..., :1], details], axis=-1)
+
+
+def importance(cells: np.ndarray, coverage: np.ndarray, layout: Layout) -> dict[str, Any]:
+    """Shares of the indices' mass per sub-band and per level (index 0 the approximation, then levels J ... 1).
+
+    A block's mass is the sum over its coefficients of their cell's index, so the masses add up to the
+    whole map in the wavelet layout; the reference's ``compute_level_contribution`` averages per block
+    instead, which weighs a coarse coefficient as much as a fine one. The shares come from the raw cell
+    indices (the same as the wavelet map's on an aligned grid; a straddling grid's bicubic map would
+    spread a cell across the boundary). All shares are 0 when every index is 0 (an uninformative output).
     """
-    bands = subbands(layout)
-    mass = np.array([wavelet_map[band.rows, band.cols].sum(dtype=np.float64) for band in bands])
-    shares = mass / mass.sum() if mass.sum() > 0 else np.zeros_like(mass)
-    # subbands() lists the approximation, then (horizontal, vertical, diagonal) per level from J to 1.
-    levels = [shares[0]] + [shares[i:i + 3].sum() for i in range(1, len(bands), 3)]
+    shares = band_shares(cells.ravel().astype(np.float64), coverage)
     return {
-        "level_importance": [float(share) for share in levels],
+        "level_importance": [float(share) for share in level_shares(shares)],
         "subband_importance": [{"name": band.name, "level": band.level, "importance": float(share)}
-                               for band, share in zip(bands, shares)],
+                               for band, share in zip(subbands(layout), shares)],
         "approximation_share": float(shares[0]),
     }
+
+
+def share_intervals(y_a: np.ndarray, y_c: np.ndarray, coverage: np.ndarray, cells: np.ndarray,
+                    sufficient_depth: int, trusted: bool, rng: np.random.Generator) -> dict[str, Any]:
+    """Percentile intervals at ``CONFIDENCE`` of one class's level and sub-band shares, and whether its
+    dominant level and sufficient set are resolved, from a joint row bootstrap of its design scores
+    (``bootstrap_total_order``: y_A (n,), y_C (d, n)). Percentile intervals, since shares lie in [0, 1].
+
+    Untrusted (fewer than ``MIN_TRUSTED_POINTS`` pooled points): intervals [0, 1], nothing resolved.
+    """
+    levels = len(coverage[0]) // 3 + 1
+    if not trusted:
+        return {"level_importance_lower": [0.0] * levels, "level_importance_upper": [1.0] * levels,
+                "subband_importance_lower": [0.0] * len(coverage[0]),
+                "subband_importance_upper": [1.0] * len(coverage[0]),
+                "confidence": CONFIDENCE, "dominant_level_resolved": False, "sufficient_depth_resolved": False}
+    replicates = bootstrap_total_order(y_a, y_c, rng)  # (R, d)
+    bands = band_shares(replicates, coverage)
+    by_level = level_shares(bands)
+    tail = (1.0 - CONFIDENCE) / 2
+    band_bounds = np.quantile(bands, [tail, 1.0 - tail], axis=0)
+    level_bounds = np.quantile(by_level, [tail, 1.0 - tail], axis=0)
+    point = level_shares(band_shares(cells.ravel().astype(np.float64), coverage))
+    dominant = bool(point.sum() > 0) and np.mean(by_level.argmax(axis=1) == point.argmax()) >= CONFIDENCE
+    return {"level_importance_lower": level_bounds[0].tolist(), "level_importance_upper": level_bounds[1].tolist(),
+            "subband_importance_lower": band_bounds[0].tolist(), "subband_importance_upper": band_bounds[1].tolist(),
+            "confidence": CONFIDENCE, "dominant_level_resolved": bool(dominant),
+            "sufficient_depth_resolved": sufficient_set_resolved(replicates, cells.ravel(), sufficient_depth)}
+
+
+def sufficient_set_resolved(replicates: np.ndarray, cells: np.ndarray, depth: int) -> bool:
+    """Whether, in at least ``CONFIDENCE`` of the bootstrap replicates (R, d), the ``depth`` top-ranked cells
+    (the sufficient set, ranked as ``sufficient_search`` ranks) all outrank every other cell. No sufficient
+    set: False; a set of every cell: True (no ranking can change it)."""
+    if depth < 0:
+        return False
+    inside = np.zeros(cells.size, dtype=bool)
+    inside[np.argsort(-cells, kind="stable")[:depth]] = True
+    if inside.all():
+        return True
+    separated = replicates[:, inside].min(axis=1) > replicates[:, ~inside].max(axis=1)
+    return bool(np.mean(separated) >= CONFIDENCE)
 
 
 def sufficient_search(score: Callable[[np.ndarray], np.ndarray], images: Callable[[np.ndarray], np.ndarray],
@@ -275,26 +366,28 @@ def first_reaching(score: Callable[[np.ndarray], np.ndarray], depth_images: Call
 
 def attribute(predict: Predict, image: np.ndarray, params: WcamParams, *, baseline: Fill,
               batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> Output:
-    """Spatial WCAM maps (T, H, W) and, per class, ``details``: "wavelet_map" (H, W), "level_importance",
-    "subband_importance", "approximation_share" (``importance``), "uninformative" (the score hardly varied),
-    "sufficient_image", "sufficient_depth", "sufficient_passes" (``sufficient_search``), "levels",
-    "wavelet" and "grid_size"."""
+    """Spatial WCAM maps (T, H, W), their precision and, per class, ``details``: "wavelet_map" (H, W),
+    "level_importance", "subband_importance", "approximation_share" (``importance``), their intervals and
+    resolved flags (``share_intervals``), "uninformative" (the score hardly varied), "sufficient_image",
+    "sufficient_depth", "sufficient_passes" (``sufficient_search``), "levels", "wavelet" and "grid_size".
+
+    The design's rows come from ``rng.spawn(2)`` (the halves); the bootstrap from the next child,
+    ``rng.spawn(1)``, so it never shifts the samples."""
     del baseline  # the perturbation is in the wavelet domain: a removed coefficient is 0
     layout = make_layout(*image.shape[:2], params.levels, params.wavelet)
-    g, n = resolved_grid(params, image.shape), params.num_designs
-    d, aligned = g * g, is_aligned(g, params.levels)
+    g = resolved_grid(params, image.shape)
+    aligned = is_aligned(g, params.levels)
     if not aligned:
         log.warning("WCAM grid cells straddle sub-band boundaries", extra={
             "grid_size": g, "levels": params.levels, "cells_per_approximation_block": g / 2**params.levels})
     images = reconstruction(image, layout, params)
-    a, b = sobol_design(d, n, rng)
-    scores = grid_scores(predict, lambda start, stop: design_rows(a, b, start, stop), design_size(d, n), (g, g),
-                         images, image.shape, batch_size)
-    # Rows n:2n are the B block: evaluated (standard design) but unused by Jansen.
-    y_a, y_c = scores[:n], scores[2 * n:].reshape(d, n, -1)
-    indices = jansen_total_order(y_a, y_c).T.reshape(-1, g, g)
+    run = sample_total_order(predict, params, params.num_designs, (g, g), images, image.shape, batch_size, rng,
+                             method="wcam")
+    resampling = rng.spawn(1)[0]
+    indices = run.indices.T.reshape(-1, g, g)
     maps = wavelet_maps(indices, image.shape[:2], aligned, checkpoint)
-    flags = uninformative(y_a)
+    coverage = cell_band_pixels(g, layout)
+    flags = uninformative(run.y_a)
     details = []
     for target, (cells, wavelet_map) in enumerate(zip(indices, maps)):
         checkpoint()
@@ -302,10 +395,14 @@ def attribute(predict: Predict, image: np.ndarray, params: WcamParams, *, baseli
         if params.sufficient_image:
             found = sufficient_search(lambda pixels, t=target: predict(pixels)[:, t], images, cells,
                                       image.shape[:2], batch_size)
-        details.append({"wavelet_map": wavelet_map, **importance(wavelet_map, layout),
+        intervals = share_intervals(run.y_a[:, target], run.y_c[:, :, target], coverage, cells,
+                                    found["sufficient_depth"], run.trusted, resampling)
+        details.append({"wavelet_map": wavelet_map, **importance(cells, coverage, layout), **intervals,
                         "uninformative": bool(flags[target]), **found,
                         "levels": params.levels, "wavelet": params.wavelet, "grid_size": g})
-    return Output(spatial_maps(maps, layout, checkpoint), details)
+    error = spatial_maps(wavelet_maps(run.standard_error.T.reshape(-1, g, g), image.shape[:2], aligned, checkpoint),
+                         layout, checkpoint)
+    return Output(spatial_maps(maps, layout, checkpoint), details, run.precision(error, params.target_reliability))
 
 
 METHOD = Method(

@@ -313,7 +313,7 @@ class SubbandImportance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., level: _Optional[int] = ..., importance: _Optional[float] = ...) -> None: ...
 
 class WcamDetails(_message.Message):
-    __slots__ = ("wavelet_map", "level_importance", "subbands", "approximation_share", "sufficient_image", "sufficient_depth", "levels", "wavelet", "grid_size", "uninformative")
+    __slots__ = ("wavelet_map", "level_importance", "subbands", "approximation_share", "sufficient_image", "sufficient_depth", "levels", "wavelet", "grid_size", "uninformative", "level_importance_lower", "level_importance_upper", "subband_importance_lower", "subband_importance_upper", "confidence", "dominant_level_resolved", "sufficient_depth_resolved")
     WAVELET_MAP_FIELD_NUMBER: _ClassVar[int]
     LEVEL_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
     SUBBANDS_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +324,13 @@ class WcamDetails(_message.Message):
     WAVELET_FIELD_NUMBER: _ClassVar[int]
     GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
     UNINFORMATIVE_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_IMPORTANCE_LOWER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_IMPORTANCE_UPPER_FIELD_NUMBER: _ClassVar[int]
+    SUBBAND_IMPORTANCE_LOWER_FIELD_NUMBER: _ClassVar[int]
+    SUBBAND_IMPORTANCE_UPPER_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    DOMINANT_LEVEL_RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    SUFFICIENT_DEPTH_RESOLVED_FIELD_NUMBER: _ClassVar[int]
     wavelet_map: _tensor_pb2.Tensor
     level_importance: _containers.RepeatedScalarFieldContainer[float]
     subbands: _containers.RepeatedCompositeFieldContainer[SubbandImportance]
@@ -334,7 +341,14 @@ class WcamDetails(_message.Message):
     wavelet: str
     grid_size: int
     uninformative: bool
-    def __init__(self, wavelet_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., level_importance: _Optional[_Iterable[float]] = ..., subbands: _Optional[_Iterable[_Union[SubbandImportance, _Mapping]]] = ..., approximation_share: _Optional[float] = ..., sufficient_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sufficient_depth: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., grid_size: _Optional[int] = ..., uninformative: _Optional[bool] = ...) -> None: ...
+    level_importance_lower: _containers.RepeatedScalarFieldContainer[float]
+    level_importance_upper: _containers.RepeatedScalarFieldContainer[float]
+    subband_importance_lower: _containers.RepeatedScalarFieldContainer[float]
+    subband_importance_upper: _containers.RepeatedScalarFieldContainer[float]
+    confidence: float
+    dominant_level_resolved: bool
+    sufficient_depth_resolved: bool
+    def __init__(self, wavelet_map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., level_importance: _Optional[_Iterable[float]] = ..., subbands: _Optional[_Iterable[_Union[SubbandImportance, _Mapping]]] = ..., approximation_share: _Optional[float] = ..., sufficient_image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sufficient_depth: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., grid_size: _Optional[int] = ..., uninformative: _Optional[bool] = ..., level_importance_lower: _Optional[_Iterable[float]] = ..., level_importance_upper: _Optional[_Iterable[float]] = ..., subband_importance_lower: _Optional[_Iterable[float]] = ..., subband_importance_upper: _Optional[_Iterable[float]] = ..., confidence: _Optional[float] = ..., dominant_level_resolved: _Optional[bool] = ..., sufficient_depth_resolved: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("model_name", "method", "attributions", "seed", "forward_passes", "provider", "timings", "baseline", "score_space", "model_input_image", "parameters_json", "map_frame", "placement", "metric_score_space")

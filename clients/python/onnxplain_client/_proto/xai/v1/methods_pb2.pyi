@@ -129,16 +129,20 @@ class RiseParams(_message.Message):
     def __init__(self, num_masks: _Optional[int] = ..., grid_size: _Optional[int] = ..., keep_probability: _Optional[float] = ..., centered: _Optional[bool] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class SobolParams(_message.Message):
-    __slots__ = ("grid_size", "num_designs", "perturbation", "sigma")
+    __slots__ = ("grid_size", "num_designs", "perturbation", "sigma", "target_reliability", "max_seconds")
     GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
     NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
     PERTURBATION_FIELD_NUMBER: _ClassVar[int]
     SIGMA_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     grid_size: int
     num_designs: int
     perturbation: SobolPerturbation
     sigma: float
-    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., perturbation: _Optional[_Union[SobolPerturbation, str]] = ..., sigma: _Optional[float] = ...) -> None: ...
+    target_reliability: float
+    max_seconds: float
+    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., perturbation: _Optional[_Union[SobolPerturbation, str]] = ..., sigma: _Optional[float] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class HsicParams(_message.Message):
     __slots__ = ("grid_size", "num_designs", "sampler")
@@ -175,7 +179,7 @@ class KernelShapParams(_message.Message):
     def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ...) -> None: ...
 
 class WcamParams(_message.Message):
-    __slots__ = ("grid_size", "num_designs", "levels", "wavelet", "keep_approximation", "rescale", "sufficient_image")
+    __slots__ = ("grid_size", "num_designs", "levels", "wavelet", "keep_approximation", "rescale", "sufficient_image", "target_reliability", "max_seconds")
     GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
     NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
     LEVELS_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +187,8 @@ class WcamParams(_message.Message):
     KEEP_APPROXIMATION_FIELD_NUMBER: _ClassVar[int]
     RESCALE_FIELD_NUMBER: _ClassVar[int]
     SUFFICIENT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     grid_size: int
     num_designs: int
     levels: int
@@ -190,7 +196,9 @@ class WcamParams(_message.Message):
     keep_approximation: bool
     rescale: WaveletRescale
     sufficient_image: bool
-    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., keep_approximation: _Optional[bool] = ..., rescale: _Optional[_Union[WaveletRescale, str]] = ..., sufficient_image: _Optional[bool] = ...) -> None: ...
+    target_reliability: float
+    max_seconds: float
+    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., keep_approximation: _Optional[bool] = ..., rescale: _Optional[_Union[WaveletRescale, str]] = ..., sufficient_image: _Optional[bool] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class EvaParams(_message.Message):
     __slots__ = ("epsilon", "grid_size", "segmentation", "n_segments", "bound_method", "max_competitors", "chunk_size", "segments", "split_layer", "hybrid_samples", "attack_steps")
