@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 
 from service.errors import InvalidArgument
 from service.explainers import get_method, kernel_shap, lime
+from service.explainers.base import as_output
 from service.explainers.baselines import Baseline, BaselineKind, perturb
 from service.explainers.superpixels import keep_masks, paint, segment
 from service.runtime.preprocessing import Preprocessing
@@ -65,12 +66,17 @@ def per_superpixel(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return values
 
 
-def explain(module, predict, image, batch_size=64, seed=0, **params):
+def explain_output(module, predict, image, batch_size=64, seed=0, **params):
+    """The method's ``Output``: maps, and the precision of randomized methods."""
     method = get_method(module.METHOD.name)
     parameters = method.make_params(params)
     method.check(parameters, image.shape)
-    return module.attribute(predict, image, parameters, baseline=black(image), batch_size=batch_size,
-                            rng=np.random.default_rng(seed))
+    return as_output(module.attribute(predict, image, parameters, baseline=black(image), batch_size=batch_size,
+                                      rng=np.random.default_rng(seed)))
+
+
+def explain(module, predict, image, batch_size=64, seed=0, **params):
+    return explain_output(module, predict, image, batch_size, seed, **params).maps
 
 
 # --- superpixels ---------------------------------------------------------------------------------------------
