@@ -148,20 +148,22 @@ def half_sampling_error(masks: np.ndarray, scores: np.ndarray, rng: np.random.Ge
 
 
 def memory(params: HsicParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
-    """The design (Sobol' points at the next power of 2, or the Latin hypercube's uniform draws and
-    permutations), the masks, the scores, and the larger of a batch's masks and images, the estimator (the
-    centred masks, the pairwise distances and one p x p kernel at a time) and the bicubic maps."""
+    """The two half designs of h = ceil(p / 2) (Sobol' points at the next power of 2, or the Latin hypercube's
+    uniform draws and permutations, then rounded), the scores, and the larger of a batch's masks and images, the
+    estimator on one half (the centred masks, the pairwise distances and one h x h kernel at a time, a
+    half-sample's sub-kernel and the half-samples' estimates) and the bicubic maps."""
     g, p = params.grid_size, params.num_designs
-    d, batch = g * g, min(batch_size, params.num_designs)
+    d, batch, h = g * g, min(batch_size, params.num_designs), (params.num_designs + 1) // 2
     if params.sampler == "sobol":
-        drawn = footprint.sobol_points(1 << (p - 1).bit_length(), d)
+        drawn = footprint.sobol_points(1 << (h - 1).bit_length(), d)
     else:
-        drawn = 5 * footprint.F64 * p * d
-    design = drawn + (footprint.F64 + footprint.F32) * p * d
+        drawn = 5 * footprint.F64 * h * d
+    design = drawn + (footprint.F64 + 2 * footprint.F32) * h * d
     batches = footprint.nearest_masks(batch, g, image_shape) + footprint.perturbation(batch, image_shape)
-    estimator = 3 * footprint.F64 * p * d + 3 * footprint.F64 * p * p + footprint.F64 * (p + d) * targets
+    estimator = (3 * footprint.F64 * h * d + 3 * footprint.F64 * h * h + footprint.F64 * (h // 2 + 1) ** 2
+                 + footprint.F64 * (h + (HALF_SAMPLES + 4) * d) * targets)
     return footprint.OVERHEAD + design + footprint.scores(p, targets) + max(
-        batches, estimator, footprint.bicubic_maps(targets, image_shape) + footprint.F64 * targets * d)
+        batches, estimator, footprint.bicubic_maps(targets, image_shape) + 3 * footprint.F64 * targets * d)
 
 
 def attribute(predict: Predict, image: np.ndarray, params: HsicParams, *, baseline: Fill,
