@@ -48,7 +48,7 @@ def test_hsic_localises_the_block_each_target_reads(sampler):
 
 
 def test_hsic_depends_on_the_seed_only():
-    run = lambda seed, batch_size=64: explain(model := BlockModel(), IMAGE, FILL, seed=seed, batch_size=batch_size,
+    run = lambda seed, batch_size=64: explain(BlockModel(), IMAGE, FILL, seed=seed, batch_size=batch_size,
                                               num_designs=100, sampler="latin_hypercube", target_reliability=0)
     first = run(1, batch_size=7)
     np.testing.assert_array_equal(first.maps, run(1, batch_size=512).maps)

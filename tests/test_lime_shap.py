@@ -13,8 +13,8 @@ from scipy.stats import spearmanr
 from service.errors import InvalidArgument
 from service.explainers import get_method, kernel_shap, lime
 from service.explainers.base import as_output
-from service.explainers.precision import StopReason
 from service.explainers.baselines import Baseline, BaselineKind, perturb
+from service.explainers.precision import StopReason
 from service.explainers.superpixels import keep_masks, paint, segment
 from service.runtime.preprocessing import Preprocessing
 
@@ -307,7 +307,7 @@ class InteractionModel:
         return self.a + np.bincount(self.pairs[:, 0], half, self.n) + np.bincount(self.pairs[:, 1], half, self.n)
 
 
-@functools.lru_cache(maxsize=None)  # the same 10 runs serve the SE, bias and reliability tests
+@functools.cache  # the same 10 runs serve the SE, bias and reliability tests
 def interaction_runs(module, samples: int = 400):
     image = blocks(6, 48)
     labels = segment(image, "slic", 30)

@@ -20,8 +20,8 @@ falling short when N is only a few times M. The ridge's bias is not in it (refer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,7 +74,6 @@ class Half:
     count: int = 0
     gram: np.ndarray | None = None
     moment: np.ndarray | None = None
-    rows: list = field(default_factory=list)
 
 
 def pair_clusters(g: np.ndarray) -> np.ndarray:
