@@ -53,3 +53,13 @@ def test_the_resampling_leaves_the_subsets_and_the_score_alone():
 def test_an_undefined_correlation_has_no_standard_error():
     result = evaluate(np.zeros(IMAGE.shape[:2]), 0)  # a flat map: every relevance sum is 0
     assert result.values["undefined"] == 1.0 and result.score == 0.0 and result.standard_error is None
+
+
+def test_the_response_carries_the_standard_error_only_when_there_is_one():
+    from service.api.responses import metric_result
+    from service.jobs.evaluate import Scored
+
+    sampled = metric_result(Scored(evaluate(NOISY, 3), 201))
+    assert sampled.HasField("standard_error") and sampled.standard_error == evaluate(NOISY, 3).standard_error
+    undefined = metric_result(Scored(evaluate(np.zeros(IMAGE.shape[:2]), 0), 201))
+    assert not undefined.HasField("standard_error")
