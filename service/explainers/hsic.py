@@ -135,8 +135,11 @@ def half_sampling_error(masks: np.ndarray, scores: np.ndarray, rng: np.random.Ge
     estimate. A half of p/2 draws without replacement varies around the full estimate as much as the full
     estimate varies around its mean (for a mean: (s^2 / (p/2)) (1 - 1/2) = s^2 / p), which is the note's
     SE_full = SE_half / sqrt(2) with SE_half the spread of independent halves. Arithmetic only: no passes.
+    NaN (unknown) under 4 designs.
     """
     p = len(masks)
+    if p < 4:  # a half-sample of one design has no HSIC: no spread to measure (``check`` allows 2 designs)
+        return np.full((masks.shape[1], scores.shape[1]), np.nan)
     halves = np.stack([rng.permutation(p)[:p // 2] for _ in range(HALF_SAMPLES)])
     errors = []
     for y in scores.T.astype(np.float64):
