@@ -149,18 +149,7 @@ def test_sobol_depends_on_the_seed_only():
     assert not np.array_equal(maps, explain(SOBOL, seed=2, **params)[0])
 
 
-@pytest.mark.parametrize("sampler", ["sobol", "latin_hypercube"])
-def test_hsic_localises_the_block_each_target_reads(sampler):
-    maps, model = explain(HSIC, sampler=sampler)
-    assert_localised(maps, 0.75)  # the biased estimator leaves a small positive floor on unrelated cells
-    assert model.passes == 500 == HSIC.forward_passes(HSIC.make_params({}), SHAPE)
-
-
-def test_hsic_depends_on_the_seed_only():
-    maps, model = explain(HSIC, seed=1, batch_size=7, num_designs=100)
-    assert model.largest == 7 and model.passes == 100
-    np.testing.assert_array_equal(maps, explain(HSIC, seed=1, batch_size=512, num_designs=100)[0])
-    assert not np.array_equal(maps, explain(HSIC, seed=2, num_designs=100)[0])
+# HSIC's attribution (its localisation, seed, rounds and precision): tests/test_hsic_precision.py.
 
 
 def naive_hsic(masks: np.ndarray, y: np.ndarray) -> np.ndarray:

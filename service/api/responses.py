@@ -173,6 +173,7 @@ def metric_result(scored: Scored) -> metrics_pb2.MetricResult:
         fractions=[] if result.fractions is None else result.fractions.tolist(),
         curve=[] if result.curve is None else result.curve.tolist(),
         values={k: float(v) for k, v in result.values.items()},
+        standard_error=result.standard_error,
     )
 
 

@@ -15,8 +15,10 @@ Coalitions:
   (M - 1) / (k (M - k)) and a uniform subset of size k: each coalition is then
   drawn with probability proportional to pi(z), so the regression takes unit
   weights (as Xplique's KernelShap; the shap library samples the same
-  distribution but enumerates whole sizes when its budget allows and pairs each
-  sample with its complement).
+  distribution but enumerates whole sizes when its budget allows). Each draw
+  is paired with its complement, as shap and Covert & Lee (2021) do, and the
+  pairs come in rounds from two independent halves of the seed until the
+  split-half reliability reaches ``target_reliability`` (``coalitions``).
 
 ``num_samples`` counts forward passes including the two fixed coalitions; with
 exact enumeration only 2^M <= num_samples passes are made. Defaults: 1000
@@ -33,16 +35,20 @@ import numpy as np
 from scipy.special import comb
 
 from service.explainers import footprint
-from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
+from service.explainers.base import Checkpoint, Method, Output, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
+from service.explainers.coalitions import sampled_fit, solve, with_maps
+from service.explainers.precision import Precision, SamplingParams, StopReason
+from service.explainers.precision import check_sampling as check_stopping
 from service.explainers.superpixels import (CHUNK_VALUES, check_sampling, chunk_rows, coalition_scores, max_features,
                                             normal_equations, paint, sampling_memory, segment_checked)
 
 
 @dataclass(frozen=True)
-class KernelShapParams:
-    num_samples: int = param(1000, "Forward passes, the empty and full coalitions included; all coalitions "
-                                   "are enumerated (exact Shapley values) when 2^M <= num_samples.")
+class KernelShapParams(SamplingParams):
+    num_samples: int = param(1000, "Forward passes at most, the empty and full coalitions included; all coalitions "
+                                   "are enumerated (exact Shapley values) when 2^M <= num_samples, otherwise "
+                                   "sampling stops earlier once target_reliability is reached.")
     segmentation: str = param("slic", "Superpixels: slic or quickshift (lime_image's settings).")
     n_segments: int = param(50, "Target number of SLIC superpixels (ignored by quickshift).")
 
@@ -51,6 +57,7 @@ def check(params: KernelShapParams, image_shape: tuple[int, int, int]) -> None:
     # Fewer sampled coalitions than superpixels is allowed: the number of superpixels is only known after
     # segmenting, and the regression then returns its minimum-norm solution (see ``shapley_regression``).
     check_sampling("kernel_shap", params.num_samples, params.segmentation, params.n_segments, image_shape)
+    check_stopping(params, "kernel_shap")
 
 
 def forward_passes(params: KernelShapParams, image_shape: tuple[int, int, int]) -> int:
@@ -90,14 +97,19 @@ def sample_coalitions(count: int, n_features: int, rng: np.random.Generator,
     return z
 
 
-def coalitions(num_samples: int, n_features: int, rng: np.random.Generator,
-               checkpoint: Checkpoint = no_checkpoint) -> tuple[np.ndarray, np.ndarray]:
-    """Coalitions (N, M) other than empty and full, and their regression weights (N,)."""
-    if 2 ** n_features - 2 <= num_samples - 2:
-        z = all_coalitions(n_features)
-        return z, shapley_kernel(z)
-    z = sample_coalitions(num_samples - 2, n_features, rng, checkpoint)
-    return z, np.ones(len(z))
+def shapley_rows(z: np.ndarray, gains: np.ndarray, total: np.ndarray,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of the constrained regression (``shapley_regression``): row-centred coalitions z - |z| / M, the
+    gains less |z| / M of the total, and the weights (unit for coalitions drawn from the kernel)."""
+    share = z.sum(axis=1) / z.shape[1]  # |z| / M per coalition
+    return (z - share[:, None], gains - np.outer(share, total),
+            np.ones(len(z)) if weights is None else weights)
+
+
+def efficient(u: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """phi = total / M + u, u's residual mean removed: sum(phi) = total to machine precision (u already sums to
+    zero up to rounding: it lies in the row space of the centred design)."""
+    return total / len(u) + (u - u.mean(axis=0))
 
 
 def shapley_regression(z: np.ndarray, gains: np.ndarray, weights: np.ndarray, total: np.ndarray,
@@ -113,18 +125,10 @@ def shapley_regression(z: np.ndarray, gains: np.ndarray, weights: np.ndarray, to
     the minimum-norm solution of A'WA u = A'Wr is that of sqrt(W) A u = sqrt(W) r, without an N x M float
     copy of the design.
     """
-    n_features = z.shape[1]
-    shares = z.sum(axis=1) / n_features  # |z| / M per coalition
-
-    def rows(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        share = shares[start:stop]
-        return (z[start:stop] - share[:, None], gains[start:stop] - np.outer(share, total), weights[start:stop])
-
-    gram, moment = normal_equations(rows, len(z), n_features, gains.shape[1], checkpoint)
-    u = np.linalg.lstsq(gram, moment, rcond=None)[0]
-    # u already sums to zero up to rounding (it lies in the row space of the centred design); removing
-    # the residue makes sum(phi) = total to machine precision.
-    return total / n_features + (u - u.mean(axis=0))
+    gram, moment = normal_equations(
+        lambda start, stop: shapley_rows(z[start:stop], gains[start:stop], total, weights[start:stop]),
+        len(z), z.shape[1], gains.shape[1], checkpoint)
+    return efficient(solve(gram, moment, np.zeros(z.shape[1])), total)
 
 
 def memory(params: KernelShapParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
@@ -138,15 +142,35 @@ def memory(params: KernelShapParams, image_shape: tuple[int, int, int], targets:
 
 
 def attribute(predict: Predict, image: np.ndarray, params: KernelShapParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
-    """Each superpixel's Shapley value painted on its pixels, one map per explained class."""
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> Output:
+    """Each superpixel's Shapley value painted on its pixels, one map per explained class, with its SE.
+
+    The empty and full coalitions are scored first (the constraint). When every other coalition fits in the
+    cap they are enumerated: the values are exact, SE 0, reliability 1. Otherwise coalitions are drawn from
+    the kernel in pairs (z, 1 - z), in rounds from two halves of ``rng`` (``coalitions.sampled_fit``), and each
+    value's SE is the sandwich of the constrained regression.
+    """
     labels, n_features = segment_checked("kernel_shap", image, params.segmentation, params.n_segments)
-    z, weights = coalitions(params.num_samples, n_features, rng, checkpoint)
     fixed = np.stack([np.zeros(n_features, np.int8), np.ones(n_features, np.int8)])
-    scores = coalition_scores(predict, image, labels, np.concatenate([fixed, z]), baseline, batch_size)
-    empty, full = scores[0], scores[1]
-    phi = shapley_regression(z, scores[2:] - empty, weights, full - empty, checkpoint)
-    return paint(phi.T, labels)
+    if 2 ** n_features - 2 <= params.num_samples - 2:
+        z = all_coalitions(n_features)
+        scores = coalition_scores(predict, image, labels, np.concatenate([fixed, z]), baseline, batch_size)
+        phi = shapley_regression(z, scores[2:] - scores[0], shapley_kernel(z), scores[1] - scores[0], checkpoint)
+        passes, targets = len(scores), scores.shape[1]
+        precision = Precision(np.zeros((targets, *labels.shape), np.float32), np.ones(targets), passes,
+                              params.num_samples, passes, 1, StopReason.SAMPLES)
+        return Output(paint(phi.T, labels), [{} for _ in range(targets)], precision=precision)
+    ends = coalition_scores(predict, image, labels, fixed, baseline, batch_size)
+    empty, total = ends[0], ends[1] - ends[0]
+    no_rows = (np.zeros((0, n_features)), np.zeros((0, len(total))), np.zeros(0))
+    fit = sampled_fit(predict, image, labels, baseline, batch_size, rng, params, cap=params.num_samples,
+                      fixed_passes=2, draw=lambda stream, count: sample_coalitions(count, n_features, stream,
+                                                                                  checkpoint),
+                      design=lambda z, scores: shapley_rows(z, scores - empty, total),
+                      penalty=np.zeros(n_features), features=lambda u: efficient(u, total), prior=no_rows,
+                      checkpoint=checkpoint)
+    maps, precision = with_maps(fit, efficient(fit.coef, total), fit.standard_error, labels)
+    return Output(maps, [{} for _ in maps], precision=precision)
 
 
 METHOD = Method(

@@ -14,6 +14,10 @@ Two deliberate differences from ``lime_image``:
   same honest, configurable baseline as every other method here.
 - All superpixels are kept: lime's default num_features=100000 keeps them all
   too, so its "auto" feature selection never drops one.
+- Coalitions come in pairs (z, 1 - z), drawn in rounds from two independent
+  halves of the seed, until the split-half reliability of the coefficients
+  reaches ``target_reliability`` (``coalitions``); each coefficient carries its
+  sandwich standard error. Each coalition is still Bernoulli(0.5)^M.
 
 lime's quickshift settings were chosen for ImageNet-sized inputs; on small
 images (32-64 pixels) they find only a handful of segments, and
@@ -27,15 +31,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import InvalidArgument
-from service.explainers.base import Checkpoint, Method, Predict, no_checkpoint, param
+from service.explainers.base import Checkpoint, Method, Output, Predict, no_checkpoint, param
 from service.explainers.baselines import Fill
-from service.explainers.superpixels import (check_sampling, coalition_scores, max_features, normal_equations, paint,
-                                            sampling_memory, segment_checked, weighted_column_mean)
+from service.explainers.coalitions import sampled_fit, solve, with_maps
+from service.explainers.precision import SamplingParams
+from service.explainers.precision import check_sampling as check_stopping
+from service.explainers.superpixels import (check_sampling, coalition_scores, max_features, normal_equations,
+                                            sampling_memory, segment_checked)
 
 
 @dataclass(frozen=True)
-class LimeParams:
-    num_samples: int = param(1000, "Perturbed samples, i.e. forward passes (lime_image default 1000).")
+class LimeParams(SamplingParams):
+    num_samples: int = param(1000, "Perturbed samples, i.e. forward passes, at most (lime_image default 1000): "
+                                   "sampling stops earlier once target_reliability is reached.")
     segmentation: str = param(
         "quickshift", "Superpixels: quickshift (lime_image: kernel_size=4, max_dist=200, ratio=0.2) or slic.")
     n_segments: int = param(50, "Target number of SLIC superpixels (ignored by quickshift).")
@@ -46,6 +54,7 @@ class LimeParams:
 
 def check(params: LimeParams, image_shape: tuple[int, int, int]) -> None:
     check_sampling("lime", params.num_samples, params.segmentation, params.n_segments, image_shape)
+    check_stopping(params, "lime")
     if not params.kernel_width > 0:
         raise InvalidArgument(f"kernel_width {params.kernel_width} must be positive", field="lime.kernel_width")
     if not params.ridge_alpha >= 0:
@@ -56,12 +65,15 @@ def forward_passes(params: LimeParams, image_shape: tuple[int, int, int]) -> int
     return params.num_samples
 
 
-def sample_coalitions(num_samples: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
-    """z (num_samples, M) in {0, 1}: each superpixel kept with probability 1/2, row 0 the image itself.
+def draw_coalitions(rng: np.random.Generator, count: int, n_features: int) -> np.ndarray:
+    """z (count, M) in {0, 1}: each superpixel kept with probability 1/2, as lime_image's ``data_labels``."""
+    return rng.integers(0, 2, size=(count, n_features), dtype=np.int8)
 
-    As lime_image's ``data_labels``; the first row anchors the surrogate at the instance being explained.
-    """
-    z = rng.integers(0, 2, size=(num_samples, n_features), dtype=np.int8)
+
+def sample_coalitions(num_samples: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
+    """z (num_samples, M): row 0 the image itself (lime anchors the surrogate at the instance explained), the
+    others ``draw_coalitions``."""
+    z = draw_coalitions(rng, num_samples, n_features)
     z[0] = 1
     return z
 
@@ -76,24 +88,34 @@ def kernel_weights(z: np.ndarray, kernel_width: float) -> np.ndarray:
     return np.sqrt(np.exp(-distances ** 2 / kernel_width ** 2))
 
 
+def ridge_rows(z: np.ndarray, scores: np.ndarray, kernel_width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows ([1, z] (B, M + 1), y, w) of the weighted ridge with its intercept as a column."""
+    x = np.concatenate([np.ones((len(z), 1)), z.astype(np.float64)], axis=1)
+    return x, np.asarray(scores, dtype=np.float64), kernel_weights(z, kernel_width)
+
+
+def ridge_penalty(n_features: int, alpha: float) -> np.ndarray:
+    """alpha on every coefficient, none on the intercept (scikit-learn's Ridge does not penalise it)."""
+    return np.concatenate([[0.0], np.full(n_features, float(alpha))])
+
+
 def weighted_ridge(x: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha: float,
                    checkpoint: Checkpoint = no_checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients (M, T) and intercepts (T,) of min_b,beta sum_i w_i (y_i - b - x_i beta)^2 + alpha |beta|^2.
 
-    scikit-learn's ``Ridge(alpha, fit_intercept=True).fit(x, y, sample_weight=w)``, which lime calls:
-    centring x and y on their weighted means takes the intercept out of the penalty, then
-    (Xc' W Xc + alpha I) beta = Xc' W Yc, one solve for all T targets. ``lstsq`` rather than ``solve``
-    because with alpha = 0 and few samples the system can be singular (minimum-norm solution then).
-    The sums are gathered in chunks of rows (``normal_equations``), so x may stay int8 coalitions.
+    scikit-learn's ``Ridge(alpha, fit_intercept=True).fit(x, y, sample_weight=w)``, which lime calls, solved on
+    the design [1, x] with the penalty off the intercept: the same minimiser as scikit-learn's centring, and
+    sums that grow round by round (the centred ones would change with every new sample). The sums are gathered
+    in chunks of rows (``normal_equations``), so x may stay int8 coalitions.
     """
-    x_mean = weighted_column_mean(x, weights)
-    y_mean = np.average(y, axis=0, weights=weights)
-    gram, moment = normal_equations(lambda start, stop: (x[start:stop] - x_mean, y[start:stop] - y_mean,
-                                                         weights[start:stop]), len(x), x.shape[1], y.shape[1],
-                                   checkpoint)
-    gram[np.diag_indices_from(gram)] += alpha
-    coef = np.linalg.lstsq(gram, moment, rcond=None)[0]
-    return coef, y_mean - x_mean @ coef
+    def rows(start: int, stop: int):
+        chunk = x[start:stop]
+        return np.concatenate([np.ones((len(chunk), 1)), chunk.astype(np.float64)], axis=1), y[start:stop], \
+            weights[start:stop]
+
+    gram, moment = normal_equations(rows, len(x), x.shape[1] + 1, y.shape[1], checkpoint)
+    coef = solve(gram, moment, ridge_penalty(x.shape[1], alpha))
+    return coef[1:], coef[0]
 
 
 def memory(params: LimeParams, image_shape: tuple[int, int, int], targets: int, batch_size: int) -> int:
@@ -103,13 +125,25 @@ def memory(params: LimeParams, image_shape: tuple[int, int, int], targets: int, 
 
 
 def attribute(predict: Predict, image: np.ndarray, params: LimeParams, *, baseline: Fill,
-              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
-    """The surrogate's coefficient of each superpixel painted on its pixels, one map per explained class."""
+              batch_size: int, rng: np.random.Generator, checkpoint: Checkpoint = no_checkpoint) -> Output:
+    """The surrogate's coefficient of each superpixel painted on its pixels, one map per explained class, with
+    each coefficient's sandwich SE (``coalitions``).
+
+    The first pass scores the image itself (lime's anchor row, in every fit); the other num_samples - 1
+    coalitions are drawn in rounds from two halves of ``rng`` until the split-half reliability of the
+    coefficients reaches ``target_reliability``.
+    """
     labels, features = segment_checked("lime", image, params.segmentation, params.n_segments)
-    z = sample_coalitions(params.num_samples, features, rng)
-    scores = coalition_scores(predict, image, labels, z, baseline, batch_size)
-    coef, _ = weighted_ridge(z, scores, kernel_weights(z, params.kernel_width), params.ridge_alpha, checkpoint)
-    return paint(coef.T, labels)
+    anchor = np.ones((1, features), np.int8)
+    prior = ridge_rows(anchor, coalition_scores(predict, image, labels, anchor, baseline, batch_size),
+                       params.kernel_width)
+    fit = sampled_fit(predict, image, labels, baseline, batch_size, rng, params, cap=params.num_samples,
+                      fixed_passes=1, draw=lambda stream, count: draw_coalitions(stream, count, features),
+                      design=lambda z, scores: ridge_rows(z, scores, params.kernel_width),
+                      penalty=ridge_penalty(features, params.ridge_alpha), features=lambda coef: coef[1:],
+                      prior=prior, checkpoint=checkpoint)
+    maps, precision = with_maps(fit, fit.coef[1:], fit.standard_error[1:], labels)
+    return Output(maps, [{} for _ in maps], precision=precision)
 
 
 METHOD = Method(

@@ -94,7 +94,8 @@ def sampling_memory(num_samples: int, features: int, image_shape: tuple[int, int
                     batch_size: int, copies: int = 1) -> int:
     """What LIME and KernelSHAP share: the segmentation, ``copies`` of the coalitions (N, M) int8 (KernelSHAP:
     drawn, then with the fixed ones), a batch of masks (int8, then float32) and their images, the scores, one
-    chunk of the normal equations (three float64 copies) and their M x M sums, and the painted maps (float64,
+    chunk of the normal equations (three float64 copies) and their (M + 1) x (M + 1) sums (each half's, the
+    total's, and the pseudo-inverse's SVD for the sandwich: eight such matrices), and the painted maps (float64,
     then float32)."""
     batch, pixels = min(batch_size, num_samples), footprint.pixels(image_shape)
     chunk = chunk_rows(num_samples, features) * features
@@ -102,7 +103,7 @@ def sampling_memory(num_samples: int, features: int, image_shape: tuple[int, int
             + copies * num_samples * features + footprint.scores(num_samples, targets) + 4 * footprint.F64 * num_samples
             + max(batch * pixels + footprint.keep_masks(batch, image_shape)
                   + footprint.perturbation(batch, image_shape),
-                  3 * footprint.F64 * chunk + 2 * footprint.F64 * features * (features + targets),
+                  3 * footprint.F64 * chunk + 8 * footprint.F64 * (features + 1) * (features + targets),
                   (footprint.F64 + footprint.F32) * targets * pixels))
 
 

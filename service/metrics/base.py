@@ -47,6 +47,9 @@ class MetricResult:
     curve: np.ndarray | None = None
     # Secondary numbers and flags, by name.
     values: dict[str, float] = field(default_factory=dict)
+    # Metrics that sample (random subsets, masks): the standard error of ``score`` over those draws, estimated
+    # from the same draws without extra passes (a bootstrap, a closed form); None for deterministic metrics.
+    standard_error: float | None = None
 
 
 class Evaluate(Protocol):

@@ -145,38 +145,50 @@ class SobolParams(_message.Message):
     def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., perturbation: _Optional[_Union[SobolPerturbation, str]] = ..., sigma: _Optional[float] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class HsicParams(_message.Message):
-    __slots__ = ("grid_size", "num_designs", "sampler")
+    __slots__ = ("grid_size", "num_designs", "sampler", "target_reliability", "max_seconds")
     GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
     NUM_DESIGNS_FIELD_NUMBER: _ClassVar[int]
     SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     grid_size: int
     num_designs: int
     sampler: HsicSampler
-    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., sampler: _Optional[_Union[HsicSampler, str]] = ...) -> None: ...
+    target_reliability: float
+    max_seconds: float
+    def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., sampler: _Optional[_Union[HsicSampler, str]] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class LimeParams(_message.Message):
-    __slots__ = ("num_samples", "segmentation", "n_segments", "kernel_width", "ridge_alpha")
+    __slots__ = ("num_samples", "segmentation", "n_segments", "kernel_width", "ridge_alpha", "target_reliability", "max_seconds")
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     N_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     KERNEL_WIDTH_FIELD_NUMBER: _ClassVar[int]
     RIDGE_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     num_samples: int
     segmentation: Segmentation
     n_segments: int
     kernel_width: float
     ridge_alpha: float
-    def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ..., kernel_width: _Optional[float] = ..., ridge_alpha: _Optional[float] = ...) -> None: ...
+    target_reliability: float
+    max_seconds: float
+    def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ..., kernel_width: _Optional[float] = ..., ridge_alpha: _Optional[float] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class KernelShapParams(_message.Message):
-    __slots__ = ("num_samples", "segmentation", "n_segments")
+    __slots__ = ("num_samples", "segmentation", "n_segments", "target_reliability", "max_seconds")
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     N_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     num_samples: int
     segmentation: Segmentation
     n_segments: int
-    def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ...) -> None: ...
+    target_reliability: float
+    max_seconds: float
+    def __init__(self, num_samples: _Optional[int] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., n_segments: _Optional[int] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class WcamParams(_message.Message):
     __slots__ = ("grid_size", "num_designs", "levels", "wavelet", "keep_approximation", "rescale", "sufficient_image", "target_reliability", "max_seconds")

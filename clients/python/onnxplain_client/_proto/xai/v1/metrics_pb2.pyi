@@ -85,7 +85,7 @@ class MetricSpec(_message.Message):
     def __init__(self, deletion: _Optional[_Union[DeletionParams, _Mapping]] = ..., insertion: _Optional[_Union[InsertionParams, _Mapping]] = ..., mu_fidelity: _Optional[_Union[MuFidelityParams, _Mapping]] = ..., morf: _Optional[_Union[RegionParams, _Mapping]] = ..., lerf: _Optional[_Union[RegionParams, _Mapping]] = ..., localisation: _Optional[_Union[LocalisationParams, _Mapping]] = ..., wavelet_deletion: _Optional[_Union[WaveletCurveParams, _Mapping]] = ..., wavelet_insertion: _Optional[_Union[WaveletCurveParams, _Mapping]] = ...) -> None: ...
 
 class MetricResult(_message.Message):
-    __slots__ = ("name", "score", "fractions", "curve", "values", "forward_passes")
+    __slots__ = ("name", "score", "fractions", "curve", "values", "forward_passes", "standard_error")
     class ValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -99,10 +99,12 @@ class MetricResult(_message.Message):
     CURVE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
     name: str
     score: float
     fractions: _containers.RepeatedScalarFieldContainer[float]
     curve: _containers.RepeatedScalarFieldContainer[float]
     values: _containers.ScalarMap[str, float]
     forward_passes: int
-    def __init__(self, name: _Optional[str] = ..., score: _Optional[float] = ..., fractions: _Optional[_Iterable[float]] = ..., curve: _Optional[_Iterable[float]] = ..., values: _Optional[_Mapping[str, float]] = ..., forward_passes: _Optional[int] = ...) -> None: ...
+    standard_error: float
+    def __init__(self, name: _Optional[str] = ..., score: _Optional[float] = ..., fractions: _Optional[_Iterable[float]] = ..., curve: _Optional[_Iterable[float]] = ..., values: _Optional[_Mapping[str, float]] = ..., forward_passes: _Optional[int] = ..., standard_error: _Optional[float] = ...) -> None: ...
