@@ -296,12 +296,14 @@ def target_details(bound_margins: BoundMargins, params: EvaParams, found: Groups
             "head_runtime": getattr(bound_margins, "head_runtime", "")}
 
 
-def unit_draws(generator: np.random.Generator, count: int, shape: tuple[int, ...]) -> np.ndarray:
-    """``count`` points of the unit box [0, 1]^(H, W, C): even rows uniform, odd rows corners (each coordinate 0
-    or 1), so every round samples the box's inside and its corners alike; always ``count`` uniform draws of the
-    generator, whatever the image (common random numbers)."""
+def unit_draws(generator: np.random.Generator, count: int, shape: tuple[int, ...], first: int) -> np.ndarray:
+    """Points ``first`` .. ``first + count - 1`` of a half's sequence in the unit box [0, 1]^(H, W, C): even ones
+    uniform, odd ones corners (each coordinate 0 or 1), so the box's inside and its corners are sampled alike
+    however the rounds cut the sequence; always ``count`` uniform draws of the generator, whatever the image
+    (common random numbers)."""
     draws = generator.random((count, *shape), dtype=np.float32)
-    draws[1::2] = draws[1::2] < 0.5
+    corners = (first + np.arange(count)) % 2 == 1
+    draws[corners] = draws[corners] < 0.5
     return draws
 
 
@@ -317,12 +319,13 @@ def hybrid(image: np.ndarray, params: EvaParams, rng: np.random.Generator, bound
     importances, and:
 
     - **reliability** = ``split_half_reliability`` of the two halves' importances over groups, per class;
-    - **standard error** per group = |a - b| / 2, the half-difference. Extremes have no sqrt(N) standard error,
-      and a bootstrap of a min or max is inconsistent (it can never see beyond the sample's own extremes); the
-      half-difference is the one estimate that needs no model of the tail: for two independent half estimates
-      of spread sigma, (a - b)^2 / 2 estimates sigma^2 without bias, so |a - b| / 2 is the standard error of
-      their mean, with 1 degree of freedom per group (noisy group by group, calibrated on average). The union
-      of 2n points spreads less than a half of n, so it overstates the map's spread (conservative).
+    - **standard error** per group = |a - b| / sqrt(2), the spread of one half's importance from the
+      half-difference. Extremes have no sqrt(N) standard error, and a bootstrap of a min or max is inconsistent
+      (it never sees beyond the sample's own extremes); the half-difference needs no model of the tail: for two
+      independent halves of spread sigma, (a - b)^2 / 2 estimates sigma^2 without bias, with 1 degree of freedom
+      per group (noisy group by group, calibrated on average). It is a half's spread, not that of their mean
+      (|a - b| / 2), because the union is no mean: its wider boxes widen the tail's bounds, and over seeds it
+      spread 1.0 to 1.4 times as much as one half (ErfNet cut after its Erf, tests/test_eva_hybrid.py).
 
     What it cannot say: sampled extremes approach the true reachable range from inside (more points never shrink
     a box), so the map carries a one-sided bias towards smaller boxes that neither the standard error nor the
@@ -371,7 +374,7 @@ def hybrid(image: np.ndarray, params: EvaParams, rng: np.random.Generator, bound
         count = min(per_round, half_cap - drawn)
         for half, generator in enumerate(halves):
             starts = generator.random((1, *shape), dtype=np.float32) if index == 0 else None
-            units = unit_draws(generator, count, shape)
+            units = unit_draws(generator, count, shape, drawn)
             for entry in classes:
                 for position, chunk in enumerate(chunks):
                     lower, upper = region_boxes(image, found.labels, chunk, entry["epsilon"])
@@ -393,7 +396,7 @@ def hybrid(image: np.ndarray, params: EvaParams, rng: np.random.Generator, bound
         union = [a.union(b) for a, b in zip(*entry["boxes"])]
         ao = overlaps_of(entry, union)
         bound_margins.on_chunk(len(fixed_groups))
-        group_error = np.abs(half_a[position] - half_b[position]) / 2
+        group_error = np.abs(half_a[position] - half_b[position]) / math.sqrt(2)
         maps.append((ao[0] - ao[1:])[found.labels].astype(np.float32))
         errors.append(group_error[found.labels].astype(np.float32))
         details.append(target_details(bound_margins, params, found, entry["competitors"], entry["epsilon"],

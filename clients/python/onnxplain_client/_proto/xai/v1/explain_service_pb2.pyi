@@ -240,7 +240,7 @@ class Attribution(_message.Message):
     def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[_metrics_pb2.MetricResult, _Mapping]]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ..., eva: _Optional[_Union[EvaDetails, _Mapping]] = ...) -> None: ...
 
 class EvaDetails(_message.Message):
-    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon", "certified_radius", "split_layer", "verified", "head_runtime")
+    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon", "certified_radius", "split_layer", "verified", "head_runtime", "group_standard_error", "hybrid_samples_used")
     ADVERSARIAL_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     GROUP_OVERLAPS_FIELD_NUMBER: _ClassVar[int]
     GROUP_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +253,8 @@ class EvaDetails(_message.Message):
     SPLIT_LAYER_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     HEAD_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    HYBRID_SAMPLES_USED_FIELD_NUMBER: _ClassVar[int]
     adversarial_overlap: float
     group_overlaps: _containers.RepeatedScalarFieldContainer[float]
     group_importance: _containers.RepeatedScalarFieldContainer[float]
@@ -265,7 +267,9 @@ class EvaDetails(_message.Message):
     split_layer: str
     verified: str
     head_runtime: str
-    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ..., certified_radius: _Optional[float] = ..., split_layer: _Optional[str] = ..., verified: _Optional[str] = ..., head_runtime: _Optional[str] = ...) -> None: ...
+    group_standard_error: _containers.RepeatedScalarFieldContainer[float]
+    hybrid_samples_used: int
+    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ..., certified_radius: _Optional[float] = ..., split_layer: _Optional[str] = ..., verified: _Optional[str] = ..., head_runtime: _Optional[str] = ..., group_standard_error: _Optional[_Iterable[float]] = ..., hybrid_samples_used: _Optional[int] = ...) -> None: ...
 
 class SubbandImportance(_message.Message):
     __slots__ = ("name", "level", "importance")
