@@ -104,7 +104,11 @@ class HybridBounds(_Bounds):
     PyTorch, at points a signed-gradient (PGD) attack on the largest margin reaches in ``attack_steps`` steps
     (a head on onnxruntime has no gradient: samples only); the tail is bounded on that box with auto_LiRPA.
     The box under-approximates what the head can reach, so the bounds are not certified: ``certified`` is
-    False. ``layer``: the cut (``Mirror.resolve``'s parts) or a node name."""
+    False. ``layer``: the cut (``Mirror.resolve``'s parts) or a node name.
+
+    Calling it samples every box at once from ``rng`` (EVA's calibration of epsilon); EVA's map samples in
+    rounds instead, with ``sample_boxes`` (draws given by the caller, shared by the regions) and
+    ``bound_boxes``, so that it can measure and reach its precision (``eva.hybrid``)."""
 
     certified = False
 
