@@ -379,17 +379,17 @@ def hybrid(image: np.ndarray, params: EvaParams, rng: np.random.Generator, bound
     drawn, reason = 0, None
     for index in range(rounds):
         count = min(per_round, half_cap - drawn)
-        for half, generator in enumerate(halves):
-            starts = generator.random((1, *shape), dtype=np.float32) if index == 0 else None
-            units = unit_draws(generator, count, shape, drawn)
-            for entry in classes:
-                for position, chunk in enumerate(chunks):
-                    lower, upper = region_boxes(image, found.labels, chunk, entry["epsilon"])
+        draws = [(generator.random((1, *shape), dtype=np.float32) if index == 0 else None,  # the attack's start
+                  unit_draws(generator, count, shape, drawn)) for generator in halves]
+        for entry in classes:
+            for position, chunk in enumerate(chunks):
+                lower, upper = region_boxes(image, found.labels, chunk, entry["epsilon"])
+                for half, (starts, units) in enumerate(draws):
                     seen = bound_margins.sample_boxes(lower, upper, units, starts, entry["target"],
                                                       entry["competitors"], centre=index == 0)
                     kept = entry["boxes"][half]
                     kept[position] = seen if kept[position] is None else kept[position].union(seen)
-                    checkpoint()
+                checkpoint()
         drawn += count
         reason = stopping.after_round(index + 1, last=index + 1 == rounds,
                                       reliability=lambda: split_half_reliability(*half_importances()))
