@@ -195,7 +195,7 @@ class HybridBounds(_Bounds):
         return torch.cat(features)
 
     def sample_boxes(self, lower: np.ndarray, upper: np.ndarray, units: np.ndarray, starts: np.ndarray | None,
-                     target: int, competitors: Sequence[int], *, centre: bool) -> "FeatureBoxes":
+                     target: int, competitors: Sequence[int], *, centre: bool) -> FeatureBoxes:
         """One round of one half of EVA's hybrid sampling, for the regions of ``lower``/``upper`` (R, H, W, C):
         per region, the element-wise min and max of the head's outputs at low + (high - low) * u for every unit
         draw u of ``units`` (n, H, W, C), at the box's centre when ``centre``, and along a PGD path from every
@@ -247,7 +247,7 @@ class HybridBounds(_Bounds):
             x = torch.minimum(torch.maximum(x.detach() + step * gradient.sign(), low), high)
         yield self._features(x.detach())
 
-    def bound_boxes(self, boxes: "FeatureBoxes", target: int, competitors: Sequence[int], chunk: int) -> np.ndarray:
+    def bound_boxes(self, boxes: FeatureBoxes, target: int, competitors: Sequence[int], chunk: int) -> np.ndarray:
         """Upper bounds (R, k) of the margins over the tail's input boxes, ``chunk`` regions per computation."""
         return np.concatenate([self.bound_tail(list(zip(boxes.low[i:i + chunk], boxes.high[i:i + chunk])), target,
                                                competitors) for i in range(0, len(boxes), chunk)])
@@ -272,7 +272,7 @@ class FeatureBoxes:
         self.low, self.high = low, high
 
     @classmethod
-    def empty(cls) -> "FeatureBoxes":
+    def empty(cls) -> FeatureBoxes:
         return cls()
 
     def __len__(self) -> int:
@@ -292,15 +292,9 @@ class FeatureBoxes:
         low.scatter_reduce_(0, index, flat, reduce="amin")
         high.scatter_reduce_(0, index, flat, reduce="amax")
 
-    def union(self, other: "FeatureBoxes") -> "FeatureBoxes":
+    def union(self, other: FeatureBoxes) -> FeatureBoxes:
         import torch
 
         if self.low is None or other.low is None:
-            return FeatureBoxes(*(other if self.low is None else self).pair())
+            return FeatureBoxes(other.low, other.high) if self.low is None else FeatureBoxes(self.low, self.high)
         return FeatureBoxes(torch.minimum(self.low, other.low), torch.maximum(self.high, other.high))
-
-    def pair(self):
-        return self.low, self.high
-
-    def contains(self, other: "FeatureBoxes") -> bool:
-        return bool((self.low <= other.low).all() and (other.high <= self.high).all())
