@@ -67,8 +67,8 @@ def run(name: str, folder: Path, method: str, samples: int, attack_steps: int) -
     bounds = (MarginBounds(model, mirror, method) if parts is None else
               HybridBounds(model, mirror, method, parts, samples=samples, attack_steps=attack_steps,
                            rng=np.random.default_rng(0)))
-    output = eva.METHOD.attribute(None, image, params, baseline=None, batch_size=0, rng=None, bound_margins=bounds,
-                                  all_scores=scores, targets=[target])
+    output = eva.METHOD.attribute(None, image, params, baseline=None, batch_size=0, rng=np.random.default_rng(0),
+                                  bound_margins=bounds, all_scores=scores, targets=[target])
     details = output.details[0]
     row.update({"eva_method": method, "eva_8x8_s": round(time.perf_counter() - start, 1),
                 "split_layer": details["split_layer"], "verified": details["verified"],

@@ -153,6 +153,8 @@ def eva_details(details: dict) -> ex.EvaDetails:
         epsilon=details["epsilon"], certified_radius=details["certified_radius"] or 0.0,
         split_layer=details["split_layer"], verified=details.get("verified", ""),
         head_runtime=details.get("head_runtime", ""),
+        group_standard_error=details.get("group_standard_error", []),
+        hybrid_samples_used=details.get("hybrid_samples_used", 0),
     )
 
 

@@ -104,7 +104,11 @@ class HybridBounds(_Bounds):
     PyTorch, at points a signed-gradient (PGD) attack on the largest margin reaches in ``attack_steps`` steps
     (a head on onnxruntime has no gradient: samples only); the tail is bounded on that box with auto_LiRPA.
     The box under-approximates what the head can reach, so the bounds are not certified: ``certified`` is
-    False. ``layer``: the cut (``Mirror.resolve``'s parts) or a node name."""
+    False. ``layer``: the cut (``Mirror.resolve``'s parts) or a node name.
+
+    Calling it samples every box at once from ``rng`` (EVA's calibration of epsilon); EVA's map samples in
+    rounds instead, with ``sample_boxes`` (draws given by the caller, shared by the regions) and
+    ``bound_boxes``, so that it can measure and reach its precision (``eva.hybrid``)."""
 
     certified = False
 
@@ -122,6 +126,7 @@ class HybridBounds(_Bounds):
                                                                self.parts.head_runtime)
         self.samples, self.rng = samples, rng
         self.attack_steps = attack_steps if self.parts.differentiable else 0
+        self.head_passes = 0  # points through the head (attack steps included), for EVA's precision report
 
     def _values(self, pixels):
         """Pixels (B, H, W, C) -> model inputs, in torch (differentiable, for the attack)."""
@@ -148,6 +153,7 @@ class HybridBounds(_Bounds):
             logits = self.tail(self.head(self._values(x)))
             objective = (logits[:, list(competitors)] - logits[:, [target]]).max(dim=1).values.sum()
             (gradient,) = torch.autograd.grad(objective, x)
+            self.head_passes += starts
             x = torch.minimum(torch.maximum(x.detach() + step * gradient.sign(), low), high)
             path.append(x)
         return torch.cat(path)
@@ -166,8 +172,7 @@ class HybridBounds(_Bounds):
         centre = ((low + high) / 2)[None]
         points = torch.cat([centre, low + (high - low) * draws,
                             self._attack(low, high, target, competitors, starts=2)]).detach()
-        with torch.no_grad():
-            features = torch.cat([self.head(self._values(points[i:i + BATCH])) for i in range(0, len(points), BATCH)])
+        features = self._features(points)
         return features.min(dim=0).values, features.max(dim=0).values, points
 
     def bound_tail(self, boxes: Sequence[tuple], target: int, competitors: Sequence[int]) -> np.ndarray:
@@ -180,6 +185,73 @@ class HybridBounds(_Bounds):
                                             competitors)).to(self.mirror.device)
         return self._upper_bounds(self.parts.bounded_tail, low, high, spec)
 
+    def _features(self, points):
+        """The head's outputs at pixel points (P, H, W, C), BATCH at a time, counted in ``head_passes``."""
+        import torch
+
+        with torch.no_grad():
+            features = [self.head(self._values(points[i:i + BATCH])) for i in range(0, len(points), BATCH)]
+        self.head_passes += len(points)
+        return torch.cat(features)
+
+    def sample_boxes(self, lower: np.ndarray, upper: np.ndarray, units: np.ndarray, starts: np.ndarray | None,
+                     target: int, competitors: Sequence[int], *, centre: bool) -> FeatureBoxes:
+        """One round of one half of EVA's hybrid sampling, for the regions of ``lower``/``upper`` (R, H, W, C):
+        per region, the element-wise min and max of the head's outputs at low + (high - low) * u for every unit
+        draw u of ``units`` (n, H, W, C), at the box's centre when ``centre``, and along a PGD path from every
+        start of ``starts`` (s, H, W, C, unit draws too; ignored when the head has no gradient). The draws are
+        the same in every region (common random numbers, reference note section 1): two regions' points differ
+        only in the group one of them holds at its clean value, so their importances differ by the group, not
+        by the sampler."""
+        import torch
+
+        device = self.mirror.device
+        low, high = torch.from_numpy(lower).to(device), torch.from_numpy(upper).to(device)
+        draws = torch.from_numpy(np.asarray(units, dtype=np.float32)).to(device)
+        regions, count = len(low), len(draws)
+        rows = torch.arange(regions * count, device=device)
+        found = FeatureBoxes.empty()
+        for batch in rows.split(BATCH):
+            region, draw = batch // count, batch % count
+            found.absorb(self._features(low[region] + (high[region] - low[region]) * draws[draw]), region, regions)
+            if self.checkpoint:
+                self.checkpoint()
+        if centre:
+            found.absorb(self._features((low + high) / 2), torch.arange(regions, device=device), regions)
+        if starts is not None and len(starts) and self.attack_steps:
+            begin = torch.from_numpy(np.asarray(starts, dtype=np.float32)).to(device)
+            rows = torch.arange(regions * len(begin), device=device)
+            for batch in rows.split(BATCH):
+                region, start = batch // len(begin), batch % len(begin)
+                for features in self._attack_path(low[region], high[region], begin[start], target, competitors):
+                    found.absorb(features, region, regions)
+                if self.checkpoint:
+                    self.checkpoint()
+        return found
+
+    def _attack_path(self, low, high, unit, target: int, competitors: Sequence[int]):
+        """The head's outputs along signed-gradient ascent on the largest margin, one row per (box, start): from
+        low + (high - low) * unit, ``attack_steps`` steps of a quarter of each box's widest side."""
+        import torch
+
+        x = low + (high - low) * unit
+        step = (high - low).flatten(1).max(dim=1).values.view(-1, *[1] * (low.dim() - 1)) / 4
+        for _ in range(self.attack_steps):
+            x.requires_grad_(True)
+            features = self.head(self._values(x))
+            logits = self.tail(features)
+            objective = (logits[:, list(competitors)] - logits[:, [target]]).max(dim=1).values.sum()
+            (gradient,) = torch.autograd.grad(objective, x)
+            self.head_passes += len(x)
+            yield features.detach()
+            x = torch.minimum(torch.maximum(x.detach() + step * gradient.sign(), low), high)
+        yield self._features(x.detach())
+
+    def bound_boxes(self, boxes: FeatureBoxes, target: int, competitors: Sequence[int], chunk: int) -> np.ndarray:
+        """Upper bounds (R, k) of the margins over the tail's input boxes, ``chunk`` regions per computation."""
+        return np.concatenate([self.bound_tail(list(zip(boxes.low[i:i + chunk], boxes.high[i:i + chunk])), target,
+                                               competitors) for i in range(0, len(boxes), chunk)])
+
     def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
         boxes = []
         for lo, hi in zip(lower, upper):
@@ -189,3 +261,40 @@ class HybridBounds(_Bounds):
         bounds = self.bound_tail(boxes, target, competitors)
         self.on_chunk(len(lower))
         return bounds
+
+
+class FeatureBoxes:
+    """Per region, the element-wise min and max of the head's outputs seen so far (torch, (R, *features)):
+    the empirical box hybrid EVA bounds the tail on. ``extend``/``union`` only ever widen it: more points never
+    shrink what the head was seen to reach."""
+
+    def __init__(self, low=None, high=None) -> None:
+        self.low, self.high = low, high
+
+    @classmethod
+    def empty(cls) -> FeatureBoxes:
+        return cls()
+
+    def __len__(self) -> int:
+        return 0 if self.low is None else len(self.low)
+
+    def absorb(self, features, region, regions: int) -> None:
+        """Widen the boxes of ``region`` (one index per row of ``features``) to hold those rows."""
+        import torch
+
+        flat = features.reshape(len(features), -1)
+        index = region[:, None].expand(-1, flat.shape[1])
+        if self.low is None:
+            shape = (regions, *features.shape[1:])
+            self.low = torch.full(shape, torch.inf, dtype=features.dtype, device=features.device)
+            self.high = torch.full(shape, -torch.inf, dtype=features.dtype, device=features.device)
+        low, high = self.low.view(regions, -1), self.high.view(regions, -1)
+        low.scatter_reduce_(0, index, flat, reduce="amin")
+        high.scatter_reduce_(0, index, flat, reduce="amax")
+
+    def union(self, other: FeatureBoxes) -> FeatureBoxes:
+        import torch
+
+        if self.low is None or other.low is None:
+            return FeatureBoxes(other.low, other.high) if self.low is None else FeatureBoxes(self.low, self.high)
+        return FeatureBoxes(torch.minimum(self.low, other.low), torch.maximum(self.high, other.high))
