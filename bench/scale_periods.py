@@ -112,15 +112,15 @@ def heldout_accuracy(model, scenes: int, seed: int) -> dict:
     return result
 
 
-def wcam_shares(model, samples: list[dict], sizes: list[int], seeds: int, perturbations: list[str]) -> list[dict]:
-    """WCAM's level shares of the label, per perturbation, N, sample and seed (grid 8, 3 Haar levels)."""
+def wcam_shares(model, samples: list[dict], sizes: list[int], seeds: int, perturbations: list[str]):
+    """WCAM's level shares of the label, per perturbation, N, sample and seed (grid 8, 3 Haar levels): yields
+    the rows of one (perturbation, N) at a time."""
     from service.explainers.wcam import METHOD, WcamParams
 
-    rows = []
     for perturbation in perturbations:
         overrides = PERTURBATIONS[perturbation]
         for n in sizes:
-            started = time.perf_counter()
+            started, rows = time.perf_counter(), []
             for sample in samples:
                 image = sample["pixels"].astype(np.float32) / 255
                 label = sample["label"]
@@ -133,8 +133,8 @@ def wcam_shares(model, samples: list[dict], sizes: list[int], seeds: int, pertur
                     shares.append(output.details[0]["level_importance"])
                 rows.append({"perturbation": perturbation, "n": n, "sample": sample["image"],
                              "label": sample["label_name"], "shares": shares})
-            print(f"  {perturbation}, N = {n}: {time.perf_counter() - started:.0f} s", flush=True)
-    return rows
+            print(f"  ({perturbation}, N = {n}: {time.perf_counter() - started:.0f} s)", flush=True)
+            yield rows
 
 
 def spearman(a, b) -> float:
@@ -142,7 +142,7 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def report(ablations: list[dict], accuracy: dict, wcam: list[dict]) -> None:
+def report_model(ablations: list[dict], accuracy: dict) -> None:
     print("\nDirect ablation: the label's logit drop with one level zeroed (approx, L3, L2, L1); * = class flips")
     for row in ablations:
         drops = "  ".join(f"{d:+6.2f}{'*' if f else ' '}" for d, f in zip(row["drops"], row["flips"]))
@@ -150,11 +150,14 @@ def report(ablations: list[dict], accuracy: dict, wcam: list[dict]) -> None:
     print("\nHeld-out accuracy with one level's details removed (fine / coarse):")
     for name, by_period in accuracy.items():
         print(f"  {name:6s}  {by_period['fine']:.3f} / {by_period['coarse']:.3f}")
-    truth = {(r["sample"], r["rescale"]): r["drop_shares"] for r in ablations}
     print("\nWCAM level shares, mean +- sd over seeds (approx, L3, L2, L1); period: share of the period's level; "
           "rank: Spearman of the mean shares with the ablation's drop shares over the four levels / over the three "
-          "detail levels; top: WCAM's top detail level (mean shares) is the ablation's")
-    for row in wcam:
+          "detail levels; top: WCAM's top detail level (mean shares) is the ablation's", flush=True)
+
+
+def report_wcam(ablations: list[dict], rows: list[dict]) -> None:
+    truth = {(r["sample"], r["rescale"]): r["drop_shares"] for r in ablations}
+    for row in rows:
         shares = np.array(row["shares"])
         mean, sd = shares.mean(0), shares.std(0, ddof=1)
         cells = "  ".join(f"{m:.3f}+-{s:.3f}" for m, s in zip(mean, sd))
@@ -165,7 +168,7 @@ def report(ablations: list[dict], accuracy: dict, wcam: list[dict]) -> None:
         top = np.argmax(mean[1:]) == np.argmax(drops[1:])
         print(f"  {row['perturbation']:18s} N={row['n']:4d} {row['sample']} {row['label']:6s} {cells}   "
               f"period {period.mean():.3f}+-{period.std(ddof=1):.3f} (min {period.min():.3f})   "
-              f"rank {rank:+.2f} / {rank_details:+.2f}   top {'yes' if top else 'no'}")
+              f"rank {rank:+.2f} / {rank_details:+.2f}   top {'yes' if top else 'no'}", flush=True)
 
 
 def main() -> None:
@@ -185,11 +188,14 @@ def main() -> None:
     started = time.perf_counter()
     ablations = ablation(model, samples)
     accuracy = heldout_accuracy(model, args.scenes, seed=2026)
-    wcam = wcam_shares(model, samples, args.sizes, args.seeds, args.perturbations)
-    report(ablations, accuracy, wcam)
+    report_model(ablations, accuracy)
+    wcam = []
+    for rows in wcam_shares(model, samples, args.sizes, args.seeds, args.perturbations):
+        report_wcam(ablations, rows)
+        wcam += rows
+        if args.json:  # after every N, so a long run leaves what it has measured
+            args.json.write_text(json.dumps({"ablation": ablations, "heldout_accuracy": accuracy, "wcam": wcam}))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps({"ablation": ablations, "heldout_accuracy": accuracy, "wcam": wcam}))
 
 
 if __name__ == "__main__":
