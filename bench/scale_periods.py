@@ -14,7 +14,7 @@ importance in the level that holds the period; that was one seed. This study sep
 3. The estimator: WCAM's level shares per sample over seeds at N = 8, 32, 128 Sobol' points (mean and sd),
    so noise (falls with N) is told from bias (does not).
 
-    python bench/scale_periods.py                   # 5 seeds, N = 8 32 128 (about 10 minutes on 2 cores)
+    python bench/scale_periods.py                   # 5 seeds, N = 8 32 128 (about 5 minutes on 2 idle cores)
     python bench/scale_periods.py --sizes 512 --perturbations clip --samples 0 2 --json out.json
 
 Prints the ablation, the held-out accuracies and one row per (perturbation, N, sample) with every level's share
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # conftest.load_samples reads the bundled samples
+sys.path.insert(0, str(ROOT / "tests"))  # conftest.load_samples reads the bundled samples; references.spearman
 sys.path.insert(0, str(ROOT / "models"))  # make_scales renders held-out scenes
 
 LEVEL_NAMES = ("approx", "L3", "L2", "L1")  # the order of WCAM's level_importance
@@ -137,11 +137,6 @@ def wcam_shares(model, samples: list[dict], sizes: list[int], seeds: int, pertur
             yield rows
 
 
-def spearman(a, b) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def report_model(ablations: list[dict], accuracy: dict) -> None:
     print("\nDirect ablation: the label's logit drop with one level zeroed (approx, L3, L2, L1); * = class flips")
     for row in ablations:
@@ -156,7 +151,9 @@ def report_model(ablations: list[dict], accuracy: dict) -> None:
 
 
 def report_wcam(ablations: list[dict], rows: list[dict]) -> None:
-    truth = {(r["sample"], r["rescale"]): r["drop_shares"] for r in ablations}
+    from references import spearman  # average ranks: ties (shares of 0.000) count once
+
+    truth = {(r["sample"], r["rescale"]): np.array(r["drop_shares"]) for r in ablations}
     for row in rows:
         shares = np.array(row["shares"])
         mean, sd = shares.mean(0), shares.std(0, ddof=1)
@@ -169,6 +166,15 @@ def report_wcam(ablations: list[dict], rows: list[dict]) -> None:
         print(f"  {row['perturbation']:18s} N={row['n']:4d} {row['sample']} {row['label']:6s} {cells}   "
               f"period {period.mean():.3f}+-{period.std(ddof=1):.3f} (min {period.min():.3f})   "
               f"rank {rank:+.2f} / {rank_details:+.2f}   top {'yes' if top else 'no'}", flush=True)
+    # bench/README's column: per seed, over every (sample, level) pair of this (perturbation, N); with the
+    # approximation held only the detail levels, since WCAM does not vary it.
+    held = PERTURBATIONS[rows[0]["perturbation"]].get("keep_approximation") is False
+    levels = slice(1, None) if held else slice(None)
+    shares = np.array([row["shares"] for row in rows])[..., levels]  # (samples, seeds, levels)
+    drops = np.array([truth[(row["sample"], "minmax" if row["perturbation"] == "minmax" else "clip")]
+                      for row in rows])[:, levels]
+    pooled = [spearman(shares[:, seed].ravel(), drops.ravel()) for seed in range(shares.shape[1])]
+    print(f"  pooled rank vs ablation, per seed: {np.mean(pooled):.2f} +- {np.std(pooled, ddof=1):.2f}", flush=True)
 
 
 def main() -> None:
