@@ -12,6 +12,7 @@ import logging
 import numpy as np
 import pytest
 import pywt
+from across_seeds import SEEDS, lower_bound
 
 from service.errors import InvalidArgument
 from service.explainers import get_method
@@ -133,33 +134,44 @@ def test_layout_rejects_what_does_not_tile(shape, levels, wavelet, field):
 @pytest.mark.parametrize("grid_size", [0, 14])
 def test_checkerboard_importance_lands_in_the_finest_diagonal_block(grid_size, caplog):
     """Reference §1.6 (97.6% in D1, arg-max cell (25, 25) of 28 at 224 px). The approximation is held
-    intact: masking it would darken the grey into the clip at 0, which also changes the edges."""
-    with caplog.at_level(logging.WARNING):
-        output, _ = explain(edge_detector, checkerboard(), grid_size=grid_size, keep_approximation=False)
-    details = output.details[0]
-    g = details["grid_size"]
-    assert share(details, "diagonal", 1) >= 0.9
-    # Held intact, never varied: exactly 0 on the aligned grid, a bicubic overshoot of 14's straddling cells.
-    assert details["approximation_share"] == 0.0 if grid_size == 0 else details["approximation_share"] < 1e-3
-    assert np.isclose(sum(details["level_importance"]), 1.0) and details["level_importance"][-1] >= 0.9
-    # D1 sits at [56:112]^2; image pixels 75..100 are its coefficients 56 + 37..50.
-    row, col = np.unravel_index(np.argmax(details["wavelet_map"]), (SIZE, SIZE))
-    for pixel in (row, col):
-        assert 56 + 37 <= pixel <= 56 + 50, (row, col)
-        assert (56 + 37) * g // SIZE <= pixel * g // SIZE <= (56 + 50) * g // SIZE
-    # The spatial WCAM brings the D1 block back onto the pattern.
-    spatial = np.unravel_index(np.argmax(output.maps[0]), (SIZE, SIZE))
-    assert all(WINDOW.start <= p < WINDOW.stop for p in spatial), spatial
+    intact: masking it would darken the grey into the clip at 0, which also changes the edges. Measured over
+    seeds 0-7: D1 holds 0.9987 (sd 0.0006) on the aligned grid, 0.9963 (sd 0.0033) on grid 14; level 1 1.0000."""
+    d1_shares, level1_shares = [], []
+    for seed in SEEDS:
+        with caplog.at_level(logging.WARNING):
+            output, _ = explain(edge_detector, checkerboard(), grid_size=grid_size, keep_approximation=False,
+                                seed=seed)
+        details = output.details[0]
+        g = details["grid_size"]
+        d1_shares.append(share(details, "diagonal", 1))
+        level1_shares.append(details["level_importance"][-1])
+        # Held intact, never varied: exactly 0 on the aligned grid, a bicubic overshoot of 14's straddling cells.
+        assert details["approximation_share"] == 0.0 if grid_size == 0 else details["approximation_share"] < 1e-3
+        assert np.isclose(sum(details["level_importance"]), 1.0)
+        # D1 sits at [56:112]^2; image pixels 75..100 are its coefficients 56 + 37..50.
+        row, col = np.unravel_index(np.argmax(details["wavelet_map"]), (SIZE, SIZE))
+        for pixel in (row, col):
+            assert 56 + 37 <= pixel <= 56 + 50, (seed, row, col)
+            assert (56 + 37) * g // SIZE <= pixel * g // SIZE <= (56 + 50) * g // SIZE
+        # The spatial WCAM brings the D1 block back onto the pattern.
+        spatial = np.unravel_index(np.argmax(output.maps[0]), (SIZE, SIZE))
+        assert all(WINDOW.start <= p < WINDOW.stop for p in spatial), (seed, spatial)
+    assert lower_bound(d1_shares) >= 0.9 and lower_bound(level1_shares) >= 0.9, (d1_shares, level1_shares)
     straddles = [r for r in caplog.records if r.getMessage().startswith("WCAM grid cells straddle")]
-    assert (g, len(straddles)) == ((16, 0) if grid_size == 0 else (14, 1))
+    assert (g, len(straddles)) == ((16, 0) if grid_size == 0 else (14, len(SEEDS)))
 
 
 def test_coarse_brightness_lives_in_the_approximation():
-    output, _ = explain(brightness, smooth_blob())
-    details = output.details[0]
-    assert details["approximation_share"] >= 0.8 and details["level_importance"][0] >= 0.8
-    assert np.isclose(sum(b["importance"] for b in details["subband_importance"]), 1.0)
-    assert details["grid_size"] == 16 and not details["uninformative"]
+    """Measured over seeds 0-7: the approximation holds 1.0000 (sd < 1e-4); threshold 0.8 as in reference §1.6."""
+    shares = []
+    for seed in SEEDS:
+        output, _ = explain(brightness, smooth_blob(), seed=seed, sufficient_image=False)
+        details = output.details[0]
+        shares.append(details["approximation_share"])
+        assert details["level_importance"][0] == details["approximation_share"]
+        assert np.isclose(sum(b["importance"] for b in details["subband_importance"]), 1.0)
+        assert details["grid_size"] == 16 and not details["uninformative"]
+    assert lower_bound(shares) >= 0.8, shares
 
 
 def test_sufficient_image_scores_as_high_as_the_whole_reconstruction():
