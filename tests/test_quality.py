@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from across_seeds import FIXED_COUNT, SEEDS, lower_bound
 from conftest import load_samples
 
 from service.metrics.localisation import pointing_game, relevance_mass
@@ -30,29 +31,41 @@ def test_occlusion_puts_most_relevance_on_the_object(client, baseline, each_at_l
     assert np.mean(hits) >= 0.75, hits
 
 
-# Every method on the 8 shapes samples (objects: 13-21% of the pixels, 18% on average, so a map blind to the
-# object scores about 0.18). Measured with seed 0: mean and minimum relevance mass of the positive relevance.
+# Every randomized method on shapes samples 0-3 (objects: 13-21% of the pixels, 18% on average over the 8, so a
+# map blind to the object scores about 0.18), at fixed sample counts about half the methods' defaults (the test
+# runs 5 seeds x 4 samples: 76,000 passes, 1.25 x what its single-seed version spent on 8 samples). Per seed, the mean
+# relevance mass of the positive relevance over the 4 samples; the test asserts mean - 2 SE over seeds 0-4 above
+# `mean_at_least`, and per sample the same over seeds above `each_at_least`. Measured over seeds 0-7 on these
+# settings: the 4-sample mean's mean and sd over the 8 seeds, and the worst sample's mean and sd over seeds.
+# Each `mean_at_least` is at least 3 sd under the measured mean, each `each_at_least` at least 3 SE (sd / sqrt 5)
+# under the worst sample's mean; both are claims about the method's distribution, not about one draw.
 @pytest.mark.parametrize("method, params, baseline, probabilities, each_at_least, mean_at_least", [
-    # LIME on SLIC superpixels: mean 0.76, min 0.62 (quickshift's defaults give 3-5 superpixels at 64 px).
-    ("lime", {"segmentation": "SEGMENTATION_SLIC"}, "KIND_IMAGE_MEAN", False, 0.55, 0.70),
-    # KernelSHAP: mean 0.67, min 0.38.
-    ("kernel_shap", {}, "KIND_IMAGE_MEAN", True, 0.30, 0.60),
-    # Sobol, Xplique's defaults: mean 0.58, min 0.47.
-    ("sobol", {}, "KIND_IMAGE_MEAN", True, 0.40, 0.52),
-    # RISE's map carries a constant offset E[f] that swamps relevance mass (0.24, chance); centred: mean 0.45,
-    # min 0.36 -- over twice chance, not most of the mass: smooth 9-pixel cells spill onto the background.
-    ("rise", {"num_masks": 2000, "centered": True}, "KIND_IMAGE_MEAN", False, 0.30, 0.40),
-    # HSIC is the weakest here: mean 0.43, min 0.33 -- over twice chance, but not most of the mass.
-    ("hsic", {"num_designs": 1500}, "KIND_BLUR", True, 0.28, 0.38),
+    # LIME on SLIC superpixels (quickshift's defaults give 3-5 superpixels at 64 px), 500 samples: mean 0.707,
+    # sd 0.011; worst sample 0.653, sd 0.034.
+    ("lime", {"segmentation": "SEGMENTATION_SLIC", "num_samples": 500}, "KIND_IMAGE_MEAN", False, 0.55, 0.65),
+    # KernelSHAP, 500 samples: mean 0.598, sd 0.040; worst sample (02) 0.385, sd 0.131:
+    # at this count one sample's map is barely above chance on some seeds, hence its low floor.
+    ("kernel_shap", {"num_samples": 500}, "KIND_IMAGE_MEAN", True, 0.20, 0.45),
+    # Sobol, Xplique's grid 8, 16 designs: mean 0.573, sd 0.026; worst sample 0.454, sd 0.078.
+    ("sobol", {"num_designs": 16}, "KIND_IMAGE_MEAN", True, 0.30, 0.48),
+    # RISE's map carries a constant offset E[f] that swamps relevance mass (0.24, chance); centred, 1000 masks:
+    # mean 0.464, sd 0.016; worst sample 0.372, sd 0.020 -- over twice chance, not most of the mass: smooth
+    # 9-pixel cells spill onto the background.
+    ("rise", {"num_masks": 1000, "centered": True}, "KIND_IMAGE_MEAN", False, 0.30, 0.40),
+    # HSIC, 750 designs, is the weakest here: mean 0.416, sd 0.006; worst sample 0.350, sd 0.013.
+    ("hsic", {"num_designs": 750}, "KIND_BLUR", True, 0.30, 0.38),
 ])
-def test_every_method_finds_the_object(client, method, params, baseline, probabilities, each_at_least,
-                                       mean_at_least):
-    masses = []
-    for sample in load_samples("shapes"):
-        explanation = client.explain("shapes", sample["path"], method, params, baseline={"kind": baseline},
-                                     probabilities=probabilities, seed=0)
-        masses.append(relevance_mass(explanation.map, sample["mask_array"]))
-    assert min(masses) >= each_at_least and np.mean(masses) >= mean_at_least, np.round(masses, 3)
+def test_every_method_finds_the_object_on_five_seeds(client, method, params, baseline, probabilities,
+                                                      each_at_least, mean_at_least):
+    samples = load_samples("shapes")[:4]
+    masses = np.array([[relevance_mass(client.explain("shapes", sample["path"], method, {**params, **FIXED_COUNT},
+                                                      baseline={"kind": baseline}, probabilities=probabilities,
+                                                      seed=seed).map, sample["mask_array"])
+                        for sample in samples] for seed in SEEDS])  # (seeds, samples)
+    per_seed = masses.mean(axis=1)
+    assert lower_bound(per_seed) >= mean_at_least, np.round(masses, 3)
+    worst = min(lower_bound(masses[:, i]) for i in range(len(samples)))
+    assert worst >= each_at_least, np.round(masses, 3)
 
 
 def test_relevance_mass_and_pointing_game_on_known_maps():

@@ -2,9 +2,7 @@
 
 Oracles: pywt's own packing and inverse; a detector of a 1-px checkerboard, which only the finest
 diagonal details carry (reference §1.6); a detector of mean brightness over a large smooth region,
-which only the approximation carries; pass counts against a counting ``predict``; for the precision
-(issue 12), a "model" that reads each cell's mask value back from the image's wavelet coefficients, so a
-linear score of them has closed-form total indices w_k^2 / sum w^2 and level shares.
+which only the approximation carries; pass counts against a counting ``predict``.
 """
 
 from __future__ import annotations
@@ -14,13 +12,12 @@ import logging
 import numpy as np
 import pytest
 import pywt
+from across_seeds import SEEDS, lower_bound
 
 from service.errors import InvalidArgument
 from service.explainers import get_method
-from service.explainers.precision import StopReason
 from service.explainers.wavelets import forward, inverse, inverse_haar, make_layout, subbands
-from service.explainers.wcam import (WcamParams, band_shares, cell_band_pixels, default_grid, first_reaching,
-                                     level_shares, rescale)
+from service.explainers.wcam import WcamParams, default_grid, first_reaching, rescale
 
 WCAM = get_method("wcam")
 RNG = np.random.default_rng(0)
@@ -137,34 +134,45 @@ def test_layout_rejects_what_does_not_tile(shape, levels, wavelet, field):
 @pytest.mark.parametrize("grid_size", [0, 14])
 def test_checkerboard_importance_lands_in_the_finest_diagonal_block(grid_size, caplog):
     """Reference §1.6 (97.6% in D1, arg-max cell (25, 25) of 28 at 224 px). The approximation is held
-    intact: masking it would darken the grey into the clip at 0, which also changes the edges."""
-    with caplog.at_level(logging.WARNING):
-        output, _ = explain(edge_detector, checkerboard(), grid_size=grid_size, keep_approximation=False)
-    details = output.details[0]
-    g = details["grid_size"]
-    assert share(details, "diagonal", 1) >= 0.9
-    # Held intact, never varied: exactly 0 on the aligned grid; on 14 the cells straddling the approximation block
-    # also cover level-3 details, and their small index is shared by area.
-    assert details["approximation_share"] == 0.0 if grid_size == 0 else details["approximation_share"] < 1e-3
-    assert np.isclose(sum(details["level_importance"]), 1.0) and details["level_importance"][-1] >= 0.9
-    # D1 sits at [56:112]^2; image pixels 75..100 are its coefficients 56 + 37..50.
-    row, col = np.unravel_index(np.argmax(details["wavelet_map"]), (SIZE, SIZE))
-    for pixel in (row, col):
-        assert 56 + 37 <= pixel <= 56 + 50, (row, col)
-        assert (56 + 37) * g // SIZE <= pixel * g // SIZE <= (56 + 50) * g // SIZE
-    # The spatial WCAM brings the D1 block back onto the pattern.
-    spatial = np.unravel_index(np.argmax(output.maps[0]), (SIZE, SIZE))
-    assert all(WINDOW.start <= p < WINDOW.stop for p in spatial), spatial
+    intact: masking it would darken the grey into the clip at 0, which also changes the edges. Measured over
+    seeds 0-7: D1 holds 0.9987 (sd 0.0006) on the aligned grid, 0.9963 (sd 0.0033) on grid 14; level 1 1.0000."""
+    d1_shares, level1_shares = [], []
+    for seed in SEEDS:
+        with caplog.at_level(logging.WARNING):
+            output, _ = explain(edge_detector, checkerboard(), grid_size=grid_size, keep_approximation=False,
+                                seed=seed)
+        details = output.details[0]
+        g = details["grid_size"]
+        d1_shares.append(share(details, "diagonal", 1))
+        level1_shares.append(details["level_importance"][-1])
+        # Held intact, never varied: exactly 0 on the aligned grid; on 14 the cells straddling the approximation
+        # block also cover level-3 details, and their small index is shared by area.
+        assert details["approximation_share"] == 0.0 if grid_size == 0 else details["approximation_share"] < 1e-3
+        assert np.isclose(sum(details["level_importance"]), 1.0)
+        # D1 sits at [56:112]^2; image pixels 75..100 are its coefficients 56 + 37..50.
+        row, col = np.unravel_index(np.argmax(details["wavelet_map"]), (SIZE, SIZE))
+        for pixel in (row, col):
+            assert 56 + 37 <= pixel <= 56 + 50, (seed, row, col)
+            assert (56 + 37) * g // SIZE <= pixel * g // SIZE <= (56 + 50) * g // SIZE
+        # The spatial WCAM brings the D1 block back onto the pattern.
+        spatial = np.unravel_index(np.argmax(output.maps[0]), (SIZE, SIZE))
+        assert all(WINDOW.start <= p < WINDOW.stop for p in spatial), (seed, spatial)
+    assert lower_bound(d1_shares) >= 0.9 and lower_bound(level1_shares) >= 0.9, (d1_shares, level1_shares)
     straddles = [r for r in caplog.records if r.getMessage().startswith("WCAM grid cells straddle")]
-    assert (g, len(straddles)) == ((16, 0) if grid_size == 0 else (14, 1))
+    assert (g, len(straddles)) == ((16, 0) if grid_size == 0 else (14, len(SEEDS)))
 
 
 def test_coarse_brightness_lives_in_the_approximation():
-    output, _ = explain(brightness, smooth_blob())
-    details = output.details[0]
-    assert details["approximation_share"] >= 0.8 and details["level_importance"][0] >= 0.8
-    assert np.isclose(sum(b["importance"] for b in details["subband_importance"]), 1.0)
-    assert details["grid_size"] == 16 and not details["uninformative"]
+    """Measured over seeds 0-7: the approximation holds 1.0000 (sd < 1e-4); threshold 0.8 as in reference §1.6."""
+    shares = []
+    for seed in SEEDS:
+        output, _ = explain(brightness, smooth_blob(), seed=seed, sufficient_image=False)
+        details = output.details[0]
+        shares.append(details["approximation_share"])
+        assert details["level_importance"][0] == details["approximation_share"]
+        assert np.isclose(sum(b["importance"] for b in details["subband_importance"]), 1.0)
+        assert details["grid_size"] == 16 and not details["uninformative"]
+    assert lower_bound(shares) >= 0.8, shares
 
 
 def test_sufficient_image_scores_as_high_as_the_whole_reconstruction():
@@ -273,8 +281,6 @@ def test_seed_decides_and_batch_size_does_not():
     (dict(levels=6), "levels"),  # pywt.dwt_max_level(96, 'haar') = 6, but 96 does not divide by 2^6
     (dict(wavelet="gaus1"), "wavelet"),
     (dict(rescale="sigmoid"), "rescale"),
-    (dict(target_reliability=-0.1), "target_reliability"),
-    (dict(max_seconds=1e9), "max_seconds"),
 ])
 def test_parameter_checks_name_the_field(params, field):
     with pytest.raises(InvalidArgument) as raised:
@@ -289,111 +295,3 @@ def test_default_grid_follows_the_sub_bands():
     assert default_grid(1024, 1024, 3) == 96  # capped by the sampler's dimensions (2 g^2 <= 21201)
     WCAM.check(WcamParams(), (224, 224, 3))
     assert WCAM.forward_passes(WcamParams(), (224, 224, 3)) == 8 * (32**2 + 2) + 32**2
-
-
-# --- precision: share intervals and resolved conclusions ----------------------------------------------------------
-
-# A 16 x 16 image at 2 Haar levels on the default grid 4: 16 cells of 4 x 4 coefficients, each in one sub-band
-# (1 approximation, 3 level-2 and 12 level-1 detail cells). Grey with faint noise, approximation held intact:
-# the reconstructions never reach the clip, so the coefficients are exactly the image's times the masks.
-ORACLE_SIDE, ORACLE_LEVELS, ORACLE_GRID = 16, 2, 4
-ORACLE_LAYOUT = make_layout(ORACLE_SIDE, ORACLE_SIDE, ORACLE_LEVELS, "haar")
-ORACLE_IMAGE = (0.5 + 0.05 * np.random.default_rng(3).standard_normal((ORACLE_SIDE, ORACLE_SIDE, 3))
-                ).astype(np.float32)
-ORACLE_COEFFICIENTS = forward(np.moveaxis(ORACLE_IMAGE, -1, 0), ORACLE_LAYOUT)
-ORACLE_CELLS = (np.arange(ORACLE_SIDE)[:, None] * ORACLE_GRID // ORACLE_SIDE) * ORACLE_GRID \
-    + np.arange(ORACLE_SIDE)[None, :] * ORACLE_GRID // ORACLE_SIDE
-COVERAGE = cell_band_pixels(ORACLE_GRID, ORACLE_LAYOUT)
-LEVEL_2 = COVERAGE[:, 1:4].sum(axis=1) > 0
-
-
-def mask_values(images: np.ndarray) -> np.ndarray:
-    """Each cell's mask value (N, 16): the least-squares ratio of the images' coefficients to the original's."""
-    coefficients = forward(np.moveaxis(images.astype(np.float64), -1, 1), ORACLE_LAYOUT)
-    products = coefficients * ORACLE_COEFFICIENTS
-    return np.stack([products[..., ORACLE_CELLS == k].sum(axis=(1, 2)) / (ORACLE_COEFFICIENTS[..., ORACLE_CELLS == k]
-                     ** 2).sum() for k in range(ORACLE_GRID**2)], axis=1)
-
-
-def linear_in_masks(weights: np.ndarray, ceiling: float = np.inf):
-    return lambda images: np.minimum(mask_values(images) @ weights, ceiling)[:, None]
-
-
-def oracle(score, seed: int, designs: int = 64, **params):
-    return explain(score, ORACLE_IMAGE, batch_size=4096, seed=seed, levels=ORACLE_LEVELS, num_designs=designs,
-                   target_reliability=0.0, keep_approximation=False, **params)
-
-
-WEIGHTS = np.random.default_rng(1).uniform(0.5, 1.5, ORACLE_GRID**2) * (np.arange(ORACLE_GRID**2) > 0)
-
-
-@pytest.mark.parametrize("designs, shares", [(64, "level"), (256, "subband")])
-def test_share_intervals_cover_the_closed_form_over_20_seeds(designs, shares):
-    """95% percentile intervals over 20 seeds; the closed-form level shares are (0, 0.217, 0.783).
-
-    Measured, seeds covering the closed form: level shares 20/20 at 64 designs; sub-band shares 20, 20,
-    19, 15, 9, 14 of 20 at 64 designs (the row bootstrap measures an MC-type error, and at 32 points per
-    scramble some cells' pairs of Sobol' dimensions spread their estimates up to 2x wider than that), 20,
-    20, 20, 20, 20, 17 at 256. Level shares sum many cells and average that out. Bound: 16 of 20."""
-    level_truth = level_shares(band_shares(WEIGHTS**2, COVERAGE))
-    truth = level_truth if shares == "level" else band_shares(WEIGHTS**2, COVERAGE)
-    hits = 0
-    for seed in range(20):
-        details = oracle(linear_in_masks(WEIGHTS), seed, designs=designs, sufficient_image=False)[0].details[0]
-        assert details["confidence"] == 0.95
-        estimate = np.array(details["level_importance"])
-        lower, upper = np.array(details["level_importance_lower"]), np.array(details["level_importance_upper"])
-        assert np.all(lower <= estimate + 1e-12) and np.all(estimate <= upper + 1e-12) and np.all(upper <= 1.0)
-        if shares == "subband":
-            lower = np.array(details["subband_importance_lower"])
-            upper = np.array(details["subband_importance_upper"])
-        hits += (lower - 1e-12 <= truth) & (truth <= upper + 1e-12)
-    assert np.all(hits >= 16), hits
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_dominant_level_is_resolved_when_clear_and_not_when_two_levels_tie(seed):
-    clear = oracle(linear_in_masks(WEIGHTS), seed, sufficient_image=False)[0].details[0]
-    assert np.argmax(clear["level_importance"]) == 2 and clear["dominant_level_resolved"]
-    tied = np.where(LEVEL_2, 2.0, 1.0) * (np.arange(ORACLE_GRID**2) > 0)  # 3 x 2^2 = 12 x 1^2: shares 0.5, 0.5
-    np.testing.assert_allclose(level_shares(band_shares(tied**2, COVERAGE)), [0.0, 0.5, 0.5])
-    assert not oracle(linear_in_masks(tied), seed, sufficient_image=False)[0].details[0]["dominant_level_resolved"]
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_sufficient_depth_is_resolved_when_its_cells_stand_out_and_not_among_equals(seed):
-    # Two cells drive the score, saturated at 3.5: keeping cells 6 (weight 3) and 11 (weight 1) suffices.
-    two = np.zeros(ORACLE_GRID**2)
-    two[[6, 11]] = 3.0, 1.0
-    details = oracle(linear_in_masks(two, ceiling=3.5), seed)[0].details[0]
-    assert details["sufficient_depth"] == 2 and details["sufficient_depth_resolved"]
-    # Fifteen equal cells saturated at 7.5: any 8 suffice, so which 8 the ranking picks is a coin toss.
-    equal = (np.arange(ORACLE_GRID**2) > 0).astype(np.float64)
-    details = oracle(linear_in_masks(equal, ceiling=7.5), seed)[0].details[0]
-    assert details["sufficient_depth"] == 8 and not details["sufficient_depth_resolved"]
-
-
-def test_below_32_designs_no_interval_is_given_and_nothing_is_resolved():
-    output, passes = oracle(linear_in_masks(WEIGHTS), 0, designs=16, sufficient_image=False)
-    details = output.details[0]
-    assert details["level_importance_lower"] == [0.0] * 3 and details["level_importance_upper"] == [1.0] * 3
-    assert details["subband_importance_lower"] == [0.0] * 7 and details["subband_importance_upper"] == [1.0] * 7
-    assert not details["dominant_level_resolved"] and not details["sufficient_depth_resolved"]
-    assert output.precision.samples == 16 and passes == 16 * 18 and output.precision.stop_reason == StopReason.SAMPLES
-
-
-def test_wcam_stops_at_its_target_and_reports_its_precision():
-    output, passes = explain(linear_in_masks(WEIGHTS), ORACLE_IMAGE, batch_size=4096, levels=ORACLE_LEVELS,
-                             num_designs=1024, keep_approximation=False, sufficient_image=False)
-    precision = output.precision
-    assert precision.stop_reason == StopReason.RELIABILITY and precision.reliability[0] >= 0.9
-    assert passes == precision.forward_passes == precision.samples * 18 < 1024 * 18
-    error = precision.standard_error[0]
-    assert error.shape == (ORACLE_SIDE, ORACLE_SIDE) and error.dtype == np.float32 and error.min() >= 0.0
-    # Every cell's SE reaches the pixels through the band blocks, as the map does: no pixel is without one.
-    assert error.min() > 0.0
-    # Target 0 spends the whole cap, the former fixed count, on the same problem.
-    output, passes = explain(linear_in_masks(WEIGHTS), ORACLE_IMAGE, batch_size=4096, levels=ORACLE_LEVELS,
-                             num_designs=128, target_reliability=0.0, keep_approximation=False,
-                             sufficient_image=False)
-    assert passes == 128 * 18 == output.precision.forward_passes and output.precision.stop_reason == StopReason.SAMPLES

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import grpc
 import numpy as np
+import onnxruntime as ort
 import pytest
+import pywt
+from across_seeds import FIXED_COUNT, SEEDS, WCAM_MEASURED, lower_bound, upper_bound
 from conftest import MODELS, load_samples
 from onnxplain_client import from_tensor
+from references import spearman
 from test_server import assert_status, still_serving
 
 from service.cli import main
@@ -28,10 +31,6 @@ def test_explain_returns_the_wavelet_map_and_the_scale_profile(client):
     assert sum(wcam.level_importance) == pytest.approx(1.0) and len(wcam.level_importance) == 4
     assert sum(b.importance for b in wcam.subbands) == pytest.approx(1.0) and len(wcam.subbands) == 10
     assert wcam.approximation_share == pytest.approx(wcam.level_importance[0])
-    # Two designs are below the 32 any interval needs: [0, 1] everywhere, nothing resolved.
-    assert list(wcam.level_importance_lower) == [0.0] * 4 and list(wcam.level_importance_upper) == [1.0] * 4
-    assert list(wcam.subband_importance_lower) == [0.0] * 10 and list(wcam.subband_importance_upper) == [1.0] * 10
-    assert wcam.confidence == 0.95 and not wcam.dominant_level_resolved and not wcam.sufficient_depth_resolved
     grid = wcam.grid_size
     assert 1 <= wcam.sufficient_depth <= grid * grid  # always one here: see the test below
     assert from_tensor(wcam.sufficient_image).shape == (64, 64, 3)
@@ -61,68 +60,118 @@ def test_the_sufficient_image_scores_at_least_the_whole_image_on_five_seeds(clie
         assert client.predict("shapes", sufficient)[0].scores[label] >= whole - 0.01, seed
 
 
-def test_share_intervals_travel_aligned_with_the_shares(client):
-    """32 designs (the fewest with intervals), stopped by nothing earlier: 32 x 66 passes."""
-    sample = load_samples("shapes")[0]
-    explanation = client.explain("shapes", sample["path"], "wcam",
-                                 {"num_designs": 32, "target_reliability": 0.0, "sufficient_image": False}, seed=0)
-    wcam = explanation.response.attributions[0].wcam
-    for shares, lower, upper in ((wcam.level_importance, wcam.level_importance_lower, wcam.level_importance_upper),
-                                 ([b.importance for b in wcam.subbands], wcam.subband_importance_lower,
-                                  wcam.subband_importance_upper)):
-        assert len(shares) == len(lower) == len(upper)
-        assert all(0.0 <= low <= share <= high <= 1.0 for share, low, high in zip(shares, lower, upper))
-        assert sum(high - low for low, high in zip(lower, upper)) < len(shares)  # not the untrusted [0, 1]
-    assert explanation.forward_passes >= 32 * 66
-
-
 def test_wavelet_metrics_need_a_wavelet_map(client):
     sample = load_samples("shapes")[0]
     assert_status(lambda: client.explain("shapes", sample["path"], "occlusion", {}, metrics={"wavelet_deletion": {}}),
                   grpc.StatusCode.INVALID_ARGUMENT, "metrics", "wavelet domain")
 
 
-def test_blur_moves_the_importance_to_coarse_scales(client):
+def test_blur_empties_the_finest_level_on_five_seeds(client):
+    """A sigma-6 blur leaves nothing in the finest details: perturbing them cannot move the score.
+    Measured on shapes sample 1 (2 designs, seeds 0-7; level_importance[-1] is level 1): blurred, level 1 holds
+    0.0017 (sd 0.0018, max 0.0052); it falls from the clean image's by 0.042 (sd 0.034, positive on all 8 seeds).
+    The approximation's share does not reliably grow at this N: +0.03 (sd 0.16) with 2 designs, +0.07 with 8,
+    so nothing is claimed about it."""
     sample = load_samples("shapes")[1]
-    result = client.analyze_scales("shapes", sample["path"], corruptions=["gaussian_blur"], severities=[5],
-                                   zooms=[2.0], wcam=QUICK, seed=0)
-    names = [v.name for v in result.variants]
-    assert names == ["clean", "gaussian_blur 5", "zoom 2x"]
-    clean, blurred, zoomed = result.variants
-    assert clean.predicted.class_index == sample["label"] == result.class_index
-    for variant in result.variants:
-        assert sum(variant.level_importance) == pytest.approx(1.0)
-    # A sigma-6 blur leaves nothing in the finest details: perturbing them cannot move the score.
-    assert blurred.level_importance[-1] < 0.05 and blurred.level_importance[-1] < clean.level_importance[-1] + 1e-9
-    assert blurred.approximation_share > clean.approximation_share
-    assert 0 <= zoomed.zoom - 2.0 < 1e-6
+    blurred_finest, drops = [], []
+    for seed in SEEDS:
+        result = client.analyze_scales("shapes", sample["path"], corruptions=["gaussian_blur"], severities=[5],
+                                       zooms=[2.0], wcam={**QUICK, **FIXED_COUNT}, seed=seed)
+        assert [v.name for v in result.variants] == ["clean", "gaussian_blur 5", "zoom 2x"]
+        clean, blurred, zoomed = result.variants
+        assert clean.predicted.class_index == sample["label"] == result.class_index
+        for variant in result.variants:
+            assert sum(variant.level_importance) == pytest.approx(1.0)
+        assert 0 <= zoomed.zoom - 2.0 < 1e-6
+        blurred_finest.append(blurred.level_importance[-1])
+        drops.append(clean.level_importance[-1] - blurred.level_importance[-1])
+    assert upper_bound(blurred_finest) < 0.01, blurred_finest
+    assert lower_bound(drops) > 0, drops
 
 
-def test_level_profile_tells_a_texture_model_from_a_shape_model(client):
+def haar_level_removed(pixels: np.ndarray, level: int) -> np.ndarray:
+    """The image (H, W, 3) in [0, 1] rebuilt by pywt from its 3-level Haar transform (periodization) with one
+    level zeroed (0: the approximation, 1-3: that level's details) and clipped: the sample WCAM draws when its
+    masks are 0 on that level and 1 elsewhere, computed apart from the service."""
+    coefficients = pywt.wavedec2(pixels, "haar", mode="periodization", level=3, axes=(0, 1))
+    if level == 0:
+        coefficients[0] = np.zeros_like(coefficients[0])
+    else:
+        coefficients[4 - level] = tuple(np.zeros_like(d) for d in coefficients[4 - level])
+    return np.clip(pywt.waverec2(coefficients, "haar", mode="periodization", axes=(0, 1)), 0, 1)
+
+
+def ablation_by_level(model: str, sample: dict) -> np.ndarray:
+    """|logit drop| of the sample's label with each level removed, in WCAM's order (approximation, levels 3, 2,
+    1): the model's own, unsampled answer to "which level does it use here", from onnxruntime on the graph."""
+    session = ort.InferenceSession(str(MODELS / model / "model.onnx"), providers=["CPUExecutionProvider"])
+    pixels = sample["pixels"].astype(np.float64) / 255
+    images = np.stack([pixels] + [haar_level_removed(pixels, level) for level in (0, 3, 2, 1)])
+    inputs = ((images - 0.5) / 0.25).transpose(0, 3, 1, 2).astype(np.float32)  # the model's preprocessing
+    logits = session.run(None, {session.get_inputs()[0].name: inputs})[0][:, sample["label"]]
+    return np.abs(logits[0] - logits[1:])
+
+
+def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(client):
     """The two bundled scale models see the same scenes and differ only in what their label follows
     (models/make_scales.py): the texture's period (2 px: Haar level 1 alone; 4 px: level 2 alone) or the
-    large soft shape (nothing finer than the approximation). WCAM's level profile must say which, on every seed.
+    large soft shape (nothing finer than the approximation). WCAM's level profile must say which.
 
-    Measured at the defaults with a cap of 64 designs (every run stops at 32, reliability 0.93-0.98), seeds 0-2
-    (the test runs 32 designs, seeds 0-1 for the textures and seed 0 on one shape sample, to stay near 30 s);
-    level_importance is [approximation, level 3, level 2, level 1]. Texture, period 2: the approximation holds
-    0.70-0.94 and level 1 0.04-0.29, level 2 0.001-0.015; period 4: level 2 holds 0.57-0.71, level 1 <= 0.001.
-    Shape: the approximation holds 0.999. (The former claim, 0.86-0.93 in level 1 for period 2, came from
-    one seed of the 8-design default.) Bounds: the period's level over twice the other's, the other under
-    0.05, period 4's level at least 0.5; the shape's approximation at least 0.95.
+    Measured at the defaults (grid 8, 8 designs, clip), seeds 0-7; level_importance is [approximation, level 3,
+    level 2, level 1]. Shape: the approximation holds 0.996-0.999 per sample (sd <= 0.005). Texture: the
+    approximation and the period's level share nearly all of it, in proportions that change from seed to seed
+    (sample 00: 0.56 / 0.43, sd 0.30 each), so which of the two is larger is not resolved at this N; the model
+    does use both (bench/scale_periods.py). What holds on every sample is that the other detail levels get
+    almost nothing: the period's level holds 0.988, 0.997, 0.853 and 0.996 of the detail levels' share
+    (sd 0.007, 0.002, 0.086, 0.003). With the approximation held intact (keep_approximation False) the period's
+    level holds 0.949, 0.993, 0.658 and 0.997 of the importance, ahead of the other period's level by 0.90,
+    0.99, 0.36 and 0.995 (sd 0.035, 0.005, 0.241, 0.002). Thresholds: 0.7 of the details, a positive margin,
+    0.95 of the approximation; each is 3 SE (sd / sqrt 5) or more under the worst sample's measured mean.
     """
     texture_labels = ["fine", "coarse"]
-    params = {"num_designs": 32, "target_reliability": 0.0, "sufficient_image": False}
-    for sample, seed in itertools.product(load_samples("scale_texture"), range(2)):
-        wcam = client.explain("scale_texture", sample["path"], "wcam", params, seed=seed).response.attributions[0].wcam
-        _, _, level2, level1 = wcam.level_importance
-        fine = texture_labels[sample["label"]] == "fine"
-        period_level, other_level = (level1, level2) if fine else (level2, level1)
-        assert period_level > 2 * other_level and other_level < 0.05, (sample["image"], seed, wcam.level_importance)
-        assert fine or period_level >= 0.5, (sample["image"], seed, wcam.level_importance)
-    sample = load_samples("scale_shape")[0]
-    wcam = client.explain("scale_shape", sample["path"], "wcam", params, seed=0).response.attributions[0].wcam
-    assert wcam.approximation_share >= 0.95, wcam.level_importance
+    for sample in load_samples("scale_texture"):
+        period = 3 if texture_labels[sample["label"]] == "fine" else 2  # index of level 1 or level 2
+        other = 5 - period
+        of_details, held_margin = [], []
+        for seed in SEEDS:
+            default = client.explain("scale_texture", sample["path"], "wcam",
+                                     {"sufficient_image": False, **WCAM_MEASURED},
+                                     seed=seed).response.attributions[0].wcam.level_importance
+            of_details.append(default[period] / sum(default[1:]))
+            held = client.explain("scale_texture", sample["path"], "wcam",
+                                  {"sufficient_image": False, "keep_approximation": False, **WCAM_MEASURED},
+                                  seed=seed).response.attributions[0].wcam.level_importance
+            held_margin.append(held[period] - held[other])
+        assert lower_bound(of_details) >= 0.7, (sample["image"], of_details)
+        assert lower_bound(held_margin) > 0, (sample["image"], held_margin)
+    for sample in load_samples("scale_shape"):
+        shares = [client.explain("scale_shape", sample["path"], "wcam", {"sufficient_image": False, **WCAM_MEASURED},
+                                 seed=seed).response.attributions[0].wcam.approximation_share for seed in SEEDS]
+        assert lower_bound(shares) >= 0.95, (sample["image"], shares)
+
+
+def test_level_shares_rank_the_levels_as_removing_them_does_on_five_seeds(client):
+    """Ground truth for "which level the model uses": remove each level whole (approximation, 3, 2, 1) and
+    measure the label's logit drop, no sampling. WCAM's level shares (defaults, clip) must order the levels as
+    those drops do. Per seed, the Spearman correlation between WCAM's shares and the drops over the 16 (sample,
+    level) pairs of the four scale_texture samples; measured on seeds 0-7: 0.81, sd 0.05 (0.74-0.89); the
+    threshold 0.6 is 3 sd under it. And a level whose removal moves the logit by less than 0.1 (level 3 of
+    samples 00 and 03, level 1 of sample 01: 0.02-0.06 logits, against 4-6 for the period's level) gets at most
+    0.001 on average (measured). Not claimed: which of the approximation and the period's level comes first on
+    a fine sample (sample 00: removing them costs 5.03 and 4.97 logits, WCAM's shares 0.56 and 0.43 with sd 0.30
+    each over seeds), nor the order of the two detail levels on sample 02, where removal ranks level 2 above
+    level 1 (2.39 and 1.77 logits) and WCAM the reverse (0.03 and 0.32)."""
+    samples = load_samples("scale_texture")
+    drops = np.array([ablation_by_level("scale_texture", sample) for sample in samples])  # (samples, levels)
+    shares = np.array([[client.explain("scale_texture", sample["path"], "wcam",
+                                       {"sufficient_image": False, **WCAM_MEASURED},
+                                       seed=seed).response.attributions[0].wcam.level_importance
+                        for sample in samples] for seed in SEEDS])  # (seeds, samples, levels)
+    rank = [spearman(per_seed.ravel(), drops.ravel()) for per_seed in shares]
+    assert lower_bound(rank) >= 0.6, (np.round(rank, 3), np.round(drops, 2))
+    ignored = drops < 0.1
+    assert ignored.sum() == 3, np.round(drops, 2)
+    assert upper_bound(shares[:, ignored].mean(axis=1)) < 0.01, shares[:, ignored]
 
 
 def test_cli_writes_wcam_pictures_and_scale_profiles(tmp_path, capsys):
