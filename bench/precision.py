@@ -50,14 +50,9 @@ def bundled(name: str):
 
 
 def samples(model, name: str, count: int) -> list[np.ndarray]:
-    from service.runtime import images
-
     folder = ROOT / "models" / name / "samples"
     manifest = json.loads((folder / "manifest.json").read_text())["samples"][:count]
-    height, width = model.input_size()
-    return [images.fit(images.match_channels(images.to_unit_pixels(np.asarray(Image.open(folder / s["image"]))),
-                                             model.info.channels), height, width,
-                       model.info.preprocessing.resize)[0] for s in manifest]
+    return [model.fit_image(np.asarray(Image.open(folder / s["image"]))) for s in manifest]
 
 
 def explain(model, method_name: str, params: dict, image: np.ndarray, seed: int):

@@ -137,7 +137,8 @@ def assert_localised(maps: np.ndarray, share: float) -> None:
 def test_sobol_localises_the_block_each_target_reads(perturbation):
     maps, model = explain(SOBOL, perturbation=perturbation)
     assert_localised(maps, 0.9)
-    assert model.passes == 32 * (8 * 8 + 2) == SOBOL.forward_passes(SOBOL.make_params({}), SHAPE)
+    # Two blocks read exactly: reliability 0.9 at the first look (32 points), well under the default cap.
+    assert model.passes == 32 * (8 * 8 + 2) < SOBOL.forward_passes(SOBOL.make_params({}), SHAPE)
     assert model.largest <= 64
 
 

@@ -294,4 +294,4 @@ def test_default_grid_follows_the_sub_bands():
     assert default_grid(32, 48, 2) == 8  # 4 x 6 px cells
     assert default_grid(1024, 1024, 3) == 96  # capped by the sampler's dimensions (2 g^2 <= 21201)
     WCAM.check(WcamParams(), (224, 224, 3))
-    assert WCAM.forward_passes(WcamParams(), (224, 224, 3)) == 8 * (32**2 + 2) + 32**2
+    assert WCAM.forward_passes(WcamParams(), (224, 224, 3)) == 64 * (32**2 + 2) + 32**2  # the cap
