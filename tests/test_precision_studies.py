@@ -6,6 +6,7 @@ Each reported precision is checked against Explain's own for the same map (same 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from service.audit.engine import AuditPlan, Task, Worker, item_seed
 from service.audit.report import write_report
 from service.audit.store import ResultStore
 from service.audit.summary import summarise
+from service.corruptions import Corruption
 from service.explainers import get_method
 from service.explainers.baselines import Baseline, BaselineKind
 from service.jobs.aggregate import AggregateJob, run_aggregate
@@ -27,10 +29,9 @@ from service.jobs.evaluate import MetricRequest
 from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.jobs.measure import MeasureJob, run_measure
 from service.jobs.scales import ScaleJob, Variant, run_scales
+from service.measures.transforms import transforms
 from service.metrics import get_metric
 from service.runtime.repository import ModelRepository
-from service.corruptions import Corruption
-from service.measures.transforms import transforms
 
 TIMINGS = ex.Timings()
 
@@ -200,3 +201,25 @@ def test_the_client_reads_an_entry_with_and_without_its_standard_error():
     stripped.ClearField("standard_error")
     assert dataclasses.replace(precision(stripped), standard_error=None) == precision(stripped)
     assert precision(stripped).standard_error is None and precision(ex.Precision()) is None
+
+
+def test_the_study_commands_print_each_randomized_maps_reliability(tmp_path, capsys):
+    from service.cli import main
+
+    sample = str(load_samples("shapes")[0]["path"])
+    assert main(["consistency", str(MODELS / "shapes"), sample, "--method", "rise", "-p", "num_masks=128",
+                 "-p", "grid_size=4", "--baseline", "black", "--baseline", "image_mean", "--metric-baseline", "black",
+                 "--seed", "0", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "sample_00.consistency.json").read_text())
+    for label, entry in zip(summary["settings"], summary["setting_precision"]):
+        assert "standard_error" not in entry  # the JSON keeps the numbers
+        reliability = entry.get("reliability", 0.0)  # proto3 JSON leaves a 0 out
+        assert f"  {label}: reliability {reliability:.2f} (target 0.90); {entry['samples']}/128 samples" in printed
+    assert main(["measure", str(MODELS / "shapes"), sample, "--method", "rise", "-p", "num_masks=128",
+                 "-p", "grid_size=4", "--measure", "entropy", "--seed", "0", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    measured = json.loads((tmp_path / "shapes.rise.measures.json").read_text())
+    (clean,) = measured["clean_precision"]
+    assert f"clean maps: reliability {clean.get('reliability', 0.0):.2f}; every map measured: reliability mean " \
+           f"{clean.get('reliability', 0.0):.2f}, min {clean.get('reliability', 0.0):.2f} over 1 maps" in printed
