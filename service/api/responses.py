@@ -113,14 +113,14 @@ def returned_map(result: ExplainResult, index: int, maps: np.ndarray | None = No
     return attribution if result.placement is None else images.to_image_frame(attribution, result.placement)
 
 
-def precision(result: ExplainResult, index: int, standard_error: bool = True) -> ex.Precision:
+def precision(result: ExplainResult, index: int, with_standard_error: bool = True) -> ex.Precision:
     """Target ``index``'s precision; its standard error in the map's frame, mapped back as the map is (left out
-    without ``standard_error``). Empty for a deterministic method (the studies' entries stay aligned)."""
+    without ``with_standard_error``). Empty for a deterministic method (the studies' entries stay aligned)."""
     known = result.precision
     if known is None:
         return ex.Precision()
     return precision_numbers(known, index, float(result.parameters.get("target_reliability", 0.0)), to_tensor(
-        returned_map(result, index, known.standard_error)) if standard_error else None)
+        returned_map(result, index, known.standard_error)) if with_standard_error else None)
 
 
 def precision_numbers(known: Precision | None, index: int = 0, target: float = 0.0,
@@ -219,7 +219,7 @@ def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: e
         maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
         score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
-        setting_precision=[precision(explanation, 0, standard_error=return_maps)
+        setting_precision=[precision(explanation, 0, with_standard_error=return_maps)
                            for explanation in result.explanations],
     )
 
@@ -256,7 +256,9 @@ def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timing
                                 score_space=SCORE_SPACES[result.score_space],
                                 clean_precision=[precision_numbers(known, target=result.target_reliability)
                                                  for known in result.clean_precision],
-                                reliability=ex.Summary(**measures_summary(result.reliabilities)))
+                                # Empty, not NaN, for a deterministic method: no map had a reliability.
+                                reliability=ex.Summary(**measures_summary(result.reliabilities))
+                                if result.reliabilities else ex.Summary())
     if "entropy" in values:
         entropy = values["entropy"]
         response.entropy.extend([_series(kind, entropy[kind], entropy[f"{kind}_summary"])
@@ -308,7 +310,7 @@ def scales_result(model: LoadedModel, result: ScaleResult, timings: ex.Timings,
             level_importance=row.details["level_importance"],
             approximation_share=row.details["approximation_share"],
             wcam=wcam_details(row.details, pictures=return_maps),
-            precision=precision(row.explanation, 0, standard_error=return_maps),
+            precision=precision(row.explanation, 0, with_standard_error=return_maps),
         )
         if return_maps:
             variant.image.CopyFrom(to_tensor(np.rint(row.image * 255).astype(np.uint8)))
