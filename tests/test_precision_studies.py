@@ -223,3 +223,17 @@ def test_the_study_commands_print_each_randomized_maps_reliability(tmp_path, cap
     (clean,) = measured["clean_precision"]
     assert f"clean maps: reliability {clean.get('reliability', 0.0):.2f}; every map measured: reliability mean " \
            f"{clean.get('reliability', 0.0):.2f}, min {clean.get('reliability', 0.0):.2f} over 1 maps" in printed
+
+
+def test_the_precision_travels_through_grpc(client):
+    """The servicers only translate: the fields reach the client (a deterministic setting's entry empty)."""
+    sample = load_samples("shapes")[0]["path"]
+    scales = client.analyze_scales("shapes", sample, zooms=[2.0], wcam={"num_designs": 2, "grid_size": 4}, seed=0)
+    for variant in scales.variants:
+        read = precision(variant.precision)
+        assert read.max_samples == 2 and read.standard_error is None and variant.wcam.confidence > 0
+    settings = [{"method": "occlusion", "params": {"window": 16, "stride": 8}},
+                {"method": "rise", "params": {"num_masks": 64, "grid_size": 4}}]
+    compared = client.consistency("shapes", sample, settings, metric=("deletion", {"steps": 4}), seed=0)
+    assert compared.setting_precision[0] == ex.Precision()
+    assert precision(compared.setting_precision[1]).max_samples == 64
