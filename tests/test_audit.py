@@ -233,21 +233,43 @@ def test_an_audit_ensemble_is_its_members_aggregated_and_scored_like_them(datase
     assert "ensemble rank/mean" in [g["method"] for g in summary["groups"]]
 
 
-def test_an_audit_reports_prediction_flips_and_scale_shifts_under_corruption(dataset, tmp_path):
-    """A heavy blur (severity 5) removes the fine scales: what importance is left moves to the approximation."""
+def test_an_audit_reports_prediction_flips_and_scale_shifts_under_corruption(dataset, tmp_path, capsys):
+    """Per item, whether a heavy blur (severity 5) flips the prediction, checked against the model run directly on
+    the blurred image, and the approximation share's shift, reported for every item with the maps' reliability.
+
+    The shift's sign is not asserted: blur removes the fine scales, but at 2 designs the share's shift was
+    measured as +0.03 +- 0.16 over seeds (its mean over these 16 items is the sampler's as much as the blur's),
+    and WCAM's own share intervals, not this audit, say when a shift is resolved."""
+    from service.audit.dataset import load_dataset
+    from service.audit.engine import read_image
+    from service.corruptions import Corruption, corrupt
+    from service.runtime.repository import ModelRepository
+
     assert main(["audit", str(dataset), "--model", str(MODELS / "shapes"), "--method", "occlusion:window=16,stride=8",
                  "--corruption", "gaussian_blur", "--severity", "5", "--scale-designs", "2", "--out",
                  str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
     summary = json.loads((tmp_path / "summary.json").read_text())
     scales = next(g for g in summary["groups"] if g["method"].startswith("scales gaussian_blur"))
     assert scales["items"] == ITEMS
-    flipped = scales["measures"]["flipped gaussian_blur 5"]
-    assert 0 <= flipped["mean"] <= 1 and flipped["count"] == ITEMS
     with sqlite3.connect(tmp_path / "results.sqlite") as connection:
-        details = [json.loads(d) for (d,) in connection.execute(
-            "SELECT details FROM results WHERE method LIKE 'scales%'")]
-    shifted = [d["approximation share gaussian_blur 5"] - d["approximation_share"] for d in details]
-    assert np.mean(shifted) > 0, shifted
+        details = {item: json.loads(d) for item, d in connection.execute(
+            "SELECT item, details FROM results WHERE method LIKE 'scales%'")}
+    model = ModelRepository(MODELS).load_path("shapes")
+    flips = {}
+    for item in load_dataset(dataset):
+        image, _ = read_image(model, item)
+        blurred = corrupt(image, Corruption.GAUSSIAN_BLUR, 5, np.random.default_rng(0))  # blur draws nothing
+        clean, corrupted = np.argmax(model.predict(np.stack([image, blurred])), axis=1)
+        flips[item.item_id] = float(clean != corrupted)
+    assert {item: d["flipped gaussian_blur 5"] for item, d in details.items()} == flips
+    assert scales["measures"]["flipped gaussian_blur 5"]["mean"] == pytest.approx(np.mean(list(flips.values())))
+    shifted = [d["approximation share gaussian_blur 5"] - d["approximation_share"] for d in details.values()]
+    assert len(shifted) == ITEMS and np.all(np.isfinite(shifted)), shifted
+    # WCAM is randomized: each scale row keeps its clean map's reliability, the summary and the CLI report it.
+    assert all(-1 <= d["reliability"] <= 1 and -1 <= d["variant_reliability_min"] <= 1 for d in details.values())
+    assert scales["reliability"]["count"] == ITEMS
+    assert f"reliability mean {scales['reliability']['mean']:.2f}" in printed
     assert "Corruptions and zoom" in (tmp_path / "report.html").read_text()
 
 

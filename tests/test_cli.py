@@ -84,4 +84,11 @@ def test_measure_and_aggregate_commands_write_figures_and_json(tmp_path, capsys)
     aggregated = json.loads((tmp_path / "aggregate.json").read_text())
     assert aggregated["members"] == ["occlusion", "rise"] and aggregated["chosen"]["aggregator"] == "AGGREGATOR_UCB"
     assert (tmp_path / "sample_00.aggregate.png").stat().st_size > 5_000
-    assert "max_abs / ucb, kappa 0.5" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "max_abs / ucb, kappa 0.5" in printed
+    # RISE's map is randomized: its member line carries its reliability, occlusion's none.
+    occlusion_entry, rise_entry = aggregated["member_precision"]
+    assert occlusion_entry == {} and int(rise_entry["samples"]) <= 300 and "standard_error" not in rise_entry
+    rise_line = next(line for line in printed.splitlines() if line.strip().startswith("rise "))
+    assert rise_line.endswith(f"reliability {rise_entry['reliability']:.2f}")
+    assert "reliability" not in next(line for line in printed.splitlines() if line.strip().startswith("occlusion "))

@@ -187,7 +187,12 @@ def test_cli_writes_wcam_pictures_and_scale_profiles(tmp_path, capsys):
     scales = json.loads((tmp_path / "sample_02.scales.json").read_text())
     assert [v["name"] for v in scales["variants"]] == ["clean", "jpeg 3"]
     assert (tmp_path / "sample_02.scales.png").stat().st_size > 10_000
-    assert "importance per level" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "importance per level" in printed
+    for variant in scales["variants"]:  # the numbers of WCAM's precision and intervals stay, the pictures go
+        assert "standard_error" not in variant["precision"] and "wavelet_map" not in variant["wcam"]
+        assert len(variant["wcam"]["level_importance_lower"]) == 4
+        assert f"reliability {variant['precision'].get('reliability', 0.0):.2f} (target 0.90)" in printed
 
 
 def test_scale_analysis_needs_a_variant(client):

@@ -16,6 +16,7 @@ from onnxplain_client.tensors import to_tensor
 from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS, MAP_FRAMES, NORMALISATIONS,
                                OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES, STOP_REASONS)
 from service.audit.run import AuditOutcome
+from service.explainers.precision import Precision
 from service.jobs.aggregate import AggregateResult, Combination
 from service.jobs.measure import MeasureResult
 from service.jobs.consistency import ConsistencyResult
@@ -23,6 +24,7 @@ from service.jobs.evaluate import EvaluateResult, Scored
 from service.jobs.explain import ExplainResult
 from service.jobs.predict import ClassScore, PredictResult
 from service.jobs.scales import ScaleResult
+from service.measures import summary as measures_summary
 from service.runtime import images
 from service.runtime.model import LoadedModel, ModelInfo
 from service.runtime.scores import EXPLANATION_SPACE, METRIC_SPACE
@@ -111,22 +113,34 @@ def returned_map(result: ExplainResult, index: int, maps: np.ndarray | None = No
     return attribution if result.placement is None else images.to_image_frame(attribution, result.placement)
 
 
-def precision(result: ExplainResult, index: int) -> ex.Precision:
-    """Target ``index``'s precision; its standard error in the map's frame, mapped back as the map is."""
+def precision(result: ExplainResult, index: int, with_standard_error: bool = True) -> ex.Precision:
+    """Target ``index``'s precision; its standard error in the map's frame, mapped back as the map is (left out
+    without ``with_standard_error``). Empty for a deterministic method (the studies' entries stay aligned)."""
     known = result.precision
+    if known is None:
+        return ex.Precision()
+    return precision_numbers(known, index, float(result.parameters.get("target_reliability", 0.0)), to_tensor(
+        returned_map(result, index, known.standard_error)) if with_standard_error else None)
+
+
+def precision_numbers(known: Precision | None, index: int = 0, target: float = 0.0,
+                      standard_error=None) -> ex.Precision:
+    """A precision without its map (``standard_error`` a tensor already placed, or None); empty for None."""
+    if known is None:
+        return ex.Precision()
     return ex.Precision(
-        standard_error=to_tensor(returned_map(result, index, known.standard_error)),
-        reliability=float(known.reliability[index]), samples=known.samples, max_samples=known.max_samples,
-        forward_passes=known.forward_passes, rounds=known.rounds, stop_reason=STOP_REASONS[known.stop_reason],
-        samples_for_target=known.samples_for_target,
-        target_reliability=float(result.parameters.get("target_reliability", 0.0)),
+        standard_error=standard_error, reliability=float(known.reliability[index]), samples=known.samples,
+        max_samples=known.max_samples, forward_passes=known.forward_passes, rounds=known.rounds,
+        stop_reason=STOP_REASONS[known.stop_reason], samples_for_target=known.samples_for_target,
+        target_reliability=target,
     )
 
 
-def wcam_details(details: dict) -> ex.WcamDetails:
-    sufficient = details.get("sufficient_image")
+def wcam_details(details: dict, pictures: bool = True) -> ex.WcamDetails:
+    """WCAM's details; without ``pictures``, its numbers only (no wavelet map, no sufficient image)."""
+    sufficient = details.get("sufficient_image") if pictures else None
     return ex.WcamDetails(
-        wavelet_map=to_tensor(np.asarray(details["wavelet_map"], dtype=np.float32)),
+        wavelet_map=to_tensor(np.asarray(details["wavelet_map"], dtype=np.float32)) if pictures else None,
         level_importance=details["level_importance"],
         subbands=[ex.SubbandImportance(name=b["name"], level=b["level"], importance=b["importance"])
                   for b in details["subband_importance"]],
@@ -205,6 +219,8 @@ def consistency_result(model: LoadedModel, result: ConsistencyResult, timings: e
         maps=[to_tensor(m.astype(np.float32)) for m in result.maps] if return_maps else [],
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
         score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
+        setting_precision=[precision(explanation, 0, with_standard_error=return_maps)
+                           for explanation in result.explanations],
     )
 
 
@@ -224,6 +240,8 @@ def aggregate_result(model: LoadedModel, result: AggregateResult, timings: ex.Ti
         member_maps=to_tensor(result.member_maps) if return_members else None,
         seed=result.seed, forward_passes=result.forward_passes, timings=timings,
         score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
+        member_precision=[precision_numbers(known, target=target) for row in result.member_precision
+                          for known, target in zip(row, result.member_target_reliability)],
     )
 
 
@@ -235,7 +253,12 @@ def measure_result(model: LoadedModel, result: MeasureResult, timings: ex.Timing
     values = result.values
     response = ex.MeasureResult(model_name=model.info.name, method=method, class_indices=result.class_indices,
                                 seed=result.seed, forward_passes=result.forward_passes, timings=timings,
-                                score_space=SCORE_SPACES[result.score_space])
+                                score_space=SCORE_SPACES[result.score_space],
+                                clean_precision=[precision_numbers(known, target=result.target_reliability)
+                                                 for known in result.clean_precision],
+                                # Empty, not NaN, for a deterministic method: no map had a reliability.
+                                reliability=ex.Summary(**measures_summary(result.reliabilities))
+                                if result.reliabilities else ex.Summary())
     if "entropy" in values:
         entropy = values["entropy"]
         response.entropy.extend([_series(kind, entropy[kind], entropy[f"{kind}_summary"])
@@ -286,11 +309,12 @@ def scales_result(model: LoadedModel, result: ScaleResult, timings: ex.Timings,
             predicted=class_score(row.predicted), target_score=row.target_score,
             level_importance=row.details["level_importance"],
             approximation_share=row.details["approximation_share"],
+            wcam=wcam_details(row.details, pictures=return_maps),
+            precision=precision(row.explanation, 0, with_standard_error=return_maps),
         )
         if return_maps:
             variant.image.CopyFrom(to_tensor(np.rint(row.image * 255).astype(np.uint8)))
             variant.map.CopyFrom(to_tensor(row.map.astype(np.float32)))
-            variant.wcam.CopyFrom(wcam_details(row.details))
         variants.append(variant)
     return ex.AnalyzeScalesResult(model_name=model.info.name, class_index=result.class_index, label=result.label,
                                   variants=variants, seed=result.seed, forward_passes=result.forward_passes,

@@ -25,6 +25,7 @@ from service.audit.store import ResultStore
 from service.budget import Budget
 from service.errors import InvalidArgument
 from service.explainers import get_method
+from service.explainers.precision import Precision
 from service.jobs import costs
 from service.jobs.costs import Cost
 from service.jobs.control import JobControl
@@ -178,6 +179,19 @@ def reported_details(details: dict[str, Any]) -> dict[str, Any]:
     return {key: details[key] for key in REPORTED_DETAILS if key in details}
 
 
+# A randomized method's precision as a result's details keep it (none for a deterministic method): the summary
+# and the report show its reliability, so a dataset-wide mean is read knowing how noisy its maps were. In the
+# details (JSON) rather than in columns of their own, so a store written before them still resumes.
+PRECISION_DETAILS = ("reliability", "samples", "stop_reason", "variant_reliability_min")
+
+
+def precision_details(precision: Precision | None) -> dict[str, Any]:
+    if precision is None:
+        return {}
+    return {"reliability": float(precision.reliability[0]), "samples": int(precision.samples),
+            "stop_reason": precision.stop_reason.value}
+
+
 @dataclass(frozen=True)
 class Task:
     """One result to compute: a model (by name), a method of the plan (by label) and an item."""
@@ -224,7 +238,7 @@ class Worker:
         seed = item_seed(self.plan.seed, item.item_id)
         result = run_explain(model, ExplainJob(method, params, image, metrics=wanted, mask=mask, seed=seed), control)
         target, scored = result.targets[0], (result.metrics or [[]])[0]
-        details = reported_details((result.details or [{}])[0])
+        details = {**reported_details((result.details or [{}])[0]), **precision_details(result.precision)}
         control = control or JobControl()
         if self.plan.measures:
             def explain(x: np.ndarray) -> np.ndarray:
@@ -264,7 +278,10 @@ def _compute_scales(worker: "Worker", task: Task, control: JobControl | None) ->
                         control)
     clean, *changed = result.rows
     details = {"level_importance": clean.details["level_importance"],
-               "approximation_share": clean.details["approximation_share"]}
+               "approximation_share": clean.details["approximation_share"],
+               **precision_details(clean.explanation.precision),
+               # The least reliable variant's: a shift is only as trustworthy as the noisier of its two maps.
+               "variant_reliability_min": min(float(row.explanation.precision.reliability[0]) for row in changed)}
     for row in changed:
         details[f"flipped {row.variant.name}"] = float(row.predicted.class_index != clean.predicted.class_index)
         details[f"approximation share {row.variant.name}"] = float(row.details["approximation_share"])

@@ -93,9 +93,12 @@ def write_report(path: Path, summary: dict[str, Any], rows: list[dict], images: 
                 f"{len(summary['groups'])} model × method pairs. Overlays: red is evidence for the explained "
                 "class, blue against it.</p>"]
     metric_names = sorted({name for group in summary["groups"] for name in group["metrics"]})
-    sections.append(_table(["model", "method", "images", "accuracy", *metric_names, "s / image"],
+    # Reliability: the expected Spearman of a map with another seed's (n/a for a deterministic method), mean and
+    # least over the images, so a metric's mean is read knowing how noisy the maps it scored were.
+    sections.append(_table(["model", "method", "images", "accuracy", *metric_names, "reliability",
+                            "min reliability", "s / image"],
                            [[g["model"], g["method"], g["items"], g["accuracy"],
-                             *(g["metrics"].get(m) for m in metric_names), g["seconds_per_item"]]
+                             *(g["metrics"].get(m) for m in metric_names), *_reliability(g), g["seconds_per_item"]]
                             for g in summary["groups"]]))
     if summary.get("stability"):
         sections.append("<h2>Stability across the audited models</h2>" + _table(
@@ -121,6 +124,11 @@ def write_report(path: Path, summary: dict[str, Any], rows: list[dict], images: 
             f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")
     path.write_text(page)
     return path
+
+
+def _reliability(group: dict[str, Any]) -> tuple[float | None, float | None]:
+    found = group.get("reliability")
+    return (None, None) if not found else (found["mean"], found["min"])
 
 
 def _figure_tag(draw, alt: str, caption: str) -> str:

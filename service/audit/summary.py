@@ -3,10 +3,12 @@ overall and per true class, and the cases worth a look (confidently wrong; worst
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Iterable
 
 import numpy as np
+
+from service.audit.engine import PRECISION_DETAILS
 
 WORST = 5
 
@@ -36,6 +38,7 @@ def summarise(rows: Iterable[dict[str, Any]], higher_is_better: dict[str, bool])
                 key=lambda r: r["metrics"][name] * (1 if higher_is_better.get(name, True) else -1))[:WORST]]
                 for name in metric_names},
             "measures": _measures(results),
+            **_precision(results),
             "seconds_per_item": float(np.mean([r["seconds"] for r in results])),
         })
     return {"groups": summary, "stability": _stability(groups)}
@@ -45,10 +48,21 @@ def _measures(results: list[dict]) -> dict[str, dict[str, float]]:
     """The summary of every per-image measure the results carry (their details, WCAM's and EVA's aside)."""
     from service.measures import summary as stats
 
-    names = sorted({k for r in results for k, v in r["details"].items()
-                    if isinstance(v, float) and k not in ("approximation_share", "adversarial_overlap", "epsilon")})
+    skipped = {"approximation_share", "adversarial_overlap", "epsilon", *PRECISION_DETAILS}
+    names = sorted({k for r in results for k, v in r["details"].items() if isinstance(v, float) and k not in skipped})
     found = {name: stats([r["details"][name] for r in results if name in r["details"]]) for name in names}
     return {name: values for name, values in found.items() if values["count"]}  # none finite: nothing to say
+
+
+def _precision(results: list[dict]) -> dict[str, Any]:
+    """The maps' reliability (mean, std, min, max, count over the results of a randomized method) and why their
+    sampling stopped (how many reached the target, spent the cap, ran out of time); null and empty for a
+    deterministic method, or a store written before results kept their precision."""
+    from service.measures import summary as stats
+
+    found = [r["details"]["reliability"] for r in results if "reliability" in r["details"]]
+    reasons = Counter(r["details"]["stop_reason"] for r in results if "stop_reason" in r["details"])
+    return {"reliability": stats(found) if found else None, "stop_reasons": dict(sorted(reasons.items()))}
 
 
 def _stability(groups: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:

@@ -64,5 +64,9 @@ def audit(args: argparse.Namespace) -> None:
     for group in outcome.summary["groups"]:
         accuracy = "n/a" if group["accuracy"] is None else f"{group['accuracy']:.3f}"
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in group["metrics"].items() if v is not None)
-        print(f"{group['model']} / {group['method']}: {group['items']} items, accuracy {accuracy}; {metrics}")
+        found = group.get("reliability")  # a randomized method's maps, over the items (explain's wording)
+        reliability = "" if not found else (f"; reliability mean {found['mean']:.2f}, min {found['min']:.2f} "
+                                            f"over {found['count']} maps")
+        print(f"{group['model']} / {group['method']}: {group['items']} items, accuracy {accuracy}; {metrics}"
+              f"{reliability}")
     print(f"{outcome.computed} results computed now; {outcome.results}, {outcome.summary_path}, {outcome.report}")

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from service.cli.common import connect, parse_params, progress_bar
+from service.cli.explain import reliability_line
 
 
 def _others(client, args: argparse.Namespace) -> list[str]:
@@ -45,6 +46,10 @@ def measure(args: argparse.Namespace) -> None:
     for group in ("entropy", "out_of_set", "transforms", "stability", "degradation"):
         for series in getattr(result, group):
             print(f"  {group:12s} {series.name:28s} mean {series.summary.mean:8.4f}  std {series.summary.std:.4f}")
+    if result.reliability.count:  # a randomized method: how noisy the maps measured were
+        clean = [p.reliability for p in result.clean_precision]
+        print(f"  clean maps: {reliability_line(clean)}; every map measured: reliability mean "
+              f"{result.reliability.mean:.2f}, min {result.reliability.min:.2f} over {result.reliability.count} maps")
     print(f"figure: {figure}; values: {args.out / f'{stem}.json'}")
 
 
@@ -86,8 +91,11 @@ def aggregate(args: argparse.Namespace) -> None:
     (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2))
     better = "higher" if result.higher_is_better else "lower"
     print(f"{result.metric} ({better} is better), mean over {len(args.images)} images:")
-    for member, score in zip(result.members, member_scores.mean(axis=0)):
-        print(f"  {member:16s} {score:.4f}")
+    # Per member, its maps' reliability over the images (nothing for a given map or a deterministic method).
+    for column, (member, score) in enumerate(zip(result.members, member_scores.mean(axis=0))):
+        entries = result.member_precision[column::len(result.members)]  # row-major [images, members]
+        reliability = reliability_line([p.reliability for p in entries if p.max_samples])
+        print(f"  {member:16s} {score:.4f}" + (f"  {reliability}" if reliability else ""))
     print(f"  aggregate        {chosen.score:.4f}  ({label}; gain over the best member {result.gain:+.4f})")
     if args.search:
         print(f"{len(result.table)} combinations scored; table in {args.out / 'aggregate.json'}")

@@ -44,7 +44,7 @@ def explain(args: argparse.Namespace) -> None:
         targets.append(target)
         print(f"{attribution.label} (class {attribution.class_index}, score {attribution.score:.4f}): {picture}")
         if attribution.precision is not None:
-            print(f"  {_precision_line(attribution.precision)}")
+            print(f"  {precision_line(attribution.precision)}")
     print(f"{explanation.forward_passes} forward passes in {explanation.timings.get('total_ms', 0):.0f} ms on "
           f"{explanation.provider}; seed {explanation.seed}; maps: {maps_path}")
     if args.json:
@@ -70,7 +70,7 @@ def _precision_summary(precision) -> dict[str, Any]:
 STOPPED = {"reliability": "target reached", "samples": "cap spent", "time": "time limit"}
 
 
-def _precision_line(precision) -> str:
+def precision_line(precision) -> str:
     """One line: "reliability 0.91 (target 0.90); 1536/4000 samples; stopped: target reached"."""
     line = (f"reliability {precision.reliability:.2f} (target {precision.target_reliability:.2f}); "
             f"{precision.samples}/{precision.max_samples} samples; "
@@ -78,6 +78,16 @@ def _precision_line(precision) -> str:
     if precision.stop_reason != "reliability" and precision.samples_for_target > precision.samples:
         line += f" (about {precision.samples_for_target} would reach the target)"
     return line
+
+
+def reliability_line(values: list[float]) -> str:
+    """Several maps' reliability in ``precision_line``'s words: "reliability 0.91" for one map, "reliability
+    mean 0.88, min 0.80 over 3 maps" for several; "" when none (a deterministic method)."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"reliability {values[0]:.2f}"
+    return f"reliability mean {sum(values) / len(values):.2f}, min {min(values):.2f} over {len(values)} maps"
 
 
 def _own_image(path: Path):

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from service.cli.common import baseline, connect, json_or_text, parse_params, progress_bar
+from service.cli.explain import precision_line
 
 
 def consistency(args: argparse.Namespace) -> None:
@@ -14,7 +15,7 @@ def consistency(args: argparse.Namespace) -> None:
 
     import numpy as np
     from google.protobuf import json_format
-    from onnxplain_client import from_tensor
+    from onnxplain_client import from_tensor, precision
 
     from service import render
 
@@ -44,11 +45,17 @@ def consistency(args: argparse.Namespace) -> None:
                                        args.out / f"{args.image.stem}.consistency.png")
     summary = json_format.MessageToDict(result, preserving_proto_field_name=True)
     summary.pop("maps", None)
+    for entry in summary.get("setting_precision", []):
+        entry.pop("standard_error", None)  # a map per setting: the figure shows the maps, the JSON the numbers
     (args.out / f"{args.image.stem}.consistency.json").write_text(json.dumps(summary, indent=2))
     off_diagonal = spearman[~np.eye(size, dtype=bool)]
     print(f"{size} settings of {args.method} on {result.label} (class {result.class_index}); "
           f"{result.forward_passes} forward passes")
     print(f"Spearman between maps: mean {off_diagonal.mean():.3f}, min {off_diagonal.min():.3f}")
+    for label, message in zip(result.settings, result.setting_precision):
+        known = precision(message)
+        if known is not None:  # a randomized method's setting: how far its own map would move with another seed
+            print(f"  {label}: {precision_line(known)}")
     for ranking in result.rankings:
         order = ", ".join(result.settings[i] for i in np.argsort(ranking.ranks))
         print(f"{result.metric} under {ranking.baseline} baseline ranks: {order}")
@@ -62,7 +69,7 @@ def consistency(args: argparse.Namespace) -> None:
 
 def scales(args: argparse.Namespace) -> None:
     from google.protobuf import json_format
-    from onnxplain_client import from_tensor
+    from onnxplain_client import from_tensor, precision
 
     from service import render
 
@@ -79,14 +86,20 @@ def scales(args: argparse.Namespace) -> None:
         args.out / f"{args.image.stem}.scales.png")
     summary = json_format.MessageToDict(result, preserving_proto_field_name=True)
     for variant in summary["variants"]:
-        for heavy in ("image", "map", "wcam"):
+        for heavy in ("image", "map"):
             variant.pop(heavy, None)
+        # WCAM's numbers (share intervals, resolved flags) and the precision stay; their pictures go.
+        for heavy in ("wavelet_map", "sufficient_image"):
+            variant.get("wcam", {}).pop(heavy, None)
+        variant.get("precision", {}).pop("standard_error", None)
     (args.out / f"{args.image.stem}.scales.json").write_text(json.dumps(summary, indent=2))
     print(f"explaining {result.label} (class {result.class_index}); {result.forward_passes} forward passes")
     for variant in result.variants:
         profile = " ".join(f"{share:.2f}" for share in variant.level_importance)
         print(f"{variant.name:20} predicted {variant.predicted.label:12} score {variant.target_score:8.3f}  "
               f"importance per level (approximation, coarse -> fine): {profile}")
+        resolved = "resolved" if variant.wcam.dominant_level_resolved else "not resolved"
+        print(f"  {precision_line(precision(variant.precision))}; dominant level {resolved}")
     print(f"figure: {figure}")
     if args.json:
         print(json.dumps(summary, indent=2))

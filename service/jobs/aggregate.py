@@ -28,6 +28,7 @@ from service.errors import InvalidArgument
 from service.explainers import footprint
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline
+from service.explainers.precision import Precision
 from service.jobs import costs
 from service.jobs.control import JobControl
 from service.jobs.evaluate import EvaluateJob, MetricRequest, draw_seed, run_evaluate
@@ -87,6 +88,22 @@ class AggregateResult:
     member_maps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (images, members, H, W)
     score_space: ScoreSpace = EXPLANATION_SPACE
     metric_score_space: ScoreSpace = METRIC_SPACE
+    # Per image and member, the member map's precision; None for a given map or a deterministic method.
+    member_precision: list[list[Precision | None]] = field(default_factory=list)
+    member_target_reliability: list[float] = field(default_factory=list)  # per member, resolved; 0 for a map
+
+
+def target_reliability(params: Any) -> float:
+    """The target a method's parameters ask for (0 for a deterministic method, which has none)."""
+    return float(getattr(params, "target_reliability", 0.0))
+
+
+def without_maps(precision: Precision | None) -> Precision | None:
+    """A member's precision as the job keeps it: its numbers, not its standard error map (the response carries
+    none, and the budget counts only the members' maps)."""
+    if precision is None:
+        return None
+    return dataclasses.replace(precision, standard_error=np.zeros((0, 0, 0), np.float32))
 
 
 def check(job: AggregateJob, classes: int) -> None:
@@ -170,6 +187,7 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
     labels = [f"map {i}" for i in range(len(job.maps))] + [
         name if names.count(name) == 1 else f"{name} #{names[:i + 1].count(name)}" for i, name in enumerate(names)]
     class_indices, member_maps, member_scores, row_scores, row_maps = [], [], [], [], []
+    member_precision: list[list[Precision | None]] = []
 
     def score(image: np.ndarray, attribution: np.ndarray, class_index: int, metric_seed: int) -> float:
         nonlocal passes, model_ms
@@ -185,6 +203,7 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
         metric_stream, *method_seeds = stream.spawn(len(job.methods) + 1)
         metric_seed = int(metric_stream.generate_state(1)[0])
         maps, class_index = list(job.maps), job.class_index
+        precisions: list[Precision | None] = [None] * len(job.maps)
         for (method, params), method_seed in zip(job.methods, method_seeds):
             explained = run_explain(model, ExplainJob(
                 method, params, image, Targets((class_index,) if class_index is not None else ()),
@@ -193,12 +212,14 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
             passes, model_ms = passes + explained.forward_passes, model_ms + explained.model_ms
             class_index = explained.targets[0].class_index  # the first method fixes the class for the rest
             maps.append(explained.maps[0])
+            precisions.append(without_maps(explained.precision))
         if class_index is None:  # maps only: the predicted class
             control.checkpoint()
             class_index = int(np.argmax(model.predict(image[None], score_space=job.score_space)[0]))
             passes += 1
         stack = np.stack(maps).astype(np.float64)
         class_indices.append(class_index)
+        member_precision.append(precisions)
         member_maps.append(stack)
         member_scores.append([score(image, m, class_index, metric_seed) for m in stack])
         aggregates = []
@@ -222,4 +243,5 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
         metric=job.metric.metric.name, higher_is_better=job.metric.metric.higher_is_better, seed=seed,
         forward_passes=passes, model_ms=model_ms, total_ms=(time.perf_counter() - started) * 1000.0,
         member_maps=np.stack(member_maps).astype(np.float32), score_space=job.score_space,
-        metric_score_space=job.metric_score_space)
+        metric_score_space=job.metric_score_space, member_precision=member_precision,
+        member_target_reliability=[0.0] * len(job.maps) + [target_reliability(p) for _, p in job.methods])

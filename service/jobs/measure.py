@@ -22,7 +22,9 @@ from service.errors import InvalidArgument
 from service.explainers import footprint
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline
+from service.explainers.precision import Precision
 from service.jobs import costs
+from service.jobs.aggregate import target_reliability, without_maps
 from service.jobs.control import JobControl
 from service.jobs.evaluate import draw_seed
 from service.jobs.explain import ExplainJob, Targets, run_explain
@@ -63,6 +65,11 @@ class MeasureResult:
     total_ms: float
     models: list[str] = field(default_factory=list)
     score_space: ScoreSpace = EXPLANATION_SPACE
+    # Per image, the clean map's precision (without its standard error map); None for a deterministic method.
+    clean_precision: list[Precision | None] = field(default_factory=list)
+    # The reliability of every map the measures made, clean and changed; empty for a deterministic method.
+    reliabilities: list[float] = field(default_factory=list)
+    target_reliability: float = 0.0  # the method's, resolved (0 for a deterministic method)
 
 
 def check(job: MeasureJob, model: LoadedModel) -> None:
@@ -120,6 +127,7 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
     check_budget(job, model, control.budget)
     seed = draw_seed(job.seed)
     counts = {"passes": 0, "model_ms": 0.0}
+    reliabilities: list[float] = []
 
     def explain(on: LoadedModel, image: np.ndarray, class_index: int | None, explain_seed: int):
         result = run_explain(on, ExplainJob(job.method, job.params, image,
@@ -128,6 +136,8 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
                                             score_space=job.score_space), control)
         counts["passes"] += result.forward_passes
         counts["model_ms"] += result.model_ms
+        if result.precision is not None:
+            reliabilities.append(float(result.precision.reliability[0]))
         return result
 
     def score(images: np.ndarray, class_index: int) -> np.ndarray:
@@ -136,12 +146,13 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
         return model.predict(images, score_space=job.score_space, batch_size=job.batch_size)[:, class_index]
 
     rows: dict[str, list] = {name: [] for name in job.measures}
-    class_indices = []
+    class_indices, clean_precision = [], []
     for image, stream in zip(job.images, np.random.SeedSequence(seed).spawn(len(job.images))):
         explain_seed = int(stream.generate_state(1)[0])
         clean = explain(model, image, None, explain_seed)
         class_index, attribution = clean.targets[0].class_index, clean.maps[0]
         class_indices.append(class_index)
+        clean_precision.append(without_maps(clean.precision))
 
         def explain_as_clean(x: np.ndarray, on: LoadedModel = model) -> np.ndarray:
             """The map of ``x`` for the clean image's class, with its seed: the same draws (common random
@@ -162,7 +173,8 @@ def run_measure(model: LoadedModel, job: MeasureJob, control: JobControl | None 
                          forward_passes=counts["passes"], model_ms=counts["model_ms"],
                          total_ms=(time.perf_counter() - started) * 1000.0,
                          models=[model.info.name, *(other.info.name for other in job.others)],
-                         score_space=job.score_space)
+                         score_space=job.score_space, clean_precision=clean_precision, reliabilities=reliabilities,
+                         target_reliability=target_reliability(job.params))
 
 
 def _summarised(rows: dict[str, list], job: MeasureJob) -> dict[str, Any]:

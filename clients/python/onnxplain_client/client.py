@@ -38,7 +38,9 @@ class Prediction:
 class Precision:
     """How precise a randomized method's map is (xai.v1.Precision): absent for deterministic methods."""
 
-    standard_error: np.ndarray  # (H, W) float32, per pixel, in the map's units and frame
+    # (H, W) float32, per pixel, in the map's units and frame; None where the response left it out (the studies'
+    # entries without return_maps, Aggregate's and Measure's always).
+    standard_error: np.ndarray | None
     reliability: float  # expected Spearman with the map of another seed (split-half, Spearman-Brown corrected)
     samples: int  # samples used, in the unit of the method's count parameter
     max_samples: int  # the cap (the count parameter)
@@ -432,7 +434,7 @@ def _explanation(response: ex.ExplainResponse) -> Explanation:
     return Explanation(
         method=response.method,
         attributions=[Attribution(a.class_index, a.label, a.score, from_tensor(a.map), {m.name: m for m in a.metrics},
-                                  _precision(a.precision) if a.HasField("precision") else None)
+                                  precision(a.precision) if a.HasField("precision") else None)
                       for a in response.attributions],
         seed=response.seed,
         forward_passes=response.forward_passes,
@@ -448,9 +450,15 @@ def _explanation(response: ex.ExplainResponse) -> Explanation:
     )
 
 
-def _precision(message: ex.Precision) -> Precision:
+def precision(message: ex.Precision) -> Precision | None:
+    """A xai.v1.Precision as a ``Precision``: Explain's ``Attribution.precision``, and the entries of
+    ``ConsistencyResult.setting_precision``, ``ScaleVariant.precision``, ``AggregateResult.member_precision``
+    and ``MeasureResult.clean_precision``. None for an empty entry (a deterministic method or a given map)."""
+    if message.max_samples == 0 and message.stop_reason == ex.STOP_REASON_UNSPECIFIED:
+        return None
     return Precision(
-        standard_error=from_tensor(message.standard_error), reliability=message.reliability, samples=message.samples,
+        standard_error=from_tensor(message.standard_error) if message.HasField("standard_error") else None,
+        reliability=message.reliability, samples=message.samples,
         max_samples=message.max_samples, forward_passes=message.forward_passes, rounds=message.rounds,
         stop_reason=short_name("StopReason", ex.StopReason.Name(message.stop_reason)),
         samples_for_target=message.samples_for_target, target_reliability=message.target_reliability,
@@ -458,4 +466,4 @@ def _precision(message: ex.Precision) -> Precision:
 
 
 __all__ = ["Attribution", "Explanation", "OnnxplainClient", "Precision", "Prediction", "image_message", "method_spec",
-           "metric_spec"]
+           "metric_spec", "precision"]

@@ -567,7 +567,7 @@ class MetricRanking(_message.Message):
     def __init__(self, baseline: _Optional[str] = ..., scores: _Optional[_Iterable[float]] = ..., ranks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ConsistencyResult(_message.Message):
-    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space")
+    __slots__ = ("model_name", "class_index", "label", "settings", "spearman", "ssim", "top_iou", "metric", "rankings", "kendall_tau", "maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space", "setting_precision")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -584,6 +584,7 @@ class ConsistencyResult(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    SETTING_PRECISION_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_index: int
     label: str
@@ -600,7 +601,8 @@ class ConsistencyResult(_message.Message):
     timings: Timings
     score_space: ScoreSpace
     metric_score_space: ScoreSpace
-    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
+    setting_precision: _containers.RepeatedCompositeFieldContainer[Precision]
+    def __init__(self, model_name: _Optional[str] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., settings: _Optional[_Iterable[str]] = ..., spearman: _Optional[_Union[Matrix, _Mapping]] = ..., ssim: _Optional[_Union[Matrix, _Mapping]] = ..., top_iou: _Optional[_Union[Matrix, _Mapping]] = ..., metric: _Optional[str] = ..., rankings: _Optional[_Iterable[_Union[MetricRanking, _Mapping]]] = ..., kendall_tau: _Optional[_Union[Matrix, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ..., setting_precision: _Optional[_Iterable[_Union[Precision, _Mapping]]] = ...) -> None: ...
 
 class ConsistencyResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -637,7 +639,7 @@ class AnalyzeScalesRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., image: _Optional[_Union[_tensor_pb2.Image, _Mapping]] = ..., class_index: _Optional[int] = ..., wcam: _Optional[_Union[_methods_pb2.WcamParams, _Mapping]] = ..., corruptions: _Optional[_Iterable[_Union[Corruption, str]]] = ..., severities: _Optional[_Iterable[int]] = ..., zooms: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_maps: _Optional[bool] = ...) -> None: ...
 
 class ScaleVariant(_message.Message):
-    __slots__ = ("name", "corruption", "severity", "zoom", "predicted", "target_score", "level_importance", "approximation_share", "image", "map", "wcam")
+    __slots__ = ("name", "corruption", "severity", "zoom", "predicted", "target_score", "level_importance", "approximation_share", "image", "map", "wcam", "precision")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CORRUPTION_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
@@ -649,6 +651,7 @@ class ScaleVariant(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MAP_FIELD_NUMBER: _ClassVar[int]
     WCAM_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
     name: str
     corruption: Corruption
     severity: int
@@ -660,7 +663,8 @@ class ScaleVariant(_message.Message):
     image: _tensor_pb2.Tensor
     map: _tensor_pb2.Tensor
     wcam: WcamDetails
-    def __init__(self, name: _Optional[str] = ..., corruption: _Optional[_Union[Corruption, str]] = ..., severity: _Optional[int] = ..., zoom: _Optional[float] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ..., target_score: _Optional[float] = ..., level_importance: _Optional[_Iterable[float]] = ..., approximation_share: _Optional[float] = ..., image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ...) -> None: ...
+    precision: Precision
+    def __init__(self, name: _Optional[str] = ..., corruption: _Optional[_Union[Corruption, str]] = ..., severity: _Optional[int] = ..., zoom: _Optional[float] = ..., predicted: _Optional[_Union[ClassScore, _Mapping]] = ..., target_score: _Optional[float] = ..., level_importance: _Optional[_Iterable[float]] = ..., approximation_share: _Optional[float] = ..., image: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., map: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., wcam: _Optional[_Union[WcamDetails, _Mapping]] = ..., precision: _Optional[_Union[Precision, _Mapping]] = ...) -> None: ...
 
 class AnalyzeScalesResult(_message.Message):
     __slots__ = ("model_name", "class_index", "label", "variants", "seed", "forward_passes", "timings", "score_space")
@@ -745,7 +749,7 @@ class Combination(_message.Message):
     def __init__(self, normalisation: _Optional[_Union[Normalisation, str]] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
 
 class AggregateResult(_message.Message):
-    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space")
+    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space", "member_precision")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
@@ -763,6 +767,7 @@ class AggregateResult(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_PRECISION_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
     members: _containers.RepeatedScalarFieldContainer[str]
@@ -780,7 +785,8 @@ class AggregateResult(_message.Message):
     timings: Timings
     score_space: ScoreSpace
     metric_score_space: ScoreSpace
-    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
+    member_precision: _containers.RepeatedCompositeFieldContainer[Precision]
+    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ..., member_precision: _Optional[_Iterable[_Union[Precision, _Mapping]]] = ...) -> None: ...
 
 class AggregateResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -851,7 +857,7 @@ class NoiseCurve(_message.Message):
     def __init__(self, scores: _Optional[_Iterable[float]] = ..., ssim: _Optional[_Iterable[float]] = ..., score_auc: _Optional[float] = ..., ssim_auc: _Optional[float] = ...) -> None: ...
 
 class MeasureResult(_message.Message):
-    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings", "score_space")
+    __slots__ = ("model_name", "method", "class_indices", "entropy", "noise_levels", "noise_curves", "out_of_set", "transforms", "stability_models", "stability", "degradation", "seed", "forward_passes", "timings", "score_space", "clean_precision", "reliability")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
@@ -867,6 +873,8 @@ class MeasureResult(_message.Message):
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    CLEAN_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    RELIABILITY_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     method: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
@@ -882,7 +890,9 @@ class MeasureResult(_message.Message):
     forward_passes: int
     timings: Timings
     score_space: ScoreSpace
-    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
+    clean_precision: _containers.RepeatedCompositeFieldContainer[Precision]
+    reliability: Summary
+    def __init__(self, model_name: _Optional[str] = ..., method: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., entropy: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., noise_levels: _Optional[_Iterable[float]] = ..., noise_curves: _Optional[_Iterable[_Union[NoiseCurve, _Mapping]]] = ..., out_of_set: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., transforms: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., stability_models: _Optional[_Iterable[str]] = ..., stability: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., degradation: _Optional[_Iterable[_Union[Series, _Mapping]]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., clean_precision: _Optional[_Iterable[_Union[Precision, _Mapping]]] = ..., reliability: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class MeasureResponse(_message.Message):
     __slots__ = ("progress", "result")
