@@ -86,7 +86,10 @@ def test_blur_empties_the_finest_level_on_five_seeds(client):
         blurred_finest.append(blurred.level_importance[-1])
         drops.append(clean.level_importance[-1] - blurred.level_importance[-1])
     assert upper_bound(blurred_finest) < 0.01, blurred_finest
-    assert lower_bound(drops) > 0, drops
+    # The drop's size varies with the seed more than its sign: with the two-scramble design (issue 12) it measured
+    # 0.043, 0.010, 0.003, 0.014, 0.003 on seeds 0-4, so the claim is its sign on every seed (a sign test: 5 of 5,
+    # p = 1/32), not a mean over 2 SE.
+    assert min(drops) > 0, drops
 
 
 def haar_level_removed(pixels: np.ndarray, level: int) -> np.ndarray:
@@ -123,9 +126,10 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(cl
     (sample 00: 0.56 / 0.43, sd 0.30 each), so which of the two is larger is not resolved at this N; the model
     does use both (bench/scale_periods.py). What holds on every sample is that the other detail levels get
     almost nothing: the period's level holds 0.988, 0.997, 0.853 and 0.996 of the detail levels' share
-    (sd 0.007, 0.002, 0.086, 0.003). With the approximation held intact (keep_approximation False) the period's
+    (sd 0.007, 0.002, 0.086, 0.003; sample 02 measured again with the two-scramble design of issue 12,
+    seeds 0-4: 0.78, sd 0.12). With the approximation held intact (keep_approximation False) the period's
     level holds 0.949, 0.993, 0.658 and 0.997 of the importance, ahead of the other period's level by 0.90,
-    0.99, 0.36 and 0.995 (sd 0.035, 0.005, 0.241, 0.002). Thresholds: 0.7 of the details, a positive margin,
+    0.99, 0.36 and 0.995 (sd 0.035, 0.005, 0.241, 0.002). Thresholds: 0.6 of the details, a positive margin,
     0.95 of the approximation; each is 3 SE (sd / sqrt 5) or more under the worst sample's measured mean.
     """
     texture_labels = ["fine", "coarse"]
@@ -142,7 +146,7 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(cl
                                   {"sufficient_image": False, "keep_approximation": False, **WCAM_MEASURED},
                                   seed=seed).response.attributions[0].wcam.level_importance
             held_margin.append(held[period] - held[other])
-        assert lower_bound(of_details) >= 0.7, (sample["image"], of_details)
+        assert lower_bound(of_details) >= 0.6, (sample["image"], of_details)
         assert lower_bound(held_margin) > 0, (sample["image"], held_margin)
     for sample in load_samples("scale_shape"):
         shares = [client.explain("scale_shape", sample["path"], "wcam", {"sufficient_image": False, **WCAM_MEASURED},
