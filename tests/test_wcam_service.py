@@ -127,12 +127,14 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(cl
     does use both (bench/scale_periods.py). What holds on every sample is that the other detail levels get
     almost nothing: the period's level holds 0.988, 0.997, 0.853 and 0.996 of the detail levels' share
     (sd 0.007, 0.002, 0.086, 0.003; sample 02 measured again with the two-scramble design of issue 12,
-    seeds 0-4: 0.78, sd 0.12). With the approximation held intact (keep_approximation False) the period's
-    level holds 0.949, 0.993, 0.658 and 0.997 of the importance, ahead of the other period's level by 0.90,
-    0.99, 0.36 and 0.995 (sd 0.035, 0.005, 0.241, 0.002). Thresholds: 0.6 of the details, a positive margin,
+    seeds 0-4: 0.78, sd 0.12). With the approximation held intact (keep_approximation False, 32 designs:
+    the least that gives intervals) the period's level leads the other period's level by 0.91, 0.99, 0.22 and
+    0.996 (sd 0.012, 0.003, 0.22, 0.001; seeds 0-4, two-scramble design). Thresholds: 0.6 of the details, a
+    margin of 0.5 where the model's own level ablation agrees (not sample 02),
     0.95 of the approximation; each is 3 SE (sd / sqrt 5) or more under the worst sample's measured mean.
     """
     texture_labels = ["fine", "coarse"]
+    margins = {}
     for sample in load_samples("scale_texture"):
         period = 3 if texture_labels[sample["label"]] == "fine" else 2  # index of level 1 or level 2
         other = 5 - period
@@ -143,11 +145,17 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(cl
                                      seed=seed).response.attributions[0].wcam.level_importance
             of_details.append(default[period] / sum(default[1:]))
             held = client.explain("scale_texture", sample["path"], "wcam",
-                                  {"sufficient_image": False, "keep_approximation": False, **WCAM_MEASURED},
+                                  {"sufficient_image": False, "keep_approximation": False, **FIXED_COUNT,
+                                   "num_designs": 32},
                                   seed=seed).response.attributions[0].wcam.level_importance
             held_margin.append(held[period] - held[other])
         assert lower_bound(of_details) >= 0.6, (sample["image"], of_details)
-        assert lower_bound(held_margin) > 0, (sample["image"], held_margin)
+        margins[sample["image"]] = held_margin
+    # Sample 02 is left out of the margin claim: removing its level 2 costs more logit than removing its period's
+    # level 1 (2.39 against 1.77, bench/scale_periods.py), and WCAM's margin there is 0.22 (sd 0.22) at 32
+    # designs: the model uses both levels, and which leads is not resolved.
+    for image in ("sample_00.png", "sample_01.png", "sample_03.png"):
+        assert lower_bound(margins[image]) > 0.5, (image, margins[image])
     for sample in load_samples("scale_shape"):
         shares = [client.explain("scale_shape", sample["path"], "wcam", {"sufficient_image": False, **WCAM_MEASURED},
                                  seed=seed).response.attributions[0].wcam.approximation_share for seed in SEEDS]
