@@ -127,7 +127,7 @@ def wcam_shares(model, samples: list[dict], sizes: list[int], seeds: int, pertur
                 predict = lambda x, label=label: logits(model, x)[:, label:label + 1]
                 shares = []
                 for seed in range(seeds):
-                    params = WcamParams(num_designs=n, sufficient_image=False, **overrides)
+                    params = WcamParams(num_designs=n, sufficient_image=False, target_reliability=0.0, **overrides)
                     output = METHOD.attribute(predict, image, params, baseline=None, batch_size=256,
                                               rng=np.random.default_rng(seed))
                     shares.append(output.details[0]["level_importance"])
