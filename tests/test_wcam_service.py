@@ -123,8 +123,8 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(cl
     Measured at the defaults (grid 8, 8 designs, clip), seeds 0-7; level_importance is [approximation, level 3,
     level 2, level 1]. Shape: the approximation holds 0.996-0.999 per sample (sd <= 0.005). Texture: the
     approximation and the period's level share nearly all of it, in proportions that change from seed to seed
-    (sample 00: 0.56 / 0.43, sd 0.30 each), so which of the two is larger is not resolved at this N; the model
-    does use both (bench/scale_periods.py). What holds on every sample is that the other detail levels get
+    (sample 00: 0.56 / 0.43, sd 0.30 each with the former single-scramble design; 0.71 / 0.29, sd 0.06, with
+    the two-scramble one); the model does use both (bench/scale_periods.py). What holds on every sample is that the other detail levels get
     almost nothing: the period's level holds 0.988, 0.997, 0.853 and 0.996 of the detail levels' share
     (sd 0.007, 0.002, 0.086, 0.003; sample 02 measured again with the two-scramble design of issue 12,
     seeds 0-4: 0.78, sd 0.12). With the approximation held intact (keep_approximation False, 32 designs:
