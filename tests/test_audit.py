@@ -288,3 +288,13 @@ def test_a_deadline_stops_an_audit_rpc_between_results_and_the_same_call_resumes
     assert 0 < kept < 12  # what was done before the deadline is kept
     resumed = client.audit("slow/manifest.csv", ["shapes"], "slow", **call)
     assert resumed.computed == 12 - kept and resumed.total == 12
+
+
+def test_a_map_beyond_float16_is_stored_without_turning_into_infinity():
+    from service.audit.store import compact_map, stored_map
+
+    small = np.array([[0.5, -2.0], [1e-3, 7.0]], dtype=np.float32)
+    large = np.array([[1e5, -3e6], [0.25, 1.0]], dtype=np.float32)  # logits maps of an unnormalised model
+    assert compact_map(small).dtype == np.float16 and compact_map(large).dtype == np.float32
+    np.testing.assert_allclose(stored_map(compact_map(small).tobytes(), [2, 2]), small, rtol=1e-3)
+    np.testing.assert_array_equal(stored_map(compact_map(large).tobytes(), [2, 2]), large)

@@ -51,7 +51,7 @@ class ResultStore:
             attribution: np.ndarray, seconds: float) -> None:
         """One result; ``curves`` are the curve metrics' scores along their paths, ``details`` the method's
         numbers worth aggregating (WCAM's level importance, EVA's certification)."""
-        compact = attribution.astype(np.float16)
+        compact = compact_map(attribution)
         self.connection.execute(
             "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (model, method, item, label, predicted, score, None if label is None else int(label == predicted),
@@ -72,8 +72,24 @@ class ResultStore:
             yield {"model": model, "method": method, "item": item, "label": label, "predicted": predicted,
                    "score": score, "correct": None if correct is None else bool(correct),
                    "metrics": json.loads(metrics), "curves": json.loads(curves), "details": json.loads(details),
-                   "map": np.frombuffer(blob, np.float16).reshape(json.loads(shape)).astype(np.float32),
+                   "map": stored_map(blob, json.loads(shape)),
                    "seconds": seconds}
 
     def close(self) -> None:
         self.connection.close()
+
+
+def compact_map(attribution: np.ndarray) -> np.ndarray:
+    """A map as stored: float16 (half the bytes, 3 significant digits, enough to look at and re-score), or
+    float32 where a value is beyond float16's range (65504), which float16 would silently turn into infinity."""
+    with np.errstate(over="ignore"):  # the overflow is the case checked for below
+        compact = attribution.astype(np.float16)
+    return compact if np.array_equal(np.isfinite(compact), np.isfinite(attribution)) \
+        else attribution.astype(np.float32)
+
+
+def stored_map(blob: bytes, shape: list[int]) -> np.ndarray:
+    """The map ``compact_map`` stored: its dtype is told by its size (2 or 4 bytes a value), so stores written
+    before float32 maps existed read the same."""
+    dtype = np.float16 if len(blob) == 2 * int(np.prod(shape)) else np.float32
+    return np.frombuffer(blob, dtype).reshape(shape).astype(np.float32)
