@@ -385,7 +385,7 @@ def test_kernel_shap_enumeration_is_exact_and_says_so():
     model = InteractionModel(image, labels)
     out = explain_output(kernel_shap, model, image, segmentation="slic", n_segments=8)
     precision = out.precision
-    assert precision.stop_reason is StopReason.SAMPLES and precision.samples == 2 ** (labels.max() + 1)
+    assert precision.stop_reason is StopReason.EXACT and precision.samples == 2 ** (labels.max() + 1)
     np.testing.assert_array_equal(precision.reliability, 1.0)
     np.testing.assert_array_equal(precision.standard_error, 0.0)
     np.testing.assert_allclose(per_superpixel(out.maps, labels)[0], model.shapley(), atol=1e-5)

@@ -129,7 +129,8 @@ class OnnxplainClient {
    *   where it lay in `modelInputImage`) or `MAP_FRAME_MODEL_INPUT` (the size of `modelInputImage`).
    *   A randomized method (RISE, Sobol, HSIC, LIME, KernelSHAP, WCAM) also sets `attributions[i].precision`
    *   (null otherwise): `standardError` (a tensor like the map, in the same frame), `reliability`, `samples` of
-   *   `maxSamples`, `stopReason` ('STOP_REASON_RELIABILITY', 'STOP_REASON_SAMPLES' or 'STOP_REASON_TIME').
+   *   `maxSamples`, `stopReason` ('STOP_REASON_RELIABILITY', 'STOP_REASON_SAMPLES', 'STOP_REASON_TIME' or
+   *   'STOP_REASON_EXACT').
    */
   async explain(modelName, imageBytes, options = {}) {
     const request = this._explainRequest(modelName, imageBytes, options);

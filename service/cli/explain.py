@@ -67,7 +67,8 @@ def _precision_summary(precision) -> dict[str, Any]:
             "standard_error_max": float(precision.standard_error.max())}
 
 
-STOPPED = {"reliability": "target reached", "samples": "cap spent", "time": "time limit"}
+STOPPED = {"reliability": "target reached", "samples": "cap spent", "time": "time limit",
+           "exact": "exact, nothing sampled"}
 
 
 def precision_line(precision) -> str:

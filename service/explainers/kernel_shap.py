@@ -159,7 +159,7 @@ def attribute(predict: Predict, image: np.ndarray, params: KernelShapParams, *, 
         phi = shapley_regression(z, scores[2:] - scores[0], shapley_kernel(z), scores[1] - scores[0], checkpoint)
         passes, targets = len(scores), scores.shape[1]
         precision = Precision(np.zeros((targets, *labels.shape), np.float32), np.ones(targets), passes,
-                              params.num_samples, passes, 1, StopReason.SAMPLES)
+                              params.num_samples, passes, 1, StopReason.EXACT)
         return Output(paint(phi.T, labels), [{} for _ in range(targets)], precision=precision)
     ends = coalition_scores(predict, image, labels, fixed, baseline, batch_size)
     empty, total = ends[0], ends[1] - ends[0]

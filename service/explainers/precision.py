@@ -53,7 +53,9 @@ class SamplingParams:
         DEFAULT_TARGET, "Stop sampling once the map's split-half reliability (Spearman-Brown corrected) reaches this "
                         "for every explained class; 0 = always use the whole sample count, which is then a cap.")
     max_seconds: float = param(0.0, "Stop sampling after this many seconds and return the map so far, with its "
-                                    "precision; 0 = no limit but the request's deadline.")
+                                    "precision; looked at between rounds, so a round under way (256 RISE masks, "
+                                    "a doubling of a Sobol' design) finishes first. 0 = no limit but the "
+                                    "request's deadline.")
 
 
 def check_sampling(params: SamplingParams, method: str) -> None:
@@ -69,6 +71,7 @@ class StopReason(str, enum.Enum):
     RELIABILITY = "reliability"  # every class reached target_reliability
     SAMPLES = "samples"  # the sample count (the cap) was spent
     TIME = "time"  # max_seconds passed
+    EXACT = "exact"  # nothing was sampled: every case fitted under the cap (KernelSHAP's enumeration)
 
 
 @dataclass(frozen=True)

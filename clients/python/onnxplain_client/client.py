@@ -46,7 +46,8 @@ class Precision:
     max_samples: int  # the cap (the count parameter)
     forward_passes: int
     rounds: int
-    stop_reason: str  # "reliability" (target reached), "samples" (cap spent) or "time" (max_seconds passed)
+    # "reliability" (target reached), "samples" (cap spent), "time" (max_seconds passed) or "exact" (enumerated)
+    stop_reason: str
     samples_for_target: int  # samples that would reach target_reliability (0: no target, or not predictable)
     target_reliability: float
 

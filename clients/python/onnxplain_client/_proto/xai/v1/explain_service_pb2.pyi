@@ -24,6 +24,7 @@ class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STOP_REASON_RELIABILITY: _ClassVar[StopReason]
     STOP_REASON_SAMPLES: _ClassVar[StopReason]
     STOP_REASON_TIME: _ClassVar[StopReason]
+    STOP_REASON_EXACT: _ClassVar[StopReason]
 
 class MapFrame(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -86,6 +87,7 @@ STOP_REASON_UNSPECIFIED: StopReason
 STOP_REASON_RELIABILITY: StopReason
 STOP_REASON_SAMPLES: StopReason
 STOP_REASON_TIME: StopReason
+STOP_REASON_EXACT: StopReason
 MAP_FRAME_UNSPECIFIED: MapFrame
 MAP_FRAME_MODEL_INPUT: MapFrame
 MAP_FRAME_IMAGE: MapFrame
