@@ -51,8 +51,9 @@ def test_sigterm_cancels_running_jobs_after_the_grace_period_and_exits():
     address = f"127.0.0.1:{port}"
     try:
         wait_serving(address, process)
-        # Far more work than the grace period: RISE's 400,000 masks run for minutes on this model.
-        request = ex.ExplainRequest(model_name="shapes", batch_size=8, method={"rise": {"num_masks": 400_000}},
+        # Far more work than the grace period: 400,000 RISE masks, all of them (no early stop), run for minutes.
+        request = ex.ExplainRequest(model_name="shapes", batch_size=8,
+                                    method={"rise": {"num_masks": 400_000, "target_reliability": 0}},
                                     image=tensor_pb2.Image(encoded=load_samples("shapes")[0]["path"].read_bytes()))
         outcome: list = []
         with grpc.insecure_channel(address) as channel:
