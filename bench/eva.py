@@ -30,7 +30,7 @@ METRICS = {"deletion": {"steps": 16}, "insertion": {"steps": 16}, "mu_fidelity":
 
 
 def shapes():
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     path = ROOT / "models" / "shapes" / "model.onnx"
     return load_model("shapes", path.read_bytes(), source=str(path), model_path=path)

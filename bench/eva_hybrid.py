@@ -41,7 +41,7 @@ def export(name: str, folder: Path) -> Path:
 def run(name: str, folder: Path, method: str, samples: int, attack_steps: int) -> dict:
     from service.explainers import eva
     from service.explainers.eva import EvaParams
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
     from service.verify.bounds import METHODS, HybridBounds, MarginBounds
     from service.verify.mirror import mirror_for
 

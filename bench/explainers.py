@@ -44,7 +44,7 @@ def export_resnet18(path: Path) -> Path:
 
 
 def load(path: Path):
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     return load_model("resnet18", path.read_bytes(), source=str(path), overrides={"preprocessing": IMAGENET},
                       default_batch_size=BATCH)

@@ -47,7 +47,7 @@ BATCH = 32
 
 
 def bundled(name: str):
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     path = ROOT / "models" / name / "model.onnx"
     return load_model(name, path.read_bytes(), source=str(path), model_path=path, default_batch_size=BATCH)
@@ -105,7 +105,7 @@ def shapes_at_224(folder: Path):
     sys.path.insert(0, str(ROOT / "models"))
     from common import export_onnx
     from make_shapes import ShapesNet
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     net = ShapesNet()
     net.load_state_dict(torch.load(ROOT / "models" / "shapes" / "source.pt"))

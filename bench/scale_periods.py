@@ -45,7 +45,7 @@ PERTURBATIONS = {  # name: WcamParams overrides
 
 
 def texture_model():
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     path = ROOT / "models" / "scale_texture" / "model.onnx"
     return load_model("scale_texture", path.read_bytes(), source=str(path), model_path=path)

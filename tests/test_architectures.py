@@ -8,7 +8,7 @@ import torch
 import torchvision
 from onnx_builders import export_torch
 
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 SIZE = 224

@@ -22,7 +22,7 @@ from service.jobs.control import JobControl
 from service.jobs.evaluate import MetricRequest
 from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.metrics import get_metric
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 from service.runtime.preprocessing import Preprocessing
 
 # Estimates are upper bounds within this factor of the measured peak: over the cases below the ratio runs from

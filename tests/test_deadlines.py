@@ -37,7 +37,7 @@ from service.jobs.runner import JobRunner
 from service.jobs.scales import ScaleJob, Variant, run_scales
 from service.measures.degradation import degrade
 from service.metrics import agreement, get_metric
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 
 DEADLINE = 0.5
 MAX_LAG = 1.5

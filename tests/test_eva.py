@@ -22,7 +22,7 @@ from onnx_builders import export_torch, image_classifier
 from service.errors import FailedPrecondition
 from service.explainers import eva
 from service.explainers.eva import EvaParams
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 from service.verify.bounds import MarginBounds
 from service.verify.mirror import build_mirror, first_divergence, mirror_for
 

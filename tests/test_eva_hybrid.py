@@ -21,7 +21,7 @@ from onnx_builders import export_torch, strided_maxpool_classifier
 from service.errors import FailedPrecondition
 from service.explainers import eva
 from service.explainers.eva import EvaParams
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 from service.verify import bounds as bounds_module
 from service.verify import capability
 from service.verify.bounds import METHODS, HybridBounds, MarginBounds

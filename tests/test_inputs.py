@@ -19,7 +19,7 @@ from service.budget import Budget
 from service.cli import main
 from service.errors import InvalidArgument, ResourceExhausted
 from service.runtime import images
-from service.runtime.model import DEFAULT_DYNAMIC_SIZE, load_model
+from service.runtime.loader import DEFAULT_DYNAMIC_SIZE, load_model
 from service.runtime.preprocessing import ResizePolicy
 
 # Class 0 weighs red, class 1 blue (and a little green).

@@ -81,7 +81,7 @@ def test_blurring_the_object_hurts_the_shapes_model_more_than_blurring_the_backg
     (-0.01 to 7.54) with the object blurred, by -0.05 (-2.36 to 1.18) with the background blurred."""
     from service.explainers import get_method
     from service.jobs.explain import ExplainJob, run_explain
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     path = MODELS / "shapes" / "model.onnx"
     model = load_model("shapes", path.read_bytes(), source="test", model_path=path)

@@ -213,7 +213,7 @@ def test_caffe2_style_ir3_opset9_batch_one_graph():
 def test_the_paddle_style_model_is_mirrored_end_to_end():
     """Through the service: loaded, prepared, checked against the served model (softmax included), converted
     and wrapped for auto_LiRPA."""
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
     from service.verify.mirror import build_mirror
 
     mirror = build_mirror(load_model("paddle", paddle_style_model().SerializeToString(), source="test"))

@@ -13,7 +13,7 @@ from service.explainers import get_method
 from service.explainers.baselines import Baseline, BaselineKind
 from service.jobs.control import JobControl
 from service.jobs.explain import ExplainJob, Targets, run_explain
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 
 OCCLUSION = get_method("occlusion")
 

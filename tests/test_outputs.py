@@ -19,7 +19,7 @@ from service.explainers import get_method
 from service.explainers.baselines import Baseline, BaselineKind
 from service.jobs.explain import ExplainJob, Targets, run_explain
 from service.jobs.predict import run_predict
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 from service.runtime.scores import LogitSource, ScoreSpace
 from service.runtime.signature import OutputKind
 

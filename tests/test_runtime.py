@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from onnx_builders import export_torch, image_classifier
 
 from service.errors import InvalidArgument, NotFound
-from service.runtime.model import load_model
+from service.runtime.loader import load_model
 from service.runtime.repository import ModelRepository
 from service.runtime.scores import ScoreSpace
 from service.runtime.signature import Layout, OutputKind

@@ -20,7 +20,7 @@ BATCH = 8  # tasks per actor call: amortises Ray's per-call cost without starvin
 def _actor_class(ray):
     class Auditor:
         def __init__(self, model_files: list[tuple[str, str]], plan: AuditPlan) -> None:
-            from service.runtime.model import load_model
+            from service.runtime.loader import load_model
 
             models = [load_model(name, Path(path).read_bytes(), source=path, model_path=Path(path))
                       for name, path in model_files]

@@ -26,7 +26,7 @@ def audit(args: argparse.Namespace) -> None:
     from service.audit.run import audit as run
     from service.cli.overrides import parse_overrides
     from service.errors import NotFound
-    from service.runtime.model import load_model
+    from service.runtime.loader import load_model
 
     overrides = parse_overrides(args.overrides)
     if overrides and args.engine == "ray":

@@ -12,7 +12,7 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
 
 ``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
 padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
-own size (``model._image_size``). The command line gives the same keys with ``--set`` (``service.cli.overrides``).
+own size (``loader._image_size``). The command line gives the same keys with ``--set`` (``service.cli.overrides``).
 ``output`` names the graph output to explain (default: the first that is [batch, classes]); ``threshold``
 is what a sigmoid head's per-class probability must exceed for the class to be predicted (default 0.5).
 """

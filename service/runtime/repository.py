@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ServiceError
-from service.runtime.model import LoadedModel, load_model
+from service.runtime.model import LoadedModel
+from service.runtime.loader import load_model
 from service.runtime.providers import DevicePreference
 
 log = logging.getLogger(__name__)
