@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from service.budget import Budget
-from service.runtime.providers import DevicePreference
+from service.runtime.providers import ArenaExtend, ConvAlgoSearch, DevicePreference, ExecutionSettings
 
 MIB = 1024 * 1024
 
@@ -28,6 +28,17 @@ class Settings:
     max_queue: int = 16
     batch_size: int = 32
     device: DevicePreference = DevicePreference.AUTO
+    # GPU execution: each default and its reason is documented on service.runtime.providers.ExecutionSettings.
+    cuda_device_id: int = ExecutionSettings.device_id
+    cudnn_conv_algo_search: ConvAlgoSearch = ExecutionSettings.cudnn_conv_algo_search
+    cuda_arena_extend_strategy: ArenaExtend = ExecutionSettings.arena_extend_strategy
+    cuda_copy_in_default_stream: bool = ExecutionSettings.do_copy_in_default_stream
+    tensorrt: bool = ExecutionSettings.tensorrt
+    tensorrt_fp16: bool = ExecutionSettings.tensorrt_fp16
+    tensorrt_cache_dir: Path | None = None
+    io_binding: bool = ExecutionSettings.io_binding
+    # Where EVA's PyTorch mirror runs: auto (CUDA when torch sees one), cpu, cuda.
+    verify_device: DevicePreference = ExecutionSettings.verify_device
     # Bearer token: the value itself, or a file holding it. Health checks are exempt.
     token: str | None = None
     token_file: Path | None = None
@@ -59,6 +70,15 @@ class Settings:
         return Budget(job_memory_mb=self.max_job_memory_mb, forward_passes=self.max_forward_passes,
                       image_pixels=self.max_image_pixels, request_pixels=self.max_request_pixels,
                       model_input_pixels=self.max_model_input_pixels, batch_size=self.max_batch_size)
+
+    @property
+    def execution(self) -> ExecutionSettings:
+        return ExecutionSettings(
+            device=self.device, device_id=self.cuda_device_id, cudnn_conv_algo_search=self.cudnn_conv_algo_search,
+            arena_extend_strategy=self.cuda_arena_extend_strategy,
+            do_copy_in_default_stream=self.cuda_copy_in_default_stream, tensorrt=self.tensorrt,
+            tensorrt_fp16=self.tensorrt_fp16, tensorrt_cache_dir=self.tensorrt_cache_dir, io_binding=self.io_binding,
+            verify_device=self.verify_device)
 
     @property
     def address(self) -> str:
@@ -95,10 +115,14 @@ def _parse(name: str, raw: str):
     kind = _FIELD_TYPES.get(name, str)
     if kind in (int, float):
         return kind(raw)
-    if name in ("models_dir", "data_dir", "token_file", "tls_cert", "tls_key"):
+    if name in ("models_dir", "data_dir", "token_file", "tls_cert", "tls_key", "tensorrt_cache_dir"):
         return Path(raw)
     if kind is bool:
         return raw.lower() in ("1", "true", "yes")
-    if name == "device":
+    if name in ("device", "verify_device"):
         return DevicePreference(raw.lower())
+    if name == "cudnn_conv_algo_search":
+        return ConvAlgoSearch(raw.upper())
+    if name == "cuda_arena_extend_strategy":
+        return ArenaExtend(raw)
     return raw

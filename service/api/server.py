@@ -37,7 +37,7 @@ class Server:
     def __init__(self, settings: Settings, repository: ModelRepository | None = None) -> None:
         self.settings = settings
         self.repository = repository or ModelRepository(settings.models_dir, default_batch_size=settings.batch_size,
-                                                        device=settings.device, budget=settings.budget)
+                                                        device=settings.execution, budget=settings.budget)
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
                                   name="onnxplain-prepare", reports_queue=False)

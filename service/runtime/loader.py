@@ -16,7 +16,7 @@ import onnx
 
 from service.budget import DEFAULT_BUDGET, MIB, Budget
 from service.errors import FailedPrecondition, InvalidArgument
-from service.runtime import model_file, providers as providers_mod
+from service.runtime import half_precision, model_file, providers as providers_mod
 from service.runtime.model import INPUT_DTYPES, LoadedModel, ModelInfo
 from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, default_preprocessing
@@ -40,7 +40,7 @@ SECOND_PROBE_OFFSET = 32
 
 def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path | None = None,
                overrides: Mapping[str, Any] | None = None, default_batch_size: int = 32,
-               device: providers_mod.DevicePreference = providers_mod.DevicePreference.AUTO,
+               device: providers_mod.DevicePreference | providers_mod.ExecutionSettings = providers_mod.DevicePreference.AUTO,
                budget: Budget = DEFAULT_BUDGET) -> LoadedModel:
     """Validate, inspect and open an ONNX image classifier.
 
@@ -49,8 +49,9 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     onnxruntime resolves them there; without it (an upload) the model must hold all its data. Errors
     about the file itself name ``path`` or ``onnx_model``, the LoadModel field it came from. Everything
     the model declares or is configured with is checked against ``budget`` before anything of its
-    size is allocated.
+    size is allocated. ``device``: where sessions run, a preference or the server's whole execution settings.
     """
+    execution = providers_mod.ExecutionSettings.of(device)
     field = "path" if model_path is not None else "onnx_model"
     model = model_file.parse(model_bytes, field)
     external = model_file.scan(model, field)
@@ -88,15 +89,28 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         session_source: bytes | Path = with_output(model, logits_output, signature.output_name).SerializeToString()
     else:
         session_source = model_bytes if model_path is None else model_path
-    session = open_session(session_source, device, field)
+    profile = _input_profile(signature.input_name, layout, height, width, channels, max_batch,
+                             signature.fixed_batch is not None, dynamic_height or dynamic_width)
+    session = open_session(session_source, execution, field, profile)
+    served = half_precision.Served(session, half_precision.Precision.FP32)
+    if config.precision is half_precision.Precision.FP16:
+        served = half_precision.serve(
+            model if isinstance(session_source, Path) else onnx.load_model_from_string(session_source), session,
+            execution, preprocessing.apply(half_precision.probe_pixels(
+                max_batch if signature.fixed_batch else min(half_precision.PROBE_IMAGES, max_batch), height, width,
+                channels), channels_first=layout is Layout.NCHW),
+            [signature.output_name], config.field_of("precision"), profile)
+        session = served.runner
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
         layout=layout, height=height, width=width, channels=channels, fixed_batch=signature.fixed_batch is not None,
         max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
         preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
-        labels=(), provider=session.get_providers()[0], description=config.description,
-        dynamic_height=dynamic_height, dynamic_width=dynamic_width,
+        labels=(), provider=session.provider, description=config.description,
+        dynamic_height=dynamic_height, dynamic_width=dynamic_width, precision=served.precision.value,
+        precision_reason=served.reason, verify_device=execution.verify_device.value,
+        verify_device_id=execution.device_id,
     )
     loaded = LoadedModel(info, session, model_bytes, budget,
                          min(default_batch_size, budget.batch_size) if follows_size else None)
@@ -144,6 +158,16 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
                                     "output": signature.output_name,
                                     "logit_source": loaded.info.logit_source.value})
     return loaded
+
+
+def _input_profile(name: str, layout: Layout, height: int, width: int, channels: int, max_batch: int,
+                   fixed_batch: bool, dynamic_size: bool) -> providers_mod.InputProfile | None:
+    """The input shapes a TensorRT engine covers: one image to the model's batch; None for a dynamic image size
+    (each new size would build an engine)."""
+    if dynamic_size:
+        return None
+    image = (channels, height, width) if layout is Layout.NCHW else (height, width, channels)
+    return providers_mod.InputProfile(name, ((max_batch if fixed_batch else 1), *image), (max_batch, *image))
 
 
 def _gives_logits(loaded: LoadedModel, probe: np.ndarray, kind: OutputKind, tensor: str) -> bool:

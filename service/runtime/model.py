@@ -18,6 +18,7 @@ from service.errors import FailedPrecondition, ResourceExhausted
 from service.runtime import images
 from service.runtime.preprocessing import Preprocessing, ResizePolicy
 from service.runtime.scores import DEFAULT_THRESHOLD, LogitSource, ModelOutputs, ScoreSpace
+from service.runtime.session import SessionRunner
 from service.runtime.signature import GraphSignature, Layout, OutputKind, as_rows
 
 # ONNX element types a session input may have, and the numpy type fed to it.
@@ -59,6 +60,14 @@ class ModelInfo:
     logits_output: str | None = None
     # A sigmoid head's decision threshold on each class's probability.
     threshold: float = DEFAULT_THRESHOLD
+    # The graph's floating-point precision as served: "fp32", or "fp16" when the model's ``precision`` key asked
+    # for it and the converted graph passed the load's accuracy check (service.runtime.half_precision);
+    # ``precision_reason`` says why fp16 was asked for and not served.
+    precision: str = "fp32"
+    precision_reason: str = ""
+    # Where EVA's PyTorch mirror runs (the server's verify_device: auto, cpu, cuda) and on which CUDA device.
+    verify_device: str = "auto"
+    verify_device_id: int = 0
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -77,7 +86,7 @@ class ModelInfo:
 class LoadedModel:
     """An onnxruntime session shared by concurrent requests (``run`` is thread-safe)."""
 
-    def __init__(self, info: ModelInfo, session: ort.InferenceSession, model_bytes: bytes,
+    def __init__(self, info: ModelInfo, session: SessionRunner, model_bytes: bytes,
                  budget: Budget = DEFAULT_BUDGET, default_batch: int | None = None) -> None:
         self.info = info
         self._session = session

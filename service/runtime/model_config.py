@@ -8,13 +8,15 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
                        "channel_order": "RGB", "resize": "stretch", "pad_value": 0.5},
      "labels": ["cat", "dog"], "output_kind": "logits", "layout": "NCHW",
      "height": 224, "width": 224, "batch_size": 64, "description": "...",
-     "output": "prob", "threshold": 0.5}
+     "output": "prob", "threshold": 0.5, "precision": "fp16"}
 
 ``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
 padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
 own size (``loader._image_size``). The command line gives the same keys with ``--set`` (``service.cli.overrides``).
 ``output`` names the graph output to explain (default: the first that is [batch, classes]); ``threshold``
 is what a sigmoid head's per-class probability must exceed for the class to be predicted (default 0.5).
+``precision`` fp16 serves a float32 graph converted to float16 (inputs and outputs kept float32) when it passes
+an accuracy check against the float32 graph at load (``service.runtime.half_precision``); default fp32.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Mapping
 import onnx
 
 from service.errors import InvalidArgument
+from service.runtime.half_precision import Precision
 from service.runtime.preprocessing import Preprocessing
 from service.runtime.signature import Layout, OutputKind
 
@@ -41,7 +44,7 @@ _NOMINAL_RANGE = {"NominalRange_0_255": "0_255", "Normalized_0_1": "0_1", "Norma
 _PIXEL_FORMAT = {"Rgb8": "RGB", "Bgr8": "BGR", "Gray8": "GRAY"}
 
 KNOWN_KEYS = {"name", "description", "preprocessing", "labels", "output_kind", "layout", "height", "width",
-              "batch_size", "metrics", "source", "output", "threshold"}
+              "batch_size", "metrics", "source", "output", "threshold", "precision"}
 
 
 @dataclass
@@ -63,6 +66,8 @@ class ModelConfig:
     output: str | None = None
     # A sigmoid head's decision threshold on each class's probability; None: the default (scores.DEFAULT_THRESHOLD).
     threshold: float | None = None
+    # The floating-point precision to serve the graph in (service.runtime.half_precision).
+    precision: Precision = Precision.FP32
     # The field that set each key ("overrides.batch_size", "sidecar.preprocessing.mean"): what an error
     # found later, against the graph or the server's budget, names.
     fields: dict[str, str] = field(default_factory=dict)
@@ -120,6 +125,9 @@ class ModelConfig:
                                       field=f"{prefix}.threshold")
             self.threshold = float(value)
             self.fields["threshold"] = f"{prefix}.threshold"
+        if "precision" in spec:
+            self.precision = _enum(Precision, spec["precision"], f"{prefix}.precision")
+            self.fields["precision"] = f"{prefix}.precision"
         return self
 
 

@@ -36,6 +36,7 @@ from service.runtime.signature import Layout
 from service.verify import capability, graph_passes, onnx_cut
 from service.verify import split as split_module
 from service.verify.capability import MethodCheck
+from service.verify.device import torch_device
 from service.verify.lirpa_compat import (LirpaUnavailable, auto_lirpa, available_methods, bounded_module,
                                          compute_upper_bounds)
 from service.verify.split import normalised_name
@@ -447,7 +448,7 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
     if info.signature.input_elem_type not in MIRRORED_INPUTS:
         raise FailedPrecondition("verification needs a float32 or float16 input; this model takes "
                                  f"{onnx.TensorProto.DataType.Name(info.signature.input_elem_type)}", field=FIELD)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or torch_device(info.verify_device, info.verify_device_id)
     source = _explained_output_only(onnx.load_model_from_string(model.model_bytes), info.signature.output_name)
     prepared, rewrites, stripped = graph_passes.prepare(
         source, batch_one=info.fixed_batch and info.max_batch == 1, fold_batch_norm=fold_batch_norm)
@@ -470,7 +471,8 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         served, checked = served.reshape(len(values), -1), defined
     else:
         served, checked = model.outputs(pixels).raw, reference  # the explained rows, before any score space
-    half = info.signature.input_elem_type == onnx.TensorProto.FLOAT16
+    # A float16 graph, or a float32 one served in fp16 (service.runtime.half_precision): fp16's rounding.
+    half = info.signature.input_elem_type == onnx.TensorProto.FLOAT16 or info.precision == "fp16"
     if not _close(_served_outputs(checked, stripped), served, rtol=FLOAT16_RTOL if half else SERVED_RTOL,
                   atol=SERVED_ATOL):
         raise FailedPrecondition(f"the graph rewrites for verification ({'; '.join(rewrites) or 'none'}) change "
