@@ -50,23 +50,23 @@ def load(path: Path):
                       default_batch_size=BATCH)
 
 
-def explain(model, method_name: str, params: dict, image: np.ndarray) -> tuple[float, int]:
+def explain(model, method_name: str, params: dict, image: np.ndarray, batch_size: int = BATCH) -> tuple[float, int]:
     from service.explainers import get_method
     from service.jobs.explain import ExplainJob, run_explain
 
     method = get_method(method_name)
-    job = ExplainJob(method, method.make_params(params), image, seed=0, batch_size=BATCH)
+    job = ExplainJob(method, method.make_params(params), image, seed=0, batch_size=batch_size)
     started = time.perf_counter()
     result = run_explain(model, job)
     return time.perf_counter() - started, result.forward_passes
 
 
-def bare(model, passes: int, image: np.ndarray) -> float:
+def bare(model, passes: int, image: np.ndarray, batch_size: int = BATCH) -> float:
     """The same number of forward passes, same batch size, on copies of the image: the floor."""
-    batch = np.repeat(image[None], BATCH, axis=0)
+    batch = np.repeat(image[None], batch_size, axis=0)
     started = time.perf_counter()
-    for start in range(0, passes, BATCH):
-        model.predict(batch[:min(BATCH, passes - start)], batch_size=BATCH)
+    for start in range(0, passes, batch_size):
+        model.predict(batch[:min(batch_size, passes - start)], batch_size=batch_size)
     return time.perf_counter() - started
 
 

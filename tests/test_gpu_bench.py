@@ -1,0 +1,38 @@
+"""``bench/gpu.py --smoke``: the GPU bench runs end to end here (on the CPU), so it cannot rot before a GPU is
+lent; what it reports is checked against what was asked for and what this machine is."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from service.runtime.half_precision import RELATIVE_TOLERANCE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_run_reports_every_measurement(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gpu
+
+    out = tmp_path / "gpu.json"
+    results = gpu.main(["--smoke", "--out", str(out)])
+    assert json.loads(out.read_text())["arms"].keys() == {"accelerated", "cpu"}
+    sizes = gpu.SMOKE
+    for name, arm in results["arms"].items():
+        assert arm["provider"] == arm["cifar_provider"] == "CPUExecutionProvider"  # no GPU on this machine
+        assert arm["eva_device"] == "cpu"
+        jobs = arm["jobs"]
+        scale = 1.0 if name == "accelerated" else sizes.cpu_scale
+        masks = round(sizes.rise_masks * scale)
+        # RISE: N masks plus the clean image and the baseline; WCAM: N (g^2 + 2) designs, plus the same two.
+        assert jobs["rise"]["passes"] == masks + 2
+        assert jobs["rise"]["full_seconds"] == jobs["rise"]["seconds"] * sizes.rise_masks / masks
+        grid, designs = sizes.wcam
+        assert jobs["wcam"]["passes"] == designs * (grid * grid + 2) + 2
+        assert jobs["eva"]["regions"] == (sizes.eva_grid if name == "accelerated" else sizes.cpu_eva_grid) ** 2 + 1
+        fp16 = arm["fp16"]
+        assert (fp16["served"], fp16["reason"]) == ("fp16", "")
+        assert fp16["relative_error"] <= RELATIVE_TOLERANCE and fp16["top1_agreement"] == 1.0
+    assert results["ratios"].keys() == {"rise", "wcam", "occlusion", "sobol", "hsic", "eva"}
