@@ -157,6 +157,8 @@ def fewer_designs(designs: int, scale: float) -> int:
 
 def run_arm(name: str, execution, sizes: Sizes, paths: dict[str, Path], *, cpu: bool) -> dict:
     """Every measurement on one arm (the accelerated or the CPU one)."""
+    from service.runtime.providers import CPU, cuda_device_count
+
     batch, repeat = (sizes.cpu_batch, 1) if cpu else (sizes.batch, sizes.repeat)
     scale, eva_grid = (sizes.cpu_scale, sizes.cpu_eva_grid) if cpu else (1.0, sizes.eva_grid)
     rng = np.random.default_rng(0)
@@ -168,6 +170,10 @@ def run_arm(name: str, execution, sizes: Sizes, paths: dict[str, Path], *, cpu: 
            "load_s": load_s, "cifar_load_s": cifar_load_s, "jobs": {}}
     say(f"[{name}] {sizes.network} on {arm['provider']} (loaded in {load_s:.1f} s), CIFAR ResNet on "
         f"{arm['cifar_provider']}, batch {batch}")
+    if not cpu and cuda_device_count() and arm["provider"] == CPU:
+        say(f"[{name}] WARNING: the driver sees {cuda_device_count()} CUDA device(s) but the session runs on the CPU: "
+            "onnxruntime-gpu's CUDA provider needs the CUDA runtime and cuDNN 9 of its CUDA major version (e.g. "
+            "pip install 'onnxruntime-gpu[cuda,cudnn]')")
     model.predict(np.repeat(image[None], batch, axis=0))  # warm-up: cuDNN's algorithm search, first allocations
     arm["eva_device"] = explain_warmup(cifar, small, batch)
     say(f"[{name}] EVA's mirror on {arm['eva_device']}")

@@ -136,6 +136,17 @@ def tensorrt_loadable() -> bool:
     return False
 
 
+@functools.cache
+def preload_cuda_libraries() -> None:
+    """Load the CUDA runtime and cuDNN from the nvidia-* wheels (or torch's) before the first CUDA session: the
+    CUDA provider finds them there only when they are loaded first (``onnxruntime.preload_dlls``). Missing ones
+    are left to the system's library path; the provider really granted is read back from the session."""
+    try:
+        ort.preload_dlls()
+    except Exception as error:  # its own loading errors: the session creation says the rest
+        log.warning("could not preload the CUDA libraries: %s", error)
+
+
 @dataclass(frozen=True)
 class InputProfile:
     """The input's shapes a TensorRT engine is built for: ``min`` (one image) to ``max`` (the model's batch),

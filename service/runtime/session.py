@@ -4,6 +4,7 @@ them (``SessionRunner``: the one place a session call happens)."""
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -14,6 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from service.errors import InvalidArgument
 from service.runtime import providers as providers_mod
+
+log = logging.getLogger(__name__)
 
 # Device buffers a thread keeps, by input shape: a job sends full batches and one last partial batch, the
 # load probe two more shapes; beyond this many the oldest is dropped (device memory is not held for sizes a
@@ -92,8 +95,14 @@ def open_session(model: bytes | Path, execution: providers_mod.ExecutionSettings
     options.log_severity_level = 3  # errors only: keep CPU-only machines quiet
     source = str(model) if isinstance(model, Path) else model
     providers = providers_mod.provider_options(execution, profile)
+    if providers[0][0] != providers_mod.CPU:
+        providers_mod.preload_cuda_libraries()
     if any(name == providers_mod.TENSORRT for name, _ in providers):
-        execution.cache_dir().mkdir(parents=True, exist_ok=True)
+        try:
+            execution.cache_dir().mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # the server's setting, not the model's fault: run on CUDA without TensorRT
+            log.warning("TensorRT engine cache %s unusable (%s); TensorRT not used", execution.cache_dir(), error)
+            providers = [entry for entry in providers if entry[0] != providers_mod.TENSORRT]
     try:
         session = ort.InferenceSession(source, options, providers=[name for name, _ in providers],
                                        provider_options=[opts for _, opts in providers])
