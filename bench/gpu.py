@@ -13,6 +13,7 @@ settings: TensorRT, then CUDA, then CPU, as available) and for the CPU arm (``de
   HSIC; all through the job path the server runs (``bench/explainers.explain``), every sample drawn
   (``target_reliability`` 0);
 - EVA with CROWN-IBP on a 16 x 16 grid (257 regions) of a CIFAR-size (32 x 32) ResNet: goal <= 2 s;
+- forward passes per second through the session runner's I/O binding against a plain session run;
 - fp16 against fp32: forward passes per second and accuracy (top-1 agreement, largest error over the scores'
   range on random images), and what the load decided (``ModelInfo.precision``, its reason);
 - the fixed-batch twin against the dynamic graph (``bench/fixed_batch.py``) and the cross-request batching ratio
@@ -65,7 +66,7 @@ class Sizes:
 
 
 FULL = Sizes("resnet50", 224, 128, 32, 4000, (28, 8), (16, 8), (8, 32), 2048, 16, 16, 0.1, 8, 3)
-SMOKE = Sizes("resnet18", 64, 16, 16, 64, (8, 2), (32, 32), (4, 2), 32, 2, 4, 0.5, 2, 1)
+SMOKE = Sizes("resnet18", 32, 8, 8, 32, (4, 2), (16, 16), (4, 2), 16, 2, 4, 0.5, 2, 1)
 
 
 def cifar_resnet(width: int):
@@ -189,9 +190,28 @@ def run_arm(name: str, execution, sizes: Sizes, paths: dict[str, Path], *, cpu: 
         how = f"extrapolated x{factor:.3g} from {count} {unit}" if factor != 1.0 else f"{count} {unit}"
         say(f"[{name}] {case}: {result['full_seconds']:.3f} s{goal}, {how}, {count / result['seconds']:.0f} {unit}/s")
     arm["bare_passes_per_s"] = passes_per_second(model, image, batch, 4 * batch, repeat)
+    arm["io_binding"] = binding_against_plain(model, image, batch, repeat)
+    say(f"[{name}] forward passes/s at batch {batch}: {arm['bare_passes_per_s']:.0f}; I/O binding {arm['io_binding']}")
     arm["fp16"] = fp16_against_fp32(model, paths["imagenet"], execution, image, batch, repeat, arm["bare_passes_per_s"])
     say(f"[{name}] fp16: {arm['fp16']}")
     return arm
+
+
+def binding_against_plain(model, image: np.ndarray, batch: int, repeat: int) -> dict:
+    """Forward passes per second through the session runner's I/O binding and through a plain run, alternated
+    (what decides ``ONNXPLAIN_IO_BINDING``'s default on CUDA; on the CPU provider the server runs plain)."""
+    runner = model._session  # the SessionRunner: the bench flips its path, the server decides it at load
+    chosen, rates = runner.bound, {True: [], False: []}
+    try:
+        for _ in range(max(2, repeat)):
+            for bound in rates:
+                runner.bound = bound
+                rates[bound].append(passes_per_second(model, image, batch, 4 * batch, 1))
+    finally:
+        runner.bound = chosen
+    bound, plain = max(rates[True]), max(rates[False])
+    return {"served_bound": chosen, "bound_passes_per_s": bound, "plain_passes_per_s": plain,
+            "bound_over_plain": bound / plain}
 
 
 def explain_warmup(cifar, image: np.ndarray, batch: int) -> str:

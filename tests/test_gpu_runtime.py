@@ -3,8 +3,6 @@ I/O binding, fp16 serving and its accuracy check, the verification device."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
+from service.runtime.session import SessionRunner, open_session
+
 if TYPE_CHECKING:
     from service.runtime.providers import ExecutionSettings, InputProfile
-    from service.runtime.session import SessionRunner
 
 log = logging.getLogger(__name__)
 
@@ -99,26 +100,24 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
 class Served:
     """What ``serve`` decided: the runner to serve with, its precision, and why fp16 was not served."""
 
-    runner: "SessionRunner"
+    runner: SessionRunner
     precision: Precision
     reason: str = ""
     check: Check | None = None
 
 
-def serve(model: onnx.ModelProto, float32: "SessionRunner", execution: "ExecutionSettings", probe: np.ndarray,
-          names: list[str], field: str | None, profile: "InputProfile | None" = None) -> Served:
-    """The fp16 runner of ``model`` if its scores ``names[0]`` on ``probe`` (the model's input for the probe
+def serve(model: onnx.ModelProto, float32: SessionRunner, execution: ExecutionSettings, probe: np.ndarray,
+          output: str, field: str | None, profile: InputProfile | None = None) -> Served:
+    """The fp16 runner of ``model`` if its scores ``output`` on ``probe`` (the model's input for the probe
     images, float32) pass ``check`` against the fp32 runner's; else the fp32 runner and the reason."""
-    from service.runtime.session import open_session
-
     if model.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
         return _fallback(float32, "precision fp16 converts a float32 graph; this graph's input is not float32",
                          field)
     try:
         half = open_session(to_float16(model).SerializeToString(), execution, field or "precision", profile)
         feed = {model.graph.input[0].name: probe}
-        expected = float32.run(names[:1], feed)[0]
-        result = check(expected, half.run(names[:1], feed)[0])
+        expected = float32.run([output], feed)[0]
+        result = check(expected, half.run([output], feed)[0])
     except Exception as error:  # the converter or onnxruntime refusing the converted graph
         return _fallback(float32, f"the fp16 graph cannot be served ({error.__class__.__name__}: "
                                   f"{str(error)[:200]})", field)
@@ -128,6 +127,6 @@ def serve(model: onnx.ModelProto, float32: "SessionRunner", execution: "Executio
     return Served(half, Precision.FP16, "", result)
 
 
-def _fallback(float32: "SessionRunner", reason: str, field: str | None, result: Check | None = None) -> Served:
+def _fallback(float32: SessionRunner, reason: str, field: str | None, result: Check | None = None) -> Served:
     log.warning("fp16 not served, fp32 instead: %s", reason, extra={"field": field})
     return Served(float32, Precision.FP32, f"{field or 'precision'} fp16 not served: {reason}", result)

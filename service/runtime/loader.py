@@ -40,7 +40,8 @@ SECOND_PROBE_OFFSET = 32
 
 def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path | None = None,
                overrides: Mapping[str, Any] | None = None, default_batch_size: int = 32,
-               device: providers_mod.DevicePreference | providers_mod.ExecutionSettings = providers_mod.DevicePreference.AUTO,
+               device: providers_mod.DevicePreference | providers_mod.ExecutionSettings = (
+                   providers_mod.DevicePreference.AUTO),
                budget: Budget = DEFAULT_BUDGET) -> LoadedModel:
     """Validate, inspect and open an ONNX image classifier.
 
@@ -94,12 +95,12 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     session = open_session(session_source, execution, field, profile)
     served = half_precision.Served(session, half_precision.Precision.FP32)
     if config.precision is half_precision.Precision.FP16:
-        served = half_precision.serve(
-            model if isinstance(session_source, Path) else onnx.load_model_from_string(session_source), session,
-            execution, preprocessing.apply(half_precision.probe_pixels(
-                max_batch if signature.fixed_batch else min(half_precision.PROBE_IMAGES, max_batch), height, width,
-                channels), channels_first=layout is Layout.NCHW),
-            [signature.output_name], config.field_of("precision"), profile)
+        images = max_batch if signature.fixed_batch else min(half_precision.PROBE_IMAGES, max_batch)
+        probe = preprocessing.apply(half_precision.probe_pixels(images, height, width, channels),
+                                    channels_first=layout is Layout.NCHW)
+        graph = model if isinstance(session_source, Path) else onnx.load_model_from_string(session_source)
+        served = half_precision.serve(graph, session, execution, probe, signature.output_name,
+                                      config.field_of("precision"), profile)
         session = served.runner
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,

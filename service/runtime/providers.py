@@ -89,7 +89,7 @@ class ExecutionSettings:
     verify_device: DevicePreference = DevicePreference.AUTO
 
     @classmethod
-    def of(cls, device: "DevicePreference | ExecutionSettings") -> "ExecutionSettings":
+    def of(cls, device: DevicePreference | ExecutionSettings) -> ExecutionSettings:
         """Settings from a bare device preference (the callers that only choose the device)."""
         return device if isinstance(device, ExecutionSettings) else cls(device=DevicePreference(device))
 

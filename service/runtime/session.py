@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
