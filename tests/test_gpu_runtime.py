@@ -166,6 +166,21 @@ def test_precision_key_is_checked():
     assert refused.value.field == "overrides.precision"
 
 
+def test_fp16_of_a_graph_without_float32_input_is_refused():
+    """A uint8-input graph (its float conversion inside): fp16 conversion is for float32 inputs, so the key is
+    refused with its field, not silently ignored."""
+    from onnx import TensorProto, helper
+
+    model = image_classifier(np.ones((8 * 8 * 3, 2), np.float32), (8, 8, 3))
+    model.graph.input[0].type.tensor_type.elem_type = TensorProto.UINT8
+    model.graph.node[0].input[0] = "as_float"
+    model.graph.node.insert(0, helper.make_node("Cast", ["image"], ["as_float"], to=TensorProto.FLOAT))
+    assert load_model("m", model.SerializeToString(), source="test").info.precision == "fp32"  # it loads as is
+    with pytest.raises(InvalidArgument, match="takes UINT8") as refused:
+        load_model("m", model.SerializeToString(), source="test", overrides={"precision": "fp16"})
+    assert refused.value.field == "overrides.precision"
+
+
 def test_verification_device_follows_the_setting():
     import torch
 

@@ -6,7 +6,8 @@ onnxruntime: no extra dependency), inputs and outputs kept float32 so that nothi
 load against the float32 graph on a probe batch (``check``). A graph that fails the check, or that the converter
 or onnxruntime cannot take, is served in float32 with the reason reported (``ModelInfo.precision_reason``) and
 logged: fp16 is a speed setting, the float32 graph is the model itself, and refusing would take a preloaded model
-off the server for a hint it cannot follow. Every served batch is still checked for NaN and infinite scores
+off the server for a hint it cannot follow. A graph whose input is not float32 is refused (InvalidArgument naming
+the key): that configuration can never apply. Every served batch is still checked for NaN and infinite scores
 (``LoadedModel.outputs``), which catches an overflow the probe did not meet.
 """
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
+from service.errors import InvalidArgument
 from service.runtime.session import SessionRunner, open_session
 
 if TYPE_CHECKING:
@@ -110,9 +112,10 @@ def serve(model: onnx.ModelProto, float32: SessionRunner, execution: ExecutionSe
           output: str, field: str | None, profile: InputProfile | None = None) -> Served:
     """The fp16 runner of ``model`` if its scores ``output`` on ``probe`` (the model's input for the probe
     images, float32) pass ``check`` against the fp32 runner's; else the fp32 runner and the reason."""
-    if model.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-        return _fallback(float32, "precision fp16 converts a float32 graph; this graph's input is not float32",
-                         field)
+    elem_type = model.graph.input[0].type.tensor_type.elem_type
+    if elem_type != onnx.TensorProto.FLOAT:  # a configuration that can never apply: refused, not fallen back
+        raise InvalidArgument(f"fp16 converts a graph of float32 input; this one takes "
+                              f"{onnx.TensorProto.DataType.Name(elem_type)}: remove the key", field=field)
     try:
         half = open_session(to_float16(model).SerializeToString(), execution, field or "precision", profile)
         feed = {model.graph.input[0].name: probe}
