@@ -296,8 +296,10 @@ def main(argv: list[str] | None = None) -> dict:
     results["ratios"] = cpu_over_accelerated(results["arms"])
     results["wall_s"] = time.perf_counter() - started
     say(f"CPU / accelerated (full counts): {results['ratios']}; {results['wall_s']:.0f} s in all")
+    text = json.dumps(results, indent=2, default=str)
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+        args.out.write_text(text)
+    print(text)
     return results
 
 

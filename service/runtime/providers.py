@@ -61,9 +61,10 @@ class ExecutionSettings:
     device_id: int = 0
     # EXHAUSTIVE (onnxruntime's default): an explanation runs thousands of passes of one or two shapes (the
     # batch, the last partial batch), and the load probe already runs batches of 2 and 1, so the search's cost
-    # (a few hundred ms per new shape on a ResNet-50) is paid once against every later pass running the
-    # fastest kernel. HEURISTIC suits a server whose images come in many sizes (dynamic models): each new size
-    # would be searched again.
+    # (benchmarking each convolution's algorithms, once per new input shape and cached for the session) is paid
+    # once against every later pass running the fastest kernel; at most one search per batch size up to the
+    # model's batch. HEURISTIC suits a server whose images come in many sizes (dynamic models): each new size
+    # would be searched again. bench/gpu.py takes the best of its repeats, so it times searched shapes.
     cudnn_conv_algo_search: ConvAlgoSearch = ConvAlgoSearch.EXHAUSTIVE
     # kSameAsRequested, not onnxruntime's kNextPowerOfTwo: a server holds several models on one GPU and a job
     # repeats the same few shapes, so the arena grows once to what those need; doubling could hold up to twice
