@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 from service.runtime.half_precision import RELATIVE_TOLERANCE
+from service.runtime.providers import CPU, ExecutionSettings, InputProfile, provider_options
+from service.verify.device import torch_device
 
 ROOT = Path(__file__).resolve().parent.parent
+# Any profile: which providers this machine offers does not depend on it.
+PROFILE = InputProfile("image", (1, 3, 32, 32), (8, 3, 32, 32))
 
 
 def test_smoke_run_reports_every_measurement(tmp_path):
@@ -20,9 +24,12 @@ def test_smoke_run_reports_every_measurement(tmp_path):
     results = gpu.main(["--smoke", "--out", str(out)])
     assert json.loads(out.read_text())["arms"].keys() == {"accelerated", "cpu"}
     sizes = gpu.SMOKE
+    cpu_arm = results["arms"]["cpu"]
+    assert cpu_arm["provider"] == cpu_arm["cifar_provider"] == CPU and cpu_arm["eva_device"] == "cpu"
+    accelerated = results["arms"]["accelerated"]
+    assert accelerated["provider"] in [name for name, _ in provider_options(ExecutionSettings(), PROFILE)]
+    assert accelerated["eva_device"] == torch_device("auto")
     for name, arm in results["arms"].items():
-        assert arm["provider"] == arm["cifar_provider"] == "CPUExecutionProvider"  # no GPU on this machine
-        assert arm["eva_device"] == "cpu"
         jobs = arm["jobs"]
         scale = 1.0 if name == "accelerated" else sizes.cpu_scale
         masks = round(sizes.rise_masks * scale)
@@ -34,5 +41,5 @@ def test_smoke_run_reports_every_measurement(tmp_path):
         assert jobs["eva"]["regions"] == (sizes.eva_grid if name == "accelerated" else sizes.cpu_eva_grid) ** 2 + 1
         fp16 = arm["fp16"]
         assert (fp16["served"], fp16["reason"]) == ("fp16", "")
-        assert fp16["relative_error"] <= RELATIVE_TOLERANCE and fp16["top1_agreement"] == 1.0
+        assert fp16["relative_error"] <= RELATIVE_TOLERANCE  # on other images than the load's probe
     assert results["ratios"].keys() == {"rise", "wcam", "occlusion", "sobol", "hsic", "eva"}
