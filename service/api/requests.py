@@ -114,6 +114,8 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
             spec[key] = getattr(message, key)
     if message.HasField("threshold"):
         spec["threshold"] = message.threshold
+    if message.HasField("free_batch"):
+        spec["free_batch"] = message.free_batch
     if message.labels:
         spec["labels"] = list(message.labels)
     if message.HasField("preprocessing"):

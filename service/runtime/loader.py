@@ -16,7 +16,7 @@ import onnx
 
 from service.budget import DEFAULT_BUDGET, MIB, Budget
 from service.errors import FailedPrecondition, InvalidArgument
-from service.runtime import model_file, providers as providers_mod
+from service.runtime import batch_serving, model_file, providers as providers_mod
 from service.runtime.model import INPUT_DTYPES, LoadedModel, ModelInfo
 from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, default_preprocessing
@@ -75,8 +75,6 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         )
     layout = config.layout or signature.layout_guess()
     height, width, channels, dynamic_height, dynamic_width = _image_size(signature, layout, config, field, budget)
-    max_batch = _max_batch(signature, config, height * width * channels, default_batch_size, field, budget)
-    follows_size = (dynamic_height or dynamic_width) and signature.fixed_batch is None and config.batch_size is None
     preprocessing = Preprocessing.from_mapping(config.preprocessing, default_preprocessing(channels))
     preprocessing.validate(channels, field_prefix=f"{config.preprocessing_source}.preprocessing",
                            fields={key.removeprefix("preprocessing."): value for key, value in config.fields.items()
@@ -88,16 +86,26 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         session_source: bytes | Path = with_output(model, logits_output, signature.output_name).SerializeToString()
     else:
         session_source = model_bytes if model_path is None else model_path
+    image_values = height * width * channels
+    # A graph fixed at batch 1 is served freed, with the batch a dynamic graph would get, once proved equal.
+    plan = batch_serving.plan(model, signature, config, lambda: _max_batch(None, config, image_values,
+                                                                           default_batch_size, field, budget))
+    served_batch = None if plan.freed is not None else signature.fixed_batch
+    max_batch = _max_batch(served_batch, config, image_values, default_batch_size, field, budget)
     session = open_session(session_source, device, field)
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
-        layout=layout, height=height, width=width, channels=channels, fixed_batch=signature.fixed_batch is not None,
+        layout=layout, height=height, width=width, channels=channels, fixed_batch=served_batch is not None,
         max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
         preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.get_providers()[0], description=config.description,
         dynamic_height=dynamic_height, dynamic_width=dynamic_width,
+        batch_axis=plan.batch_axis, batch_axis_reason=plan.reason, batch_axis_rewrites=plan.rewrites,
     )
+    if plan.freed is not None:
+        session, info = batch_serving.serve_freed(plan, session, info, device, field)
+    follows_size = (dynamic_height or dynamic_width) and not info.fixed_batch and config.batch_size is None
     loaded = LoadedModel(info, session, model_bytes, budget,
                          min(default_batch_size, budget.batch_size) if follows_size else None)
     # Probe batches: prove the session runs, count classes when the graph leaves them dynamic, and tell
@@ -254,12 +262,12 @@ def _size_refusal(info: ModelInfo, height: int, width: int, error: Exception, af
         field=f"overrides.{free[0]}")
 
 
-def _max_batch(signature: GraphSignature, config: ModelConfig, image_values: int, default_batch_size: int,
+def _max_batch(fixed: int | None, config: ModelConfig, image_values: int, default_batch_size: int,
                field: str, budget: Budget) -> int:
-    """Images per session call: the graph's fixed batch, else the configured one, else the server's default
-    (lowered to what the job memory budget holds); a fixed or configured batch over the budget is refused."""
+    """Images per session call: the fixed batch of the graph served (None: dynamic, or freed), else the configured
+    one, else the server's default (lowered to what the job memory budget holds); a fixed or configured batch over
+    the budget is refused."""
     image_bytes = image_values * np.dtype(np.float32).itemsize
-    fixed = signature.fixed_batch
     if fixed is not None:
         batch, blamed, what = fixed, field, "the graph fixes the batch axis at"
     elif config.batch_size is not None:

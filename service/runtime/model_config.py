@@ -8,13 +8,16 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
                        "channel_order": "RGB", "resize": "stretch", "pad_value": 0.5},
      "labels": ["cat", "dog"], "output_kind": "logits", "layout": "NCHW",
      "height": 224, "width": 224, "batch_size": 64, "description": "...",
-     "output": "prob", "threshold": 0.5}
+     "output": "prob", "threshold": 0.5, "free_batch": true}
 
 ``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
 padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
 own size (``loader._image_size``). The command line gives the same keys with ``--set`` (``service.cli.overrides``).
 ``output`` names the graph output to explain (default: the first that is [batch, classes]); ``threshold``
 is what a sigmoid head's per-class probability must exceed for the class to be predicted (default 0.5).
+``free_batch`` (default true): a graph exported with a fixed batch of 1 is served freed, several images a
+session call, once proved equal per image (``service.runtime.batch_serving``); false serves it as exported, one
+image a call (for a graph the probe batch cannot prove, e.g. one whose batch mixing shows only on real images).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ _NOMINAL_RANGE = {"NominalRange_0_255": "0_255", "Normalized_0_1": "0_1", "Norma
 _PIXEL_FORMAT = {"Rgb8": "RGB", "Bgr8": "BGR", "Gray8": "GRAY"}
 
 KNOWN_KEYS = {"name", "description", "preprocessing", "labels", "output_kind", "layout", "height", "width",
-              "batch_size", "metrics", "source", "output", "threshold"}
+              "batch_size", "metrics", "source", "output", "threshold", "free_batch"}
 
 
 @dataclass
@@ -63,6 +66,8 @@ class ModelConfig:
     output: str | None = None
     # A sigmoid head's decision threshold on each class's probability; None: the default (scores.DEFAULT_THRESHOLD).
     threshold: float | None = None
+    # Whether a graph fixed at batch 1 may be served freed; None: the default, yes (service.runtime.batch_serving).
+    free_batch: bool | None = None
     # The field that set each key ("overrides.batch_size", "sidecar.preprocessing.mean"): what an error
     # found later, against the graph or the server's budget, names.
     fields: dict[str, str] = field(default_factory=dict)
@@ -120,6 +125,12 @@ class ModelConfig:
                                       field=f"{prefix}.threshold")
             self.threshold = float(value)
             self.fields["threshold"] = f"{prefix}.threshold"
+        if "free_batch" in spec:
+            if not isinstance(spec["free_batch"], bool):
+                raise InvalidArgument(f"must be true or false, not {_short(spec['free_batch'])}",
+                                      field=f"{prefix}.free_batch")
+            self.free_batch = spec["free_batch"]
+            self.fields["free_batch"] = f"{prefix}.free_batch"
         return self
 
 
