@@ -119,6 +119,23 @@ def test_a_real_batch_one_export_is_served_freed_and_scores_each_image_as_alone(
     assert model.model_bytes == exported  # the verification mirror reads the graph as loaded
 
 
+def test_a_vision_transformer_whose_batch_is_folded_into_attention_is_served_one_at_a_time(tmp_path):
+    """torchvision's VisionTransformer at batch 1: its class token is expanded to the traced batch and attention
+    reshapes to [tokens, batch * heads, dim]; no rewrite of a leading 1 frees that, and the proof says so."""
+    from torchvision.models import VisionTransformer
+
+    net = _seeded(lambda: VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=32,
+                                            mlp_dim=64, num_classes=CLASSES), **IMAGENET)
+    exported = export_torch(net, tmp_path / "vit.onnx", (1, 3, 32, 32), dynamic_batch=False,
+                            output_name="scores").read_bytes()
+    model = load_model("vit", exported, source="test", overrides=PREPROCESSING)
+    info = model.info
+    assert info.batch_axis is BatchAxis.FIXED and info.fixed_batch and info.max_batch == 1
+    assert "the freed graph fails on a batch of 4 images" in info.batch_axis_reason, info.batch_axis_reason
+    images = pixels(3, 32)
+    assert_per_image_close(model.predict(images), one_at_a_time(exported, input_values(model, images)))
+
+
 def mixing_graph() -> bytes:
     """scores = logits + mean over the batch of the logits: at batch 1 twice the logits, at batch N not."""
     rng = np.random.default_rng(2)

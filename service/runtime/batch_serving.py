@@ -77,6 +77,8 @@ def serve_freed(plan: BatchPlan, exported: ort.InferenceSession, info: ModelInfo
         freed = open_session(plan.freed.SerializeToString(), device, field)
     except ServiceError as error:
         return exported, _not_freed(one_at_a_time, f"onnxruntime cannot load the freed graph ({error.message[:240]})")
+    except ValueError as error:  # protobuf: the freed graph's few new shape tensors took it past 2 GiB
+        return exported, _not_freed(one_at_a_time, f"the freed graph cannot be serialized ({str(error)[:200]})")
     returned = {output.name for output in exported.get_outputs()}
     logits = info.signature.pre_activation if info.signature.pre_activation in returned else None
     names = [info.signature.output_name, *([logits] if logits else [])]
