@@ -103,11 +103,12 @@ def exports(tmp_path_factory):
 def test_a_real_batch_one_export_is_served_freed_and_scores_each_image_as_alone(exports, architecture):
     path = exports(architecture)
     exported = path.read_bytes()
-    assert [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim][0] == 1
+    assert onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
     model = load_model(architecture, exported, source="test", overrides=PREPROCESSING)
     info = model.info
     assert info.batch_axis is BatchAxis.FREED and not info.fixed_batch and info.max_batch == 32
-    assert info.batch_axis_reason.startswith("the graph fixes a batch of 1: freed") and "proved on 4" in info.batch_axis_reason
+    assert info.batch_axis_reason.startswith("the graph fixes a batch of 1: freed")
+    assert "proved on 4 images" in info.batch_axis_reason
     assert info.signature.fixed_batch == 1  # the graph as exported, as GetModel's input shows it
     if architecture == "shufflenet_v2_x0_5":  # its channel shuffles reshape to [1, 2, C/2, H, W] and back
         assert sum(line.startswith("Reshape") for line in info.batch_axis_rewrites) == 2 * 16
@@ -143,7 +144,8 @@ def mixing_graph() -> bytes:
              helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
              helper.make_node("ReduceMean", ["logits"], ["batch_mean"], axes=[0], keepdims=1),
              helper.make_node("Add", ["logits", "batch_mean"], ["scores"])]
-    graph = helper.make_graph(nodes, "mixing", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])
+    graph = helper.make_graph(nodes, "mixing", [image],
                               [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 4])],
                               [numpy_helper.from_array(rng.normal(size=(192, 4)).astype(np.float32), "weights")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -225,7 +227,8 @@ def test_a_float16_graph_is_freed_within_its_tolerance():
     weights = np.random.default_rng(6).normal(size=(192, 4)).astype(np.float16)
     nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1),
              helper.make_node("MatMul", ["flat", "weights"], ["logits"])]
-    graph = helper.make_graph(nodes, "half", [helper.make_tensor_value_info("image", TensorProto.FLOAT16, [1, 3, 8, 8])],
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT16, [1, 3, 8, 8])
+    graph = helper.make_graph(nodes, "half", [image],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT16, [1, 4])],
                               [numpy_helper.from_array(weights, "weights")])
     exported = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -234,8 +237,8 @@ def test_a_float16_graph_is_freed_within_its_tolerance():
     assert model.info.batch_axis is BatchAxis.FREED and "tolerance 0.01" in model.info.batch_axis_reason
     images = pixels(4, 8)
     values = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).astype(np.float16)
-    assert_per_image_close(model.predict(images), one_at_a_time(exported.SerializeToString(), values).astype(np.float32),
-                           rtol=1e-2)
+    reference = one_at_a_time(exported.SerializeToString(), values).astype(np.float32)
+    assert_per_image_close(model.predict(images), reference, rtol=1e-2)
 
 
 def test_external_data_models_are_freed(exports, tmp_path):

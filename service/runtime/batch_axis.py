@@ -23,9 +23,9 @@ one-at-a-time runs of the graph as exported, and only a graph that passes is ser
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Sequence
 
 import numpy as np
 import onnx
@@ -178,7 +178,7 @@ def prove_per_image(one_at_a_time: Scores, batched: Scores, images: np.ndarray, 
     reference = [np.asarray(rows, dtype=np.float64) for rows in one_at_a_time(images)]
     try:
         served = [np.asarray(rows, dtype=np.float64) for rows in batched(images)]
-    except Exception as error:  # onnxruntime's own types, wrapped: a shape the rewrite left at the traced batch
+    except Exception as error:  # noqa: BLE001 - onnxruntime's own types, wrapped: a shape left at the traced batch
         cause = error.__cause__ or error
         return Proof(False, f"the freed graph fails on a batch of {len(images)} images "
                             f"({' '.join(str(cause).split())[:300]})")

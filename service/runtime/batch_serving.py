@@ -12,8 +12,8 @@ as exported, one image per session call, and ``ModelInfo.batch_axis_reason`` say
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 import onnx
@@ -57,7 +57,8 @@ def plan(model: onnx.ModelProto, signature: GraphSignature, config: ModelConfig,
     batch = dynamic_batch()
     if batch < 2:
         return BatchPlan(BatchAxis.FIXED, "the graph fixes a batch of 1 and a freed graph would take one image a "
-                                          f"call too (the configured batch_size, or the job memory budget): {ONE_AT_A_TIME}")
+                                          "call too (the configured batch_size, or the job memory budget): "
+                                          f"{ONE_AT_A_TIME}")
     try:
         freed, rewrites = free_batch_axis(model)
     except NotFreed as refusal:
@@ -91,7 +92,7 @@ def serve_freed(plan: BatchPlan, exported: ort.InferenceSession, info: ModelInfo
                                                       dtype=np.float32)
     try:
         reference_rows = _rows(reference, images)
-    except Exception as error:  # the graph as exported fails on its own: the load probe reports it
+    except Exception as error:  # noqa: BLE001 - the graph as exported fails on its own: the load probe reports it
         return exported, _not_freed(one_at_a_time, f"the graph as exported fails on a probe image ({error})")
     proof = prove_per_image(lambda _: reference_rows, lambda batch: _rows(candidate, batch, quiet), images, names,
                             info.signature.input_elem_type)
