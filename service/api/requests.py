@@ -109,11 +109,13 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
         spec["layout"] = from_enum(LAYOUTS, message.layout, "overrides.layout").value
     if message.output_kind:
         spec["output_kind"] = from_enum(OUTPUT_KINDS, message.output_kind, "overrides.output_kind").value
-    for key in ("batch_size", "height", "width", "output"):
+    for key in ("batch_size", "height", "width", "output", "precision"):
         if getattr(message, key):
             spec[key] = getattr(message, key)
     if message.HasField("threshold"):
         spec["threshold"] = message.threshold
+    if message.HasField("free_batch"):
+        spec["free_batch"] = message.free_batch
     if message.labels:
         spec["labels"] = list(message.labels)
     if message.HasField("preprocessing"):

@@ -49,6 +49,9 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
         provider=info.provider, description=info.description,
         dynamic_height=info.dynamic_height, dynamic_width=info.dynamic_width, logit_source=info.logit_source.value,
         logits_tensor=info.logits_output or "", threshold=info.threshold, graph_outputs=signature.graph_outputs,
+        batch_axis=info.batch_axis.value, batch_axis_reason=info.batch_axis_reason,
+        batch_axis_rewrites=info.batch_axis_rewrites, precision=info.precision,
+        precision_reason=info.precision_reason,
     )
 
 

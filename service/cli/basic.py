@@ -43,7 +43,12 @@ def models(args: argparse.Namespace) -> None:
     for m in models:
         size = f"{'*' if m.dynamic_height else m.height}x{'*' if m.dynamic_width else m.width}x{m.channels}"
         print(f"{m.name:20} {size} {len(m.labels) or m.num_classes} classes  "
-              f"{m.provider}  {m.source}")
+              f"{m.provider}  {_batch(m)}  {m.source}")
+
+
+def _batch(model) -> str:
+    """The batch one session call takes and how the batch axis is served: "batch 32 (freed)"."""
+    return f"batch {model.max_batch} ({model.batch_axis or 'dynamic'})"
 
 
 def predict(args: argparse.Namespace) -> None:

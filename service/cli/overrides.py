@@ -22,7 +22,8 @@ from service.errors import InvalidArgument, ServiceError
 from service.runtime.preprocessing import Preprocessing
 
 # The sidecar keys LoadModel's ModelOverrides carries (name, description, metrics and source are the file's).
-OVERRIDE_KEYS = ("layout", "output_kind", "height", "width", "batch_size", "labels", "output", "threshold")
+OVERRIDE_KEYS = ("layout", "output_kind", "height", "width", "batch_size", "labels", "output", "threshold",
+                 "free_batch", "precision")
 PREPROCESSING_KEYS = tuple(field.name for field in dataclasses.fields(Preprocessing))
 # What a server's refusal names for an override, and what the command line calls it.
 _OVERRIDE_FIELD = re.compile(r"\boverrides\.([a-z_]+(?:\.[a-z_]+)?)")
@@ -102,7 +103,7 @@ def to_model_overrides(spec: dict[str, Any]) -> dict[str, Any]:
         message["layout"] = ms.Layout.Name(LAYOUTS[Layout(spec["layout"].strip())])
     if "output_kind" in spec:
         message["output_kind"] = ms.OutputKind.Name(OUTPUT_KINDS[OutputKind(spec["output_kind"].strip())])
-    for key in ("height", "width", "batch_size", "output", "threshold"):
+    for key in ("height", "width", "batch_size", "output", "threshold", "free_batch", "precision"):
         if key in spec:
             message[key] = spec[key]
     if "labels" in spec:

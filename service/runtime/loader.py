@@ -16,13 +16,13 @@ import onnx
 
 from service.budget import DEFAULT_BUDGET, MIB, Budget
 from service.errors import FailedPrecondition, InvalidArgument
-from service.runtime import half_precision, model_file, providers as providers_mod
+from service.runtime import batch_serving, half_precision, model_file, providers as providers_mod
 from service.runtime.model import INPUT_DTYPES, LoadedModel, ModelInfo
 from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, default_preprocessing
 from service.runtime.scores import (DEFAULT_THRESHOLD, activation_matches, logit_source, looks_like,
                                    served_classes)
-from service.runtime.session import open_session
+from service.runtime.session import SessionRunner, open_session
 from service.runtime.signature import (ACTIVATION_KINDS, GraphSignature, Layout, OutputKind, format_dims, read_signature,
                                        with_output)
 
@@ -77,8 +77,6 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         )
     layout = config.layout or signature.layout_guess()
     height, width, channels, dynamic_height, dynamic_width = _image_size(signature, layout, config, field, budget)
-    max_batch = _max_batch(signature, config, height * width * channels, default_batch_size, field, budget)
-    follows_size = (dynamic_height or dynamic_width) and signature.fixed_batch is None and config.batch_size is None
     preprocessing = Preprocessing.from_mapping(config.preprocessing, default_preprocessing(channels))
     preprocessing.validate(channels, field_prefix=f"{config.preprocessing_source}.preprocessing",
                            fields={key.removeprefix("preprocessing."): value for key, value in config.fields.items()
@@ -90,29 +88,36 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
         session_source: bytes | Path = with_output(model, logits_output, signature.output_name).SerializeToString()
     else:
         session_source = model_bytes if model_path is None else model_path
+    image_values = height * width * channels
+    # A graph fixed at batch 1 is served freed, with the batch a dynamic graph would get, once proved equal.
+    plan = batch_serving.plan(model, signature, config, lambda: _max_batch(None, config, image_values,
+                                                                           default_batch_size, field, budget))
+    served_batch = None if plan.freed is not None else signature.fixed_batch
+    max_batch = _max_batch(served_batch, config, image_values, default_batch_size, field, budget)
+    dynamic_size = dynamic_height or dynamic_width
     profile = _input_profile(signature.input_name, layout, height, width, channels, max_batch,
-                             signature.fixed_batch is not None, dynamic_height or dynamic_width)
-    session = open_session(session_source, execution, field, profile)
-    served = half_precision.Served(session, half_precision.Precision.FP32)
-    if config.precision is half_precision.Precision.FP16:
-        images = max_batch if signature.fixed_batch else min(half_precision.PROBE_IMAGES, max_batch)
-        probe = preprocessing.apply(half_precision.probe_pixels(images, height, width, channels),
-                                    channels_first=layout is Layout.NCHW)
-        graph = model if isinstance(session_source, Path) else onnx.load_model_from_string(session_source)
-        served = half_precision.serve(graph, session, execution, probe, signature.output_name,
-                                      config.field_of("precision"), profile)
-        session = served.runner
+                             served_batch is not None, dynamic_size)
+    # The graph as exported, the reference a freed graph is proved against, takes its own batch of 1.
+    exported_profile = profile if plan.freed is None else _input_profile(
+        signature.input_name, layout, height, width, channels, 1, True, dynamic_size)
+    session = open_session(session_source, execution, field, exported_profile)
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
-        layout=layout, height=height, width=width, channels=channels, fixed_batch=signature.fixed_batch is not None,
+        layout=layout, height=height, width=width, channels=channels, fixed_batch=served_batch is not None,
         max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
         preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.provider, description=config.description,
-        dynamic_height=dynamic_height, dynamic_width=dynamic_width, precision=served.precision.value,
-        precision_reason=served.reason, verify_device=execution.verify_device.value,
-        verify_device_id=execution.device_id,
+        dynamic_height=dynamic_height, dynamic_width=dynamic_width,
+        batch_axis=plan.batch_axis, batch_axis_reason=plan.reason, batch_axis_rewrites=plan.rewrites,
+        verify_device=execution.verify_device.value, verify_device_id=execution.device_id,
     )
+    if plan.freed is not None:
+        session, info = batch_serving.serve_freed(plan, session, info, execution, field, profile)
+    if config.precision is half_precision.Precision.FP16:
+        session, info = _serve_fp16(model if plan.freed is None or info.fixed_batch else plan.freed, session, info,
+                                    execution, config.field_of("precision"), profile)
+    follows_size = (dynamic_height or dynamic_width) and not info.fixed_batch and config.batch_size is None
     loaded = LoadedModel(info, session, model_bytes, budget,
                          min(default_batch_size, budget.batch_size) if follows_size else None)
     # Probe batches: prove the session runs, count classes when the graph leaves them dynamic, and tell
@@ -169,6 +174,19 @@ def _input_profile(name: str, layout: Layout, height: int, width: int, channels:
         return None
     image = (channels, height, width) if layout is Layout.NCHW else (height, width, channels)
     return providers_mod.InputProfile(name, ((max_batch if fixed_batch else 1), *image), (max_batch, *image))
+
+
+def _serve_fp16(graph: onnx.ModelProto, session: SessionRunner, info: ModelInfo,
+                execution: providers_mod.ExecutionSettings,
+                field: str | None, profile: providers_mod.InputProfile | None) -> tuple[SessionRunner, ModelInfo]:
+    """The fp16 conversion of the graph served (``graph``), when it scores probe images as the fp32 session does
+    (``half_precision.serve``); else the fp32 session, with the reason in ``precision_reason``."""
+    images = info.max_batch if info.fixed_batch else min(half_precision.PROBE_IMAGES, info.max_batch)
+    probe = info.preprocessing.apply(half_precision.probe_pixels(images, info.height, info.width, info.channels),
+                                     channels_first=info.layout is Layout.NCHW)
+    served = half_precision.serve(graph, session, execution, probe, info.signature.output_name, field, profile)
+    return served.runner, replace(info, provider=served.runner.provider, precision=served.precision.value,
+                                  precision_reason=served.reason)
 
 
 def _gives_logits(loaded: LoadedModel, probe: np.ndarray, kind: OutputKind, tensor: str) -> bool:
@@ -279,12 +297,12 @@ def _size_refusal(info: ModelInfo, height: int, width: int, error: Exception, af
         field=f"overrides.{free[0]}")
 
 
-def _max_batch(signature: GraphSignature, config: ModelConfig, image_values: int, default_batch_size: int,
+def _max_batch(fixed: int | None, config: ModelConfig, image_values: int, default_batch_size: int,
                field: str, budget: Budget) -> int:
-    """Images per session call: the graph's fixed batch, else the configured one, else the server's default
-    (lowered to what the job memory budget holds); a fixed or configured batch over the budget is refused."""
+    """Images per session call: the fixed batch of the graph served (None: dynamic, or freed), else the configured
+    one, else the server's default (lowered to what the job memory budget holds); a fixed or configured batch over
+    the budget is refused."""
     image_bytes = image_values * np.dtype(np.float32).itemsize
-    fixed = signature.fixed_batch
     if fixed is not None:
         batch, blamed, what = fixed, field, "the graph fixes the batch axis at"
     elif config.batch_size is not None:

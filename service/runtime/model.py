@@ -16,6 +16,7 @@ import onnxruntime as ort
 from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import FailedPrecondition, ResourceExhausted
 from service.runtime import images
+from service.runtime.batch_axis import BatchAxis
 from service.runtime.preprocessing import Preprocessing, ResizePolicy
 from service.runtime.scores import DEFAULT_THRESHOLD, LogitSource, ModelOutputs, ScoreSpace
 from service.runtime.session import SessionRunner
@@ -40,6 +41,7 @@ class ModelInfo:
     height: int
     width: int
     channels: int
+    # Whether the session served takes exactly ``max_batch`` images a call (the graph's fixed batch, unless freed).
     fixed_batch: bool
     max_batch: int
     output_kind: OutputKind
@@ -68,6 +70,11 @@ class ModelInfo:
     # Where EVA's PyTorch mirror runs (the server's verify_device: auto, cpu, cuda) and on which CUDA device.
     verify_device: str = "auto"
     verify_device_id: int = 0
+    # How the batch axis is served (``fixed_batch`` and ``max_batch`` describe the session served), why, and the
+    # rewrites that freed it (service.runtime.batch_axis).
+    batch_axis: BatchAxis = BatchAxis.DYNAMIC
+    batch_axis_reason: str = ""
+    batch_axis_rewrites: tuple[str, ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -90,7 +97,8 @@ class LoadedModel:
                  budget: Budget = DEFAULT_BUDGET, default_batch: int | None = None) -> None:
         self.info = info
         self._session = session
-        # The graph as loaded: verified methods build their PyTorch mirror from it (service.verify).
+        # The graph as loaded (external data inlined), never the freed one the session may serve: verified methods
+        # build their PyTorch mirror from it (service.verify), with their own passes, checked against the session.
         self.model_bytes = model_bytes
         self._input_dtype = INPUT_DTYPES[info.signature.input_elem_type]
         self.budget = budget

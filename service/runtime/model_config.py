@@ -8,7 +8,7 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
                        "channel_order": "RGB", "resize": "stretch", "pad_value": 0.5},
      "labels": ["cat", "dog"], "output_kind": "logits", "layout": "NCHW",
      "height": 224, "width": 224, "batch_size": 64, "description": "...",
-     "output": "prob", "threshold": 0.5, "precision": "fp16"}
+     "output": "prob", "threshold": 0.5, "precision": "fp16", "free_batch": true}
 
 ``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
 padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
@@ -17,6 +17,9 @@ own size (``loader._image_size``). The command line gives the same keys with ``-
 is what a sigmoid head's per-class probability must exceed for the class to be predicted (default 0.5).
 ``precision`` fp16 serves a float32 graph converted to float16 (inputs and outputs kept float32) when it passes
 an accuracy check against the float32 graph at load (``service.runtime.half_precision``); default fp32.
+``free_batch`` (default true): a graph exported with a fixed batch of 1 is served freed, several images a
+session call, once proved equal per image (``service.runtime.batch_serving``); false serves it as exported, one
+image a call (for a graph the probe batch cannot prove, e.g. one whose batch mixing shows only on real images).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ _NOMINAL_RANGE = {"NominalRange_0_255": "0_255", "Normalized_0_1": "0_1", "Norma
 _PIXEL_FORMAT = {"Rgb8": "RGB", "Bgr8": "BGR", "Gray8": "GRAY"}
 
 KNOWN_KEYS = {"name", "description", "preprocessing", "labels", "output_kind", "layout", "height", "width",
-              "batch_size", "metrics", "source", "output", "threshold", "precision"}
+              "batch_size", "metrics", "source", "output", "threshold", "precision",
+              "free_batch"}
 
 
 @dataclass
@@ -68,6 +72,8 @@ class ModelConfig:
     threshold: float | None = None
     # The floating-point precision to serve the graph in (service.runtime.half_precision).
     precision: Precision = Precision.FP32
+    # Whether a graph fixed at batch 1 may be served freed; None: the default, yes (service.runtime.batch_serving).
+    free_batch: bool | None = None
     # The field that set each key ("overrides.batch_size", "sidecar.preprocessing.mean"): what an error
     # found later, against the graph or the server's budget, names.
     fields: dict[str, str] = field(default_factory=dict)
@@ -128,6 +134,12 @@ class ModelConfig:
         if "precision" in spec:
             self.precision = _enum(Precision, spec["precision"], f"{prefix}.precision")
             self.fields["precision"] = f"{prefix}.precision"
+        if "free_batch" in spec:
+            if not isinstance(spec["free_batch"], bool):
+                raise InvalidArgument(f"must be true or false, not {_short(spec['free_batch'])}",
+                                      field=f"{prefix}.free_batch")
+            self.free_batch = spec["free_batch"]
+            self.fields["free_batch"] = f"{prefix}.free_batch"
         return self
 
 

@@ -7,10 +7,12 @@ nodes and Identity copies of weights made initializers), the passes below, and t
 ``boundable_ops`` (Clip, HardSigmoid, HardSwish into Relu arithmetic; [N, C, 1, 1] squeezes into Flatten).
 
 - ``fix_batch_reshapes`` (models exported at batch 1 only): a Reshape to a constant shape starting with 1,
-  of a tensor whose first axis is that batch of 1, breaks any other batch (onnx2torch #113; the
-  alpha,beta-CROWN loader's ``fix_batch_size`` quirk). [1, -1] becomes a Flatten; otherwise the leading 1
+  of an image-dependent tensor whose first axis is that batch of 1, breaks any other batch (onnx2torch #113;
+  the alpha,beta-CROWN loader's ``fix_batch_size`` quirk). [1, -1] becomes a Flatten; otherwise the leading 1
   becomes -1 and any other -1 is resolved from the inferred shape, since bound propagation traces the graph
-  and a shape left to infer beside the batch would freeze at the traced batch.
+  and a shape left to infer beside the batch would freeze at the traced batch. It is the runtime's pass
+  (``service.runtime.batch_axis.free_batch_reshapes``), shared: the mirror reads the graph as loaded, not the
+  freed graph a session may serve.
 - ``strip_terminal_softmax``: bounds of a Softmax are loose and EVA reasons on logits, so a graph that ends
   in Softmax or LogSoftmax ends before it.
 - ``fold_batchnorm``: a BatchNormalization right after a Conv is folded into the Conv's weights and bias:
@@ -28,16 +30,13 @@ import onnx
 from onnx import numpy_helper
 
 from service.errors import FailedPrecondition
+from service.runtime import batch_axis
 from service.verify import boundable_ops, graph_normalise
 from service.verify.onnx_edit import consumers as _consumers
 from service.verify.onnx_edit import initializers as _initializers
 from service.verify.onnx_edit import remove_unused
 
 TERMINAL_SOFTMAX = ("Softmax", "LogSoftmax")
-
-
-def _constant_nodes(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
-    return {node.output[0]: node for node in model.graph.node if node.op_type == "Constant"}
 
 
 def _constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -52,44 +51,9 @@ def _constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return values
 
 
-def fix_batch_reshapes(model: onnx.ModelProto) -> list[str]:
-    initializers, constants = _initializers(model), _constant_nodes(model)
-    constant_names = set(initializers) | set(constants)
-    inferred = onnx.shape_inference.infer_shapes(model)
-    input_dims = {value.name: [d.dim_value or None for d in value.type.tensor_type.shape.dim]
-                  for value in [*inferred.graph.value_info, *inferred.graph.input]}
-    rewrites = []
-    for index, node in enumerate(list(model.graph.node)):
-        if node.op_type != "Reshape" or node.input[0] in constant_names:
-            continue
-        if node.input[1] in initializers:
-            shape = numpy_helper.to_array(initializers[node.input[1]]).copy()
-        elif node.input[1] in constants and graph_normalise.constant_tensor(constants[node.input[1]]) is not None:
-            shape = numpy_helper.to_array(graph_normalise.constant_tensor(constants[node.input[1]]))
-        else:
-            continue
-        dims = input_dims.get(node.input[0], [])
-        if shape.size < 2 or shape[0] != 1 or not dims or dims[0] != 1 or (shape == 0).any():
-            continue  # not a reshape of the batch-1 axis, or one that copies input dimensions (0)
-        name = node.name or node.output[0]
-        if shape.size == 2 and shape[1] == -1:
-            flatten = onnx.helper.make_node("Flatten", [node.input[0]], list(node.output), name=node.name, axis=1)
-            model.graph.node.remove(node)
-            model.graph.node.insert(index, flatten)
-            rewrites.append(f"Reshape {name}: [1, -1] -> Flatten (batch kept)")
-            continue
-        if (shape[1:] == -1).any():
-            known = [d for d in dims[1:] if d]
-            if len(known) != len(dims) - 1:
-                continue  # the other -1 cannot be resolved: left as exported (the mirror's checks decide)
-            shape[1:][shape[1:] == -1] = int(np.prod(known)) // int(np.prod(shape[1:][shape[1:] != -1]))
-        shape[0] = -1
-        # A fresh tensor: the exported one may be shared with another Reshape.
-        freed = numpy_helper.from_array(shape.astype(np.int64), f"{node.input[1]}_batch_freed_{index}")
-        model.graph.initializer.append(freed)
-        node.input[1] = freed.name
-        rewrites.append(f"Reshape {name}: shape {shape.tolist()} (leading 1 -> -1, the batch)")
-    return rewrites
+# The Reshapes that keep the traced batch of 1, freed: the runtime's pass (service.runtime.batch_axis), which also
+# frees such graphs for serving. Bound propagation needs the single -1 it leaves (the batch).
+fix_batch_reshapes = batch_axis.free_batch_reshapes
 
 
 def strip_terminal_softmax(model: onnx.ModelProto) -> list[str]:

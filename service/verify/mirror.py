@@ -451,7 +451,7 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
     device = device or torch_device(info.verify_device, info.verify_device_id)
     source = _explained_output_only(onnx.load_model_from_string(model.model_bytes), info.signature.output_name)
     prepared, rewrites, stripped = graph_passes.prepare(
-        source, batch_one=info.fixed_batch and info.max_batch == 1, fold_batch_norm=fold_batch_norm)
+        source, batch_one=info.signature.fixed_batch == 1, fold_batch_norm=fold_batch_norm)
     _free_batch_axis(prepared)
     checkpoint()
 

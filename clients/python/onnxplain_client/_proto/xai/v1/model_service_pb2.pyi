@@ -81,7 +81,7 @@ class Preprocessing(_message.Message):
     def __init__(self, pixel_range: _Optional[_Union[PixelRange, str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., channel_order: _Optional[_Union[ChannelOrder, str]] = ..., resize: _Optional[_Union[ResizePolicy, str]] = ..., pad_value: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ModelOverrides(_message.Message):
-    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width", "output", "threshold")
+    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width", "output", "threshold", "free_batch", "precision")
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_KIND_FIELD_NUMBER: _ClassVar[int]
     PREPROCESSING_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,8 @@ class ModelOverrides(_message.Message):
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FREE_BATCH_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
     layout: Layout
     output_kind: OutputKind
     preprocessing: Preprocessing
@@ -100,7 +102,9 @@ class ModelOverrides(_message.Message):
     width: int
     output: str
     threshold: float
-    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., output: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
+    free_batch: bool
+    precision: str
+    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., output: _Optional[str] = ..., threshold: _Optional[float] = ..., free_batch: _Optional[bool] = ..., precision: _Optional[str] = ...) -> None: ...
 
 class LoadModelRequest(_message.Message):
     __slots__ = ("name", "path", "onnx_model", "overrides", "replace")
@@ -219,7 +223,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width", "logit_source", "logits_tensor", "threshold", "graph_outputs")
+    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width", "logit_source", "logits_tensor", "threshold", "graph_outputs", "batch_axis", "batch_axis_reason", "batch_axis_rewrites", "precision", "precision_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +250,11 @@ class ModelInfo(_message.Message):
     LOGITS_TENSOR_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     GRAPH_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_AXIS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_AXIS_REASON_FIELD_NUMBER: _ClassVar[int]
+    BATCH_AXIS_REWRITES_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     sha256: str
@@ -272,7 +281,12 @@ class ModelInfo(_message.Message):
     logits_tensor: str
     threshold: float
     graph_outputs: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ..., logit_source: _Optional[str] = ..., logits_tensor: _Optional[str] = ..., threshold: _Optional[float] = ..., graph_outputs: _Optional[_Iterable[str]] = ...) -> None: ...
+    batch_axis: str
+    batch_axis_reason: str
+    batch_axis_rewrites: _containers.RepeatedScalarFieldContainer[str]
+    precision: str
+    precision_reason: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ..., logit_source: _Optional[str] = ..., logits_tensor: _Optional[str] = ..., threshold: _Optional[float] = ..., graph_outputs: _Optional[_Iterable[str]] = ..., batch_axis: _Optional[str] = ..., batch_axis_reason: _Optional[str] = ..., batch_axis_rewrites: _Optional[_Iterable[str]] = ..., precision: _Optional[str] = ..., precision_reason: _Optional[str] = ...) -> None: ...
 
 class BoundMethodCheck(_message.Message):
     __slots__ = ("name", "runs", "reason", "split_layer", "verified", "head_runtime")
