@@ -56,15 +56,18 @@ def export(architecture: str, folder: Path) -> tuple[bytes, bytes]:
     return exports[0], exports[1]
 
 
-def load_arms(architecture: str, fixed: bytes, twin: bytes) -> tuple[dict, dict]:
-    """The three arms' models, and each one's load time (the freed arm's includes the rewrite and its proof)."""
+def load_arms(architecture: str, fixed: bytes, twin: bytes, device=None) -> tuple[dict, dict]:
+    """The three arms' models, and each one's load time (the freed arm's includes the rewrite and its proof).
+    ``device``: a DevicePreference or ExecutionSettings (default: the server's default, auto)."""
     from service.runtime.loader import load_model
+    from service.runtime.providers import DevicePreference
 
     sources = {"twin": (twin, {}), "fixed, off": (fixed, {"free_batch": False}), "fixed, on": (fixed, {})}
     arms, load_seconds = {}, {}
     for arm, (graph, overrides) in sources.items():
         start = time.perf_counter()
-        arms[arm] = load_model(f"{architecture} {arm}", graph, source="bench", overrides=overrides)
+        arms[arm] = load_model(f"{architecture} {arm}", graph, source="bench", overrides=overrides,
+                               device=device or DevicePreference.AUTO)
         load_seconds[arm] = time.perf_counter() - start
     assert [arms[arm].info.batch_axis.value for arm in ARMS] == ["dynamic", "fixed", "freed"], \
         {arm: arms[arm].info.batch_axis_reason for arm in ARMS}
@@ -106,6 +109,21 @@ def measure(architecture: str, arms: dict, repeats: int, count: int, stride: int
     return {arm: {"passes_per_s": max(rates[arm]), "occlusion_s": min(explains[arm]), "passes": passes[arm],
                   "raw_passes_per_s": rates[arm], "raw_occlusion_s": explains[arm],
                   "max_batch": arms[arm].info.max_batch} for arm in ARMS}
+
+
+def compare(architecture: str, *, quick: bool = False, device=None) -> dict:
+    """One architecture's three arms (see ``measure``), with their load times and providers; ``bench/gpu.py``
+    calls it per device."""
+    repeats, count, stride = (3, 64, 16) if quick else (5, 128, 8)
+    with tempfile.TemporaryDirectory() as folder:
+        fixed, twin = export(architecture, Path(folder))
+        arms, load_seconds = load_arms(architecture, fixed, twin, device)
+        results = measure(architecture, arms, repeats, count, stride)
+    for arm in ARMS:
+        results[arm].update(load_s=load_seconds[arm], provider=arms[arm].info.provider)
+    results["freed_over_twin"] = results["twin"]["passes_per_s"] / results["fixed, on"]["passes_per_s"]
+    results["one_at_a_time_over_twin"] = results["twin"]["passes_per_s"] / results["fixed, off"]["passes_per_s"]
+    return results
 
 
 def main() -> None:
