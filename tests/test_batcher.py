@@ -456,3 +456,51 @@ def test_unloading_ends_the_worker_thread(tmp_path):
     assert not any(t.name == "onnxplain-batcher-unloaded" for t in threading.enumerate())
     # A job still holding the unloaded model finishes unbatched.
     np.testing.assert_array_equal(second.predict(pixels), expected)
+
+
+def test_model_statistics_report_session_calls_images_and_batcher_waits(tmp_path):
+    """GetModelStatistics: execution_count and inference_count count the model's session calls and their images
+    since its load (the load's two probe calls of 3 images included); batch_queue the calls that went through its
+    batcher."""
+    from onnxplain_client import OnnxplainClient
+
+    from service.api.server import EmbeddedServer
+    from service.config import Settings
+
+    (tmp_path / "shapes").mkdir()
+    (tmp_path / "shapes" / "model.onnx").write_bytes(SHAPES.read_bytes())
+    image = MODELS / "shapes" / "samples" / "sample_00.png"
+    settings = Settings(models_dir=tmp_path, preload=False, dynamic_batching=True)
+    with EmbeddedServer(settings) as address, OnnxplainClient(address) as client:
+        client.load_model("shapes")
+        client.predict("shapes", [image, image, image])
+        explanation = client.explain("shapes", image, "occlusion", {"window": [32], "stride": [32]}, seed=0,
+                                     batch_size=2)
+        (statistics,) = client.get_model_statistics("shapes")
+    passes = 3 + explanation.forward_passes
+    assert statistics.forward_passes == passes
+    assert statistics.inference_count == 3 + passes
+    # Alone on the server, every call after the probes went through the batcher unmerged and unsplit: one
+    # predict call, then the explanation's calls of at most two images.
+    assert statistics.batch_queue.count == statistics.execution_count - 2
+    assert statistics.execution_count >= 2 + 1 + -(-explanation.forward_passes // 2)
+    assert statistics.batch_queue.total_ms >= 0
+
+
+def test_load_model_overrides_and_the_command_line_carry_the_batching_keys():
+    from google.protobuf import json_format
+    from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
+
+    from service.api.requests import overrides
+    from service.cli.overrides import parse_overrides, to_model_overrides
+
+    message = ms.ModelOverrides(dynamic_batching=ms.DynamicBatching(preferred_batch_size=4, max_queue_delay_ms=3))
+    assert overrides(message) == {"dynamic_batching": {"preferred_batch_size": 4, "max_queue_delay_ms": 3.0}}
+    assert overrides(ms.ModelOverrides(dynamic_batching=ms.DynamicBatching(enabled=False))) == {
+        "dynamic_batching": {"enabled": False}}
+    spec = parse_overrides(["dynamic_batching.enabled=true", "dynamic_batching.preferred_batch_size=8"])
+    assert spec == {"dynamic_batching": {"enabled": True, "preferred_batch_size": 8}}
+    assert overrides(json_format.ParseDict(to_model_overrides(spec), ms.ModelOverrides())) == spec
+    with pytest.raises(InvalidArgument) as caught:
+        parse_overrides(["dynamic_batching.max_queue_delay_ms=-1"])
+    assert caught.value.field == "--set dynamic_batching.max_queue_delay_ms"

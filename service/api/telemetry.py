@@ -21,7 +21,7 @@ import inspect
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
@@ -30,6 +30,7 @@ from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, H
 
 from service.jobs import usage
 from service.jobs.runner import JobRunner
+from service.runtime.batcher import BatchStats
 
 # A client whose deadline passes cancels the call itself, and that reaches the server a few milliseconds before the
 # server's own timer fires: a cancellation this close to the deadline is the deadline.
@@ -247,9 +248,16 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
                                         response_serializer=handler.response_serializer)
 
 
-def statistics_response(tallies: list[tuple[str, ModelTally]]) -> ms.GetModelStatisticsResponse:
+def statistics_response(tallies: list[tuple[str, ModelTally]],
+                        sessions: Mapping[str, BatchStats] | None = None) -> ms.GetModelStatisticsResponse:
+    """``sessions``: each loaded model's session calls since its load (service.runtime.batcher.BatchStats)."""
+    sessions = sessions or {}
     return ms.GetModelStatisticsResponse(models=[ms.ModelStatistics(
         name=name,
+        execution_count=sessions[name].executions if name in sessions else 0,
+        inference_count=sessions[name].images if name in sessions else 0,
+        batch_queue=ms.StatisticDuration(count=sessions[name].queued, total_ms=sessions[name].queue_seconds * 1000.0)
+        if name in sessions else None,
         success=_duration(tally.success),
         failure=_duration(tally.failure),
         queue=_duration(tally.queue),
