@@ -19,6 +19,7 @@ from onnx_builders import image_classifier
 from service.errors import Cancelled, FailedPrecondition, InvalidArgument
 from service.jobs.control import JobControl
 from service.jobs.counting import CountingPredict
+from service.runtime import batcher as batcher_module
 from service.runtime.batcher import Batcher, BatchingSettings, SessionMeter, meter
 from service.runtime.loader import load_model
 from service.runtime.model_config import ModelConfig
@@ -431,11 +432,15 @@ def test_configuration_and_server_default_decide_and_a_fixed_batch_is_never_batc
     model = load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES, batching=on)
     assert (model.batcher.preferred_batch_size, model.batcher.max_queue_delay_s) == (model.info.max_batch, 0.007)
     model.close()
-    configured = load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES,
+    off = BatchingSettings(enabled=False)
+    configured = load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES, batching=off,
                             overrides={"dynamic_batching": {"preferred_batch_size": 4}})
-    assert configured.batcher.preferred_batch_size == 4  # an object turns it on over the server's default (off)
-    configured.close()
-    assert load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES).batcher is None
+    assert configured.batcher.preferred_batch_size == 4  # an object turns it on over a server default of off
+    assert load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES, batching=off).batcher is None
+    assert load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES, batching=on,
+                      overrides={"dynamic_batching": False}).batcher is None
+    default = load_model("shapes", SHAPES.read_bytes(), source="test", model_path=SHAPES)
+    assert (default.batcher.preferred_batch_size, default.batcher.max_queue_delay_s) == (32, 0.002)
     weights = np.random.default_rng(0).standard_normal((8 * 8 * 3, 4)).astype(np.float32)
     fixed = image_classifier(weights, (8, 8, 3), batch=4).SerializeToString()
     assert load_model("fixed", fixed, source="test", batching=on).batcher is None
@@ -445,17 +450,30 @@ def test_unloading_ends_the_worker_thread(tmp_path):
     (tmp_path / "shapes").mkdir()
     (tmp_path / "shapes" / "model.onnx").write_bytes(SHAPES.read_bytes())
     repository = ModelRepository(tmp_path, batching=BatchingSettings(enabled=True))
-    first = repository.load_path("shapes", name="unloaded")
-    second = repository.load_path("shapes", name="unloaded", replace=True)  # the replaced model's worker ends too
-    assert first.batcher.join(5)
-    assert second.batcher.running
     pixels = np.random.default_rng(4).random((3, 64, 64, 3), dtype=np.float32)
-    expected = second.predict(pixels)
+    first = repository.load_path("shapes", name="unloaded")
+    expected = first.predict(pixels)
+    assert first.batcher.running  # started by the call, idle until IDLE_EXIT_S
+    second = repository.load_path("shapes", name="unloaded", replace=True)  # the replaced model's worker ends
+    assert first.batcher.join(5)
+    np.testing.assert_array_equal(second.predict(pixels), expected)
+    assert second.batcher.running
     repository.unload("unloaded")
     assert second.batcher.join(5)
     assert not any(t.name == "onnxplain-batcher-unloaded" for t in threading.enumerate())
     # A job still holding the unloaded model finishes unbatched.
     np.testing.assert_array_equal(second.predict(pixels), expected)
+    assert not second.batcher.running
+
+
+def test_an_idle_worker_ends_and_the_next_call_starts_another(fake, monkeypatch):
+    monkeypatch.setattr(batcher_module, "IDLE_EXIT_S", 0.05)
+    batcher = make_batcher(fake)
+    assert not batcher.running  # no thread before the first call
+    for tag in (1, 2):
+        np.testing.assert_array_equal(batcher.run(["y"], tagged(tag, 2), ort.RunOptions())[0],
+                                      tagged(tag, 2)["x"] * 2.0)
+        assert batcher.join(5)  # ended on its own, without stop
 
 
 def test_model_statistics_report_session_calls_images_and_batcher_waits(tmp_path):

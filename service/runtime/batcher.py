@@ -1,8 +1,9 @@
 """Dynamic batching across requests (Triton's ``dynamic_batching``): one model's session calls, merged.
 
 Each job chunks its own images (``LoadedModel.outputs``); on its own, eight concurrent jobs of eight images each
-make eight small session calls. The model's ``Batcher`` queues every job's calls and one worker thread runs them
-as merged calls of up to ``preferred_batch_size`` images:
+make eight small session calls. The model's ``Batcher`` queues every job's calls and one worker thread (started by
+a call, ended after ``IDLE_EXIT_S`` idle or when the model is unloaded) runs them, one session call at a time, as
+merged calls of up to ``preferred_batch_size`` images:
 
 - Only calls that can be concatenated merge: the same output names, the same input names, dtypes and shape after
   the batch axis (a dynamic model's images of another size wait for a call of their own).
@@ -22,12 +23,14 @@ as merged calls of up to ``preferred_batch_size`` images:
   (``charge``/``SessionMeter``): summed over the jobs, it is the session's time exactly. Passes stay each job's own
   images (``service.jobs.counting``).
 
-Off by default (``service.config.Settings.dynamic_batching``): measured on 2 shared CPU cores with a 112-pixel
-resnet18, eight concurrent occlusion clients ran at the same throughput batched and unbatched (bench/batching.py,
-bench/README.md): onnxruntime's CPU kernels are already near full use at small batches, so merging buys little
-there, while on a GPU (where a call of 8 images costs about as much as one of 64) it is the point. The delay's
-default, 2 ms, is a small fraction of one 8-image resnet18 call on CPU (about 60 ms) and of a GPU call's launch
-overhead; Triton's own default is 0 (no waiting), which our "lone job never waits" rule makes unnecessary.
+On by default (``service.config.Settings.dynamic_batching``), with a 2 ms delay. Measured on the 2-core
+development machine under heavy contention from other work (load average 6 to 10; bench/batching.py,
+bench/README.md): eight concurrent occlusion clients sending 8-image calls to a 224-pixel resnet18 ran at 22.2
+images/s batched against 18.9 unbatched (1.17x; 112 pixels: 0.97x), and one client alone at 19.1 against 17.8
+(the same calls either way: that 7% is the noise). No loss on CPU, and on a GPU, where a call of 8 images
+leaves most of the device idle, merging is the point. A lone job never waits, so the delay costs only
+when jobs overlap: 2 ms is under 5% of one 8-image resnet18 call on these cores (60 ms and more) and bounds
+the added latency per call; Triton's own default delay is 0.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ POLL_S = 0.05
 # A job that submitted a call this recently, and has none queued now, may be computing its next one (RISE draws
 # masks between calls): only then is a batch that is not full held back for it.
 ACTIVE_WINDOW_S = 0.5
+# A worker with nothing to run for this long ends; the next call starts another. A model nobody uses holds no
+# thread, and a model loaded outside a repository (the CLI, a test) and dropped is not kept alive by its worker.
+IDLE_EXIT_S = 2.0
 DEFAULT_MAX_QUEUE_DELAY_MS = 2.0
 
 
@@ -60,7 +66,7 @@ DEFAULT_MAX_QUEUE_DELAY_MS = 2.0
 @dataclass(frozen=True)
 class BatchingSettings:
     """The server's defaults for models whose configuration does not say (``service.config.Settings``)."""
-    enabled: bool = False
+    enabled: bool = True
     max_queue_delay_ms: float = DEFAULT_MAX_QUEUE_DELAY_MS
 
 
@@ -185,8 +191,7 @@ class Batcher:
         self._last_seen: dict[int, float] = {}  # by job: when it last submitted a call
         self._in_flight: _Call | None = None
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name=f"onnxplain-batcher-{name}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first call, ended when idle or stopped
 
     # --- the caller's side ------------------------------------------------------------------------------------
 
@@ -201,6 +206,10 @@ class Batcher:
                 return self.stats.timed(self._execute, names, feed, run_options)
             self._queues.setdefault(request.job, deque()).append(request)
             self._last_seen[request.job] = request.submitted
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=f"onnxplain-batcher-{self.name}",
+                                                daemon=True)
+                self._thread.start()
             self._cond.notify_all()
         while not request.done.wait(POLL_S):
             if run_options is not None and run_options.terminate:
@@ -237,13 +246,16 @@ class Batcher:
             self._cond.notify_all()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker to end; whether it has."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait for the worker to end (after ``stop``, or idle); whether none runs."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     # --- the worker -------------------------------------------------------------------------------------------
 
@@ -254,9 +266,9 @@ class Batcher:
                 while call is None:
                     self._drop_cancelled()
                     if not self._queues:
-                        if self._stopping:
+                        if self._stopping or not self._cond.wait(IDLE_EXIT_S) and not self._queues:
+                            self._thread = None  # the next call starts another worker
                             return
-                        self._cond.wait()
                         continue
                     wait_s = 0.0 if self._stopping else self._wait_for_more()
                     if wait_s > 0:
