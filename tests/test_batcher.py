@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx_builders import image_classifier
+from test_telemetry import free_port, scrape
 
 from service.errors import Cancelled, FailedPrecondition, InvalidArgument
 from service.jobs.control import JobControl
@@ -488,13 +489,21 @@ def test_model_statistics_report_session_calls_images_and_batcher_waits(tmp_path
     (tmp_path / "shapes").mkdir()
     (tmp_path / "shapes" / "model.onnx").write_bytes(SHAPES.read_bytes())
     image = MODELS / "shapes" / "samples" / "sample_00.png"
-    settings = Settings(models_dir=tmp_path, preload=False, dynamic_batching=True)
+    port = free_port()
+    settings = Settings(models_dir=tmp_path, preload=False, dynamic_batching=True, metrics_port=port)
     with EmbeddedServer(settings) as address, OnnxplainClient(address) as client:
         client.load_model("shapes")
         client.predict("shapes", [image, image, image])
         explanation = client.explain("shapes", image, "occlusion", {"window": [32], "stride": [32]}, seed=0,
                                      batch_size=2)
         (statistics,) = client.get_model_statistics("shapes")
+        samples = scrape(port)
+    # The metrics endpoint reads the same counters.
+    model = frozenset({"model": "shapes"}.items())
+    assert samples[("onnxplain_session_calls_total", model)] == statistics.execution_count
+    assert samples[("onnxplain_session_images_total", model)] == statistics.inference_count
+    assert samples[("onnxplain_batch_queue_seconds_total", model)] * 1000.0 == pytest.approx(
+        statistics.batch_queue.total_ms)
     passes = 3 + explanation.forward_passes
     assert statistics.forward_passes == passes
     assert statistics.inference_count == 3 + passes

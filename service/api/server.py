@@ -43,7 +43,9 @@ class Server:
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
                                   name="onnxplain-prepare", reports_queue=False)
         self.telemetry = Telemetry(self.runner, serves=lambda name: any(m.info.name == name
-                                                                         for m in self.repository.list()))
+                                                                         for m in self.repository.list()),
+                                   sessions=lambda: {m.info.name: m.batch_stats.snapshot()
+                                                     for m in self.repository.list()})
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None

@@ -387,8 +387,12 @@ class Batcher:
                 self._fail(pieces[0].request, error)
             else:  # each job's part alone: only the one that breaks the model gets the error
                 for piece in pieces:
-                    if not piece.request.done.is_set():
-                        self._run_call(_Call([piece]))
+                    alone = _Call([piece])
+                    with self._cond:
+                        if piece.request.done.is_set():  # cancelled meanwhile, or failed in an earlier part
+                            continue
+                        self._in_flight = alone  # what a cancel of its job terminates
+                    self._run_call(alone)
             return
         seconds = time.perf_counter() - started
         self.stats.executed(rows, seconds)
