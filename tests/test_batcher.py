@@ -123,25 +123,26 @@ def test_a_lone_job_never_waits_for_the_delay(fake):
 
 
 def test_concurrent_jobs_merge_and_a_full_batch_goes_at_once(fake):
-    """Three jobs' calls queued behind a held call merge into one call of the preferred size at once; the 4 rows
-    left (not full) wait up to the delay for the first job, which may send more, and then run."""
-    batcher = make_batcher(fake, preferred=8)
+    """Three jobs' calls (4, 4 and 8 rows) queued behind a held call merge into two full calls of the preferred
+    size, which go at once although the delay is a minute and the first job may still send work."""
+    batcher = make_batcher(fake, preferred=8, delay_ms=LONG_DELAY_MS)
     fake.gate.clear()
     first, first_outcome = call_in_thread(batcher, tagged(100, 2), ort.RunOptions())
     assert fake.entered.wait(5)
-    jobs = [call_in_thread(batcher, tagged(tag, 4), ort.RunOptions()) for tag in (1, 2, 3)]
-    wait_queued(batcher, 12)
+    jobs = [call_in_thread(batcher, tagged(tag, rows), ort.RunOptions()) for tag, rows in ((1, 4), (2, 4), (3, 8))]
+    wait_queued(batcher, 16)
     fake.gate.set()
     for thread, _ in [(first, first_outcome), *jobs]:
         thread.join(timeout=10)
         assert not thread.is_alive()
-    for tag, (_, outcome) in zip((1, 2, 3), jobs):
-        np.testing.assert_array_equal(outcome["value"][0], tagged(tag, 4)["x"] * 2.0)
-    # The held call, then a full merged call of 8 (round-robin: jobs 1, 2, 3 share it), then the 4 rows left.
-    assert [len(call) for call in fake.calls] == [2, 8, 4]
+    for (tag, rows), (_, outcome) in zip(((1, 4), (2, 4), (3, 8)), jobs):
+        np.testing.assert_array_equal(outcome["value"][0], tagged(tag, rows)["x"] * 2.0)
+    # The held call, then two full merged calls filled round-robin: 3 + 3 + 2 rows, then the 1 + 1 + 6 left.
+    assert [len(call) for call in fake.calls] == [2, 8, 8]
     assert sorted(int(tag) for tag in fake.calls[1]) == [1, 1, 1, 2, 2, 2, 3, 3]
+    assert sorted(int(tag) for tag in fake.calls[2]) == [1, 2, 3, 3, 3, 3, 3, 3]
     stats = batcher.stats.snapshot()
-    assert (stats.executions, stats.images) == (3, 14)
+    assert (stats.executions, stats.images, stats.queued) == (3, 18, 4)
     batcher.stop()
 
 
