@@ -12,8 +12,8 @@ merged calls of up to ``preferred_batch_size`` images:
   and has nothing queued. A lone job never waits, whatever its chunk size.
 - Fairness: each merged call is filled round-robin, one image at a time, over the jobs that have work queued
   (a job is one ``RunOptions``, i.e. one ``CountingPredict``), and a job's call may be split across merged
-  calls; the job served first rotates. A job sending 256-image calls takes half of a call shared with one
-  other job, never all of it.
+  calls; the job served first rotates. A job sending 256-image calls gets no more than an equal share of a
+  call while another job has work queued: the small job's images ride in the next call.
 - Cancellation: a job's ``RunOptions.terminate`` (set by its cancel, its deadline) drops its queued work at once
   and its caller returns within ``POLL_S``; a merged call in flight is terminated only when every job in it is
   cancelled, so one client leaving never stops another's work.
