@@ -468,6 +468,27 @@ def test_unloading_ends_the_worker_thread(tmp_path):
     assert not second.batcher.running
 
 
+def test_unloading_does_not_wait_for_a_call_in_flight(fake, tmp_path):
+    """UnloadModel runs on the event loop: stopping a batcher whose call is still running returns at once, the
+    call finishes for its job, and then the worker ends."""
+    (tmp_path / "held.onnx").write_bytes(SHAPES.read_bytes())
+    repository = ModelRepository(tmp_path)
+    model = repository.load_path("held.onnx")
+    model.batcher = make_batcher(fake)
+    fake.gate.clear()
+    thread, outcome = call_in_thread(model.batcher, tagged(1, 3), ort.RunOptions())
+    assert fake.entered.wait(5)
+    unloading = threading.Thread(target=repository.unload, args=("held",))
+    unloading.start()
+    unloading.join(timeout=CANCEL_BOUND_S)
+    assert not unloading.is_alive()
+    assert model.batcher.running  # still running the held call
+    fake.gate.set()
+    thread.join(timeout=10)
+    np.testing.assert_array_equal(outcome["value"][0], tagged(1, 3)["x"] * 2.0)
+    assert model.batcher.join(5)
+
+
 def test_an_idle_worker_ends_and_the_next_call_starts_another(fake, monkeypatch):
     monkeypatch.setattr(batcher_module, "IDLE_EXIT_S", 0.05)
     batcher = make_batcher(fake)
@@ -493,14 +514,19 @@ def test_model_statistics_report_session_calls_images_and_batcher_waits(tmp_path
     port = free_port()
     settings = Settings(models_dir=tmp_path, preload=False, dynamic_batching=True, metrics_port=port)
     with EmbeddedServer(settings) as address, OnnxplainClient(address) as client:
-        client.load_model("shapes")
-        client.predict("shapes", [image, image, image])
-        explanation = client.explain("shapes", image, "occlusion", {"window": [32], "stride": [32]}, seed=0,
+        client.load_model("shapes", name="served")
+        client.predict("served", [image, image, image])
+        explanation = client.explain("served", image, "occlusion", {"window": [32], "stride": [32]}, seed=0,
                                      batch_size=2)
-        (statistics,) = client.get_model_statistics("shapes")
+        (statistics,) = client.get_model_statistics("served")
         samples = scrape(port)
+    # Shutdown stopped the model's batcher: its worker ends at once (nothing is queued), before its idle exit.
+    workers = [t for t in threading.enumerate() if t.name == "onnxplain-batcher-served"]
+    for worker in workers:
+        worker.join(timeout=batcher_module.IDLE_EXIT_S / 2)
+    assert not any(worker.is_alive() for worker in workers)
     # The metrics endpoint reads the same counters.
-    model = frozenset({"model": "shapes"}.items())
+    model = frozenset({"model": "served"}.items())
     assert samples[("onnxplain_session_calls_total", model)] == statistics.execution_count
     assert samples[("onnxplain_session_images_total", model)] == statistics.inference_count
     assert samples[("onnxplain_batch_queue_seconds_total", model)] * 1000.0 == pytest.approx(
