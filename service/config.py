@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from service.budget import Budget
+from service.runtime.batcher import DEFAULT_MAX_QUEUE_DELAY_MS, BatchingSettings
 from service.runtime.providers import ArenaExtend, ConvAlgoSearch, DevicePreference, ExecutionSettings
 
 MIB = 1024 * 1024
@@ -60,6 +61,15 @@ class Settings:
     metrics_port: int = 0
     # With a token set, reflection needs it too unless this is true (health is always open).
     public_reflection: bool = False
+    # Merge concurrent jobs' session calls per model (service.runtime.batcher, whose docstring gives the measured
+    # reason for the default) for models whose configuration does not say; and how long a call that is not full
+    # may wait for others to join it.
+    dynamic_batching: bool = BatchingSettings.enabled
+    max_queue_delay_ms: float = DEFAULT_MAX_QUEUE_DELAY_MS
+
+    @property
+    def batching(self) -> BatchingSettings:
+        return BatchingSettings(enabled=self.dynamic_batching, max_queue_delay_ms=self.max_queue_delay_ms)
 
     @property
     def max_message_bytes(self) -> int:

@@ -132,6 +132,16 @@ def overrides(message: ms.ModelOverrides) -> dict[str, Any]:
         if p.pad_value:
             pre["pad_value"] = list(p.pad_value)
         spec["preprocessing"] = pre
+    if message.HasField("dynamic_batching"):
+        batching = message.dynamic_batching
+        given: dict[str, Any] = {}
+        if batching.HasField("enabled"):
+            given["enabled"] = batching.enabled
+        if batching.preferred_batch_size:
+            given["preferred_batch_size"] = batching.preferred_batch_size
+        if batching.HasField("max_queue_delay_ms"):
+            given["max_queue_delay_ms"] = batching.max_queue_delay_ms
+        spec["dynamic_batching"] = given
     return spec
 
 

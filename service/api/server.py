@@ -37,12 +37,15 @@ class Server:
     def __init__(self, settings: Settings, repository: ModelRepository | None = None) -> None:
         self.settings = settings
         self.repository = repository or ModelRepository(settings.models_dir, default_batch_size=settings.batch_size,
-                                                        device=settings.execution, budget=settings.budget)
+                                                        device=settings.execution, budget=settings.budget,
+                                                        batching=settings.batching)
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
                                   name="onnxplain-prepare", reports_queue=False)
         self.telemetry = Telemetry(self.runner, serves=lambda name: any(m.info.name == name
-                                                                         for m in self.repository.list()))
+                                                                         for m in self.repository.list()),
+                                   sessions=lambda: {m.info.name: m.batch_stats.snapshot()
+                                                     for m in self.repository.list()})
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
@@ -97,6 +100,7 @@ class Server:
         await self._server.stop(grace)  # past the grace, gRPC cancels the RPCs still running, and so their jobs
         self.preparer.shutdown()
         self.runner.shutdown()
+        self.repository.close()
         self.telemetry.stop_http()
         self._server = None
 

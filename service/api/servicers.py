@@ -97,7 +97,8 @@ class ModelService(ms_grpc.ModelServiceServicer):
     async def GetModelStatistics(self, request: ms.GetModelStatisticsRequest,
                                  context) -> ms.GetModelStatisticsResponse:
         models = [self.repository.get(request.name, field="name")] if request.name else self.repository.list()
-        return statistics_response(self.telemetry.statistics(m.info.name for m in models))
+        return statistics_response(self.telemetry.statistics(m.info.name for m in models),
+                                   {m.info.name: m.batch_stats.snapshot() for m in models})
 
 
 class ExplainService(ex_grpc.ExplainServiceServicer):

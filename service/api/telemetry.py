@@ -9,6 +9,10 @@ Exposed on their own HTTP port when ``Settings.metrics_port`` is set:
 - ``onnxplain_jobs_queued`` and ``onnxplain_jobs_running``: the job runner's queue depth and busy workers;
 - ``onnxplain_forward_passes_total{model, method}`` and ``onnxplain_model_seconds_total{model, method}``: images
   scored and session time, counted as the jobs run (service.jobs.usage);
+- ``onnxplain_session_calls_total{model}``, ``onnxplain_session_images_total{model}`` and
+  ``onnxplain_batch_queue_seconds_total{model}``: each loaded model's session calls, their images and its
+  calls' waits in its batcher (service.runtime.batcher), since the model was loaded: calls over images is the
+  mean batch dynamic batching achieves, the waits what its delay costs;
 - ``process_*`` (``process_resident_memory_bytes`` on Linux), ``python_gc_*`` and ``python_info``.
 """
 
@@ -21,15 +25,18 @@ import inspect
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, PlatformCollector,
                                ProcessCollector, start_http_server)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from service.jobs import usage
 from service.jobs.runner import JobRunner
+from service.runtime.batcher import BatchStats
 
 # A client whose deadline passes cancels the call itself, and that reaches the server a few milliseconds before the
 # server's own timer fires: a cancellation this close to the deadline is the deadline.
@@ -71,7 +78,9 @@ class Telemetry:
     """What one server counts. ``serves(name)`` tells whether a model of that name is loaded: requests are
     attributed to the model they name only then, so that made-up names cannot grow the statistics."""
 
-    def __init__(self, runner: JobRunner, serves: Callable[[str], bool]) -> None:
+    def __init__(self, runner: JobRunner, serves: Callable[[str], bool],
+                 sessions: Callable[[], Mapping[str, BatchStats]] | None = None) -> None:
+        """``sessions``: each loaded model's session statistics, by name (the repository's models)."""
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -89,6 +98,8 @@ class Telemetry:
                                       ("model", "method"), registry=self.registry)
         self.model_seconds = Counter("onnxplain_model_seconds", "Time spent in a model's session, by method.",
                                      ("model", "method"), registry=self.registry)
+        if sessions is not None:
+            self.registry.register(SessionCollector(sessions))
         self.interceptor = TelemetryInterceptor(self)
         self._serves = serves
         self._models: dict[str, ModelTally] = {}
@@ -142,6 +153,26 @@ class Telemetry:
                 by_method = self._models[model].methods[method]  # made by the forward pass that named them
                 by_method.requests += 1
                 by_method.queue_seconds += call.queue_seconds
+
+
+class SessionCollector(Collector):
+    """The loaded models' session calls, read when scraped (they live with each model: service.runtime.batcher)."""
+
+    def __init__(self, sessions: Callable[[], Mapping[str, BatchStats]]) -> None:
+        self._sessions = sessions
+
+    def collect(self):
+        calls = CounterMetricFamily("onnxplain_session_calls", "Session calls a loaded model ran, batched or not.",
+                                    labels=("model",))
+        images = CounterMetricFamily("onnxplain_session_images", "Images in those session calls.", labels=("model",))
+        waits = CounterMetricFamily("onnxplain_batch_queue_seconds",
+                                    "Time calls waited in the model's batcher before their first images ran.",
+                                    labels=("model",))
+        for name, stats in sorted(self._sessions().items()):
+            calls.add_metric((name,), stats.executions)
+            images.add_metric((name,), stats.images)
+            waits.add_metric((name,), stats.queue_seconds)
+        return [calls, images, waits]
 
 
 class Call:
@@ -247,9 +278,16 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
                                         response_serializer=handler.response_serializer)
 
 
-def statistics_response(tallies: list[tuple[str, ModelTally]]) -> ms.GetModelStatisticsResponse:
+def statistics_response(tallies: list[tuple[str, ModelTally]],
+                        sessions: Mapping[str, BatchStats] | None = None) -> ms.GetModelStatisticsResponse:
+    """``sessions``: each loaded model's session calls since its load (service.runtime.batcher.BatchStats)."""
+    sessions = sessions or {}
     return ms.GetModelStatisticsResponse(models=[ms.ModelStatistics(
         name=name,
+        execution_count=sessions[name].executions if name in sessions else 0,
+        inference_count=sessions[name].images if name in sessions else 0,
+        batch_queue=ms.StatisticDuration(count=sessions[name].queued, total_ms=sessions[name].queue_seconds * 1000.0)
+        if name in sessions else None,
         success=_duration(tally.success),
         failure=_duration(tally.failure),
         queue=_duration(tally.queue),

@@ -1,8 +1,9 @@
 """``--set KEY=VALUE``: model overrides on the command line, and refusals as one line.
 
-The keys are the sidecar's (``README.md``, "Models and their configuration"), dotted for the preprocessing
-object: ``layout=NHWC``, ``height=224``, ``labels=cat,dog``, ``preprocessing.mean=0.485,0.456,0.406``,
-``preprocessing.resize=letterbox``, ``preprocessing.pad_value=0.5``. A VALUE is JSON where it parses
+The keys are the sidecar's (``README.md``, "Models and their configuration"), dotted for the preprocessing and
+dynamic batching objects: ``layout=NHWC``, ``height=224``, ``labels=cat,dog``,
+``preprocessing.mean=0.485,0.456,0.406``, ``preprocessing.resize=letterbox``, ``preprocessing.pad_value=0.5``,
+``dynamic_batching.max_queue_delay_ms=5``. A VALUE is JSON where it parses
 (``224``, ``[0.5, 0.5]``, ``"0"``), else a comma-separated list of such values when it holds a comma, else
 the text itself. ``labels`` is always text: ``labels=180,0`` is the two names "180" and "0", ``labels=@FILE``
 reads one name a line. A later ``--set`` of the same key wins. Each value is checked here, before any model
@@ -25,6 +26,7 @@ from service.runtime.preprocessing import Preprocessing
 OVERRIDE_KEYS = ("layout", "output_kind", "height", "width", "batch_size", "labels", "output", "threshold",
                  "free_batch", "precision")
 PREPROCESSING_KEYS = tuple(field.name for field in dataclasses.fields(Preprocessing))
+BATCHING_KEYS = ("enabled", "preferred_batch_size", "max_queue_delay_ms")
 # What a server's refusal names for an override, and what the command line calls it.
 _OVERRIDE_FIELD = re.compile(r"\boverrides\.([a-z_]+(?:\.[a-z_]+)?)")
 
@@ -48,9 +50,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not equals or not key:
             raise InvalidArgument(f"{item!r}: write KEY=VALUE, e.g. --set height=224", field="--set")
         top, _, sub = key.partition(".")
-        known = top in OVERRIDE_KEYS and not sub or top == "preprocessing" and sub in PREPROCESSING_KEYS
+        known = (top in OVERRIDE_KEYS and not sub or top == "preprocessing" and sub in PREPROCESSING_KEYS
+                 or top == "dynamic_batching" and sub in BATCHING_KEYS)
         if not known:
-            names = ", ".join([*OVERRIDE_KEYS, *(f"preprocessing.{k}" for k in PREPROCESSING_KEYS)])
+            names = ", ".join([*OVERRIDE_KEYS, *(f"preprocessing.{k}" for k in PREPROCESSING_KEYS),
+                               *(f"dynamic_batching.{k}" for k in BATCHING_KEYS)])
             raise InvalidArgument(f"is not a model override; known: {names}", field=f"--set {key}")
         value = _labels(raw, key) if key == "labels" else raw.strip() if key == "output" else _value(raw)
         update = {top: {sub: value}} if sub else {top: value}
@@ -121,6 +125,8 @@ def to_model_overrides(spec: dict[str, Any]) -> dict[str, Any]:
             else:  # mean, std, pad_value: one number or a list
                 converted[key] = value if isinstance(value, list) else [value]
         message["preprocessing"] = converted
+    if spec.get("dynamic_batching"):
+        message["dynamic_batching"] = dict(spec["dynamic_batching"])
     return message
 
 

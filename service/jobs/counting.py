@@ -5,11 +5,14 @@ or takes the job's ``score_space``; a forward pass is counted once, whatever spa
 
 Every forward pass is also reported, under the model's name and ``method``, to the server's telemetry when the job
 runs for an RPC (service.jobs.usage).
+
+Model time is the session's time for the job's own calls, not the wall time around them: a call that waited in
+the model's batcher, or ran merged with other jobs' calls, is charged its share of each merged call's time in
+proportion to its images there (service.runtime.batcher), so that the jobs' model times sum to the session's.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +20,7 @@ import onnxruntime as ort
 
 from service.jobs import usage
 from service.jobs.control import JobControl
+from service.runtime.batcher import SessionMeter, meter
 from service.runtime.model import LoadedModel
 from service.runtime.scores import ModelOutputs, ScoreSpace
 
@@ -47,14 +51,17 @@ class CountingPredict:
     def outputs(self, pixels: np.ndarray) -> ModelOutputs:
         """The model's outputs for ``pixels``, from which every space is served: one counted set of passes."""
         self.control.checkpoint()
-        started = time.perf_counter()
+        session = SessionMeter()
+        token = meter.set(session)
         try:
             outputs = self.model.outputs(pixels, batch_size=self.batch_size, run_options=self._run_options)
         except Exception:  # onnxruntime's own types: a run stopped by the cancel above is the cancel
             if self.control.cancelled:
                 self.control.checkpoint()
             raise
-        seconds = time.perf_counter() - started
+        finally:
+            meter.reset(token)
+        seconds = session.seconds
         self.model_ms += seconds * 1000.0
         self.passes += len(pixels)
         if self._usage is not None:

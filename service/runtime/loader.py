@@ -17,6 +17,7 @@ import onnx
 from service.budget import DEFAULT_BUDGET, MIB, Budget
 from service.errors import FailedPrecondition, InvalidArgument
 from service.runtime import batch_serving, half_precision, model_file, providers as providers_mod
+from service.runtime.batcher import BatchingSettings, make_batcher
 from service.runtime.model import INPUT_DTYPES, LoadedModel, ModelInfo
 from service.runtime.model_config import ModelConfig, resolve_config
 from service.runtime.preprocessing import Preprocessing, default_preprocessing
@@ -42,7 +43,7 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
                overrides: Mapping[str, Any] | None = None, default_batch_size: int = 32,
                device: providers_mod.DevicePreference | providers_mod.ExecutionSettings = (
                    providers_mod.DevicePreference.AUTO),
-               budget: Budget = DEFAULT_BUDGET) -> LoadedModel:
+               budget: Budget = DEFAULT_BUDGET, batching: BatchingSettings = BatchingSettings()) -> LoadedModel:
     """Validate, inspect and open an ONNX image classifier.
 
     ``model_path`` (a repository model, whose file ``model_bytes`` holds) lets tensors keep their data
@@ -159,6 +160,8 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
                           output_kind_source=kind_source, logits_output=logits_output,
                           logit_source=logit_source(output_kind, logits_output is not None),
                           threshold=DEFAULT_THRESHOLD if config.threshold is None else config.threshold)
+    # Last: the probes above ran alone, and a refused model leaves no worker thread behind.
+    loaded.batcher = make_batcher(loaded, config.dynamic_batching, config.fields, batching)
     log.info("model loaded", extra={"model": name, "provider": info.provider, "layout": layout.value,
                                     "input": format_dims(signature.input_dims), "output_kind": output_kind.value,
                                     "output": signature.output_name,

@@ -17,6 +17,7 @@ from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import FailedPrecondition, ResourceExhausted
 from service.runtime import images
 from service.runtime.batch_axis import BatchAxis
+from service.runtime.batcher import Batcher, BatchStats
 from service.runtime.preprocessing import Preprocessing, ResizePolicy
 from service.runtime.scores import DEFAULT_THRESHOLD, LogitSource, ModelOutputs, ScoreSpace
 from service.runtime.session import SessionRunner
@@ -105,6 +106,10 @@ class LoadedModel:
         # The server's batch before the memory cap, when neither the graph nor the configuration fixes the
         # batch: a dynamic model's batch then follows each image's size (``batch_limit``).
         self._default_batch = default_batch
+        # Session calls, batched or not (GetModelStatistics); the batcher merging concurrent jobs' calls, if any
+        # (``service.runtime.batcher``, attached by the loader once the model has passed its probes).
+        self.batch_stats = BatchStats()
+        self.batcher: Batcher | None = None
 
     # --- the input side: which size an image takes, and how it gets there ---------------------------------
 
@@ -229,7 +234,7 @@ class LoadedModel:
         if self.info.logits_output is not None:
             names.append(self.info.logits_output)
         try:
-            fetched = self._session.run(names, feed, run_options)
+            fetched = self._execute(names, feed, run_options)
             # [N, C, 1, 1] -> [N, C] by naming the axes kept (a bare squeeze drops the batch axis of one image).
             rows = [as_rows(np.asarray(fetched[0], dtype=np.float32), names[0])[:count]]
             if len(fetched) > 1:  # the logits, as they were checked against the output at load
@@ -241,3 +246,24 @@ class LoadedModel:
             raise FailedPrecondition(f"model {self.info.name!r} fails on a batch of {len(pixels)} images "
                                      f"({error.__class__.__name__}: {str(error)[:300]})") from error
         return rows[0], (rows[1] if len(rows) > 1 else None)
+
+    def _execute(self, names: list[str], feed: dict, run_options: ort.RunOptions | None) -> list:
+        """The outputs of one session call on ``feed``: through the batcher, which may merge it with other jobs'
+        calls, or on its own. Either way its session time is charged to the caller (``batcher.charge``)."""
+        if self.batcher is not None:
+            return self.batcher.run(names, feed, run_options)
+        return self.batch_stats.timed(self._run_feed, names, feed, run_options)
+
+    def _run_feed(self, names: list[str], feed: dict, run_options: ort.RunOptions | None) -> list:
+        """The only place the session runs."""
+        return self._session.run(names, feed, run_options)
+
+    def input_capacity(self, input_shape: tuple[int, ...]) -> int:
+        """Images per session call for a session input of this shape (the batcher's bound on a merged call)."""
+        height, width = input_shape[2:4] if self.info.layout is Layout.NCHW else input_shape[1:3]
+        return self.batch_limit(height, width)
+
+    def close(self) -> None:
+        """Stop the batcher's worker (it runs what is queued first); later calls run unbatched."""
+        if self.batcher is not None:
+            self.batcher.stop()

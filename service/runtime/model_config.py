@@ -8,7 +8,8 @@ The sidecar is ``config.json`` beside ``model.onnx`` in a model directory
                        "channel_order": "RGB", "resize": "stretch", "pad_value": 0.5},
      "labels": ["cat", "dog"], "output_kind": "logits", "layout": "NCHW",
      "height": 224, "width": 224, "batch_size": 64, "description": "...",
-     "output": "prob", "threshold": 0.5, "precision": "fp16", "free_batch": true}
+     "output": "prob", "threshold": 0.5, "precision": "fp16", "free_batch": true,
+     "dynamic_batching": {"preferred_batch_size": 32, "max_queue_delay_ms": 2}}
 
 ``resize`` is reject, stretch, center_crop or letterbox (``pad_value``, in pixel units [0, 1], fills its
 padding). ``height`` / ``width`` fix an axis the graph leaves dynamic; unset, such an axis takes each image's
@@ -20,6 +21,12 @@ an accuracy check against the float32 graph at load (``service.runtime.half_prec
 ``free_batch`` (default true): a graph exported with a fixed batch of 1 is served freed, several images a
 session call, once proved equal per image (``service.runtime.batch_serving``); false serves it as exported, one
 image a call (for a graph the probe batch cannot prove, e.g. one whose batch mixing shows only on real images).
+``dynamic_batching`` (Triton's name; ``service.runtime.batcher``) merges concurrent jobs' session calls: an object
+of ``enabled`` (true, or false to keep this model's calls apart), ``preferred_batch_size`` (images per merged
+call, at most the model's batch; default the model's batch) and ``max_queue_delay_ms`` (how long a call that is
+not full waits for more; default the server's), or just true / false. An object turns batching on unless its
+``enabled`` is false; without the key, the server's settings decide (``ONNXPLAIN_DYNAMIC_BATCHING``,
+``ONNXPLAIN_MAX_QUEUE_DELAY_MS``). A model with a fixed batch axis is never batched across jobs.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ from service.runtime.half_precision import Precision
 from service.runtime.preprocessing import Preprocessing
 from service.runtime.signature import Layout, OutputKind
 
+# The longest a call may be held back for others to merge with (a second: beyond it, batching costs more latency
+# than any merge can return).
+MAX_QUEUE_DELAY_MS = 1000
+
 # Our own metadata_props key: the whole sidecar object as JSON.
 METADATA_KEY = "onnxplain"
 # Where each source's keys are reported in errors.
@@ -48,7 +59,8 @@ _PIXEL_FORMAT = {"Rgb8": "RGB", "Bgr8": "BGR", "Gray8": "GRAY"}
 
 KNOWN_KEYS = {"name", "description", "preprocessing", "labels", "output_kind", "layout", "height", "width",
               "batch_size", "metrics", "source", "output", "threshold", "precision",
-              "free_batch"}
+              "free_batch", "dynamic_batching"}
+DYNAMIC_BATCHING_KEYS = {"enabled", "preferred_batch_size", "max_queue_delay_ms"}
 
 
 @dataclass
@@ -74,6 +86,8 @@ class ModelConfig:
     precision: Precision = Precision.FP32
     # Whether a graph fixed at batch 1 may be served freed; None: the default, yes (service.runtime.batch_serving).
     free_batch: bool | None = None
+    # Dynamic batching keys given (enabled, preferred_batch_size, max_queue_delay_ms), merged key by key.
+    dynamic_batching: dict[str, Any] = field(default_factory=dict)
     # The field that set each key ("overrides.batch_size", "sidecar.preprocessing.mean"): what an error
     # found later, against the graph or the server's budget, names.
     fields: dict[str, str] = field(default_factory=dict)
@@ -140,7 +154,40 @@ class ModelConfig:
                                       field=f"{prefix}.free_batch")
             self.free_batch = spec["free_batch"]
             self.fields["free_batch"] = f"{prefix}.free_batch"
+        if "dynamic_batching" in spec:
+            self._merge_batching(spec["dynamic_batching"], f"{prefix}.dynamic_batching")
         return self
+
+    def _merge_batching(self, value: Any, prefix: str) -> None:
+        if isinstance(value, bool):
+            value = {"enabled": value}
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"must be true, false or an object of {sorted(DYNAMIC_BATCHING_KEYS)}, not "
+                                  f"{_short(value)}", field=prefix)
+        unknown = set(value) - DYNAMIC_BATCHING_KEYS
+        if unknown:
+            raise InvalidArgument(f"unknown keys {sorted(unknown)}; known: {sorted(DYNAMIC_BATCHING_KEYS)}",
+                                  field=prefix)
+        checked: dict[str, Any] = {}
+        if "enabled" in value:
+            if not isinstance(value["enabled"], bool):
+                raise InvalidArgument(f"must be true or false, not {_short(value['enabled'])}",
+                                      field=f"{prefix}.enabled")
+            checked["enabled"] = value["enabled"]
+        if "preferred_batch_size" in value:
+            size = value["preferred_batch_size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+                raise InvalidArgument(f"must be a positive integer, not {_short(size)}",
+                                      field=f"{prefix}.preferred_batch_size")
+            checked["preferred_batch_size"] = size
+        if "max_queue_delay_ms" in value:
+            delay = value["max_queue_delay_ms"]
+            if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_QUEUE_DELAY_MS:
+                raise InvalidArgument(f"must be a number of milliseconds from 0 to {MAX_QUEUE_DELAY_MS}, not "
+                                      f"{_short(delay)}", field=f"{prefix}.max_queue_delay_ms")
+            checked["max_queue_delay_ms"] = float(delay)
+        self.dynamic_batching.update(checked)
+        self.fields.update({f"dynamic_batching.{key}": f"{prefix}.{key}" for key in checked})
 
 
 def _enum(kind, value: Any, field_name: str):

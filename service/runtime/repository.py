@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from service.budget import DEFAULT_BUDGET, Budget
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from service.runtime.batcher import BatchingSettings
 from service.runtime.model import LoadedModel
 from service.runtime.loader import load_model
 from service.runtime.providers import DevicePreference
@@ -26,8 +27,10 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 class ModelRepository:
     def __init__(self, models_dir: Path | None, *, default_batch_size: int = 32,
-                 device: DevicePreference = DevicePreference.AUTO, budget: Budget = DEFAULT_BUDGET) -> None:
+                 device: DevicePreference = DevicePreference.AUTO, budget: Budget = DEFAULT_BUDGET,
+                 batching: BatchingSettings = BatchingSettings()) -> None:
         self.budget = budget
+        self.batching = batching
         self.models_dir = models_dir.resolve() if models_dir else None
         self.default_batch_size = default_batch_size
         self.device = device
@@ -103,12 +106,17 @@ class ModelRepository:
         # Loading is slow (session creation, probe); do it outside the lock. Only a model that passed every
         # check is registered: ListModels describes each one, so none may hold a value it cannot describe.
         model = load_model(name, model_bytes, source=source, model_path=model_path, overrides=overrides,
-                           default_batch_size=self.default_batch_size, device=self.device, budget=self.budget)
+                           default_batch_size=self.default_batch_size, device=self.device, budget=self.budget,
+                           batching=self.batching)
         with self._lock:
             if not replace and name in self._models:
+                model.close()
                 raise AlreadyExists(f"a model named {name!r} is loaded; set replace or unload it first",
                                     field="name")
+            replaced = self._models.get(name)
             self._models[name] = model
+        if replaced is not None:
+            replaced.close()  # its jobs still running finish unbatched
         return model
 
     def get(self, name: str, field: str = "model_name") -> LoadedModel:
@@ -122,8 +130,15 @@ class ModelRepository:
 
     def unload(self, name: str) -> None:
         with self._lock:
-            if self._models.pop(name, None) is None:
-                raise NotFound(f"no model named {name!r} is loaded", field="name")
+            model = self._models.pop(name, None)
+        if model is None:
+            raise NotFound(f"no model named {name!r} is loaded", field="name")
+        model.close()  # its batcher's worker ends once what is queued has run; it does not block the caller
+
+    def close(self) -> None:
+        """Stop every model's batcher (server shutdown); the models stay listed and run unbatched."""
+        for model in self.list():
+            model.close()
 
     def list(self) -> list[LoadedModel]:
         return [self._models[name] for name in sorted(self._models)]

@@ -81,7 +81,7 @@ class Preprocessing(_message.Message):
     def __init__(self, pixel_range: _Optional[_Union[PixelRange, str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., channel_order: _Optional[_Union[ChannelOrder, str]] = ..., resize: _Optional[_Union[ResizePolicy, str]] = ..., pad_value: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ModelOverrides(_message.Message):
-    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width", "output", "threshold", "free_batch", "precision")
+    __slots__ = ("layout", "output_kind", "preprocessing", "labels", "batch_size", "height", "width", "output", "threshold", "free_batch", "precision", "dynamic_batching")
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_KIND_FIELD_NUMBER: _ClassVar[int]
     PREPROCESSING_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class ModelOverrides(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     FREE_BATCH_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
+    DYNAMIC_BATCHING_FIELD_NUMBER: _ClassVar[int]
     layout: Layout
     output_kind: OutputKind
     preprocessing: Preprocessing
@@ -104,7 +105,18 @@ class ModelOverrides(_message.Message):
     threshold: float
     free_batch: bool
     precision: str
-    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., output: _Optional[str] = ..., threshold: _Optional[float] = ..., free_batch: _Optional[bool] = ..., precision: _Optional[str] = ...) -> None: ...
+    dynamic_batching: DynamicBatching
+    def __init__(self, layout: _Optional[_Union[Layout, str]] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., batch_size: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., output: _Optional[str] = ..., threshold: _Optional[float] = ..., free_batch: _Optional[bool] = ..., precision: _Optional[str] = ..., dynamic_batching: _Optional[_Union[DynamicBatching, _Mapping]] = ...) -> None: ...
+
+class DynamicBatching(_message.Message):
+    __slots__ = ("enabled", "preferred_batch_size", "max_queue_delay_ms")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    preferred_batch_size: int
+    max_queue_delay_ms: float
+    def __init__(self, enabled: _Optional[bool] = ..., preferred_batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[float] = ...) -> None: ...
 
 class LoadModelRequest(_message.Message):
     __slots__ = ("name", "path", "onnx_model", "overrides", "replace")
@@ -179,7 +191,7 @@ class StatisticDuration(_message.Message):
     def __init__(self, count: _Optional[int] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class ModelStatistics(_message.Message):
-    __slots__ = ("name", "success", "failure", "queue", "forward_passes", "model_ms", "last_forward_unix_ms", "methods")
+    __slots__ = ("name", "success", "failure", "queue", "forward_passes", "model_ms", "last_forward_unix_ms", "methods", "execution_count", "inference_count", "batch_queue")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +200,9 @@ class ModelStatistics(_message.Message):
     MODEL_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_FORWARD_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_QUEUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     success: StatisticDuration
     failure: StatisticDuration
@@ -196,7 +211,10 @@ class ModelStatistics(_message.Message):
     model_ms: float
     last_forward_unix_ms: int
     methods: _containers.RepeatedCompositeFieldContainer[MethodStatistics]
-    def __init__(self, name: _Optional[str] = ..., success: _Optional[_Union[StatisticDuration, _Mapping]] = ..., failure: _Optional[_Union[StatisticDuration, _Mapping]] = ..., queue: _Optional[_Union[StatisticDuration, _Mapping]] = ..., forward_passes: _Optional[int] = ..., model_ms: _Optional[float] = ..., last_forward_unix_ms: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStatistics, _Mapping]]] = ...) -> None: ...
+    execution_count: int
+    inference_count: int
+    batch_queue: StatisticDuration
+    def __init__(self, name: _Optional[str] = ..., success: _Optional[_Union[StatisticDuration, _Mapping]] = ..., failure: _Optional[_Union[StatisticDuration, _Mapping]] = ..., queue: _Optional[_Union[StatisticDuration, _Mapping]] = ..., forward_passes: _Optional[int] = ..., model_ms: _Optional[float] = ..., last_forward_unix_ms: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStatistics, _Mapping]]] = ..., execution_count: _Optional[int] = ..., inference_count: _Optional[int] = ..., batch_queue: _Optional[_Union[StatisticDuration, _Mapping]] = ...) -> None: ...
 
 class MethodStatistics(_message.Message):
     __slots__ = ("method", "request_count", "forward_passes", "model_ms", "queue_ms")
