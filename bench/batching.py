@@ -49,14 +49,16 @@ def export_resnet18(path: Path, size: int) -> Path:
     return path
 
 
-def _load(path: Path, batching: bool, device: str, max_queue_delay_ms: float):
+def _load(path: Path, batching: bool, device, max_queue_delay_ms: float):
+    """``device``: "cpu", "cuda", "auto", or the server's whole ExecutionSettings (``bench/gpu.py``)."""
     from service.runtime.loader import load_model
     from service.runtime.providers import DevicePreference
 
     overrides = {"preprocessing": IMAGENET,
                  "dynamic_batching": {"enabled": batching, "max_queue_delay_ms": max_queue_delay_ms}}
     return load_model(f"bench-{'on' if batching else 'off'}", path.read_bytes(), source=str(path),
-                      overrides=overrides, device=DevicePreference(device))
+                      overrides=overrides,
+                      device=DevicePreference(device) if isinstance(device, str) else device)
 
 
 def _explain(model, image: np.ndarray, window: int) -> int:
@@ -89,7 +91,7 @@ def _arm(model, images: list[np.ndarray], window: int, concurrent: bool) -> tupl
     return time.perf_counter() - started, sum(passes)
 
 
-def concurrency_ratio(model_path: Path, clients: int = 8, repeats: int = 3, device: str = "cpu",
+def concurrency_ratio(model_path: Path, clients: int = 8, repeats: int = 3, device="cpu",
                       max_queue_delay_ms: float = 2.0, window: int | None = None) -> dict:
     """Throughput of ``clients`` concurrent occlusion jobs against one client doing the same jobs in turn, with
     the batcher off and on: alternating arms, best of ``repeats``. Images per second, and their ratios."""

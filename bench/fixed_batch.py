@@ -111,10 +111,10 @@ def measure(architecture: str, arms: dict, repeats: int, count: int, stride: int
                   "max_batch": arms[arm].info.max_batch} for arm in ARMS}
 
 
-def compare(architecture: str, *, quick: bool = False, device=None) -> dict:
+def compare(architecture: str, *, quick: bool = False, device=None, sizes: tuple[int, int, int] | None = None) -> dict:
     """One architecture's three arms (see ``measure``), with their load times and providers; ``bench/gpu.py``
-    calls it per device."""
-    repeats, count, stride = (3, 64, 16) if quick else (5, 128, 8)
+    calls it per device. ``sizes``: (repeats, images per predict, occlusion stride), else by ``quick``."""
+    repeats, count, stride = sizes or ((3, 64, 16) if quick else (5, 128, 8))
     with tempfile.TemporaryDirectory() as folder:
         fixed, twin = export(architecture, Path(folder))
         arms, load_seconds = load_arms(architecture, fixed, twin, device)

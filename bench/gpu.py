@@ -16,8 +16,9 @@ settings: TensorRT, then CUDA, then CPU, as available) and for the CPU arm (``de
 - forward passes per second through the session runner's I/O binding against a plain session run;
 - fp16 against fp32: forward passes per second and accuracy (top-1 agreement, largest error over the scores'
   range on random images), and what the load decided (``ModelInfo.precision``, its reason);
-- the fixed-batch twin against the dynamic graph (``bench/fixed_batch.py``) and the cross-request batching ratio
-  (``bench/batching.py``), when those benches are there; else "not available".
+- the serving benches of issue 13 on the default provider: a fixed-batch resnet18 export served freed against
+  its dynamic-batch twin (``bench/fixed_batch.py``), and eight concurrent clients against one with the
+  cross-request batcher on and off (``bench/batching.py``).
 
 The CPU arm runs fewer passes (``cpu_scale``: fewer masks, designs or regions) and its times are extrapolated
 linearly to the full count; such figures are marked ``extrapolated``. Each figure is the fastest of ``--repeat``
@@ -240,26 +241,23 @@ def fp16_against_fp32(fp32, path: Path, execution, image: np.ndarray, batch: int
             "top1_agreement": accuracy.top1_agreement, "relative_error": accuracy.relative_error}
 
 
-def optional_benches(paths: dict[str, Path], execution, sizes: Sizes, smoke: bool) -> dict:
-    """The fixed-batch twin and the cross-request batching ratio, from the benches other work adds."""
-    results = {}
-    try:
-        import fixed_batch  # bench/fixed_batch.py
-        # TODO(issue 13): call the fixed-batch bench's comparison once its interface is settled; expected:
-        # fixed_batch.compare(model_path, execution=..., batch_size=..., quick=...) -> {"ratio": ...}.
-        results["fixed_batch"] = fixed_batch.compare(paths["imagenet"], execution=execution, batch_size=sizes.batch,
-                                                     quick=smoke)
-    except Exception as error:  # absent, or its interface not what this expects: the rest still reports
-        results["fixed_batch"] = f"not available ({error.__class__.__name__}: {error})"
-    try:
-        from batching import concurrency_ratio  # bench/batching.py
+def serving_benches(paths: dict[str, Path], execution, smoke: bool) -> dict:
+    """Issue 13's two serving benches on this machine's default provider: a torchvision resnet18 exported at a
+    fixed batch of 1, freed, against its dynamic-batch twin (``bench/fixed_batch.py``), and eight concurrent
+    clients against one with the batcher on and off (``bench/batching.py``)."""
+    import fixed_batch
+    from batching import concurrency_ratio
 
-        model, _ = load(paths["imagenet"], execution, sizes.batch)
-        results["batching"] = concurrency_ratio(model, clients=8)
-    except Exception as error:  # as above
-        results["batching"] = f"not available ({error.__class__.__name__}: {error})"
-    for key, value in results.items():
-        say(f"{key}: {value}")
+    results = {
+        "fixed_batch": fixed_batch.compare("resnet18", device=execution, sizes=(1, 8, 16) if smoke else (3, 256, 8)),
+        "batching": concurrency_ratio(paths["imagenet"], clients=8, repeats=1 if smoke else 3, device=execution),
+    }
+    fixed = results["fixed_batch"]
+    say(f"fixed batch (resnet18 112, {fixed['fixed, on']['provider']}): freed / twin time "
+        f"{fixed['freed_over_twin']:.2f}, one image a call / twin {fixed['one_at_a_time_over_twin']:.2f}")
+    batching = results["batching"]
+    say(f"batching ({batching['provider']}): 8 clients batched / unbatched {batching['on_over_off_concurrent']:.2f}, "
+        f"mean merged batch {batching['mean_merged_batch']}")
     return results
 
 
@@ -292,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.no_cpu:
             on_cpu = replace(accelerated, device=DevicePreference.CPU, verify_device=DevicePreference.CPU)
             results["arms"]["cpu"] = run_arm("cpu", on_cpu, sizes, paths, cpu=True)
-        results.update(optional_benches(paths, accelerated, sizes, args.smoke))
+        results.update(serving_benches(paths, accelerated, args.smoke))
     results["ratios"] = cpu_over_accelerated(results["arms"])
     results["wall_s"] = time.perf_counter() - started
     say(f"CPU / accelerated (full counts): {results['ratios']}; {results['wall_s']:.0f} s in all")

@@ -42,4 +42,8 @@ def test_smoke_run_reports_every_measurement(tmp_path):
         fp16 = arm["fp16"]
         assert (fp16["served"], fp16["reason"]) == ("fp16", "")
         assert fp16["relative_error"] <= RELATIVE_TOLERANCE  # on other images than the load's probe
+    fixed = results["fixed_batch"]  # the freed graph served with the twin's batch, the exported one a call at a time
+    assert (fixed["fixed, on"]["max_batch"], fixed["fixed, off"]["max_batch"]) == (fixed["twin"]["max_batch"], 1)
+    batching = results["batching"]  # eight clients' chunks merged into fewer session calls
+    assert batching["batched_concurrent_calls"] < batching["batched_concurrent_chunks"]
     assert results["ratios"].keys() == {"rise", "wcam", "occlusion", "sobol", "hsic", "eva"}
