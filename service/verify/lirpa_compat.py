@@ -17,6 +17,10 @@ Between the versions ``compute_bounds`` renamed ``intermediate_layer_bounds`` to
 service never passes intermediate bounds, so neither name appears) and the ReLU relaxation option ``relu``
 to ``activation_bound_option`` (``bound_options`` sets both; each version ignores the other's).
 alpha-CROWN is offered only where it works: 0.3's fails on MaxPool.
+
+Two wrappers are the service's own, not compatibility: each operator's backward step runs the job's
+checkpoint (``_shim_interruptible``), and intermediate bounds a caller already holds can replace those of
+chosen neurons (``_shim_shared_bounds``, EVA's regions sharing the full ball's, ``bounds.MarginBounds``).
 """
 
 from __future__ import annotations
