@@ -51,7 +51,7 @@ def margins(model, pixels, target, competitors):
 def test_shared_bounds_are_sound_and_match_or_beat_each_box_alone(small_cnn, epsilon):
     model, mirror, image, target, competitors = small_cnn
     labels = eva.groups(image, EvaParams(grid_size=4)).labels
-    fixed = np.array([-1, 0, 5, 10, 15])  # the ball, a corner cell, inner cells, the opposite corner
+    fixed = np.array([-1, 0, 5, 15])  # the ball, a corner cell, an inner cell, the opposite corner
     lower, upper = eva.region_boxes(image, labels, fixed, epsilon)
     alone = MarginBounds(model, mirror, "crown", share=False)
     shared = MarginBounds(model, mirror, "crown", share=True)
@@ -76,11 +76,11 @@ def test_a_region_bounded_with_the_ball_in_one_call_is_bounded_as_in_its_own(sma
     """EVA's CROWN-IBP-sized chunks: the ball then its regions in one call; the ball is bounded alone first."""
     model, mirror, image, target, competitors = small_cnn
     labels = eva.groups(image, EvaParams(grid_size=4)).labels
-    lower, upper = eva.region_boxes(image, labels, np.array([-1, 5, 6, 10]), 0.002)
+    lower, upper = eva.region_boxes(image, labels, np.array([-1, 5, 6]), 0.002)
     together = MarginBounds(model, mirror, "crown")(lower, upper, target, competitors)
     one_by_one = MarginBounds(model, mirror, "crown")
-    apart = np.concatenate([one_by_one(lower[i:i + 1], upper[i:i + 1], target, competitors) for i in range(4)])
-    # The union of the regions' cones is bounded for all three: a neuron bounded for a region whose cone misses
+    apart = np.concatenate([one_by_one(lower[i:i + 1], upper[i:i + 1], target, competitors) for i in range(3)])
+    # The union of the regions' cones is bounded for both: a neuron bounded for a region whose cone misses
     # it gets the ball's bound, the same up to rounding.
     np.testing.assert_allclose(together, apart, rtol=0, atol=1e-5 * np.abs(apart).max())
 
@@ -89,7 +89,7 @@ def test_the_cone_holds_every_neuron_the_changed_pixels_reach(small_cnn):
     """The structural cone is a superset of the true dependence: a neuron with a nonzero gradient with respect
     to a changed input element is in the cone (autograd through every layer, at a point where no ReLU is
     exactly at 0)."""
-    model, mirror, image, _, _ = small_cnn
+    _, mirror, image, _, _ = small_cnn
     bounded = mirror.bounded
     names = relu_inputs(bounded)
     changed = torch.zeros((1, 3, SIDE, SIDE), dtype=torch.bool)
@@ -105,12 +105,10 @@ def test_the_cone_holds_every_neuron_the_changed_pixels_reach(small_cnn):
     assert len(outputs) == len(names) == 4
     for index, name in enumerate(names):
         assert cones[name].shape == outputs[index].shape
-        cone, inside = cones[name][0], 0
-        for channel, row, column in zip(*torch.nonzero(~cone, as_tuple=True)):
-            if inside >= 200:  # a sample of the neurons outside the cone: 200 gradients per layer
-                break
+        cone = cones[name][0]
+        outside = torch.nonzero(~cone)[:200]  # a sample of the neurons outside the cone: 200 gradients per layer
+        for channel, row, column in outside.tolist():
             (gradient,) = torch.autograd.grad(outputs[index][0, channel, row, column], x, retain_graph=True)
             assert gradient[changed].abs().max() == 0, (name, channel, row, column)
-            inside += 1
         if index < 2:  # the cone is local: a cell of 8 x 8 pixels reaches a fifth of the first layers
             assert cone.float().mean() < 0.5
