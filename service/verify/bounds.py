@@ -161,10 +161,14 @@ class MarginBounds(_Bounds):
         outer_low, outer_high, known = self.enclosing
         changed = (low != outer_low) | (high != outer_high)
         bounded = self.mirror.bounded
-        cones = reached(bounded, changed, [name for name in relu_inputs(bounded) if name in known])
-        stable = settled(bounded, known)
-        shared = {name: (known[name][0].expand_as(mask), known[name][1].expand_as(mask), mask & ~stable[name])
-                  for name, mask in cones.items()}
+        try:
+            cones = reached(bounded, changed, [name for name in relu_inputs(bounded) if name in known])
+            stable = settled(bounded, known)
+            shared = {name: (known[name][0].expand_as(mask), known[name][1].expand_as(mask), mask & ~stable[name])
+                      for name, mask in cones.items()}
+        except Exception as error:  # a graph the cones do not read: every box alone, as sound and only slower
+            log.warning("no shared bounds: %s", one_line(error), extra={"model": self.model.info.name})
+            self.share, shared = False, None
         return self._upper_bounds(bounded, low, high, spec, shared)
 
 

@@ -41,13 +41,14 @@ def reached(bounded: Any, changed: Any, names: list[str]) -> dict[str, Any]:
             mask = changed.float()
         elif not getattr(node, "perturbed", False):
             mask = None  # constant under every box
-        elif kind == "BoundConv" and len(perturbed_inputs) == 1 and perturbed_inputs[0] is node.inputs[0]:
+        elif (kind == "BoundConv" and len(perturbed_inputs) == 1 and perturbed_inputs[0] is node.inputs[0]
+              and len(node.output_shape) == 4):  # Conv2d; any other falls to the whole output
             source = cone(node.inputs[0])
             weight = node.inputs[1].forward()
             ones = torch.ones((weight.shape[0], source.shape[1] // node.groups, *weight.shape[2:]),
                               dtype=source.dtype, device=source.device)
             mask = F.conv2d(source, ones, None, node.stride, node.padding, node.dilation, node.groups)
-        elif kind == "BoundMaxPool":
+        elif kind == "BoundMaxPool" and len(node.output_shape) == 4:
             mask = F.max_pool2d(cone(node.inputs[0]), node.kernel_size, node.stride, node.padding)
         elif kind in ELEMENTWISE:
             mask = cone(node.inputs[0])
