@@ -2,6 +2,7 @@
 
     python bench/eva.py             # everything (about 30 minutes on 2 cores, CROWN dominating)
     python bench/eva.py --quick     # no CROWN rows, fewer samples
+    python bench/eva.py --crown-only [--full]   # CROWN's cost only (section 4), about 5 min (--full: 10 more)
 
 1. Batched regions: the wall time of bounding the 65 regions of an 8 x 8 grid one region per auto_LiRPA call,
    over the time with 16 (the default chunk) or all 65 regions per call (ratios, fastest of --repeat
@@ -11,6 +12,13 @@
 3. The evidence table: deletion, insertion (RISE's definitions, 16 steps), mu-fidelity and the relevance mass
    on the ground-truth object of EVA (IBP, CROWN-IBP, CROWN) next to RISE, Sobol and occlusion, over the
    samples, every method at its defaults (EVA's epsilon calibrated per image).
+4. CROWN on the 8 x 8 grid, shared intermediate bounds (the default, ``MarginBounds``) against every box alone
+   (``share=False``), one region per call, at two radii: 3e-4 (about twice the radius CROWN-IBP certifies on
+   the first sample, i.e. what EVA's calibration picks) and 2/255 (section 2's). The full ball is bounded
+   alone in both arms; then 3 regions (a corner cell, an inner one, the opposite corner), alternating the arms,
+   fastest of --repeat; seconds per region, the 8 x 8 grid extrapolated (ball + 64 regions), and the peak RSS
+   of each arm above the process's (VmHWM reset before each arm; the mirror's build is not counted). --full
+   also times the whole grid with sharing.
 """
 
 from __future__ import annotations
@@ -89,6 +97,66 @@ def fine_grid(model, image, quick: bool) -> dict:
     return results
 
 
+def peak_rss_reset() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def crown_cost(model, image, repeat: int, full: bool) -> dict:
+    from service.explainers import eva
+    from service.verify.bounds import MarginBounds
+    from service.verify.mirror import mirror_for
+
+    scores = model.predict(image[None])[0]
+    target = int(np.argmax(scores))
+    competitors = eva.competitors_of(scores, target, 9)
+    labels = eva.groups(image, eva.EvaParams(grid_size=8)).labels
+    results = {}
+    for epsilon in (3e-4, 2 / 255):
+        lower, upper = eva.region_boxes(image, labels, np.array([-1, 0, 27, 63]), epsilon)
+        seconds = {True: [], False: []}
+        peaks, found = {}, {}
+        for _ in range(repeat):
+            for share in (True, False):
+                bounds = MarginBounds(model, mirror_for(model), "crown", share=share)
+                peak_rss_reset()
+                started = time.perf_counter()
+                ball = bounds(lower[:1], upper[:1], target, competitors)
+                ball_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                regions = [bounds(lower[i:i + 1], upper[i:i + 1], target, competitors) for i in range(1, 4)]
+                seconds[share].append(((time.perf_counter() - started) / 3, ball_seconds))
+                peaks[share] = max(peaks.get(share, 0.0), peak_rss_mb())
+                found[share] = np.concatenate([ball, *regions])
+        row = {}
+        for share in (True, False):
+            per_region, ball_seconds = min(seconds[share])
+            row["shared" if share else "alone"] = {
+                "seconds_per_region": per_region, "ball_seconds": ball_seconds,
+                "grid_seconds_extrapolated": ball_seconds + 64 * per_region, "peak_rss_mb": peaks[share]}
+        difference = found[True] - found[False]
+        row["shared_minus_alone"] = {"max": float(difference.max()), "min": float(difference.min())}
+        row["speedup_per_region"] = row["alone"]["seconds_per_region"] / row["shared"]["seconds_per_region"]
+        print(f"CROWN, epsilon {epsilon:.2g}: per region {row['alone']['seconds_per_region']:.2f} s alone, "
+              f"{row['shared']['seconds_per_region']:.2f} s shared ({row['speedup_per_region']:.1f}x); ball "
+              f"{row['shared']['ball_seconds']:.2f} s; 8 x 8 grid about {row['alone']['grid_seconds_extrapolated']:.0f}"
+              f" s alone, {row['shared']['grid_seconds_extrapolated']:.0f} s shared; peak RSS "
+              f"{row['alone']['peak_rss_mb']:.0f} / {row['shared']['peak_rss_mb']:.0f} MB; shared - alone in "
+              f"[{difference.min():.2g}, {difference.max():.2g}]", flush=True)
+        if full and epsilon == 3e-4:
+            row["grid_seconds_shared"] = eva_time(model, image, 8, "crown", chunk=1, epsilon=epsilon)
+            print(f"CROWN, epsilon {epsilon:.2g}, 8 x 8 grid with sharing: {row['grid_seconds_shared']:.0f} s",
+                  flush=True)
+        results[f"{epsilon:.3g}"] = row
+    return results
+
+
 def evidence(quick: bool) -> dict:
     from conftest import MODELS, load_samples
     from onnxplain_client import OnnxplainClient
@@ -128,6 +196,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--crown-only", action="store_true", help="only section 4, CROWN's cost")
+    parser.add_argument("--full", action="store_true", help="with --crown-only: time the whole 8 x 8 grid too")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
     from conftest import load_samples
@@ -135,6 +205,11 @@ def main() -> None:
     model = shapes()
     image = load_samples("shapes")[0]["pixels"].astype(np.float32) / 255
     eva_time(model, image, 2, "ibp", chunk=5, epsilon=2 / 255)  # builds the mirror outside the timings
+    if args.crown_only:
+        results = {"crown_cost": crown_cost(model, image, 1 if args.quick else min(args.repeat, 2), args.full)}
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2))
+        return
     results = {"batching": batching(model, image, 1 if args.quick else args.repeat),
                "fine_grid": fine_grid(model, image, args.quick), "evidence": evidence(args.quick)}
     if args.out:

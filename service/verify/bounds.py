@@ -16,7 +16,8 @@ import numpy as np
 from service.errors import FailedPrecondition, ServiceError
 from service.runtime.model import LoadedModel
 from service.verify.capability import one_line
-from service.verify.lirpa_compat import compute_upper_bounds
+from service.verify.cones import reached, settled
+from service.verify.lirpa_compat import compute_upper_bounds, intermediate_bounds, relu_inputs
 from service.verify.mirror import WHOLE, HybridParts, Mirror, holding
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 BATCH = 64
 # EVA's parameter values (proto enum names) to the compat layer's method names.
 METHODS = {"ibp": "IBP", "crown_ibp": "CROWN-IBP", "crown": "CROWN", "alpha_crown": "alpha-CROWN"}
+# The methods whose intermediate bounds come from backward walks of their own, worth sharing between a box and
+# the boxes inside it (``MarginBounds``); IBP and CROWN-IBP take theirs from IBP, which costs nothing to redo.
+SHARED_METHODS = ("CROWN",)
+# A box shares the enclosing box's bounds when it differs from it on less than this share of the input elements
+# (an EVA region of an 8 x 8 grid: 1/64); a box that differs more is bounded alone and encloses the next ones.
+SHARE_BELOW = 0.5
 
 
 def margin_spec(batch: int, classes: int, target: int, competitors: Sequence[int]) -> np.ndarray:
@@ -54,16 +61,20 @@ class _Bounds:
     def model_inputs(self, pixels: np.ndarray) -> np.ndarray:
         return self.model.info.preprocessing.apply(pixels, channels_first=self.mirror.channels_first)
 
-    def _upper_bounds(self, bounded, low, high, spec) -> np.ndarray:
-        """``compute_upper_bounds`` under the mirror's lock; a failure of auto_LiRPA (the capability probe ran on
-        a tiny box, a request's box or batch may still hit a case it does not handle) is FailedPrecondition
-        naming the method, never INTERNAL."""
+    def _upper_bounds(self, bounded, low, high, spec, shared=None, keep: Callable | None = None) -> np.ndarray:
+        """``compute_upper_bounds`` under the mirror's lock (``shared`` as it takes it; ``keep``, if given, is
+        called on the bounded module right after, still under the lock); a failure of auto_LiRPA (the capability
+        probe ran on a tiny box, a request's box or batch may still hit a case it does not handle) is
+        FailedPrecondition naming the method, never INTERNAL."""
         import torch
 
         try:
             with holding(self.mirror.lock, self.checkpoint or (lambda: None)), \
                     torch.set_grad_enabled(self.method == "alpha-CROWN"):
-                bounds = compute_upper_bounds(bounded, (low + high) / 2, low, high, spec, self.method, self.checkpoint)
+                bounds = compute_upper_bounds(bounded, (low + high) / 2, low, high, spec, self.method, self.checkpoint,
+                                              shared)
+                if keep is not None:
+                    keep(bounded)
         except ServiceError:
             raise
         except Exception as error:
@@ -77,13 +88,28 @@ class _Bounds:
 class MarginBounds(_Bounds):
     """``bound_margins`` for EVA on a model's whole mirror; ``on_chunk(regions)`` runs after every call (progress,
     cancellation), ``checkpoint`` inside it, between auto_LiRPA's backward walks (a CROWN call takes seconds).
-    FailedPrecondition when the capability probe found the method not running on the whole model."""
+    FailedPrecondition when the capability probe found the method not running on the whole model.
+
+    With CROWN (``SHARED_METHODS``), boxes inside the last box bounded alone (EVA's full ball, which its map
+    bounds first) take that box's intermediate bounds outside the forward cone of the elements where they differ
+    from it (``cones``), and auto_LiRPA bounds only the rest: on the 8 x 8 grid of the bundled shapes CNN a
+    group reaches about half of the last conv layer's neurons, where CROWN spends most of its time (bench/eva.py).
+    Sound whatever the cone: the enclosing box's bounds hold on every box inside it. Inside the cone the
+    bounds are computed as without sharing; outside it they are those the box would get, since a neuron's bounds
+    depend only on the box inside its own cone (``cones``); the one difference is auto_LiRPA's choice of
+    bounding a node sparsely (by CROWN only where IBP leaves a neuron unstable, IBP elsewhere) or densely (CROWN
+    everywhere, when IBP leaves over 90 % unstable), taken on the neurons left to bound: sharing can make a
+    node sparse, giving IBP-stable neurons their IBP bounds rather than CROWN's (tests/test_eva_cost.py
+    compares both ways). ``share=False`` bounds every box alone."""
 
     def __init__(self, model: LoadedModel, mirror: Mirror, method: str,
                  on_chunk: Callable[[int], None] | None = None,
-                 checkpoint: Callable[[], None] | None = None) -> None:
+                 checkpoint: Callable[[], None] | None = None, *, share: bool = True) -> None:
         super().__init__(model, mirror, method, on_chunk, checkpoint)
         mirror.resolve(WHOLE, self.method)
+        self.share = share and self.method in SHARED_METHODS
+        # (low, high, intermediate bounds) of the last box bounded alone, one row each.
+        self.enclosing: tuple | None = None
 
     def __call__(self, lower: np.ndarray, upper: np.ndarray, target: int, competitors: Sequence[int]) -> np.ndarray:
         import torch
@@ -92,9 +118,58 @@ class MarginBounds(_Bounds):
         low = torch.from_numpy(self.model_inputs(lower)).to(device)
         high = torch.from_numpy(self.model_inputs(upper)).to(device)
         spec = torch.from_numpy(margin_spec(len(lower), self.model.info.num_classes, target, competitors)).to(device)
-        bounds = self._upper_bounds(self.mirror.bounded, low, high, spec)
+        if not self.share:
+            bounds = self._upper_bounds(self.mirror.bounded, low, high, spec)
+        else:
+            bounds = np.concatenate([self._shared_bounds(low[i:j], high[i:j], spec[i:j])
+                                     for i, j in self._runs(low, high)])
         self.on_chunk(len(lower))
         return bounds
+
+    def _inside(self, low, high):
+        """Per row, whether it takes the enclosing box's bounds: its box lies inside that box and differs from it
+        on less than ``SHARE_BELOW`` of the elements (a ball inside a larger one differs everywhere: no neuron
+        would keep a shared bound, and it makes a tighter enclosing box for what follows)."""
+        if self.enclosing is None:
+            return np.zeros(len(low), dtype=bool)
+        outer_low, outer_high, _ = self.enclosing
+        inside = ((low >= outer_low) & (high <= outer_high)).flatten(1).all(dim=1)
+        changed = ((low != outer_low) | (high != outer_high)).flatten(1).float().mean(dim=1)
+        return (inside & (changed < SHARE_BELOW)).cpu().numpy()
+
+    def _runs(self, low, high) -> list[tuple[int, int]]:
+        """The rows cut into runs bounded together: a row outside the enclosing box alone (it becomes the
+        enclosing box), then the rows inside it together, and so on."""
+        runs, start = [], 0
+        while start < len(low):
+            if not self._inside(low[start:start + 1], high[start:start + 1])[0]:
+                runs.append((start, start + 1))
+                start += 1
+                continue
+            inside = self._inside(low[start:], high[start:])
+            stop = start + (int(np.argmin(inside)) if not inside.all() else len(inside))
+            runs.append((start, stop))
+            start = stop
+        return runs
+
+    def _shared_bounds(self, low, high, spec) -> np.ndarray:
+        if not self._inside(low[:1], high[:1])[0]:  # a box of its own: bounded alone, and kept
+            def keep(bounded):
+                self.enclosing = (low, high, intermediate_bounds(bounded))
+            self.enclosing = None
+            return self._upper_bounds(self.mirror.bounded, low, high, spec, keep=keep)
+        outer_low, outer_high, known = self.enclosing
+        changed = (low != outer_low) | (high != outer_high)
+        bounded = self.mirror.bounded
+        try:
+            cones = reached(bounded, changed, [name for name in relu_inputs(bounded) if name in known])
+            stable = settled(bounded, known)
+            shared = {name: (known[name][0].expand_as(mask), known[name][1].expand_as(mask), mask & ~stable[name])
+                      for name, mask in cones.items()}
+        except Exception as error:  # a graph the cones do not read: every box alone, as sound and only slower
+            log.warning("no shared bounds: %s", one_line(error), extra={"model": self.model.info.name})
+            self.share, shared = False, None
+        return self._upper_bounds(bounded, low, high, spec, shared)
 
 
 class HybridBounds(_Bounds):

@@ -17,6 +17,10 @@ Between the versions ``compute_bounds`` renamed ``intermediate_layer_bounds`` to
 service never passes intermediate bounds, so neither name appears) and the ReLU relaxation option ``relu``
 to ``activation_bound_option`` (``bound_options`` sets both; each version ignores the other's).
 alpha-CROWN is offered only where it works: 0.3's fails on MaxPool.
+
+Two wrappers are the service's own, not compatibility: each operator's backward step runs the job's
+checkpoint (``_shim_interruptible``), and intermediate bounds a caller already holds can replace those of
+chosen neurons (``_shim_shared_bounds``, EVA's regions sharing the full ball's, ``bounds.MarginBounds``).
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ def auto_lirpa() -> types.ModuleType:
     _shim_torch()
     module = _quiet_import()
     _shim_bounded_module(module.BoundedModule)
+    _shim_shared_bounds(module.BoundedModule)
     _shim_interruptible(importlib.import_module("auto_LiRPA.operators").Bound)
     return module
 
@@ -121,6 +126,72 @@ def _shim_interruptible(bound_class: type) -> None:
         checkpointed.checkpointed = True
         functools.update_wrapper(checkpointed, backward)
         cls.bound_backward = checkpointed
+
+
+# Per node name, (lower, upper, recompute) of the current thread's ``compute_upper_bounds``'s ``shared``.
+_shared = threading.local()
+
+
+def _shim_shared_bounds(bounded_module_class: type) -> None:
+    """Give some neurons known intermediate bounds instead of computing them. auto_LiRPA bounds by CROWN only
+    the neurons its IBP reference leaves unstable (over the union of the batch, ``get_unstable_locations``)
+    and gives the others their IBP bounds (``restore_sparse_bounds``). With ``compute_upper_bounds``'s
+    ``shared``, a neuron outside the node's ``recompute`` mask counts as stable and is restored to the shared
+    bounds instead of IBP's. The node being bounded is the one ``get_sparse_C`` was last called with (the two
+    calls follow it in ``compute_intermediate_bounds``)."""
+    if getattr(bounded_module_class.get_sparse_C, "shares_bounds", False):
+        return
+    get_sparse_c = bounded_module_class.get_sparse_C
+    get_unstable_locations = bounded_module_class.get_unstable_locations
+    restore_sparse_bounds = bounded_module_class.restore_sparse_bounds
+
+    def current(name: str | None = None):
+        shared = getattr(_shared, "bounds", None) or {}
+        return shared.get(name if name is not None else getattr(_shared, "node", None))
+
+    def get_sparse_C(self, node, *args, **kwargs):
+        _shared.node = node.name
+        return get_sparse_c(self, node, *args, **kwargs)
+
+    def shared_unstable_locations(self, lower, upper, *args, **kwargs):
+        known = current()
+        if known is not None and not kwargs.get("channel_only") and lower.shape == known[2].shape:
+            import torch
+
+            lower = torch.where(known[2], lower, torch.zeros_like(lower))  # lower bound 0: not unstable
+        return get_unstable_locations(self, lower, upper, *args, **kwargs)
+
+    def shared_restore(self, node, unstable_idx, unstable_size, reference_lower, reference_upper, *args, **kwargs):
+        known = current(node.name)
+        if known is not None and reference_lower.shape == known[2].shape:
+            import torch
+
+            low, high, recompute = known
+            reference_lower = torch.where(recompute, reference_lower, low)
+            reference_upper = torch.where(recompute, reference_upper, high)
+        return restore_sparse_bounds(self, node, unstable_idx, unstable_size, reference_lower, reference_upper,
+                                     *args, **kwargs)
+
+    get_sparse_C.shares_bounds = True
+    bounded_module_class.get_sparse_C = get_sparse_C
+    bounded_module_class.get_unstable_locations = shared_unstable_locations
+    bounded_module_class.restore_sparse_bounds = shared_restore
+
+
+def intermediate_bounds(bounded: Any) -> dict[str, tuple[Any, Any]]:
+    """The bounds the last ``compute_upper_bounds`` left on the nodes auto_LiRPA bounds by a backward walk of
+    their own (the inputs of ReLUs), detached: what ``compute_upper_bounds``'s ``shared`` takes."""
+    found = {}
+    for name in relu_inputs(bounded):
+        node = bounded[name]
+        if getattr(node, "lower", None) is not None and getattr(node, "upper", None) is not None:
+            found[name] = (node.lower.detach(), node.upper.detach())
+    return found
+
+
+def relu_inputs(bounded: Any) -> list[str]:
+    """The names of the perturbed nodes whose output feeds a ReLU: those auto_LiRPA bounds sparsely."""
+    return [relu.inputs[0].name for relu in bounded.relus if getattr(relu.inputs[0], "perturbed", False)]
 
 
 def _shim_bounded_module(bounded_module_class: type) -> None:
@@ -203,12 +274,17 @@ def bounded_module(module: Any, example: Any, device: str) -> Any:
 
 
 def compute_upper_bounds(bounded: Any, x: Any, lower: Any, upper: Any, spec: Any, method: str,
-                         checkpoint: Callable[[], None] | None = None) -> Any:
+                         checkpoint: Callable[[], None] | None = None,
+                         shared: dict[str, tuple[Any, Any, Any]] | None = None) -> Any:
     """Upper bounds of ``spec @ f(x')`` over the box ``lower <= x' <= upper``: (batch, specs).
 
     Only upper bounds are propagated (half the backward work of CROWN). ``x``, ``lower``, ``upper`` and
     ``spec`` share their batch size: one row per region. ``checkpoint`` (the job's) runs between the
-    backward walks of one call, and may raise to stop it.
+    backward walks of one call, and may raise to stop it. ``shared``: per node of ``relu_inputs``,
+    (lower, upper, recompute), batch-shaped: the neurons outside ``recompute`` take these bounds, which must
+    hold on this box (the caller's proof), the others are bounded as usual (IBP where it makes them stable,
+    else CROWN); it takes effect where auto_LiRPA bounds the node sparsely (at most ``minimum_sparsity``, 90 %,
+    of its neurons left to bound), else every neuron is bounded.
     """
     lirpa = auto_lirpa()
     if method not in _LIRPA_METHOD:
@@ -217,9 +293,11 @@ def compute_upper_bounds(bounded: Any, x: Any, lower: Any, upper: Any, spec: Any
     bounded_input = lirpa.BoundedTensor(x, perturbation)
     previous = getattr(_interrupt, "checkpoint", None)
     _interrupt.checkpoint = checkpoint
+    _shared.bounds, _shared.node = shared, None
     try:
         _, upper_bounds = bounded.compute_bounds(x=(bounded_input,), C=spec, method=_LIRPA_METHOD[method],
                                                  bound_lower=False, bound_upper=True)
     finally:
         _interrupt.checkpoint = previous
+        _shared.bounds = _shared.node = None
     return upper_bounds
