@@ -23,7 +23,9 @@ prediction with one seed), on fresh scenes rendered by make_scales (a different 
 Every number is a mean over images within a seed, then mean +- sd over seeds.
 
     python studies/wcam_uses.py --quick                  # a few minutes on 2 idle cores
-    python studies/wcam_uses.py --out studies/wcam_uses.json
+    python studies/wcam_uses.py --out studies/wcam_uses.json   # about 9 minutes under contention
+    python studies/wcam_uses.py --models shape --held-approximation --out studies/wcam_uses_shape_held.json
+    python studies/wcam_uses.py --report studies/wcam_uses.json   # the tables again, from a saved run
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ class Size:
     corruptions: tuple = CORRUPTIONS
     classes: tuple = CLASSES  # (model, class) explained for the sufficient image and the zoom
     random_draws: int = 8  # random cell sets (and random orders) per image for the sufficient image
+    # False holds the approximation intact (WCAM's keep_approximation): the shares are then over the details only,
+    # which is the condition under which a model whose class lives in the coarse scales gets a profile at all (at
+    # grid 8 the 8x8 approximation block of a 64-px image is one cell, and removing it removes the whole picture).
+    keep_approximation: bool = True
 
 
 FULL = Size(seeds=3, per_group=3, per_class=3, designs=16, zoom_pool=400)
@@ -101,7 +107,8 @@ def scenes(task: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def params(size: Size, sufficient: bool = False) -> WcamParams:
     # target_reliability 0: every image gets the whole num_designs, so the seeds compare at one N.
-    return WcamParams(num_designs=size.designs, target_reliability=0.0, sufficient_image=sufficient)
+    return WcamParams(num_designs=size.designs, target_reliability=0.0, sufficient_image=sufficient,
+                      keep_approximation=size.keep_approximation)
 
 
 def detail_level(shares) -> float:
@@ -245,6 +252,12 @@ def fmt_shares(vectors) -> str:
     return " / ".join(f"{m:.2f}±{s:.2f}" for m, s in zip(vectors.mean(0), vectors.std(0, ddof=1)))
 
 
+def detail_shift(group: dict) -> float:
+    """The detail level of a group's mean corrupted profile minus its mean clean profile's."""
+    clean = np.asarray(group["clean_shares"])
+    return detail_level(clean + np.asarray(group["shift"])) - detail_level(clean)
+
+
 def corruption_effects(runs: list[list[dict]]) -> list[dict]:
     """Per corruption setting, per seed: flipped vs unflipped mean-level shift and the difference."""
     effects = []
@@ -264,6 +277,8 @@ def corruption_effects(runs: list[list[dict]]) -> list[dict]:
                         "clean_unflipped": [r["unflipped"]["clean_shares"] for r in usable],
                         "approximation_shift_flipped": flipped, "approximation_shift_unflipped": unflipped,
                         "difference": [f - u for f, u in zip(flipped, unflipped)],
+                        "detail_shift_flipped": [detail_shift(r["flipped"]) for r in usable],
+                        "detail_shift_unflipped": [detail_shift(r["unflipped"]) for r in usable],
                         "clean_approximation_difference": [
                             r["flipped"]["clean_shares"][0] - r["unflipped"]["clean_shares"][0] for r in usable]})
     return effects
@@ -279,12 +294,14 @@ def report(corruption_runs: list[list[dict]], zoom_runs: list[list[dict]]) -> di
     effects = corruption_effects(corruption_runs)
     print(f"\n### 1. Corruption: level-share shift (corrupted - clean), {levels}; Δ approx = the approximation's share\n")
     print("| setting | flip rate | flipped / unflipped | shift, flipped | shift, unflipped | Δ approx, flipped "
-          "| Δ approx, unflipped | flipped - unflipped | clean approx share, flipped - unflipped |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| Δ approx, unflipped | flipped - unflipped | Δ detail level, flipped | Δ detail level, unflipped "
+          "| clean approx share, flipped - unflipped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for e in effects:
         print(f"| {e['setting']} | {fmt(e['flip_rate'])} | {e['n'][0]} / {e['n'][1]} | {fmt_shares(e['shift_flipped'])} "
               f"| {fmt_shares(e['shift_unflipped'])} | {fmt(e['approximation_shift_flipped'])} "
               f"| {fmt(e['approximation_shift_unflipped'])} | {fmt(e['difference'])} "
+              f"| {fmt(e['detail_shift_flipped'])} | {fmt(e['detail_shift_unflipped'])} "
               f"| {fmt(e['clean_approximation_difference'])} |")
     print(f"\nClean level shares ({levels}), flipped vs unflipped:\n")
     print("| setting | clean shares, flipped | clean shares, unflipped |")
@@ -334,16 +351,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="two corruption settings, 2 scenes per group, N = 8")
     parser.add_argument("--seeds", type=int, help="override the seeds (at least 3 for a spread)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--held-approximation", action="store_true",
+                        help="hold the approximation intact (keep_approximation false): shares over the details")
     parser.add_argument("--out", type=Path, help="write every measurement here as JSON")
+    parser.add_argument("--report", type=Path, help="print the tables of a JSON written by --out, measuring nothing")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        report(saved["corruption_runs"], saved["zoom_runs"])
+        return
     size = QUICK if args.quick else FULL
+    size = dataclasses.replace(size, keep_approximation=not args.held_approximation,
+                               corruptions=tuple(c for c in size.corruptions if c[0] in args.models),
+                               classes=tuple(c for c in size.classes if c[0] in args.models))
     if args.seeds:
         size = dataclasses.replace(size, seeds=args.seeds)
     started = time.perf_counter()
-    measured = run(size)
+    measured = run(size, {task: load(task) for task in args.models})
     summary = report(measured["corruption_runs"], measured["zoom_runs"])
     print(f"\n{size.seeds} seeds, {size.per_group} scenes per group, N = {size.designs} Sobol' points, grid 8, "
-          f"3 Haar levels; {time.perf_counter() - started:.0f} s", flush=True)
+          f"3 Haar levels, approximation {'explained' if size.keep_approximation else 'held'}; "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"size": size.__dict__ | {"corruptions": [
             [t, c.value, s, k] for t, c, s, k in size.corruptions]}, **measured, "summary": summary}, default=float))
