@@ -44,14 +44,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "models"))  # make_scales renders the scenes
 sys.path.insert(0, str(ROOT / "bench"))  # scale_periods: the level names and the logits helper
 
-from make_scales import PERIODS, make_dataset  # noqa: E402
-from scale_periods import LEVEL_NAMES, logits  # noqa: E402
+from make_scales import PERIODS, make_dataset
+from scale_periods import LEVEL_NAMES, logits
 
-from service.corruptions import Corruption, corrupt, zoom  # noqa: E402
-from service.explainers.sensitivity import upsample_nearest  # noqa: E402
-from service.explainers.wavelets import make_layout  # noqa: E402
-from service.explainers.wcam import WcamParams, reconstruction, resolved_grid  # noqa: E402
-from service.jobs.scales import ScaleJob, Variant, run_scales  # noqa: E402
+from service.corruptions import Corruption, corrupt, zoom
+from service.explainers.sensitivity import upsample_nearest
+from service.explainers.wavelets import make_layout
+from service.explainers.wcam import WcamParams, reconstruction, resolved_grid
+from service.jobs.scales import ScaleJob, Variant, run_scales
 
 MODELS = {"texture": "scale_texture", "shape": "scale_shape"}
 LEVEL_DEPTH = np.array([4.0, 3.0, 2.0, 1.0])  # LEVEL_NAMES' order: approximation, L3, L2, L1 (1 = finest)
@@ -259,7 +259,8 @@ def detail_shift(group: dict) -> float:
 
 
 def corruption_effects(runs: list[list[dict]]) -> list[dict]:
-    """Per corruption setting, per seed: flipped vs unflipped mean-level shift and the difference."""
+    """Per corruption setting, one value per seed (seeds with both groups): the approximation's share shift of the
+    flipped and unflipped scenes and their difference, the detail-level shifts, and the clean profiles."""
     effects = []
     for position in range(len(runs[0])):
         per_seed = [run[position] for run in runs]
@@ -268,7 +269,8 @@ def corruption_effects(runs: list[list[dict]]) -> list[dict]:
         # The approximation's share: what a move of importance "from fine to coarse" raises.
         flipped = [r["flipped"]["shift"][0] for r in usable]
         unflipped = [r["unflipped"]["shift"][0] for r in usable]
-        effects.append({"setting": f"{first['model']}: {first['corruption']} {first['severity']}, class {first['label']}",
+        setting = f"{first['model']}: {first['corruption']} {first['severity']}, class {first['label']}"
+        effects.append({"setting": setting,
                         "flip_rate": [r["flip_rate"] for r in per_seed], "seeds": len(usable),
                         "n": (sum(r["flipped"]["n"] for r in usable), sum(r["unflipped"]["n"] for r in usable)),
                         "shift_flipped": [r["flipped"]["shift"] for r in usable],
@@ -276,7 +278,7 @@ def corruption_effects(runs: list[list[dict]]) -> list[dict]:
                         "clean_flipped": [r["flipped"]["clean_shares"] for r in usable],
                         "clean_unflipped": [r["unflipped"]["clean_shares"] for r in usable],
                         "approximation_shift_flipped": flipped, "approximation_shift_unflipped": unflipped,
-                        "difference": [f - u for f, u in zip(flipped, unflipped)],
+                        "approximation_difference": [f - u for f, u in zip(flipped, unflipped)],
                         "detail_shift_flipped": [detail_shift(r["flipped"]) for r in usable],
                         "detail_shift_unflipped": [detail_shift(r["unflipped"]) for r in usable],
                         "clean_approximation_difference": [
@@ -292,15 +294,17 @@ def zoom_detail_shift(group: list[dict]) -> list[float]:
 def report(corruption_runs: list[list[dict]], zoom_runs: list[list[dict]]) -> dict:
     levels = " / ".join(LEVEL_NAMES)
     effects = corruption_effects(corruption_runs)
-    print(f"\n### 1. Corruption: level-share shift (corrupted - clean), {levels}; Δ approx = the approximation's share\n")
+    print(f"\n### 1. Corruption: level-share shift (corrupted - clean), {levels}; "
+          "Δ approx = the approximation's share\n")
     print("| setting | flip rate | flipped / unflipped | shift, flipped | shift, unflipped | Δ approx, flipped "
           "| Δ approx, unflipped | flipped - unflipped | Δ detail level, flipped | Δ detail level, unflipped "
           "| clean approx share, flipped - unflipped |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for e in effects:
-        print(f"| {e['setting']} | {fmt(e['flip_rate'])} | {e['n'][0]} / {e['n'][1]} | {fmt_shares(e['shift_flipped'])} "
-              f"| {fmt_shares(e['shift_unflipped'])} | {fmt(e['approximation_shift_flipped'])} "
-              f"| {fmt(e['approximation_shift_unflipped'])} | {fmt(e['difference'])} "
+        print(f"| {e['setting']} | {fmt(e['flip_rate'])} | {e['n'][0]} / {e['n'][1]} "
+              f"| {fmt_shares(e['shift_flipped'])} | {fmt_shares(e['shift_unflipped'])} "
+              f"| {fmt(e['approximation_shift_flipped'])} | {fmt(e['approximation_shift_unflipped'])} "
+              f"| {fmt(e['approximation_difference'])} "
               f"| {fmt(e['detail_shift_flipped'])} | {fmt(e['detail_shift_unflipped'])} "
               f"| {fmt(e['clean_approximation_difference'])} |")
     print(f"\nClean level shares ({levels}), flipped vs unflipped:\n")

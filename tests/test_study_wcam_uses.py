@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from across_seeds import lower_bound
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +39,7 @@ def test_blur_moves_flipped_scenes_importance_to_the_approximation_more(study):
     blur = effects[0]
     assert blur["setting"] == "texture: gaussian_blur 1, class 1" and blur["seeds"] == 3
     assert lower_bound(blur["approximation_shift_flipped"]) > 0  # blur: importance moves to coarse scales
-    assert lower_bound(blur["difference"]) > 0  # ... more where the prediction fails
+    assert lower_bound(blur["approximation_difference"]) > 0  # ... more where the prediction fails
 
 
 def test_noise_moves_flipped_scenes_importance_to_the_finest_level_more(study):
