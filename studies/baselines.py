@@ -37,15 +37,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.consistency_crn import whole_cap  # noqa: E402  (fixed sample counts: CRN holds for the whole run)
-from service.explainers.baselines import Baseline, BaselineKind  # noqa: E402
-from service.jobs.consistency import ConsistencyJob, Setting, baseline_label, run_consistency  # noqa: E402
-from service.jobs.evaluate import MetricRequest  # noqa: E402
-from service.metrics import agreement, get_metric  # noqa: E402
-from service.runtime import images  # noqa: E402
-from service.runtime.repository import ModelRepository  # noqa: E402
-from service.runtime.scores import ScoreSpace  # noqa: E402
-from service.jobs.streams import Streams  # noqa: E402
+# whole_cap: fixed sample counts (target_reliability 0), so CRN holds for the whole run, not a shared prefix
+from bench.consistency_crn import whole_cap
+from service.explainers.baselines import Baseline, BaselineKind
+from service.jobs.consistency import ConsistencyJob, Setting, baseline_label, run_consistency
+from service.jobs.evaluate import MetricRequest
+from service.jobs.streams import Streams
+from service.metrics import agreement, get_metric
+from service.runtime import images
+from service.runtime.repository import ModelRepository
+from service.runtime.scores import ScoreSpace
 
 MODELS = ("shapes", "digits", "scale_texture", "scale_shape")
 BASELINES = (Baseline(BaselineKind.BLACK), Baseline(BaselineKind.DATASET_MEAN), Baseline(BaselineKind.BLUR),
@@ -238,14 +239,14 @@ def tables(result: dict) -> str:
     models = list(dict.fromkeys(r["model"] for r in records))
     methods = list(result["methods"])
     lines = ["### (a) Map agreement across baselines (one seed, CRN) vs across seeds (one baseline)", "",
-             "Mean ± SE over images (each image averaged over seeds and the 10 baseline pairs / seed pairs). "
+             ("Mean ± SE over images (each image averaged over seeds and the 10 baseline pairs / seed pairs). "
              "Effect = seed-to-seed Spearman − across-baseline Spearman (> 0: the baseline moves the map more than "
-             "reseeding).", "",
-             "Effect (independent) = seed-to-seed Spearman − Spearman across baselines *and* seeds (no shared "
-             "noise: 0 in expectation when the baseline has no effect).", "",
-             "| model | method | Spearman across baselines (CRN) | Spearman seed-to-seed | reliability (Precision) | "
+             "reseeding)."), "",
+             ("Effect (independent) = seed-to-seed Spearman − Spearman across baselines *and* seeds (no shared "
+             "noise: 0 in expectation when the baseline has no effect)."), "",
+             ("| model | method | Spearman across baselines (CRN) | Spearman seed-to-seed | reliability (Precision) | "
              "effect (CRN) | Spearman across baselines and seeds | effect (independent) | SSIM across baselines | "
-             "SSIM seed-to-seed | images |",
+             "SSIM seed-to-seed | images |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for model in models + ["all"]:
         rows = [r for r in records if model in ("all", r["model"])]
@@ -266,8 +267,8 @@ def tables(result: dict) -> str:
     for method in methods:
         lines.append(f"| {method} | " + " | ".join(
             fmt(*mean_se([r["maps"][method]["per_pair_spearman"][p] for r in records])[:2]) for p in pairs) + " |")
-    lines += ["", "### (b) Ranking of the methods (default baseline) by the metric, across metric baselines vs "
-              "across seeds", "",
+    lines += ["", ("### (b) Ranking of the methods (default baseline) by the metric, across metric baselines vs "
+              "across seeds"), "",
               "Kendall tau, mean ± SE over images. Effect = seed-to-seed tau − across-metric-baseline tau.", "",
               "| model | metric | tau across metric baselines | tau seed-to-seed | effect | images |",
               "|---|---|---|---|---|---|"]
@@ -279,11 +280,11 @@ def tables(result: dict) -> str:
                          f"{fmt(*mean_se([x['seed_tau'] for x in k])[:2])} | "
                          f"{fmt(*mean_se([x['seed_tau'] - x['across_tau'] for x in k])[:2])} | {len(k)} |")
     lines += ["", "### (c) Neutrality of the baselines (the service's baseline report)", "",
-              "p(class | pure baseline) vs the clean image's and chance 1/C; the fraction of images whose pure "
+              ("p(class | pure baseline) vs the clean image's and chance 1/C; the fraction of images whose pure "
               "baseline is still predicted as the image's class; total-variation distance of the baseline's "
-              "prediction from uniform (0 = neutral); logit drop clean − baseline. Mean ± SE over images.", "",
-              "| model | baseline | p(class) baseline | p(class) clean | chance | kept class | TV from uniform | "
-              "logit drop |", "|---|---|---|---|---|---|---|---|"]
+              "prediction from uniform (0 = neutral); logit drop clean − baseline. Mean ± SE over images."), "",
+              ("| model | baseline | p(class) baseline | p(class) clean | chance | kept class | TV from uniform | "
+              "logit drop |"), "|---|---|---|---|---|---|---|---|"]
     for model in models:
         rows = [r for r in records if r["model"] == model]
         for label in result["baselines"]:

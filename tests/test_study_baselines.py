@@ -30,8 +30,9 @@ def test_baselines_move_maps_beyond_seed_noise():
         # Per image: seed-to-seed Spearman at one baseline minus across-baseline Spearman at one seed (CRN).
         effects = [r["maps"][method]["seed_spearman"] - r["maps"][method]["across_spearman"]
                    for r in result["records"]]
-        # Measured on shapes samples 0-7, seeds 0-2: effect 0.317 mean, 0.082 sd over the 8 images (0.168 to 0.402;
-        # seed-to-seed 0.98-0.99, across baselines 0.59-0.83); samples 0-2 gave 0.332, 0.377, 0.211 at seeds 0-1: mean - 2 SE 0.21.
+        # Measured on shapes samples 0-7, seeds 0-2: effect 0.317 mean, 0.082 sd over the 8 images (0.168 to
+        # 0.402; seed-to-seed 0.98-0.99, across baselines 0.59-0.83). Samples 0-2 at seeds 0-1 gave 0.332, 0.377,
+        # 0.211: mean - 2 SE = 0.21.
         assert lower_bound(effects) > 0, (method, effects)
 
 
