@@ -19,7 +19,7 @@ from tests.across_seeds import lower_bound
 # Reduced: occlusion with an 8-px stride (64 passes) and Sobol' with 16 designs on 6 x 6 cells (608 passes), 3
 # shapes samples x 2 seeds, deletion with 4 steps. Occlusion is deterministic: its seed-to-seed noise is that of the
 # uniform-noise baseline's redraw alone (Spearman ~0.99). (Sobol' on a 4 x 4 grid shows no effect beyond noise:
-# 0.014 +- 0.056 sd over 8 images at one seed, not asserted.)
+# CRN effect 0.014 mean, 0.055 sd over 8 images at seeds 0-2, not asserted.)
 METHODS = {"occlusion": {"window": (8, 8), "stride": (8, 8)}, "sobol": {"num_designs": 16, "grid_size": 6}}
 
 
