@@ -232,11 +232,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 scenes, occlusion window 16 stride 8")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--scenes", type=int, help="override the mode's number of scenes")
     parser.add_argument("--jobs", type=int, default=1, help="models measured at once, one process each")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     started = time.perf_counter()
-    result = study(settings["scenes"], settings["occlusion"], jobs=args.jobs)
+    result = study(args.scenes or settings["scenes"], settings["occlusion"], jobs=args.jobs)
     result["seconds"] = time.perf_counter() - started
     print(table(result))
     for name, values in result["runs"].items():
