@@ -40,13 +40,13 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "models")]
 
-from scenes import make_dataset  # noqa: E402
+from scenes import make_dataset
 
-from service.explainers import get_method  # noqa: E402
-from service.jobs.explain import ExplainJob, Targets, run_explain  # noqa: E402
-from service.jobs.measure import MeasureJob, run_measure  # noqa: E402
-from service.metrics.localisation import relevance_mass  # noqa: E402
-from service.runtime.loader import load_model  # noqa: E402
+from service.explainers import get_method
+from service.jobs.explain import ExplainJob, Targets, run_explain
+from service.jobs.measure import MeasureJob, run_measure
+from service.metrics.localisation import relevance_mass
+from service.runtime.loader import load_model
 
 PLAIN = ("shapes", "shapes_run1", "shapes_run2", "shapes_run3", "shapes_run4")
 GUIDED = tuple(f"shapes_guided_run{k}" for k in range(1, 6))  # run k pairs with PLAIN[k - 1] (same seed)
@@ -200,7 +200,7 @@ def study(scene_count: int, occlusion: dict, plain_names=PLAIN, guided_names=GUI
     n_plain = len(plain_names)
     members = np.arange(len(models)) >= n_plain
     comparisons = {}
-    for measure in PREDICTED:
+    for measure, sign in PREDICTED.items():
         if measure == "stability_ssim":
             plain, guided = within_family(matrix, ~members), within_family(matrix, members)
             row = {"plain_mean": float(plain.mean()), "plain_sd": float(plain.std(ddof=1)),
@@ -210,17 +210,17 @@ def study(scene_count: int, occlusion: dict, plain_names=PLAIN, guided_names=GUI
         else:
             row = compare(np.array([runs[n][measure] for n in plain_names]),
                           np.array([runs[n][measure] for n in guided_names]))
-        comparisons[measure] = {**row, "predicted_sign": PREDICTED[measure]}
+        comparisons[measure] = {**row, "predicted_sign": sign}
     return {"scenes": scene_count, "scene_seed": SCENE_SEED, "method": "occlusion", "occlusion": occlusion,
             "runs": runs, "pair_ssim": matrix.tolist(), "models": list(models), "comparisons": comparisons}
 
 
 def table(result: dict) -> str:
-    lines = ["| measure | plain (mean ± sd) | guided (mean ± sd) | guided − plain | paired SE | Welch p | "
-             "perm. p | predicted |",
+    lines = [("| measure | plain (mean ± sd) | guided (mean ± sd) | guided − plain | paired SE | Welch p | "
+              "perm. p | predicted |"),
              "|---|---|---|---|---|---|---|---|"]
     for measure, row in result["comparisons"].items():
-        fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
+        fmt = lambda v: "–" if v is None else f"{v:.3g}"
         sign = {1: "guided higher", -1: "guided lower", 0: "no direction"}[row["predicted_sign"]]
         lines.append(f"| {measure} | {row['plain_mean']:.3f} ± {row['plain_sd']:.3f} | {row['guided_mean']:.3f} ± "
                      f"{row['guided_sd']:.3f} | {row['difference']:+.3f} | {fmt(row['paired_difference_se'])} | "

@@ -20,10 +20,10 @@ from across_seeds import lower_bound, upper_bound
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "studies"))
 
-import cyborg  # noqa: E402
+import cyborg
 
-from service.measures.entropy import spatial_entropy  # noqa: E402
-from service.metrics.localisation import relevance_mass  # noqa: E402
+from service.measures.entropy import spatial_entropy
+from service.metrics.localisation import relevance_mass
 
 SCENES = 6
 OCCLUSION = {"window": (16, 16), "stride": (8, 8)}
