@@ -92,16 +92,21 @@ def train(
     epochs: int,
     lr: float,
     batch_size: int = 64,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> float:
     """Train with AdamW and a one-cycle schedule; returns the wall time in seconds.
 
-    ``epoch_data(epoch)`` returns that epoch's (inputs, labels), so a script
-    can vary the data per epoch (make_shapes.py turns or flips its scenes).
+    ``epoch_data(epoch)`` returns that epoch's (inputs, labels, *extras), so a
+    script can vary the data per epoch (make_shapes.py turns or flips its scenes).
+    ``loss_fn(model, inputs, labels, *extras)`` is the batch loss, cross-entropy
+    when None; it must not draw random numbers, so that two losses trained from
+    one seed see the same initial weights and the same batch order.
     Training runs channels-last: on CPU that makes the convolutions two to
     three times faster; the model is handed back in the default layout.
     """
     start = time.perf_counter()
-    x, y = epoch_data(0)
+    x, y, *extras = epoch_data(0)
+    loss_fn = loss_fn or (lambda net, inputs, labels: nn.functional.cross_entropy(net(inputs), labels))
     steps_per_epoch = -(-len(y) // batch_size)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -110,15 +115,14 @@ def train(
     model.to(memory_format=torch.channels_last)
     for epoch in range(epochs):
         if epoch > 0:
-            x, y = epoch_data(epoch)
+            x, y, *extras = epoch_data(epoch)
         model.train()
         order = torch.randperm(len(y))
         total_loss = 0.0
         for i in range(0, len(y), batch_size):
             idx = order[i : i + batch_size]
-            loss = nn.functional.cross_entropy(
-                model(x[idx].contiguous(memory_format=torch.channels_last)), y[idx]
-            )
+            loss = loss_fn(model, x[idx].contiguous(memory_format=torch.channels_last), y[idx],
+                           *(extra[idx] for extra in extras))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
