@@ -153,9 +153,9 @@ def main() -> None:
         for name in args.models:
             model = load(name, Path(folder))
             rows += run_model(name, model, images_for(name, model, count), metrics, args.seed, args.splits)
+            if args.out:  # after every model: a long run interrupted keeps what it measured
+                args.out.write_text(json.dumps(rows, indent=2))
     print(table(rows))
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
