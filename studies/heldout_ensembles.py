@@ -143,11 +143,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="images per model (default 24, 12 with --quick)")
     parser.add_argument("--splits", type=int, default=SPLITS)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--metrics", nargs="+", choices=("deletion", "insertion"),
+                        help="default deletion and insertion (deletion only with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     count = args.images or (12 if args.quick else 24)
-    metrics = ("deletion",) if args.quick else ("deletion", "insertion")
+    metrics = tuple(args.metrics or (("deletion",) if args.quick else ("deletion", "insertion")))
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
