@@ -50,6 +50,7 @@ def test_one_explicit_side_makes_the_other_the_rest():
 
 @pytest.mark.parametrize("spec, images, field", [
     (SplitSpec(validation_fraction=1.0), 4, "validation_fraction"),
+    (SplitSpec(validation_fraction=0.0), 4, "validation_fraction"),
     (SplitSpec(validation_fraction=-0.5), 4, "validation_fraction"),
     (SplitSpec(validation_fraction=float("nan")), 4, "validation_fraction"),
     (SplitSpec(validation_fraction=0.5), 1, "validation_fraction"),  # no image on one side

@@ -335,7 +335,7 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budg
         metric_score_space=metric_score_space(request.metric_score_space),
         batch_size=request.batch_size or None,
         split=SplitSpec(
-            validation_fraction=request.validation_fraction if request.HasField("validation_fraction") else 0.0,
+            validation_fraction=request.validation_fraction if request.HasField("validation_fraction") else None,
             selection=tuple(request.selection), held_out=tuple(request.held_out), num_splits=request.num_splits,
             seed=request.split_seed if request.HasField("split_seed") else None),
     )

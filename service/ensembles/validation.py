@@ -27,7 +27,7 @@ MAX_SPLITS = 1000  # each split is a table of (combinations x 2) numbers in the 
 class SplitSpec:
     """How the images are split; no fraction and no indices: no split (in-sample only)."""
 
-    validation_fraction: float = 0.0  # the share of images held out by each random split, in (0, 1)
+    validation_fraction: float | None = None  # the share of images held out by each random split, in (0, 1)
     selection: tuple[int, ...] = ()  # or explicit images (one split): given one side, the other is the rest
     held_out: tuple[int, ...] = ()
     num_splits: int = 0  # random splits with validation_fraction; 0: DEFAULT_SPLITS
@@ -35,7 +35,7 @@ class SplitSpec:
 
     @property
     def enabled(self) -> bool:
-        return self.validation_fraction != 0 or bool(self.selection) or bool(self.held_out)
+        return self.validation_fraction is not None or bool(self.selection) or bool(self.held_out)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def check_split(spec: SplitSpec, images: int) -> None:
             raise InvalidArgument("num_splits goes with validation_fraction", field="num_splits")
         return
     explicit = bool(spec.selection) or bool(spec.held_out)
-    if explicit and spec.validation_fraction != 0:
+    if explicit and spec.validation_fraction is not None:
         raise InvalidArgument("give validation_fraction (random splits) or selection/held_out (one split), not both",
                               field="validation_fraction")
     if explicit:
