@@ -91,3 +91,38 @@ def test_one_method_under_two_settings_makes_two_members(client):
     assert result.members == ["occlusion #1", "occlusion #2"]
     scores = from_tensor(result.member_scores)[0]
     assert scores[0] != scores[1]  # different windows, different maps
+
+
+def test_a_validation_split_reuses_the_scores_and_reports_each_split(client):
+    samples = [s["path"] for s in load_samples("shapes")[:4]]
+    request = dict(methods=[("occlusion", {"window": 8, "stride": 4}), ("occlusion", {"window": 16, "stride": 8})],
+                   search=True, kappas=[1.0], seed=0, metric=("deletion", {"steps": 8}))
+    result = client.aggregate("shapes", samples, validation_fraction=0.5, num_splits=3, split_seed=7, **request)
+    assert len(result.splits) == 3 and result.held_out_gain.splits == 3 and result.split_seed == 7
+    members = from_tensor(result.member_scores)  # (images, members)
+    for split in result.splits:
+        assert len(split.held_out) == 2 and sorted([*split.selection, *split.held_out]) == [0, 1, 2, 3]
+        np.testing.assert_allclose(split.member_held_out_scores, members[list(split.held_out)].mean(axis=0))
+        np.testing.assert_allclose(split.member_selection_scores, members[list(split.selection)].mean(axis=0))
+        # Two images a side: the sides' means make up the table's.
+        np.testing.assert_allclose((np.array(split.selection_scores) + split.held_out_scores) / 2,
+                                   [row.score for row in result.table], rtol=1e-9)
+    gains = [split.held_out_gain for split in result.splits]
+    assert result.held_out_gain.mean == pytest.approx(np.mean(gains))
+    assert result.held_out_gain.sd == pytest.approx(np.std(gains, ddof=1))
+    # Splitting costs no forward pass and changes no score.
+    plain = client.aggregate("shapes", samples, **request)
+    assert plain.forward_passes == result.forward_passes and not plain.splits
+    assert [row.score for row in plain.table] == pytest.approx([row.score for row in result.table])
+
+
+def test_bad_splits_are_refused_with_the_field(client):
+    paths = [s["path"] for s in load_samples("shapes")[:2]]
+    methods = {"occlusion": {"window": 16, "stride": 16}}
+    assert_status(lambda: client.aggregate("shapes", paths, methods=methods, validation_fraction=1.5),
+                  grpc.StatusCode.INVALID_ARGUMENT, "validation_fraction")
+    assert_status(lambda: client.aggregate("shapes", paths[:1], methods=methods, held_out=[0]),
+                  grpc.StatusCode.INVALID_ARGUMENT, "held_out")
+    assert_status(lambda: client.aggregate("shapes", paths, methods=methods, held_out=[2]),
+                  grpc.StatusCode.INVALID_ARGUMENT, "held_out")
+    still_serving(client)

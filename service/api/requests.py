@@ -26,6 +26,7 @@ from service.explainers import get_method
 from service.explainers.base import Method
 from service.explainers.baselines import Baseline, BaselineKind
 from service.ensembles.aggregate import REFERENCE_QUANTILE
+from service.ensembles.validation import SplitSpec
 from service.jobs.aggregate import KAPPAS, AggregateJob
 from service.jobs.audit import AuditJob
 from service.jobs.consistency import DEFAULT_METRIC_BASELINES, ConsistencyJob, Setting, baseline_label
@@ -333,6 +334,10 @@ def aggregate_job(request: ex.AggregateRequest, model: LoadedModel, budget: Budg
         score_space=score_space(request.score_space),
         metric_score_space=metric_score_space(request.metric_score_space),
         batch_size=request.batch_size or None,
+        split=SplitSpec(
+            validation_fraction=request.validation_fraction if request.HasField("validation_fraction") else None,
+            selection=tuple(request.selection), held_out=tuple(request.held_out), num_splits=request.num_splits,
+            seed=request.split_seed if request.HasField("split_seed") else None),
     )
 
 

@@ -17,6 +17,7 @@ from service.api.enums import (AGGREGATORS, CHANNEL_ORDERS, CORRUPTIONS, LAYOUTS
                                OUTPUT_KINDS, PIXEL_RANGES, RESIZE_POLICIES, SCORE_SPACES, STOP_REASONS)
 from service.audit.run import AuditOutcome
 from service.explainers.precision import Precision
+from service.ensembles.validation import SplitScore, Spread
 from service.jobs.aggregate import AggregateResult, Combination
 from service.jobs.measure import MeasureResult
 from service.jobs.consistency import ConsistencyResult
@@ -245,7 +246,26 @@ def aggregate_result(model: LoadedModel, result: AggregateResult, timings: ex.Ti
         score_space=SCORE_SPACES[result.score_space], metric_score_space=SCORE_SPACES[result.metric_score_space],
         member_precision=[precision_numbers(known, target=target) for row in result.member_precision
                           for known, target in zip(row, result.member_target_reliability)],
+        splits=[aggregate_split(split) for split in result.splits],
+        held_out_gain=gain_spread(result.held_out_gain), selection_gain=gain_spread(result.selection_gain),
+        split_seed=result.split_seed or 0,
     )
+
+
+def aggregate_split(split: SplitScore) -> ex.AggregateSplit:
+    return ex.AggregateSplit(
+        selection=split.selection.tolist(), held_out=split.held_out.tolist(),
+        selection_scores=split.selection_scores.tolist(), held_out_scores=split.held_out_scores.tolist(),
+        member_selection_scores=split.member_selection_scores.tolist(),
+        member_held_out_scores=split.member_held_out_scores.tolist(), chosen=split.chosen,
+        best_member=split.best_member, selection_gain=split.selection_gain, held_out_gain=split.held_out_gain)
+
+
+def gain_spread(gain: Spread | None) -> ex.GainSpread | None:
+    if gain is None:
+        return None
+    return ex.GainSpread(mean=gain.mean, sd=gain.sd, standard_error=gain.standard_error, min=gain.minimum,
+                         max=gain.maximum, splits=gain.count)
 
 
 def _series(name: str, values, stats: dict) -> ex.Series:

@@ -173,6 +173,12 @@ def _parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--absolute", action="store_true", help="take |a| before normalising")
     aggregate.add_argument("--metric", default="deletion")
     aggregate.add_argument("--search", action="store_true", help="score every combination and keep the best")
+    aggregate.add_argument("--validation-fraction", type=float,
+                           help="also choose on some images and score on the others: the share held out per "
+                                "random split, in (0, 1)")
+    aggregate.add_argument("--splits", type=int, default=0, help="random splits with --validation-fraction "
+                                                                 "(default 10)")
+    aggregate.add_argument("--split-seed", type=int)
     aggregate.add_argument("--seed", type=int)
     aggregate.add_argument("--probabilities", action="store_true")
     aggregate.add_argument("--out", type=Path, default=Path("out"))

@@ -71,7 +71,8 @@ def aggregate(args: argparse.Namespace) -> None:
                                   normalisation=args.normalisation, aggregator=args.aggregator, kappa=args.kappa,
                                   absolute=args.absolute, metric=(args.metric, {}), search=args.search,
                                   seed=args.seed, probabilities=args.probabilities, return_members=True,
-                                  on_progress=on_progress)
+                                  validation_fraction=args.validation_fraction, num_splits=args.splits,
+                                  split_seed=args.split_seed, on_progress=on_progress)
     args.out.mkdir(parents=True, exist_ok=True)
     members = from_tensor(result.member_maps)
     member_scores = from_tensor(result.member_scores)
@@ -96,6 +97,10 @@ def aggregate(args: argparse.Namespace) -> None:
         entries = result.member_precision[column::len(result.members)]  # row-major [images, members]
         reliability = reliability_line([p.reliability for p in entries if p.max_samples])
         print(f"  {member:16s} {score:.4f}" + (f"  {reliability}" if reliability else ""))
-    print(f"  aggregate        {chosen.score:.4f}  ({label}; gain over the best member {result.gain:+.4f})")
+    print(f"  aggregate        {chosen.score:.4f}  ({label}; in-sample gain over the best member {result.gain:+.4f})")
+    if result.splits:  # chosen on selection images, scored on held-out ones
+        held, inside = result.held_out_gain, result.selection_gain
+        print(f"  held out over {held.splits} splits: gain {held.mean:+.4f} (sd {held.sd:.4f}); on the selection "
+              f"images {inside.mean:+.4f} (sd {inside.sd:.4f})")
     if args.search:
         print(f"{len(result.table)} combinations scored; table in {args.out / 'aggregate.json'}")

@@ -10,6 +10,11 @@ out instead of adding twice, and the images' errors are independent, so the mean
 sampler's noise rather than repeating one draw on every image. With
 ``search``, every normalisation x aggregator x kappa (kappa only where it counts: ucb, lcb) is scored, the
 best on average over the images is chosen, and the whole table is returned.
+
+That choice and its ``gain`` are in-sample: chosen and scored on the same images, so the gain includes the
+luck of picking the best of many combinations. With a ``split`` (``service.ensembles.validation``), the
+combination and the best single member are also chosen on selection images and scored on held-out ones, over
+repeated random splits; the maps and every per-image score are computed once and only split afterwards.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from service.ensembles.aggregate import AGGREGATORS, REFERENCE_QUANTILE, aggregate
 from service.ensembles.normalise import NORMALISATIONS, normalise
+from service.ensembles.validation import SplitScore, SplitSpec, Spread, check_split, draw_splits, score_split, spread
 from service.budget import Budget
 from service.errors import InvalidArgument
 from service.explainers import footprint
@@ -67,6 +73,7 @@ class AggregateJob:
     score_space: ScoreSpace = EXPLANATION_SPACE  # the member methods'
     batch_size: int | None = None
     metric_score_space: ScoreSpace = METRIC_SPACE  # the metric's, on members and aggregates
+    split: SplitSpec = SplitSpec()  # held-out validation; none by default (in-sample only, as before)
 
 
 @dataclass
@@ -91,6 +98,11 @@ class AggregateResult:
     # Per image and member, the member map's precision; None for a given map or a deterministic method.
     member_precision: list[list[Precision | None]] = field(default_factory=list)
     member_target_reliability: list[float] = field(default_factory=list)  # per member, resolved; 0 for a map
+    # With a split: per split, the choice on the selection images scored on both sides; the gains over splits.
+    splits: list[SplitScore] = field(default_factory=list)
+    held_out_gain: Spread | None = None
+    selection_gain: Spread | None = None
+    split_seed: int | None = None
 
 
 def target_reliability(params: Any) -> float:
@@ -143,6 +155,7 @@ def check(job: AggregateJob, classes: int) -> None:
     for method, params in job.methods:
         method.check(params, image_shape)
     job.metric.check(image_shape, None)
+    check_split(job.split, len(job.images))
 
 
 def check_budget(job: AggregateJob, model: LoadedModel, rows: int, budget: Budget) -> None:
@@ -236,6 +249,10 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
     best = int(np.argmax(sign * means))
     table = [Combination(row.normalisation, row.aggregator, row.kappa, float(mean)) for row, mean in zip(rows, means)]
     best_member = float(np.max(sign * member_scores.mean(axis=0)))
+    split_seed = (job.split.seed if job.split.seed is not None else seed) if job.split.enabled else None
+    splits = [score_split(member_scores, row_scores, job.metric.metric.higher_is_better, selection, held_out)
+              for selection, held_out in draw_splits(job.split, len(job.images), split_seed)] \
+        if job.split.enabled else []
     return AggregateResult(
         class_indices=class_indices, member_labels=labels, member_scores=member_scores, chosen=table[best],
         table=table, aggregates=np.stack([maps[best] for maps in row_maps]).astype(np.float32),
@@ -244,4 +261,7 @@ def run_aggregate(model: LoadedModel, job: AggregateJob, control: JobControl | N
         forward_passes=passes, model_ms=model_ms, total_ms=(time.perf_counter() - started) * 1000.0,
         member_maps=np.stack(member_maps).astype(np.float32), score_space=job.score_space,
         metric_score_space=job.metric_score_space, member_precision=member_precision,
-        member_target_reliability=[0.0] * len(job.maps) + [target_reliability(p) for _, p in job.methods])
+        member_target_reliability=[0.0] * len(job.maps) + [target_reliability(p) for _, p in job.methods],
+        splits=splits, split_seed=split_seed,
+        held_out_gain=spread([s.held_out_gain for s in splits]) if splits else None,
+        selection_gain=spread([s.selection_gain for s in splits]) if splits else None)

@@ -262,12 +262,16 @@ class OnnxplainClient:
                   search: bool = False, kappas: Sequence[float] = (), class_index: int | None = None,
                   seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
                   return_members: bool = False, batch_size: int = 0, score_space: str | None = None,
-                  metric_score_space: str | None = None, timeout: float | None = None,
+                  metric_score_space: str | None = None, validation_fraction: float | None = None,
+                  selection: Sequence[int] = (), held_out: Sequence[int] = (), num_splits: int = 0,
+                  split_seed: int | None = None, timeout: float | None = None,
                   on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AggregateResult:
         """Combine explanations of ``images``: ``methods`` by name with their parameters (run first; a list of
         (name, params) pairs holds one method under several settings) and/or your
         ``maps`` (one image), normalised and aggregated (names as in ListMethods: "max_abs", "ucb", ...), every
-        member and the aggregate scored by ``metric``; ``search`` tries every combination and keeps the best."""
+        member and the aggregate scored by ``metric``; ``search`` tries every combination and keeps the best.
+        ``gain`` is in-sample; ``validation_fraction`` (``num_splits`` random splits) or ``selection``/``held_out``
+        image indices choose on some images and score on the others (``splits``, ``held_out_gain``)."""
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
         request = ex.AggregateRequest(
             model_name=model, images=[image_message(i) for i in batch],
@@ -284,6 +288,13 @@ class OnnxplainClient:
             request.kappa = kappa
         if class_index is not None:
             request.class_index = class_index
+        request.selection.extend(selection)
+        request.held_out.extend(held_out)
+        request.num_splits = num_splits
+        if validation_fraction is not None:
+            request.validation_fraction = validation_fraction
+        if split_seed is not None:
+            request.split_seed = split_seed
         return self._last(self.explainer.Aggregate(request, timeout=timeout, metadata=self._metadata), on_progress)
 
     def measure(self, model: str, images: ImageLike | Sequence[ImageLike], method: str = "occlusion",

@@ -697,7 +697,7 @@ class AnalyzeScalesResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[AnalyzeScalesResult, _Mapping]] = ...) -> None: ...
 
 class AggregateRequest(_message.Message):
-    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members", "metric_score_space")
+    __slots__ = ("model_name", "images", "class_index", "maps", "methods", "normalisation", "absolute", "aggregator", "kappa", "reference_quantile", "metric", "search", "kappas", "baseline", "seed", "score_space", "batch_size", "return_members", "metric_score_space", "validation_fraction", "selection", "held_out", "num_splits", "split_seed")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -717,6 +717,11 @@ class AggregateRequest(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     RETURN_MEMBERS_FIELD_NUMBER: _ClassVar[int]
     METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_FIELD_NUMBER: _ClassVar[int]
+    NUM_SPLITS_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_SEED_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     images: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Image]
     class_index: int
@@ -736,7 +741,52 @@ class AggregateRequest(_message.Message):
     batch_size: int
     return_members: bool
     metric_score_space: ScoreSpace
-    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ...) -> None: ...
+    validation_fraction: float
+    selection: _containers.RepeatedScalarFieldContainer[int]
+    held_out: _containers.RepeatedScalarFieldContainer[int]
+    num_splits: int
+    split_seed: int
+    def __init__(self, model_name: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_tensor_pb2.Image, _Mapping]]] = ..., class_index: _Optional[int] = ..., maps: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[_methods_pb2.MethodSpec, _Mapping]]] = ..., normalisation: _Optional[_Union[Normalisation, str]] = ..., absolute: _Optional[bool] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., reference_quantile: _Optional[float] = ..., metric: _Optional[_Union[_metrics_pb2.MetricSpec, _Mapping]] = ..., search: _Optional[bool] = ..., kappas: _Optional[_Iterable[float]] = ..., baseline: _Optional[_Union[_methods_pb2.Baseline, _Mapping]] = ..., seed: _Optional[int] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., batch_size: _Optional[int] = ..., return_members: _Optional[bool] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ..., validation_fraction: _Optional[float] = ..., selection: _Optional[_Iterable[int]] = ..., held_out: _Optional[_Iterable[int]] = ..., num_splits: _Optional[int] = ..., split_seed: _Optional[int] = ...) -> None: ...
+
+class AggregateSplit(_message.Message):
+    __slots__ = ("selection", "held_out", "selection_scores", "held_out_scores", "member_selection_scores", "member_held_out_scores", "chosen", "best_member", "selection_gain", "held_out_gain")
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_SCORES_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_SCORES_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_SELECTION_SCORES_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_HELD_OUT_SCORES_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    BEST_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_GAIN_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_GAIN_FIELD_NUMBER: _ClassVar[int]
+    selection: _containers.RepeatedScalarFieldContainer[int]
+    held_out: _containers.RepeatedScalarFieldContainer[int]
+    selection_scores: _containers.RepeatedScalarFieldContainer[float]
+    held_out_scores: _containers.RepeatedScalarFieldContainer[float]
+    member_selection_scores: _containers.RepeatedScalarFieldContainer[float]
+    member_held_out_scores: _containers.RepeatedScalarFieldContainer[float]
+    chosen: int
+    best_member: int
+    selection_gain: float
+    held_out_gain: float
+    def __init__(self, selection: _Optional[_Iterable[int]] = ..., held_out: _Optional[_Iterable[int]] = ..., selection_scores: _Optional[_Iterable[float]] = ..., held_out_scores: _Optional[_Iterable[float]] = ..., member_selection_scores: _Optional[_Iterable[float]] = ..., member_held_out_scores: _Optional[_Iterable[float]] = ..., chosen: _Optional[int] = ..., best_member: _Optional[int] = ..., selection_gain: _Optional[float] = ..., held_out_gain: _Optional[float] = ...) -> None: ...
+
+class GainSpread(_message.Message):
+    __slots__ = ("mean", "sd", "standard_error", "min", "max", "splits")
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    SD_FIELD_NUMBER: _ClassVar[int]
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    SPLITS_FIELD_NUMBER: _ClassVar[int]
+    mean: float
+    sd: float
+    standard_error: float
+    min: float
+    max: float
+    splits: int
+    def __init__(self, mean: _Optional[float] = ..., sd: _Optional[float] = ..., standard_error: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., splits: _Optional[int] = ...) -> None: ...
 
 class Combination(_message.Message):
     __slots__ = ("normalisation", "aggregator", "kappa", "score")
@@ -751,7 +801,7 @@ class Combination(_message.Message):
     def __init__(self, normalisation: _Optional[_Union[Normalisation, str]] = ..., aggregator: _Optional[_Union[Aggregator, str]] = ..., kappa: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
 
 class AggregateResult(_message.Message):
-    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space", "member_precision")
+    __slots__ = ("model_name", "class_indices", "members", "member_scores", "chosen", "table", "aggregates", "aggregate_scores", "gain", "metric", "higher_is_better", "member_maps", "seed", "forward_passes", "timings", "score_space", "metric_score_space", "member_precision", "splits", "held_out_gain", "selection_gain", "split_seed")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     CLASS_INDICES_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
@@ -770,6 +820,10 @@ class AggregateResult(_message.Message):
     SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     METRIC_SCORE_SPACE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    SPLITS_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_GAIN_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_GAIN_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_SEED_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     class_indices: _containers.RepeatedScalarFieldContainer[int]
     members: _containers.RepeatedScalarFieldContainer[str]
@@ -788,7 +842,11 @@ class AggregateResult(_message.Message):
     score_space: ScoreSpace
     metric_score_space: ScoreSpace
     member_precision: _containers.RepeatedCompositeFieldContainer[Precision]
-    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ..., member_precision: _Optional[_Iterable[_Union[Precision, _Mapping]]] = ...) -> None: ...
+    splits: _containers.RepeatedCompositeFieldContainer[AggregateSplit]
+    held_out_gain: GainSpread
+    selection_gain: GainSpread
+    split_seed: int
+    def __init__(self, model_name: _Optional[str] = ..., class_indices: _Optional[_Iterable[int]] = ..., members: _Optional[_Iterable[str]] = ..., member_scores: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., chosen: _Optional[_Union[Combination, _Mapping]] = ..., table: _Optional[_Iterable[_Union[Combination, _Mapping]]] = ..., aggregates: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., aggregate_scores: _Optional[_Iterable[float]] = ..., gain: _Optional[float] = ..., metric: _Optional[str] = ..., higher_is_better: _Optional[bool] = ..., member_maps: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., seed: _Optional[int] = ..., forward_passes: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., score_space: _Optional[_Union[ScoreSpace, str]] = ..., metric_score_space: _Optional[_Union[ScoreSpace, str]] = ..., member_precision: _Optional[_Iterable[_Union[Precision, _Mapping]]] = ..., splits: _Optional[_Iterable[_Union[AggregateSplit, _Mapping]]] = ..., held_out_gain: _Optional[_Union[GainSpread, _Mapping]] = ..., selection_gain: _Optional[_Union[GainSpread, _Mapping]] = ..., split_seed: _Optional[int] = ...) -> None: ...
 
 class AggregateResponse(_message.Message):
     __slots__ = ("progress", "result")
