@@ -17,6 +17,7 @@ import onnx
 from service.budget import DEFAULT_BUDGET, MIB, Budget
 from service.errors import FailedPrecondition, InvalidArgument
 from service.runtime import batch_serving, half_precision, model_file, providers as providers_mod
+from service.runtime.batch_axis import BatchAxis
 from service.runtime.batcher import BatchingSettings, make_batcher
 from service.runtime.model import INPUT_DTYPES, LoadedModel, ModelInfo
 from service.runtime.model_config import ModelConfig, resolve_config
@@ -24,8 +25,8 @@ from service.runtime.preprocessing import Preprocessing, default_preprocessing
 from service.runtime.scores import (DEFAULT_THRESHOLD, activation_matches, logit_source, looks_like,
                                    served_classes)
 from service.runtime.session import SessionRunner, open_session
-from service.runtime.signature import (ACTIVATION_KINDS, GraphSignature, Layout, OutputKind, format_dims, read_signature,
-                                       with_output)
+from service.runtime.signature import (ACTIVATION_KINDS, GraphSignature, Layout, OutputKind, format_dims,
+                                       read_signature, with_output)
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,8 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     if plan.freed is not None:
         session, info = batch_serving.serve_freed(plan, session, info, execution, field, profile)
     if config.precision is half_precision.Precision.FP16:
-        session, info = _serve_fp16(model if plan.freed is None or info.fixed_batch else plan.freed, session, info,
-                                    execution, config.field_of("precision"), profile)
+        served_graph = plan.freed if info.batch_axis is BatchAxis.FREED else model
+        session, info = _serve_fp16(served_graph, session, info, execution, config.field_of("precision"), profile)
     follows_size = (dynamic_height or dynamic_width) and not info.fixed_batch and config.batch_size is None
     loaded = LoadedModel(info, session, model_bytes, budget,
                          min(default_batch_size, budget.batch_size) if follows_size else None)

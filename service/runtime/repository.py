@@ -18,7 +18,7 @@ from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, N
 from service.runtime.batcher import BatchingSettings
 from service.runtime.model import LoadedModel
 from service.runtime.loader import load_model
-from service.runtime.providers import DevicePreference
+from service.runtime.providers import DevicePreference, ExecutionSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 class ModelRepository:
     def __init__(self, models_dir: Path | None, *, default_batch_size: int = 32,
-                 device: DevicePreference = DevicePreference.AUTO, budget: Budget = DEFAULT_BUDGET,
+                 device: DevicePreference | ExecutionSettings = DevicePreference.AUTO, budget: Budget = DEFAULT_BUDGET,
                  batching: BatchingSettings = BatchingSettings()) -> None:
         self.budget = budget
         self.batching = batching
