@@ -27,8 +27,9 @@ On by default (``service.config.Settings.dynamic_batching``), with a 2 ms delay.
 development machine under heavy contention from other work (load average 6 to 10; bench/batching.py,
 bench/README.md): eight concurrent occlusion clients sending 8-image calls to a 224-pixel resnet18 ran at 22.2
 images/s batched against 18.9 unbatched (1.17x; a second run 83.2 against 77.7, 1.07x; 112 pixels: 0.97x), and
-one client alone at 19.1 against 17.8 and 74.7 against 78.0 (the same calls either way: that 4-7% is the noise). No loss on CPU, and on a GPU, where a call of 8 images
-leaves most of the device idle, merging is the point. A lone job never waits, so the delay costs only
+one client alone at 19.1 against 17.8 and 74.7 against 78.0 (the same calls either way: that 4-7% is the
+noise). No loss on CPU, and on a GPU, where a call of 8 images leaves most of the device idle, merging is the
+point. A lone job never waits, so the delay costs only
 when jobs overlap: 2 ms is under 5% of one 8-image resnet18 call on these cores (60 ms and more) and bounds
 the added latency per call; Triton's own default delay is 0.
 """
