@@ -16,8 +16,7 @@ from service import __version__, logs
 from service.cli import audit as audit_command
 from service.cli import basic, behaviour, studies
 from service.cli import explain as explain_command
-from service.cli.common import client_options
-from service.cli.common import enum_choices
+from service.cli.common import CommandError, client_options, enum_choices
 from service.cli.overrides import refusal_line, set_option
 
 
@@ -28,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args) or 0
     except KeyboardInterrupt:
         return 130
+    except CommandError as error:
+        print(error.line(), file=sys.stderr)
+        return 2
     except Exception as error:  # an expected refusal is one line, not a traceback
         line = refusal_line(error)
         if line is None:

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from service.cli.common import connect, parse_params, progress_bar
+from service.cli.common import connect, fail, parse_params, progress_bar
 from service.cli.explain import reliability_line
 
 
@@ -22,7 +22,7 @@ def _others(client, args: argparse.Namespace) -> list[str]:
     for other in args.stability_model:
         path = Path(other).resolve()
         if path.parent != parent:
-            raise SystemExit(f"error: {other} must sit beside {args.model} (one models directory) without --server")
+            fail(f"{other} must sit beside {args.model} (one models directory) without --server", "--stability-model")
         names.append(client.load_model(path.name).name)
     return names
 

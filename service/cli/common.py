@@ -8,9 +8,26 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 from service.config import Settings, bundled_models_dir
+
+
+class CommandError(Exception):
+    """A command line the command cannot run (a missing file, a malformed value): one line, exit status 2,
+    as argparse answers a malformed flag. Refusals of the server keep their gRPC code and exit 1."""
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+    def line(self) -> str:
+        return f"error: {self.option}: {self}" if self.option else f"error: {self}"
+
+
+def fail(message: str, option: str | None = None) -> NoReturn:
+    """Stop the command: ``option`` names the flag or argument to correct, ``message`` says how."""
+    raise CommandError(message, option)
 
 
 def client_options(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +66,7 @@ def connect(args: argparse.Namespace, model: str | None = None) -> Iterator[tupl
     else:  # one model file, loaded by path
         path = Path(model).resolve()
         if not path.exists():
-            raise SystemExit(f"error: {model} is neither a local model file nor (without --server) a model name")
+            fail(f"{model} is neither a local model file nor (without --server) a model name", "MODEL")
         settings = Settings(models_dir=path.parent, preload=False)
     with EmbeddedServer(settings) as address:
         with OnnxplainClient(address) as client:
@@ -83,7 +100,7 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, _, raw = item.partition("=")
         if not raw:
-            raise SystemExit(f"error: --param {item!r}: write NAME=VALUE")
+            fail(f"{item!r}: write NAME=VALUE", "--param")
         params[key] = json_or_text(raw)
     return params
 
