@@ -62,6 +62,8 @@ def test_scraped_counts_equal_the_calls_made_and_the_statistics_rpc():
         for _ in range(2):
             client.predict("shapes", sample["path"])
         explanation = client.explain("shapes", sample["path"], "occlusion", {"window": [16], "stride": [8]}, seed=0)
+        streamed = client.explain("shapes", sample["path"], "occlusion", {"window": [16], "stride": [8]}, seed=0,
+                                  on_progress=lambda progress: None)  # ExplainStream: counted like Explain
         with pytest.raises(grpc.RpcError) as refused:
             client.explain("shapes", sample["path"], "occlusion", {"window": [16], "stride": [0]})
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -75,7 +77,10 @@ def test_scraped_counts_equal_the_calls_made_and_the_statistics_rpc():
     assert handled(samples, EXPLAIN, INVALID) == 1
     assert handled(samples, ("xai.v1.ModelService", "LoadModel"), OK) == 1
     assert sum(v for (name, labels), v in samples.items()
-               if name == "grpc_server_handled_total" and ("grpc_service", "xai.v1.ExplainService") in labels) == 4
+               if name == "grpc_server_handled_total" and ("grpc_service", "xai.v1.ExplainService") in labels) == 5
+    assert samples[("grpc_server_handled_total", frozenset({
+        "grpc_service": "xai.v1.ExplainService", "grpc_method": "ExplainStream", "grpc_type": "server_stream",
+        "grpc_code": OK}.items()))] == 1
     for rpc, count in ((PREDICT, 2), (EXPLAIN, 2)):
         labels = frozenset({"grpc_service": rpc[0], "grpc_method": rpc[1], "grpc_type": "unary"}.items())
         assert samples[("grpc_server_handling_seconds_count", labels)] == count
@@ -83,7 +88,7 @@ def test_scraped_counts_equal_the_calls_made_and_the_statistics_rpc():
     # Forward passes: one per predicted image, and exactly what the explanation reported.
     assert explanation.forward_passes > 2
     assert passes(samples, "shapes", "predict") == 2
-    assert passes(samples, "shapes", "occlusion") == explanation.forward_passes
+    assert passes(samples, "shapes", "occlusion") == explanation.forward_passes + streamed.forward_passes
     assert {labels for (name, labels) in samples if name == "onnxplain_forward_passes_total"} == {
         frozenset({"model": "shapes", "method": "predict"}.items()),
         frozenset({"model": "shapes", "method": "occlusion"}.items())}
@@ -94,12 +99,13 @@ def test_scraped_counts_equal_the_calls_made_and_the_statistics_rpc():
 
     # The statistics RPC counts the same requests and passes.
     assert statistics.name == "shapes"
-    assert (statistics.success.count, statistics.failure.count) == (3, 1)
-    assert statistics.forward_passes == 2 + explanation.forward_passes
+    assert (statistics.success.count, statistics.failure.count) == (4, 1)
+    assert statistics.forward_passes == 2 + explanation.forward_passes + streamed.forward_passes
     methods = {m.method: m for m in statistics.methods}
     assert sorted(methods) == ["occlusion", "predict"]
     assert (methods["predict"].request_count, methods["predict"].forward_passes) == (2, 2)
-    assert (methods["occlusion"].request_count, methods["occlusion"].forward_passes) == (1, explanation.forward_passes)
+    assert (methods["occlusion"].request_count, methods["occlusion"].forward_passes) == (
+        2, explanation.forward_passes + streamed.forward_passes)
     assert statistics.model_ms == pytest.approx(methods["predict"].model_ms + methods["occlusion"].model_ms)
     assert statistics.last_forward_unix_ms > 0
 

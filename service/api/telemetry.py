@@ -137,6 +137,8 @@ class Telemetry:
 
     def begin(self, rpc: tuple[str, str, str], request) -> "Call":
         named = getattr(request, "model_name", "")
+        if not named and hasattr(request, "request"):  # ExplainStream wraps an ExplainRequest: count its model too
+            named = getattr(request.request, "model_name", "")
         return Call(self, rpc, named if isinstance(named, str) and named and self._serves(named) else None)
 
     def finish(self, call: "Call", code: grpc.StatusCode, seconds: float, methods: Iterable[tuple[str, str]]) -> None:
