@@ -46,6 +46,8 @@ def report_context(summary: dict[str, Any], rows: list[dict], images: dict[str, 
     return {
         "title": title, "dataset": str(summary.get("dataset", "")), "images": drill.total,
         "group_count": len(summary["groups"]), "metric_names": metric_names,
+        "overview_header": ["model", "method", "images", "accuracy", *metric_names, "reliability",
+                            "min reliability", "certified", "s / image"],
         "overview": [[g["model"], g["method"], g["items"], g["accuracy"],
                       *(g["metrics"].get(m) for m in metric_names), *_reliability(g),
                       certified[(g["model"], g["method"])], g["seconds_per_item"]] for g in summary["groups"]],
@@ -126,7 +128,8 @@ def _group(group: dict[str, Any], results: dict[str, dict], names: list[str], me
                      for name, s in group.get("measures", {}).items()],
         "reliability": group.get("reliability"), "stop_reasons": group.get("stop_reasons", {}),
         "confidently_wrong": [case(c, "score", c["score"]) for c in group["confidently_wrong"]],
-        "worst": [(metric, [case(c, metric, c["metrics"][metric]) for c in cases]) for metric, cases in group["worst_by_metric"].items()],
+        "worst": [(metric, [case(c, metric, c["metrics"][metric]) for c in cases])
+                  for metric, cases in group["worst_by_metric"].items()],
         "figures": figures, "variants": _variants(listed), "certified": certified,
     }
 
