@@ -53,7 +53,7 @@ def test_the_page_shows_the_summarys_numbers_every_image_and_the_models_side_by_
     manifest, out = audited
     summary = json.loads((out / "summary.json").read_text())
     with sqlite3.connect(out / "results.sqlite") as connection:
-        stored = connection.execute("SELECT model, item, label, predicted FROM results").fetchall()
+        stored = connection.execute("SELECT model, item, label, predicted, metrics FROM results").fetchall()
     truth = {row["path"]: row["label"] for row in
              (dict(zip(("path", "label", "mask"), line.split(","))) for line in manifest.read_text().splitlines()[1:])}
     browser.get((out / "report.html").resolve().as_uri())
@@ -84,10 +84,35 @@ def test_the_page_shows_the_summarys_numbers_every_image_and_the_models_side_by_
         models: [...e.querySelectorAll('.model')].map(m => [m.dataset.model, m.querySelector('.predicted').textContent,
                                                            m.querySelectorAll('.method img').length])}))""")
     assert sorted(e["item"] for e in entries) == sorted(truth)  # one entry per image
-    predicted = {(model, item): CLASSES[index] for model, item, _, index in stored}
+    predicted = {(model, item): CLASSES[index] for model, item, _, index, _ in stored}
     for entry in entries:
         assert entry["label"] == truth[entry["item"]]
         assert entry["models"] == [[m, predicted[(m, entry["item"])], 1] for m in MODEL_NAMES]  # side by side
+
+    # Every value of every result, in its image's entry: the stored metrics.
+    shown_values = browser.execute_script("""return [...document.querySelectorAll('.entry .model')].map(m => [
+        m.closest('.entry').dataset.item, m.dataset.model,
+        [...m.querySelectorAll('.method tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent])])""")
+    metrics = {(model, item): json.loads(text) for model, item, _, _, text in stored}
+    assert len(shown_values) == ITEMS * len(MODEL_NAMES)
+    for item, model, pairs in shown_values:
+        assert [name for name, _ in pairs] == sorted(metrics[(model, item)])
+        assert [float(value) for _, value in pairs] == pytest.approx(
+            [metrics[(model, item)][name] for name, _ in pairs], abs=5e-4)
+
+    # The worst-maps tables list the summary's cases, in its order, with their values.
+    for index, group in enumerate(summary["groups"]):
+        tables = browser.execute_script("""return [...document.querySelectorAll('section.group')[arguments[0]]
+            .querySelectorAll('table.cases')].map(t => [...t.tBodies[0].rows].map(r => [r.cells[1].textContent,
+                                                                                     r.cells[4].textContent]))""",
+                                        index)
+        listed = [(None, group["confidently_wrong"]), *group["worst_by_metric"].items()]
+        expected = [(metric, cases) for metric, cases in listed if cases]  # an empty list is "None.", no table
+        assert len(tables) == len(expected)
+        for table, (metric, cases) in zip(tables, expected):
+            assert [item for item, _ in table] == [case["item"] for case in cases]
+            values = [case["score"] if metric is None else case["metrics"][metric] for case in cases]
+            assert [float(value) for _, value in table] == pytest.approx(values, abs=5e-4)
 
     # Every link of the worst-maps tables lands on a drill-down entry of the image it names.
     links = browser.execute_script("""return [...document.querySelectorAll('table.cases a')].map(a => [
@@ -146,3 +171,12 @@ def test_the_drilldown_shows_the_first_images_and_every_named_one(tmp_path):
     assert {e["item"] for e in chosen.entries} == first | named
     assert chosen.named == len(named - first) > 0 and chosen.total == 30
     assert set(chosen.anchors) == first | named  # every named image has an entry to link to
+    by_key = {(row["model"], row["item"]): row for row in rows}
+    wrong = 0
+    for entry in chosen.entries:
+        assert entry["label"] == str(by_key[("a", entry["item"])]["label"])  # no class names: the index
+        for shown in entry["models"]:
+            row = by_key[(shown["model"], entry["item"])]
+            assert (shown["predicted"], shown["correct"]) == (str(row["predicted"]), row["correct"])
+            wrong += row["predicted"] != row["label"]
+    assert wrong > 0  # the label and the prediction are told apart
