@@ -147,12 +147,14 @@ def synthetic_rows(folder, items: int, models: list[str], seed: int = 0) -> tupl
 
 def test_labels_model_names_and_item_ids_are_shown_as_text_never_run(browser, tmp_path):
     script = "<script>alert(1)</script>"
-    rows, images = synthetic_rows(tmp_path, 4, ["<b>model</b>", "other"])
-    for row in rows:
+    long = "other_" + "x" * 200  # a name with no place to break: it must not widen the page
+    rows, images = synthetic_rows(tmp_path, 4, ["<b>model</b>", long])
+    for index, row in enumerate(rows):
         row["item"] = f'"><img src=x onerror=alert(2)>{row["item"]}'
+        row["details"] = {"adversarial_overlap": -1.0 if index < 2 else 0.5}  # one image of four certified
     images = {f'"><img src=x onerror=alert(2)>{item}': path for item, path in images.items()}
     page = write_report(tmp_path / "report.html", summarise(rows, {"deletion": False}), rows, images,
-                        {"<b>model</b>": [script, "plain"], "other": [script, "plain"]})
+                        {"<b>model</b>": [script, "plain"], long: [script, "plain"]})
     text = page.read_text()
     assert script not in text and "<b>model</b>" not in text and "<img src=x" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -160,6 +162,11 @@ def test_labels_model_names_and_item_ids_are_shown_as_text_never_run(browser, tm
     assert browser.execute_script("return document.querySelectorAll('script, b, img[src=x]').length") == 0
     labels = browser.execute_script("return [...document.querySelectorAll('summary .label')].map(e => e.textContent)")
     assert labels == [script, "plain", script, "plain"]  # items 0..3, labels alternate
+    overview = cells(browser, "#overview")
+    assert [dict(zip(overview[0], row))["certified"] for row in overview[1:]] == ["0.250", "0.250"]
+    assert cells(browser, "#models")[-1] == ["occlusion: certified", "0.250", "0.250"]
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert horizontal_overflow(browser) == 0
 
 
 def test_the_drilldown_shows_the_first_images_and_every_named_one(tmp_path):
