@@ -187,7 +187,7 @@ def test_an_audit_keeps_each_results_precision_summarises_and_reports_it(model, 
     assert "reliability" not in groups[rise_label]["measures"]  # a precision, not a salience measure
     page = write_report(tmp_path / "report.html", summary, rows, {"a.png": picture}, {}).read_text()
     assert "<th>reliability</th>" in page and "<th>min reliability</th>" in page
-    assert f"<td>{computed['details']['reliability']:.3f}</td>" in page
+    assert f"<td class=\"num\">{computed['details']['reliability']:.3f}</td>" in page
     store.close()
 
 
