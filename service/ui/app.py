@@ -48,16 +48,21 @@ def create_app(client, limits: Limits = Limits()) -> Starlette:
                                         "max_methods": limits.max_methods}})
 
     async def start_run(request: Request) -> Response:
-        declared = int(request.headers.get("content-length") or 0)
-        check_upload_size(limits, max(0, declared - FORM_OVERHEAD_BYTES))  # refused before the body is read
-        async with request.form(max_files=1, max_fields=16, max_part_size=limits.max_upload_bytes + 1) as form:
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit():
+            raise Refusal(411, "INVALID_ARGUMENT", "send the form with a Content-Length", "image")
+        if int(declared) > limits.max_upload_bytes + FORM_OVERHEAD_BYTES:  # refused before the body is read
+            raise Refusal(413, "INVALID_ARGUMENT", f"the form is {declared} bytes; an image may be at most "
+                                                   f"{limits.max_upload_bytes} bytes", "image")
+        async with request.form(max_files=1, max_fields=16, max_part_size=FORM_OVERHEAD_BYTES) as form:
             model = str(form.get("model") or "")
             upload = form.get("image")
             if not model:
                 raise Refusal(400, "INVALID_ARGUMENT", "choose a model", "model")
             if upload is None or isinstance(upload, str):
                 raise Refusal(400, "INVALID_ARGUMENT", "choose an image file (PNG or JPEG)", "image")
-            image = await upload.read(limits.max_upload_bytes + 1)
+            check_upload_size(limits, upload.size or 0)
+            image = await upload.read()
             chosen = _methods(form.get("methods"))
             seed = _seed(form.get("seed"))
         await run_in_threadpool(validate_image, image, limits)
@@ -125,7 +130,7 @@ def _methods(raw) -> list[tuple[str, dict[str, Any]]]:
     """The form's ``methods``: JSON ``[{"name": "rise", "params": {"num_masks": "64"}}, ...]``; parameter values
     are JSON where they parse (``64``, ``[4, 4]``, ``true``) and text otherwise (``"sobol"``), as on the command
     line. Checked here against the client's method specs, so a wrong parameter is refused before a run starts."""
-    from onnxplain_client import method_spec
+    from onnxplain_client.client import method_spec
 
     from service.cli.common import json_or_text
 
@@ -147,6 +152,6 @@ def _seed(raw) -> int | None:
     text = str(raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or int(text) >= 2**63:
-        raise Refusal(400, "INVALID_ARGUMENT", f"{text!r}: a whole number from 0 to 2^63 - 1", "seed")
+    if not text.isdigit() or int(text) > 2**53:  # the page shows seeds as JavaScript numbers: exact to 2^53
+        raise Refusal(400, "INVALID_ARGUMENT", f"{text!r}: a whole number from 0 to 2^53", "seed")
     return int(text)
