@@ -316,3 +316,35 @@ def test_the_page_shows_a_refused_upload(page, browser, tmp_path, content, expec
     text = browser.find_element(By.ID, "error").text
     assert text.startswith(expected) and "Traceback" not in text
     assert not browser.find_elements(By.CSS_SELECTOR, ".result")  # nothing ran
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+def test_the_command_serves_the_page_on_a_free_port_and_prints_its_url(tmp_path):
+    import subprocess
+    import sys
+
+    command = subprocess.Popen([sys.executable, "-m", "service.cli", "ui", "--port", "0", "--models-dir",
+                                str(ROOT / "models")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        line = command.stdout.readline()
+        assert line.startswith("onnxplain ui: http://127.0.0.1:"), (line, command.stderr.read() if command.poll() else "")
+        base = line.split()[2].rstrip("/")
+        status, models = call(f"{base}/api/models")
+        assert status == 200 and "shapes" in [m["name"] for m in models["models"]]
+        with urllib.request.urlopen(base + "/", timeout=10) as response:
+            assert b'<script src="/static/app.js">' in response.read()
+    finally:
+        command.terminate()
+        command.wait(timeout=15)
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["--port", "70000"], "error: --port: 70000: a port from 0 to 65535"),
+    (["--models-dir", "no/such/folder"], "error: --models-dir: no/such/folder is not a folder"),
+])
+def test_a_command_line_the_page_cannot_use_fails_with_one_line(arguments, expected, capsys):
+    from service.cli import main
+
+    assert main(["ui", *arguments]) == 2
+    assert capsys.readouterr().err.strip() == expected

@@ -36,6 +36,7 @@ def serve_page(args: argparse.Namespace) -> int:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((args.host, args.port))
+        listener.listen(128)  # connections wait in the backlog from the moment the URL is printed
     except OSError as error:
         listener.close()
         fail(f"cannot listen on {args.host}:{args.port} ({error.strerror or error})", "--port")
