@@ -320,18 +320,23 @@ def test_the_page_shows_a_refused_upload(page, browser, tmp_path, content, expec
 
 # --- the command ---------------------------------------------------------------------------------------------
 def test_the_command_serves_the_page_on_a_free_port_and_prints_its_url(tmp_path):
+    import shutil
     import subprocess
     import sys
 
+    models = tmp_path / "models"  # one model: the command's in-process server starts in a moment
+    (models / "shapes").mkdir(parents=True)
+    for name in ("model.onnx", "config.json"):  # a copy: the repository does not follow links out of its folder
+        shutil.copy(ROOT / "models" / "shapes" / name, models / "shapes" / name)
     command = subprocess.Popen([sys.executable, "-m", "service.cli", "ui", "--port", "0", "--models-dir",
-                                str(ROOT / "models")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                str(models)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
         line = command.stdout.readline()
         assert line.startswith("onnxplain ui: http://127.0.0.1:"), (line, command.stderr.read() if command.poll() else "")
         base = line.split()[2].rstrip("/")
-        status, models = call(f"{base}/api/models")
-        assert status == 200 and "shapes" in [m["name"] for m in models["models"]]
+        status, listed = call(f"{base}/api/models")
+        assert status == 200 and [m["name"] for m in listed["models"]] == ["shapes"]
         with urllib.request.urlopen(base + "/", timeout=10) as response:
             assert b'<script src="/static/app.js">' in response.read()
     finally:
