@@ -203,6 +203,9 @@ def test_cancel_stops_the_run_and_the_servers_job(page, client):
     assert status == 200
     state = wait_finished(base, started["id"], timeout=10)
     assert state["cancelled"] and [m["status"] for m in state["methods"]] == ["cancelled", "cancelled"]
+    rise = state["methods"][0]
+    assert 0 < rise["done"] < rise["total"]  # the cancelled RISE keeps what it reached; the occlusion never began
+    assert state["percent"] == round(100 * rise["done"] / rise["total"] / 2, 1)
     time.sleep(1.0)  # the server stops the job at its next batch; nothing runs after that
     spent = sum(m.forward_passes for m in client.get_model_statistics("shapes")) - before
     time.sleep(0.5)
@@ -298,6 +301,23 @@ def test_the_page_cancels_a_run(page, browser):
     WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".result[data-status=cancelled]"))
     assert "cancelled" in browser.find_element(By.ID, "progress-text").text
     assert browser.find_element(By.ID, "run").is_enabled()
+
+
+def test_dropping_a_file_on_the_page_chooses_it(page, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page[0] + "/")
+    WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, "fieldset.method"))
+    browser.execute_script("""
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(arguments[0])], "dropped.png", {type: "image/png"}));
+        document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+    """, list(SAMPLE.read_bytes()))
+    assert browser.execute_script("return document.getElementById('image').files[0].name") == "dropped.png"
+    assert browser.find_element(By.ID, "drop-text").text == f"dropped.png ({SAMPLE.stat().st_size} bytes)"
+    preview = browser.find_element(By.ID, "preview")
+    WebDriverWait(browser, 5).until(lambda b: b.execute_script("return arguments[0].naturalWidth", preview) == 64)
 
 
 @pytest.mark.parametrize("content, expected", [

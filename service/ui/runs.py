@@ -70,11 +70,12 @@ class Run:
         with self.lock:
             done = sum(m.done if m.total else 0 for m in self.methods)
             total = sum(m.total for m in self.methods)
-            settled = sum(m.status in ("done", "error", "cancelled") for m in self.methods)
-            # Until every method has announced its total, count each method as one equal share.
-            percent = (100.0 * settled / len(self.methods) if self.finished else
-                       100.0 * sum((m.done / m.total if m.total else 0.0) if m.status == "running" else
-                                   float(m.status != "queued") for m in self.methods) / len(self.methods))
+            # Each method is an equal share: whole once it ended (done, or refused: nothing left to do), else
+            # its fraction of the forward passes it announced (none before its first event; a cancelled one
+            # keeps the fraction it reached).
+            shares = [1.0 if m.status in ("done", "error") else m.done / m.total if m.total else 0.0
+                      for m in self.methods]
+            percent = 100.0 * sum(shares) / len(shares)
             return self.version, {
                 "id": self.id, "model": self.model, "seed": self.seed, "finished": self.finished,
                 "cancelled": self.cancel_requested.is_set(), "percent": round(percent, 1),
@@ -180,6 +181,7 @@ def summary(explanation) -> dict[str, Any]:
                            else None} for name, m in attribution.metrics.items()},
         "reliability": precision.reliability if precision else None,
         "samples": precision.samples if precision else None,
+        "max_samples": precision.max_samples if precision else None,
         "stop_reason": precision.stop_reason if precision else None,
         "forward_passes": explanation.forward_passes,
         "time_ms": explanation.timings.get("total_ms"),

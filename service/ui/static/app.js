@@ -205,7 +205,11 @@ function methodCard(method) {
       const text = fixed(metric.score) + (metric.standard_error === null ? "" : ` ± ${fixed(metric.standard_error)}`);
       rows.push(row(name + (name === "deletion" ? " (lower is better)" : ""), `metric-${name}`, metric.score, text));
     }
-    rows.push(row("reliability", "reliability", result.reliability, result.reliability === null ? "exact (deterministic)" : fixed(result.reliability, 3)),
+    rows.push(row("reliability", "reliability", result.reliability, result.reliability === null ? "exact (deterministic)" : fixed(result.reliability, 3)));
+    if (result.samples !== null) {
+      rows.push(row("samples", "samples", result.samples, `${result.samples} of ${result.max_samples} (stopped by ${result.stop_reason})`));
+    }
+    rows.push(
       row("forward passes", "forward_passes", result.forward_passes, String(result.forward_passes)),
       row("time", "time_ms", result.time_ms, `${fixed(result.time_ms, 0)} ms`),
       row("seed", "seed", result.seed, String(result.seed)));
