@@ -339,24 +339,28 @@ def test_the_page_shows_a_refused_upload(page, browser, tmp_path, content, expec
 
 
 # --- the command ---------------------------------------------------------------------------------------------
-def test_the_command_serves_the_page_on_a_free_port_and_prints_its_url(tmp_path):
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "--server"])
+def test_the_command_serves_the_page_on_a_free_port_and_prints_its_url(remote, server, client, tmp_path):
     import shutil
     import subprocess
     import sys
 
-    models = tmp_path / "models"  # one model: the command's in-process server starts in a moment
-    (models / "shapes").mkdir(parents=True)
-    for name in ("model.onnx", "config.json"):  # a copy: the repository does not follow links out of its folder
-        shutil.copy(ROOT / "models" / "shapes" / name, models / "shapes" / name)
-    command = subprocess.Popen([sys.executable, "-m", "service.cli", "ui", "--port", "0", "--models-dir",
-                                str(models)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    if remote:
+        arguments, expected = ["--server", server.address], [m.name for m in client.list_models()]
+    else:
+        models = tmp_path / "models"  # one model: the command's in-process server starts in a moment
+        (models / "shapes").mkdir(parents=True)
+        for name in ("model.onnx", "config.json"):  # a copy: the repository does not follow links out of its folder
+            shutil.copy(ROOT / "models" / "shapes" / name, models / "shapes" / name)
+        arguments, expected = ["--models-dir", str(models)], ["shapes"]
+    command = subprocess.Popen([sys.executable, "-m", "service.cli", "ui", "--port", "0", *arguments], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = command.stdout.readline()
         assert line.startswith("onnxplain ui: http://127.0.0.1:"), (line, command.stderr.read() if command.poll() else "")
         base = line.split()[2].rstrip("/")
         status, listed = call(f"{base}/api/models")
-        assert status == 200 and [m["name"] for m in listed["models"]] == ["shapes"]
+        assert status == 200 and [m["name"] for m in listed["models"]] == expected
         with urllib.request.urlopen(base + "/", timeout=10) as response:
             assert b'<script src="/static/app.js">' in response.read()
     finally:
@@ -367,6 +371,8 @@ def test_the_command_serves_the_page_on_a_free_port_and_prints_its_url(tmp_path)
 @pytest.mark.parametrize("arguments, expected", [
     (["--port", "70000"], "error: --port: 70000: a port from 0 to 65535"),
     (["--models-dir", "no/such/folder"], "error: --models-dir: no/such/folder is not a folder"),
+    (["--server", "localhost:1", "--models-dir", "models"],
+     "error: --models-dir: a running server keeps its own models; give --server or --models-dir, not both"),
 ])
 def test_a_command_line_the_page_cannot_use_fails_with_one_line(arguments, expected, capsys):
     from service.cli import main
