@@ -55,7 +55,8 @@ def page(client):
 
 
 def call(url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body is not None else "GET")
+    request = urllib.request.Request(url, data=body, headers=headers or {},
+                                     method="POST" if body is not None else "GET")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -123,7 +124,8 @@ def test_a_run_reports_the_clients_scores_and_reaches_100_percent(page, client):
         assert shown["status"] == "done" and shown["done"] == shown["total"] > 0
         expected = reference(client, name, params, 11)
         result = shown["result"]
-        assert {k: v["score"] for k, v in result["metrics"].items()} == {k: m.score for k, m in expected.metrics.items()}
+        shown_scores = {name: metric["score"] for name, metric in result["metrics"].items()}
+        assert shown_scores == {name: metric.score for name, metric in expected.metrics.items()}
         assert result["class_index"] == expected.class_index and result["score"] == expected.score
     rise = state["methods"][1]["result"]
     assert rise["samples"] == 64 and 0 < rise["reliability"] <= 1 and rise["forward_passes"] >= 64
@@ -357,7 +359,7 @@ def test_the_command_serves_the_page_on_a_free_port_and_prints_its_url(remote, s
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = command.stdout.readline()
-        assert line.startswith("onnxplain ui: http://127.0.0.1:"), (line, command.stderr.read() if command.poll() else "")
+        assert line.startswith("onnxplain ui: http://127.0.0.1:"), (line, command.poll() and command.stderr.read())
         base = line.split()[2].rstrip("/")
         status, listed = call(f"{base}/api/models")
         assert status == 200 and [m["name"] for m in listed["models"]] == expected

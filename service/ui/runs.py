@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from service.ui.guard import Limits, Refusal
+from service.ui.guard import Limits, Refusal, check_admission
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,6 @@ class RunStore:
             return sum(not run.finished for run in self._runs.values())
 
     def start(self, model: str, image: bytes, methods: list[tuple[str, dict[str, Any]]], seed: int | None) -> Run:
-        from service.ui.guard import check_admission
-
         self.expire()
         with self._lock:
             check_admission(self.limits, sum(not r.finished for r in self._runs.values()), len(methods))
@@ -170,11 +168,14 @@ class RunStore:
 
 def summary(explanation) -> dict[str, Any]:
     """What the page shows of one method's explanation: the overlay, the scores, the cost."""
-    from service.render import overlay
+    from service.render import heatmap, overlay
     from service.reports import png_uri
 
     attribution = explanation.attributions[0]
     precision = attribution.precision
+    # A letterbox model's map is in the image's own frame, not the model input's: it is drawn on its own.
+    picture = (overlay(explanation.image, attribution.map) if attribution.map.shape == explanation.image.shape[:2]
+               else heatmap(attribution.map))
     return {
         "class_index": attribution.class_index, "label": attribution.label, "score": attribution.score,
         "metrics": {name: {"score": m.score, "standard_error": m.standard_error if m.HasField("standard_error")
@@ -187,13 +188,5 @@ def summary(explanation) -> dict[str, Any]:
         "time_ms": explanation.timings.get("total_ms"),
         "seed": explanation.seed,
         "parameters": explanation.parameters,
-        "overlay": png_uri(overlay(explanation.image, attribution.map), upscale=OVERLAY_UPSCALE)
-        if attribution.map.shape == explanation.image.shape[:2] else png_uri(_heat(attribution.map),
-                                                                             upscale=OVERLAY_UPSCALE),
+        "overlay": png_uri(picture, upscale=OVERLAY_UPSCALE),
     }
-
-
-def _heat(attribution):
-    from service.render import heatmap
-
-    return heatmap(attribution)
