@@ -290,6 +290,7 @@ def test_the_page_runs_two_methods_and_shows_the_clients_scores(page, client, br
     reliability = rise_card.find_element(By.CSS_SELECTOR, "td[data-key=reliability]").get_attribute("data-value")
     assert float(reliability) == reference(client, "rise", RISE, 5).precision.reliability
     assert horizontal_overflow(browser) == 0
+    browser.execute_script("document.getElementById('results').scrollIntoView()")
     assert screenshot_pixels(browser, tmp_path / "page.png").std() > 10
 
 
