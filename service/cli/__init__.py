@@ -16,6 +16,7 @@ from service import __version__, logs
 from service.cli import audit as audit_command
 from service.cli import basic, behaviour, studies
 from service.cli import explain as explain_command
+from service.cli import ui as ui_command
 from service.cli.common import CommandError, client_options, enum_choices
 from service.cli.overrides import refusal_line, set_option
 
@@ -229,6 +230,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--models-dir", type=Path, default=None)
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     demo.set_defaults(run=basic.demo)
+
+    ui_command.register(commands)
     return parser
 
 
