@@ -76,6 +76,8 @@ class ModelInfo:
     batch_axis: BatchAxis = BatchAxis.DYNAMIC
     batch_axis_reason: str = ""
     batch_axis_rewrites: tuple[str, ...] = ()
+    # How ``layout`` was decided: the configuration key that set it, or "graph: ..." (loader._layout_reason).
+    layout_source: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
