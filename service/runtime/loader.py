@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -106,9 +106,9 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     session = open_session(session_source, execution, field, exported_profile)
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
-        layout=layout, layout_source=layout_source, height=height, width=width, channels=channels,
-        fixed_batch=served_batch is not None,
-        max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
+        layout=layout, layout_source=layout_source, preprocessing_sources=_preprocessing_sources(config),
+        height=height, width=width, channels=channels, fixed_batch=served_batch is not None, max_batch=max_batch,
+        output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
         preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.provider, description=config.description,
@@ -221,6 +221,17 @@ def _output_kind(signature: GraphSignature, config: ModelConfig) -> tuple[Output
         return None, "", None
     logits = signature.pre_activation if ACTIVATION_KINDS.get(signature.output_op) is kind else None
     return kind, source, logits
+
+
+def _preprocessing_sources(config: ModelConfig) -> tuple[tuple[str, str], ...]:
+    """Each preprocessing key and the source that set it ("default" where none did), from the fields recorded
+    ("sidecar.preprocessing.mean", "metadata_props.onnxplain.preprocessing.std")."""
+    sources = []
+    for key in (f.name for f in fields(Preprocessing)):
+        recorded = config.field_of(f"preprocessing.{key}")
+        source = recorded.split(".preprocessing.")[0].split(".")[0] if recorded else "default"
+        sources.append((key, source))
+    return tuple(sources)
 
 
 def _layout_reason(signature: GraphSignature, layout: Layout) -> str:
