@@ -16,6 +16,7 @@ import onnx
 import pytest
 from conformance_models import CAFFE_MEAN_BGR, CLASSES, IMAGENET, SIZE, ConformanceModels, conformance_server
 from onnx import TensorProto, helper, numpy_helper
+from onnx_builders import image_classifier
 
 from service.cli import main
 
@@ -51,7 +52,22 @@ def models(tmp_path_factory):
     (built.directory / "sigmoid_multilabel.json").write_text(json.dumps(
         {"preprocessing": {"mean": IMAGENET["mean"]}, "labels": ["a", "b", "c", "d", "e"]}))
     onnx.save(thresholded_relu_graph(), str(built.directory / "thresholded.onnx"))
+    onnx.save(softmax_then_scale(), str(built.directory / "softmax_scaled.onnx"))
     return built
+
+
+def softmax_then_scale() -> onnx.ModelProto:
+    """A linear classifier whose Softmax is multiplied by 1: the graph's last node is no activation, so the load's
+    probe (rows in [0, 1] summing to 1) decides "probabilities", and no tensor is read as the logits."""
+    weights = np.random.default_rng(3).normal(size=(8 * 8 * 3, 4))
+    model = image_classifier(weights, (8, 8, 3), softmax=True)
+    graph = model.graph
+    graph.initializer.append(numpy_helper.from_array(np.ones((), np.float32), "one"))
+    graph.node.append(helper.make_node("Mul", ["probabilities", "one"], ["served"]))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("served", TensorProto.FLOAT, ["batch", 4]))
+    onnx.checker.check_model(model)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +142,26 @@ def test_a_caffe_softmax_at_batch_1_is_freed_probabilities_from_the_graph_with_t
     assert text["output kind"] == ["probabilities (graph)"]
     assert text["batch axis"][0].startswith("freed, ")
     assert text["warnings"] == [warning]
+
+
+def test_probabilities_found_by_the_probe_without_a_pre_activation_say_the_logits_are_lost(served, capsys):
+    facts = inspect_json(capsys, "softmax_scaled", "--server", served, "--no-verify")
+    assert (facts["output_kind"], facts["output_kind_source"]) == ("probabilities", "probe")
+    assert (facts["logit_source"], facts["logits_tensor"]) == ("log_probability", "")
+    (warning,) = facts["warnings"]
+    assert warning.startswith("saturating probabilities output (softmax) and no pre-activation tensor: maps are "
+                              "computed on log-probabilities")
+    assert "the logits are lost where p rounds to 1" in warning
+
+
+def test_the_json_document_has_the_same_keys_for_every_model(served, capsys):
+    keys = {"name", "source", "sha256", "input", "layout", "layout_source", "height", "width", "channels",
+            "dynamic_height", "dynamic_width", "batch_axis", "batch_axis_reason", "batch_axis_rewrites", "max_batch",
+            "output", "graph_outputs", "output_kind", "output_kind_source", "logit_source", "logits_tensor",
+            "threshold", "preprocessing", "num_classes", "labels", "provider", "precision", "precision_reason",
+            "forward_ms", "verification", "warnings"}
+    for name in ("nhwc_keras", "sigmoid_multilabel", "dynamic_hw"):
+        assert set(inspect_json(capsys, name, "--server", served, "--no-verify")) == keys
 
 
 def test_a_fixed_batch_of_1_kept_as_exported_warns_it_runs_one_image_a_call(models, capsys):
