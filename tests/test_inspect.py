@@ -202,7 +202,7 @@ def test_eva_runs_hybrid_after_the_operator_no_converter_takes(served, capsys):
         assert checks[method] == {"name": method, "runs": True, "split_layer": "flatten",
                                   "verified": "tail after flatten: 1 operators", "head_runtime": "onnxruntime",
                                   "reason": ""}
-    assert facts["layout_source"] == "graph: axis 1 of [?, 1, 8, 8] has 1 channels"
+    assert facts["layout_source"] == "graph: axis 1 of [?, 1, 8, 8] has 1 channel"
     text = inspect_text(capsys, "thresholded", "--server", served)
     assert text["EVA"][0] == "verifiable"
     assert "ibp: hybrid at flatten: tail after flatten: 1 operators, head on onnxruntime" in text["EVA"]

@@ -115,7 +115,7 @@ def text(f: dict[str, Any]) -> str:
     add("input", f"{f['input']['name']} {_shape(f['input']['shape'])} {f['input']['datatype']}")
     add("layout", f"{f['layout']}  ({f['layout_source']})")
     size = [f"{'dynamic' if f['dynamic_height'] else f['height']} x {'dynamic' if f['dynamic_width'] else f['width']}",
-            f"{f['channels']} channels"]
+            f"{f['channels']} channel{'s' * (f['channels'] != 1)}"]
     add("image size", ", ".join(size))
     add("batch axis", f"{f['batch_axis']}, {f['max_batch']} images a call"
         + (f"  ({f['batch_axis_reason']})" if f["batch_axis_reason"] else ""))

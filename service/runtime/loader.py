@@ -238,8 +238,9 @@ def _layout_reason(signature: GraphSignature, layout: Layout) -> str:
     """Why ``layout_guess`` chose ``layout``: the axis it read as the channel axis (and the tie it broke)."""
     axis = 1 if layout is Layout.NCHW else 3
     tie = " (axis 3 too: NCHW wins ties)" if layout is Layout.NCHW and signature.input_dims[3] in IMAGE_CHANNELS else ""
-    return (f"graph: axis {axis} of {format_dims(signature.input_dims)} has {signature.input_dims[axis]} "
-            f"channels{tie}")
+    channels = signature.input_dims[axis]
+    plural = "s" if channels != 1 else ""
+    return f"graph: axis {axis} of {format_dims(signature.input_dims)} has {channels} channel{plural}{tie}"
 
 
 def _type_name(elem_type: int) -> str:
