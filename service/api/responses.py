@@ -52,7 +52,8 @@ def model_info(info: ModelInfo) -> ms.ModelInfo:
         logits_tensor=info.logits_output or "", threshold=info.threshold, graph_outputs=signature.graph_outputs,
         batch_axis=info.batch_axis.value, batch_axis_reason=info.batch_axis_reason,
         batch_axis_rewrites=info.batch_axis_rewrites, precision=info.precision,
-        precision_reason=info.precision_reason,
+        precision_reason=info.precision_reason, layout_source=info.layout_source,
+        preprocessing_sources=dict(info.preprocessing_sources),
     )
 
 

@@ -14,6 +14,7 @@ from onnxplain_client._proto.xai.v1 import explain_service_pb2_grpc as ex_grpc
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 
+from service import inspect as inspection
 from service.api import requests, responses
 from service.api.status import translate_errors
 from service.api.telemetry import Telemetry, statistics_response
@@ -85,13 +86,33 @@ class ModelService(ms_grpc.ModelServiceServicer):
     @translate_errors
     async def GetModel(self, request: ms.GetModelRequest, context) -> ms.GetModelResponse:
         model = self.repository.get(request.name, field="name")
+        return ms.GetModelResponse(model=await self._described(model, context))
+
+    async def _described(self, model, context, verify: bool = True) -> ms.ModelInfo:
+        """The model's ModelInfo with its verification (unless not ``verify``), as GetModel gives it."""
+        info = responses.model_info(model.info)
+        if not verify:
+            return info
         report = cached_report(model)
         if report is None:  # the first call builds, checks and probes the model's mirror (seconds): off the loop
             report = (await self.runner.run(lambda control: verification_report(model, control.checkpoint),
                                             deadline=_deadline(context))).value
-        info = responses.model_info(model.info)
         info.verification.CopyFrom(responses.verification(report))
-        return ms.GetModelResponse(model=info)
+        return info
+
+    @translate_errors
+    async def InspectModel(self, request: ms.InspectModelRequest, context) -> ms.InspectModelResponse:
+        model = self.repository.get(request.name, field="name")
+        repeats = request.repeats or inspection.DEFAULT_REPEATS
+        if not 1 <= repeats <= inspection.MAX_REPEATS:
+            raise InvalidArgument(f"must be from 1 to {inspection.MAX_REPEATS}, not {repeats}", field="repeats")
+        info = await self._described(model, context, verify=not request.skip_verification)
+        found = (await self.runner.run(lambda control: inspection.inspect_model(model, repeats, control.checkpoint),
+                                       deadline=_deadline(context))).value
+        return ms.InspectModelResponse(
+            model=info, warnings=found.warnings,
+            forward_timings=[ms.ForwardTiming(batch_size=t.batch_size, median_ms=t.median_ms, repeats=t.repeats)
+                             for t in found.timings])
 
     @translate_errors
     async def GetModelStatistics(self, request: ms.GetModelStatisticsRequest,

@@ -15,6 +15,7 @@ from pathlib import Path
 from service import __version__, logs
 from service.cli import audit as audit_command
 from service.cli import basic, behaviour, studies
+from service.cli import inspect as inspect_command
 from service.cli import explain as explain_command
 from service.cli import ui as ui_command
 from service.cli.common import CommandError, client_options, enum_choices
@@ -220,6 +221,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", type=Path, default=Path("out/audit"))
     set_option(audit)
     audit.set_defaults(run=audit_command.audit)
+
+    inspect_command.register(commands)
 
     check = commands.add_parser("health", help="exit 0 when a server answers SERVING (Docker's health check)")
     check.add_argument("--server", default=None, help="host:port; default localhost and ONNXPLAIN_PORT")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,8 +25,8 @@ from service.runtime.preprocessing import Preprocessing, default_preprocessing
 from service.runtime.scores import (DEFAULT_THRESHOLD, activation_matches, logit_source, looks_like,
                                    served_classes)
 from service.runtime.session import SessionRunner, open_session
-from service.runtime.signature import (ACTIVATION_KINDS, GraphSignature, Layout, OutputKind, format_dims,
-                                       read_signature, with_output)
+from service.runtime.signature import (ACTIVATION_KINDS, IMAGE_CHANNELS, GraphSignature, Layout, OutputKind,
+                                       format_dims, read_signature, with_output)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
             field=field,
         )
     layout = config.layout or signature.layout_guess()
+    layout_source = config.field_of("layout") or _layout_reason(signature, layout)
     height, width, channels, dynamic_height, dynamic_width = _image_size(signature, layout, config, field, budget)
     preprocessing = Preprocessing.from_mapping(config.preprocessing, default_preprocessing(channels))
     preprocessing.validate(channels, field_prefix=f"{config.preprocessing_source}.preprocessing",
@@ -105,8 +106,9 @@ def load_model(name: str, model_bytes: bytes, *, source: str, model_path: Path |
     session = open_session(session_source, execution, field, exported_profile)
     info = ModelInfo(
         name=name, source=source, sha256=hashlib.sha256(model_bytes).hexdigest(), signature=signature,
-        layout=layout, height=height, width=width, channels=channels, fixed_batch=served_batch is not None,
-        max_batch=max_batch, output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
+        layout=layout, layout_source=layout_source, preprocessing_sources=_preprocessing_sources(config),
+        height=height, width=width, channels=channels, fixed_batch=served_batch is not None, max_batch=max_batch,
+        output_kind=output_kind or OutputKind.LOGITS, output_kind_source=kind_source,
         preprocessing=preprocessing,
         preprocessing_source=config.preprocessing_source, num_classes=signature.output_dims[1] or 0,
         labels=(), provider=session.provider, description=config.description,
@@ -219,6 +221,26 @@ def _output_kind(signature: GraphSignature, config: ModelConfig) -> tuple[Output
         return None, "", None
     logits = signature.pre_activation if ACTIVATION_KINDS.get(signature.output_op) is kind else None
     return kind, source, logits
+
+
+def _preprocessing_sources(config: ModelConfig) -> tuple[tuple[str, str], ...]:
+    """Each preprocessing key and the source that set it ("default" where none did), from the fields recorded
+    ("sidecar.preprocessing.mean", "metadata_props.onnxplain.preprocessing.std")."""
+    sources = []
+    for key in (f.name for f in fields(Preprocessing)):
+        recorded = config.field_of(f"preprocessing.{key}")
+        source = recorded.split(".preprocessing.")[0].split(".")[0] if recorded else "default"
+        sources.append((key, source))
+    return tuple(sources)
+
+
+def _layout_reason(signature: GraphSignature, layout: Layout) -> str:
+    """Why ``layout_guess`` chose ``layout``: the axis it read as the channel axis (and the tie it broke)."""
+    axis = 1 if layout is Layout.NCHW else 3
+    tie = " (axis 3 too: NCHW wins ties)" if layout is Layout.NCHW and signature.input_dims[3] in IMAGE_CHANNELS else ""
+    channels = signature.input_dims[axis]
+    plural = "s" if channels != 1 else ""
+    return f"graph: axis {axis} of {format_dims(signature.input_dims)} has {channels} channel{plural}{tie}"
 
 
 def _type_name(elem_type: int) -> str:

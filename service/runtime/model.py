@@ -76,6 +76,10 @@ class ModelInfo:
     batch_axis: BatchAxis = BatchAxis.DYNAMIC
     batch_axis_reason: str = ""
     batch_axis_rewrites: tuple[str, ...] = ()
+    # How ``layout`` was decided: the configuration key that set it, or "graph: ..." (loader._layout_reason).
+    layout_source: str = ""
+    # Where each preprocessing key's value came from, by key: "default", "metadata_props", "sidecar", "overrides".
+    preprocessing_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

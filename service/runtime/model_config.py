@@ -31,6 +31,7 @@ not full waits for more; default the server's), or just true / false. An object 
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,8 @@ class ModelConfig:
         ``source`` is what ModelInfo reports ("sidecar"), ``prefix`` what errors name."""
         unknown = set(spec) - KNOWN_KEYS
         if unknown:
-            raise InvalidArgument(f"unknown keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}", field=prefix)
+            raise InvalidArgument(f"unknown keys {sorted(unknown)}{_did_you_mean(unknown, KNOWN_KEYS)}; known: "
+                                  f"{sorted(KNOWN_KEYS)}", field=prefix)
         if "preprocessing" in spec:
             updates = Preprocessing.parse_updates(spec["preprocessing"], f"{prefix}.preprocessing")
             self.preprocessing.update(updates)
@@ -166,8 +168,8 @@ class ModelConfig:
                                   f"{_short(value)}", field=prefix)
         unknown = set(value) - DYNAMIC_BATCHING_KEYS
         if unknown:
-            raise InvalidArgument(f"unknown keys {sorted(unknown)}; known: {sorted(DYNAMIC_BATCHING_KEYS)}",
-                                  field=prefix)
+            raise InvalidArgument(f"unknown keys {sorted(unknown)}{_did_you_mean(unknown, DYNAMIC_BATCHING_KEYS)}; "
+                                  f"known: {sorted(DYNAMIC_BATCHING_KEYS)}", field=prefix)
         checked: dict[str, Any] = {}
         if "enabled" in value:
             if not isinstance(value["enabled"], bool):
@@ -188,6 +190,13 @@ class ModelConfig:
             checked["max_queue_delay_ms"] = float(delay)
         self.dynamic_batching.update(checked)
         self.fields.update({f"dynamic_batching.{key}": f"{prefix}.{key}" for key in checked})
+
+
+def _did_you_mean(unknown: set, known: set[str]) -> str:
+    """" ('labls': did you mean 'labels'?)" for unknown keys that look like typos of known ones; "" when none does."""
+    guesses = [f"{key!r}: did you mean {match[0]!r}?" for key in sorted(map(str, unknown))
+               if (match := difflib.get_close_matches(key, known, n=1, cutoff=0.75))]
+    return f" ({'; '.join(guesses)})" if guesses else ""
 
 
 def _enum(kind, value: Any, field_name: str):

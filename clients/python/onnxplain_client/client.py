@@ -117,6 +117,13 @@ class OnnxplainClient:
     def get_model(self, name: str) -> ms.ModelInfo:
         return self.models.GetModel(ms.GetModelRequest(name=name), metadata=self._metadata).model
 
+    def inspect_model(self, name: str, *, verify: bool = True, repeats: int = 0) -> ms.InspectModelResponse:
+        """What the server makes of a loaded model: its ModelInfo (with ``verification`` unless not ``verify``:
+        finding it needs torch on the server), forward passes timed at batch 1 and at its batch (median of
+        ``repeats``, 0: the server's 5), and warnings."""
+        request = ms.InspectModelRequest(name=name, skip_verification=not verify, repeats=repeats)
+        return self.models.InspectModel(request, metadata=self._metadata)
+
     def load_model(self, path: str | None = None, *, onnx_model: bytes | str | Path | None = None, name: str = "",
                    overrides: Mapping[str, Any] | None = None, replace: bool = False) -> ms.ModelInfo:
         """Load ``path`` (inside the server's models directory) or upload ``onnx_model`` (bytes or a local file).

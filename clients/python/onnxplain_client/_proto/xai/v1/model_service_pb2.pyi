@@ -170,6 +170,36 @@ class GetModelResponse(_message.Message):
     model: ModelInfo
     def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
 
+class InspectModelRequest(_message.Message):
+    __slots__ = ("name", "skip_verification", "repeats")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SKIP_VERIFICATION_FIELD_NUMBER: _ClassVar[int]
+    REPEATS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    skip_verification: bool
+    repeats: int
+    def __init__(self, name: _Optional[str] = ..., skip_verification: _Optional[bool] = ..., repeats: _Optional[int] = ...) -> None: ...
+
+class ForwardTiming(_message.Message):
+    __slots__ = ("batch_size", "median_ms", "repeats")
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_MS_FIELD_NUMBER: _ClassVar[int]
+    REPEATS_FIELD_NUMBER: _ClassVar[int]
+    batch_size: int
+    median_ms: float
+    repeats: int
+    def __init__(self, batch_size: _Optional[int] = ..., median_ms: _Optional[float] = ..., repeats: _Optional[int] = ...) -> None: ...
+
+class InspectModelResponse(_message.Message):
+    __slots__ = ("model", "forward_timings", "warnings")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    model: ModelInfo
+    forward_timings: _containers.RepeatedCompositeFieldContainer[ForwardTiming]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., forward_timings: _Optional[_Iterable[_Union[ForwardTiming, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetModelStatisticsRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -241,7 +271,14 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width", "logit_source", "logits_tensor", "threshold", "graph_outputs", "batch_axis", "batch_axis_reason", "batch_axis_rewrites", "precision", "precision_reason")
+    __slots__ = ("name", "source", "sha256", "input", "output", "layout", "height", "width", "channels", "fixed_batch", "max_batch", "output_kind", "output_kind_source", "preprocessing", "preprocessing_source", "num_classes", "labels", "provider", "description", "verification", "dynamic_height", "dynamic_width", "logit_source", "logits_tensor", "threshold", "graph_outputs", "batch_axis", "batch_axis_reason", "batch_axis_rewrites", "precision", "precision_reason", "layout_source", "preprocessing_sources")
+    class PreprocessingSourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +310,8 @@ class ModelInfo(_message.Message):
     BATCH_AXIS_REWRITES_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
     PRECISION_REASON_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESSING_SOURCES_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     sha256: str
@@ -304,7 +343,9 @@ class ModelInfo(_message.Message):
     batch_axis_rewrites: _containers.RepeatedScalarFieldContainer[str]
     precision: str
     precision_reason: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ..., logit_source: _Optional[str] = ..., logits_tensor: _Optional[str] = ..., threshold: _Optional[float] = ..., graph_outputs: _Optional[_Iterable[str]] = ..., batch_axis: _Optional[str] = ..., batch_axis_reason: _Optional[str] = ..., batch_axis_rewrites: _Optional[_Iterable[str]] = ..., precision: _Optional[str] = ..., precision_reason: _Optional[str] = ...) -> None: ...
+    layout_source: str
+    preprocessing_sources: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., input: _Optional[_Union[TensorInfo, _Mapping]] = ..., output: _Optional[_Union[TensorInfo, _Mapping]] = ..., layout: _Optional[_Union[Layout, str]] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., fixed_batch: _Optional[bool] = ..., max_batch: _Optional[int] = ..., output_kind: _Optional[_Union[OutputKind, str]] = ..., output_kind_source: _Optional[str] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., preprocessing_source: _Optional[str] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., description: _Optional[str] = ..., verification: _Optional[_Union[Verification, _Mapping]] = ..., dynamic_height: _Optional[bool] = ..., dynamic_width: _Optional[bool] = ..., logit_source: _Optional[str] = ..., logits_tensor: _Optional[str] = ..., threshold: _Optional[float] = ..., graph_outputs: _Optional[_Iterable[str]] = ..., batch_axis: _Optional[str] = ..., batch_axis_reason: _Optional[str] = ..., batch_axis_rewrites: _Optional[_Iterable[str]] = ..., precision: _Optional[str] = ..., precision_reason: _Optional[str] = ..., layout_source: _Optional[str] = ..., preprocessing_sources: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class BoundMethodCheck(_message.Message):
     __slots__ = ("name", "runs", "reason", "split_layer", "verified", "head_runtime")

@@ -60,6 +60,11 @@ class ModelServiceStub:
                 request_serializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsRequest.SerializeToString,
                 response_deserializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsResponse.FromString,
                 _registered_method=True)
+        self.InspectModel = channel.unary_unary(
+                '/xai.v1.ModelService/InspectModel',
+                request_serializer=xai_dot_v1_dot_model__service__pb2.InspectModelRequest.SerializeToString,
+                response_deserializer=xai_dot_v1_dot_model__service__pb2.InspectModelResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -103,6 +108,15 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InspectModel(self, request, context):
+        """What the server makes of one loaded model before it is used: GetModel's description (how the layout, the
+        batch axis, the output kind and the preprocessing were decided, and whether EVA verifies it), timed forward
+        passes on the provider the session runs on, and warnings about what explanations of it will be like.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +144,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.GetModelStatistics,
                     request_deserializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsRequest.FromString,
                     response_serializer=xai_dot_v1_dot_model__service__pb2.GetModelStatisticsResponse.SerializeToString,
+            ),
+            'InspectModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectModel,
+                    request_deserializer=xai_dot_v1_dot_model__service__pb2.InspectModelRequest.FromString,
+                    response_serializer=xai_dot_v1_dot_model__service__pb2.InspectModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +287,33 @@ class ModelService:
             '/xai.v1.ModelService/GetModelStatistics',
             xai_dot_v1_dot_model__service__pb2.GetModelStatisticsRequest.SerializeToString,
             xai_dot_v1_dot_model__service__pb2.GetModelStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xai.v1.ModelService/InspectModel',
+            xai_dot_v1_dot_model__service__pb2.InspectModelRequest.SerializeToString,
+            xai_dot_v1_dot_model__service__pb2.InspectModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
