@@ -158,7 +158,7 @@ class OnnxplainClient {
    * @returns {Promise<object>} The `PredictResponse`: one entry in `predictions` per image (a sigmoid model's
    *   predicted classes in `aboveThreshold`) and the space used in `scoreSpace`.
    */
-  predict(modelName, images, options = {}) {
+  async predict(modelName, images, options = {}) {
     const { topK, scoreSpace, batchSize } = options;
     const list = Array.isArray(images) ? images : [images];
     const request = this.requests.build('PredictRequest', { modelName, images: list, topK, scoreSpace, batchSize });
@@ -178,7 +178,7 @@ class OnnxplainClient {
    *   (null otherwise): `standardError` (a tensor like the map, in the same frame), `reliability`, `samples` of
    *   `maxSamples`, `stopReason`.
    */
-  explain(modelName, image, options = {}) {
+  async explain(modelName, image, options = {}) {
     const request = this._explainRequest(modelName, image, options);
     return this._unary(this._explainer, 'Explain', request, options);
   }
@@ -193,7 +193,7 @@ class OnnxplainClient {
    *   the promise rejects with what it threw.
    * @returns {Promise<object>} The final `ExplainResponse`.
    */
-  explainStream(modelName, image, options = {}, onProgress = options.onProgress) {
+  async explainStream(modelName, image, options = {}, onProgress = options.onProgress) {
     const request = { request: this._explainRequest(modelName, image, options) };
     return this._stream('ExplainStream', request, { ...options, onProgress });
   }
@@ -209,7 +209,7 @@ class OnnxplainClient {
    *   `metrics` default deletion and insertion; `attributionDomain` 'pixel' or 'wavelet' (a WCAM layout).
    * @returns {Promise<object>} The `EvaluateResponse`: `results` holds one `MetricResult` per metric.
    */
-  evaluate(modelName, image, attribution, options = {}) {
+  async evaluate(modelName, image, attribution, options = {}) {
     const { metrics = ['deletion', 'insertion'], baseline, ...rest } = withoutCallOptions(options);
     const request = this.requests.build('EvaluateRequest', {
       ...rest, modelName, image, attribution,
@@ -230,7 +230,7 @@ class OnnxplainClient {
    *   onProgress?: Function}} options
    * @returns {Promise<object>} The `ConsistencyResult` (`spearman`, `ssim`, `topIou` matrices, `rankings`).
    */
-  consistency(modelName, image, options) {
+  async consistency(modelName, image, options) {
     const { settings = [], metric = 'deletion', metricBaselines = [], ...rest } = withoutCallOptions(options);
     const request = this.requests.build('ConsistencyRequest', {
       ...rest, modelName, image,
@@ -256,7 +256,7 @@ class OnnxplainClient {
    *   `corruptions`: 'gaussian_noise', 'gaussian_blur', 'jpeg', 'contrast'.
    * @returns {Promise<object>} The `AnalyzeScalesResult`: one `variants` entry per image analysed, clean first.
    */
-  analyzeScales(modelName, image, options = {}) {
+  async analyzeScales(modelName, image, options = {}) {
     const request = this.requests.build('AnalyzeScalesRequest', { ...withoutCallOptions(options), modelName, image });
     return this._stream('AnalyzeScales', request, options);
   }
@@ -273,7 +273,7 @@ class OnnxplainClient {
    *   maps of your own, `{data, shape}` as [images, height, width] per member.
    * @returns {Promise<object>} The `AggregateResult` (`members`, `memberScores`, `chosen`, `aggregates`, `gain`).
    */
-  aggregate(modelName, images, options) {
+  async aggregate(modelName, images, options) {
     const { methods, metric = 'deletion', baseline, ...rest } = withoutCallOptions(options);
     const request = this.requests.build('AggregateRequest', {
       ...rest, modelName, images: Array.isArray(images) ? images : [images],
@@ -295,7 +295,7 @@ class OnnxplainClient {
    * @returns {Promise<object>} The `MeasureResult` (`entropy`, `outOfSet`, `transforms`, `stability`,
    *   `degradation`: one `Series` per explained class).
    */
-  measure(modelName, images, options = {}) {
+  async measure(modelName, images, options = {}) {
     const { method = 'occlusion', params, baseline, ...rest } = withoutCallOptions(options);
     const request = this.requests.build('MeasureRequest', {
       ...rest, modelName, images: Array.isArray(images) ? images : [images],
@@ -461,6 +461,10 @@ function callOptions({ deadlineMs, deadline } = {}) {
  * @returns {{shape: number[], data: Float32Array}}
  */
 function tensorToFloat32Array(tensor) {
+  if (tensor.datatype === 'DATA_TYPE_FLOAT64') {
+    const { shape, data } = decodeTensor(tensor);
+    return { shape, data: Float32Array.from(data) };
+  }
   if (tensor.datatype !== 'DATA_TYPE_FLOAT32') {
     throw new TypeError(`expected a DATA_TYPE_FLOAT32 tensor, got ${tensor.datatype}`);
   }
@@ -476,4 +480,32 @@ function tensorToFloat32Array(tensor) {
   return { shape, data };
 }
 
-module.exports = { OnnxplainClient, OnnxplainError, tensorToFloat32Array, float32Tensor, toImage };
+const TYPED_ARRAYS = {
+  DATA_TYPE_UINT8: [Uint8Array, 1, (view, i) => view.getUint8(i)],
+  DATA_TYPE_INT32: [Int32Array, 4, (view, i) => view.getInt32(i, true)],
+  DATA_TYPE_FLOAT32: [Float32Array, 4, (view, i) => view.getFloat32(i, true)],
+  DATA_TYPE_FLOAT64: [Float64Array, 8, (view, i) => view.getFloat64(i, true)],
+};
+
+/**
+ * Decodes a `Tensor` of any type into the typed array of its element type (FLOAT16 excepted): UINT8 images,
+ * INT32 segments, FLOAT32 maps, FLOAT64 scores.
+ * @returns {{shape: number[], data: Uint8Array|Int32Array|Float32Array|Float64Array}}
+ */
+function decodeTensor(tensor) {
+  const entry = TYPED_ARRAYS[tensor.datatype];
+  if (!entry) throw new TypeError(`cannot decode a ${tensor.datatype} tensor`);
+  const [ArrayType, size, read] = entry;
+  const shape = tensor.shape.map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const raw = tensor.rawData;
+  if (raw.length !== count * size) {
+    throw new RangeError(`tensor of shape [${shape}] needs ${count * size} bytes, got ${raw.length}`);
+  }
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
+  const data = new ArrayType(count);
+  for (let i = 0; i < count; i++) data[i] = read(view, i * size);
+  return { shape, data };
+}
+
+module.exports = { OnnxplainClient, OnnxplainError, tensorToFloat32Array, decodeTensor, float32Tensor, toImage };
