@@ -153,3 +153,24 @@ def test_audit_results_load_into_dataframes_with_the_stored_values(client, data_
 
     frame.to_parquet(tmp_path / "results.parquet")  # pyarrow, the dataframe extra
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), frame)
+
+
+def test_a_letterbox_explanation_is_drawn_over_the_image_not_its_padding():
+    """Map frame "image": the map covers the image's place in the model input (rows 5-14 of 20 here), so the
+    picture shows the image's pixels (0.4 grey) where the map is 0, never the padding (0.8 grey)."""
+    from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+
+    model_input = np.full((SIDE, SIDE, 3), 204, np.uint8)
+    model_input[5:15] = GREY
+    values = np.zeros((10, SIDE), np.float32)
+    values[:, :10] = 1.0  # left half at the peak: red over the image's grey
+    response = ex.ExplainResponse(map_frame=ex.MAP_FRAME_IMAGE, placement=ex.ImagePlacement(
+        image_height=10, image_width=SIDE, top=5, left=0, height=10, width=SIDE))
+    letterboxed = Explanation(method="occlusion", attributions=[Attribution(0, "circle", 0.5, values)], seed=0,
+                              forward_passes=0, provider="", timings={}, baseline={}, image=model_input,
+                              parameters={}, response=response, map_frame="image")
+    pixels = figure_pixels(letterboxed.plot())
+    for row in (1, 9):  # map rows are 30 figure rows tall, columns 15 wide
+        y = TITLE_ROWS + row * 30 + 15
+        np.testing.assert_allclose(pixels[y, 15 * 15 + 7], (0.4, 0.4, 0.4), atol=2 / 255)
+        np.testing.assert_allclose(pixels[y, 5 * 15 + 7], EXPECTED["top-left"], atol=2 / 255)
