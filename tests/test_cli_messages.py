@@ -64,7 +64,7 @@ def test_every_command_refuses_a_bad_command_line_in_one_line_with_exit_2(capsys
         code, err = run(argv, capsys)
         assert code == 2, f"{name}: exit {code}, stderr {err!r}"
         assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), f"{name}: {err!r}"
-    for argv in (["no-such-command"], []):
+    for argv in (["no-such-command"], [], ["--log-level", "loud", "models"], ["serve", "--models-dir", "/no/such"]):
         code, err = run(argv, capsys)
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
 

@@ -51,7 +51,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="onnxplain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"onnxplain {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("ONNXPLAIN_LOG_LEVEL", "WARNING"))
+    parser.add_argument("--log-level", type=str.upper, default=os.environ.get("ONNXPLAIN_LOG_LEVEL", "WARNING"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="default WARNING (env ONNXPLAIN_LOG_LEVEL)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gRPC server")

@@ -16,6 +16,8 @@ def serve(args: argparse.Namespace) -> None:
     from service.api.server import serve
     from service.runtime.providers import DevicePreference
 
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        fail(f"{args.models_dir}: no such directory", "--models-dir")
     settings = Settings.from_env(
         models_dir=args.models_dir, host=args.host, port=args.port, token_file=args.token_file,
         tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, batch_size=args.batch_size,
