@@ -311,7 +311,7 @@ def test_set_values_are_checked_naming_the_option(files, capsys):
 
 
 def test_a_missing_file_is_one_line(files, capsys):
-    assert main(["predict", str(files / "pooled.onnx"), str(files / "absent.png")]) == 1
+    assert main(["predict", str(files / "pooled.onnx"), str(files / "absent.png")]) == 2
     assert capsys.readouterr().err == f"error: {files / 'absent.png'}: No such file or directory\n"
 
 

@@ -1,8 +1,11 @@
-"""The ``onnxplain`` command: serve, list models, predict, explain, the studies, and the demo.
+"""onnxplain: serve, list models, predict, explain, the studies, audits, and the demo.
 
-``predict`` and ``explain`` talk to ``--server`` when given; otherwise MODEL is a
-local .onnx file (or model directory) and an in-process server on a free port
-serves it for the duration of the command.
+The commands that take a MODEL talk to --server when given; otherwise MODEL is a local .onnx file (or model
+directory) and an in-process server on a free port serves it for the duration of the command.
+
+Errors are one line on stderr, "error: ...": exit 2 for a command line the command cannot run, exit 1 for a
+refusal of the server. Long commands draw a progress bar on stderr when it is a terminal
+(ONNXPLAIN_PROGRESS=always|never|auto).
 """
 
 from __future__ import annotations
@@ -40,10 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's refusals in the commands' one-line form (argparse prints the usage and the error on two)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="onnxplain", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="onnxplain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"onnxplain {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("ONNXPLAIN_LOG_LEVEL", "WARNING"))
+    parser.add_argument("--log-level", type=str.upper, default=os.environ.get("ONNXPLAIN_LOG_LEVEL", "WARNING"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="default WARNING (env ONNXPLAIN_LOG_LEVEL)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gRPC server")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from service.cli.common import parse_params
+from service.cli.common import fail, new_bar, parse_params
 
 
 def _specs(items: list[str]) -> list[tuple[str, dict]]:
@@ -18,14 +18,11 @@ def _specs(items: list[str]) -> list[tuple[str, dict]]:
 
 
 def audit(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     from service.audit.dataset import load_dataset
     from service.audit.engine import AuditPlan
     from service.audit.ensemble import EnsemblePlan
     from service.audit.run import audit as run
     from service.cli.overrides import parse_overrides
-    from service.errors import NotFound
     from service.runtime.loader import load_model
 
     overrides = parse_overrides(args.overrides)
@@ -34,12 +31,14 @@ def audit(args: argparse.Namespace) -> None:
 
         raise InvalidArgument("is not passed to Ray actors, which load each model with its sidecar; put the "
                               "overrides in the model's sidecar", field="--set")
+    if not args.dataset.exists():
+        fail(f"{args.dataset}: No such file or directory", "DATASET")
     items = load_dataset(args.dataset)
     models, paths = [], []
     for path in args.model:  # with their sidecars: preprocessing and labels
         path = (path / "model.onnx" if path.is_dir() else path).resolve()
         if not path.is_file():
-            raise NotFound(f"no model file at {str(path)!r}", field="model")
+            fail(f"no model file at {str(path)!r}", "--model")
         name = path.parent.name if path.name == "model.onnx" else path.stem
         models.append(load_model(name, path.read_bytes(), source=str(path), model_path=path,
                                  overrides=overrides))
@@ -54,7 +53,7 @@ def audit(args: argparse.Namespace) -> None:
         scales = (tuple(args.corruption), tuple(args.severity or [3]), tuple(args.zoom), args.scale_designs)
     plan = AuditPlan.build(_specs(args.method or ["occlusion"]), _specs(args.metric), args.seed, args.measure,
                            ensemble, scales)
-    with tqdm(total=len(models) * len(plan.methods) * len(items), desc="audit", unit="result", disable=None) as bar:
+    with new_bar("audit", total=len(models) * len(plan.methods) * len(items), unit="result") as bar:
         def on_result(done: int, total: int) -> None:
             bar.total, bar.n = total, done  # the engine knows the total, scale analyses included
             bar.refresh()

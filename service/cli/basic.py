@@ -8,7 +8,7 @@ import json
 import sys
 
 from service import __version__
-from service.cli.common import connect
+from service.cli.common import connect, existing_files, fail
 from service.config import Settings
 
 
@@ -16,6 +16,8 @@ def serve(args: argparse.Namespace) -> None:
     from service.api.server import serve
     from service.runtime.providers import DevicePreference
 
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        fail(f"{args.models_dir}: no such directory", "--models-dir")
     settings = Settings.from_env(
         models_dir=args.models_dir, host=args.host, port=args.port, token_file=args.token_file,
         tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, batch_size=args.batch_size,
@@ -35,6 +37,8 @@ def serve(args: argparse.Namespace) -> None:
 def models(args: argparse.Namespace) -> None:
     from google.protobuf import json_format
 
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        fail(f"{args.models_dir}: no such directory", "--models-dir")
     with connect(args) as (client, _):
         models = client.list_models()
     if args.json:
@@ -52,6 +56,7 @@ def _batch(model) -> str:
 
 
 def predict(args: argparse.Namespace) -> None:
+    existing_files(*args.images)
     with connect(args, args.model) as (client, name):
         predictions = client.predict(name, [p.read_bytes() for p in args.images], top_k=args.top_k,
                                      probabilities=args.probabilities)
@@ -85,4 +90,6 @@ def health(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> None:
     from service.demo import run_demo
 
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        fail(f"{args.models_dir}: no such directory", "--models-dir")
     run_demo(args.models_dir, args.out)

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from service.cli.common import connect, fail, parse_params, progress_bar
+from service.cli.common import connect, existing_files, fail, parse_params, progress_bar
 from service.cli.explain import reliability_line
 
 
@@ -32,9 +32,11 @@ def measure(args: argparse.Namespace) -> None:
 
     from service import render
 
+    params = parse_params(args.param)
+    existing_files(*args.images)
     with connect(args, args.model) as (client, name), progress_bar("measure") as on_progress:
         result = client.measure(name, [image.read_bytes() for image in args.images], args.method,
-                                parse_params(args.param), measures=args.measure,
+                                params, measures=args.measure,
                                 stability_models=_others(client, args), seed=args.seed,
                                 probabilities=args.probabilities, on_progress=on_progress)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,7 @@ def aggregate(args: argparse.Namespace) -> None:
     for item in args.method:  # NAME or NAME:key=value,key=value (commas inside [...] belong to the value)
         name, _, raw = item.partition(":")
         methods.append((name, parse_params([p for p in re.split(r",(?![^\[]*\])", raw) if p])))
+    existing_files(*args.images)
     with connect(args, args.model) as (client, name), progress_bar("aggregate") as on_progress:
         result = client.aggregate(name, [image.read_bytes() for image in args.images], methods=methods,
                                   normalisation=args.normalisation, aggregator=args.aggregator, kappa=args.kappa,

@@ -75,16 +75,56 @@ def connect(args: argparse.Namespace, model: str | None = None) -> Iterator[tupl
             yield client, name
 
 
-@contextlib.contextmanager
-def progress_bar(description: str):
+# --- progress ---------------------------------------------------------------------------------------------------
+
+# One style for every long command: on stderr, so stdout stays the result; off when stderr is not a terminal
+# (logs, pipes, CI) unless ONNXPLAIN_PROGRESS=always; ONNXPLAIN_PROGRESS=never turns it off everywhere.
+PROGRESS_ENV = "ONNXPLAIN_PROGRESS"
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]"
+
+
+def progress_disabled() -> bool | None:
+    """tqdm's ``disable``: None (auto: off unless stderr is a terminal), False (forced on), True (forced off)."""
+    choice = os.environ.get(PROGRESS_ENV, "auto").strip().lower()
+    if choice not in ("auto", "always", "never"):
+        fail(f"{choice!r}: write auto, always or never", PROGRESS_ENV)
+    return {"auto": None, "always": False, "never": True}[choice]
+
+
+def new_bar(description: str, total: int | None = None, unit: str = "pass"):
+    """A tqdm bar in the commands' one style, for work counted here (audit results, demo samples)."""
     from tqdm import tqdm
 
-    with tqdm(desc=description, unit="pass", file=sys.stderr, leave=False, disable=None) as bar:
+    return tqdm(desc=description, total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True,
+                bar_format=BAR_FORMAT, disable=progress_disabled())
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, unit: str = "pass"):
+    """A bar fed by a streamed RPC's progress events: yields the ``on_progress`` callback. A new stage (the
+    metrics after the map, say) restarts the count under ``description (stage)``."""
+    with new_bar(description, unit=unit) as bar:
+        shown = [description]
+
         def on_progress(progress) -> None:
+            stage = f"{description} ({progress.stage})" if progress.stage and progress.stage != description \
+                else description
+            if stage != shown[0]:
+                shown[0] = stage
+                bar.set_description_str(stage, refresh=False)
             bar.total = progress.total
-            bar.update(progress.done - bar.n)
+            bar.n = progress.done
+            bar.refresh()
 
         yield on_progress
+
+
+def existing_files(*paths: Path) -> None:
+    """Stop (one line, exit 2) before any work when a file the command line names is missing: ``error: PATH:
+    No such file or directory``, as the operating system words it."""
+    for path in paths:
+        if not Path(path).is_file():
+            fail(f"{path}: {'is a directory' if Path(path).is_dir() else 'No such file or directory'}")
 
 
 def enum_choices(enum_name: str) -> list[str]:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.cli.common import baseline, connect, parse_params, progress_bar
+from service.cli.common import baseline, connect, existing_files, parse_params, progress_bar
 
 
 def explain(args: argparse.Namespace) -> None:
@@ -16,6 +16,7 @@ def explain(args: argparse.Namespace) -> None:
     from service import render
 
     params = parse_params(args.param)
+    existing_files(args.image)
     with connect(args, args.model) as (client, name), progress_bar(args.method) as on_progress:
         explanation = client.explain(name, args.image.read_bytes(), args.method, params, classes=args.classes,
                                      top_k=args.top_k, seed=args.seed, baseline=baseline(args.baseline),

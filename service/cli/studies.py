@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from service.cli.common import baseline, connect, json_or_text, parse_params, progress_bar
+from service.cli.common import baseline, connect, existing_files, fail, json_or_text, parse_params, progress_bar
 from service.cli.explain import precision_line
 
 
@@ -23,6 +23,8 @@ def consistency(args: argparse.Namespace) -> None:
     grid = {}
     for item in args.grid:
         key, _, raw = item.partition("=")
+        if not key or not raw:
+            fail(f"{item!r}: write NAME=V1,V2", "--grid")
         grid[key] = [json_or_text(v) for v in raw.split(",") if v]
     baselines = args.baseline or ["black", "dataset_mean", "blur"]
     settings = []
@@ -33,6 +35,7 @@ def consistency(args: argparse.Namespace) -> None:
             settings.append({"method": args.method, "params": {**shared, **varied}, "baseline": baseline(kind),
                              "label": label})
     metric_baselines = [baseline(b) for b in (args.metric_baseline or ["black", "dataset_mean", "blur"])]
+    existing_files(args.image)
     with connect(args, args.model) as (client, name), progress_bar("consistency") as on_progress:
         result = client.consistency(name, args.image.read_bytes(), settings, metric=(args.metric, {}),
                                     metric_baselines=metric_baselines, class_index=args.class_index, seed=args.seed,
@@ -73,9 +76,11 @@ def scales(args: argparse.Namespace) -> None:
 
     from service import render
 
+    wcam = parse_params(args.param)
+    existing_files(args.image)
     with connect(args, args.model) as (client, name), progress_bar("scales") as on_progress:
         result = client.analyze_scales(name, args.image.read_bytes(), corruptions=args.corruption,
-                                       severities=args.severity, zooms=args.zoom, wcam=parse_params(args.param),
+                                       severities=args.severity, zooms=args.zoom, wcam=wcam,
                                        class_index=args.class_index, seed=args.seed,
                                        probabilities=args.probabilities, return_maps=True, on_progress=on_progress)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,6 @@ async function main([address, modelName, imagePath]) {
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  console.error(err.code !== undefined ? `error ${err.code}: ${err.details}` : err);
+  console.error(err.codeName ? `error: ${err.message}` : err);
   process.exitCode = 1;
 });

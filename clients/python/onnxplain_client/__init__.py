@@ -1,8 +1,8 @@
 """Python client of the onnxplain gRPC API (xai.v1)."""
 
-from onnxplain_client.client import (Attribution, Explanation, InvalidRequest, OnnxplainClient, Precision,
-                                     Prediction, precision)
+from onnxplain_client.client import (Attribution, AuditReport, Explanation, InvalidRequest, OnnxplainClient,
+                                     Precision, Prediction, precision)
 from onnxplain_client.tensors import from_tensor, to_tensor
 
-__all__ = ["Attribution", "Explanation", "InvalidRequest", "OnnxplainClient", "Precision", "Prediction", "from_tensor",
-           "precision", "to_tensor"]
+__all__ = ["Attribution", "AuditReport", "Explanation", "InvalidRequest", "OnnxplainClient", "Precision", "Prediction",
+           "from_tensor", "precision", "to_tensor"]

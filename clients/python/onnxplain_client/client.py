@@ -61,6 +61,18 @@ class Attribution:
     metrics: dict[str, Any] = field(default_factory=dict)  # name -> xai.v1.MetricResult
     precision: Precision | None = None  # randomized methods only
 
+    def plot(self, image: np.ndarray | None = None, alpha: float | None = None):
+        """The map over ``image`` (uint8 at the map's size; mid-grey when None), its scores in the title: a
+        matplotlib Figure (the ``plot`` extra). ``Explanation.plot()`` draws it over the image the model saw."""
+        from onnxplain_client import display
+
+        return display.plot_attribution(self, image, display.ALPHA if alpha is None else alpha)
+
+    def _repr_png_(self) -> bytes | None:
+        from onnxplain_client import display
+
+        return display.repr_png(self.plot)
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -82,6 +94,64 @@ class Explanation:
     def map(self) -> np.ndarray:
         """The first (usually only) attribution map."""
         return self.attributions[0].map
+
+    def plot(self, alpha: float | None = None):
+        """Every map over the image the model saw, side by side, each with its class, score, metrics and
+        reliability in its title: a matplotlib Figure (the ``plot`` extra; see ``onnxplain_client.display``)."""
+        from onnxplain_client import display
+
+        return display.plot_explanation(self, display.ALPHA if alpha is None else alpha)
+
+    def _repr_png_(self) -> bytes | None:
+        """The notebook's picture of the explanation (None, the text repr, without matplotlib)."""
+        from onnxplain_client import display
+
+        return display.repr_png(self.plot)
+
+
+class AuditReport:
+    """The Audit RPC's result: every field of xai.v1.AuditResult reads through (``computed``, ``summary_json``,
+    ``results_path``...), plus the summary parsed and the results as pandas DataFrames (the ``dataframe`` extra)."""
+
+    def __init__(self, result: ex.AuditResult):
+        self.result = result
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "result":  # not set yet (copy, unpickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+    def __repr__(self) -> str:
+        return (f"AuditReport(computed={self.result.computed}, total={self.result.total}, "
+                f"results_path={self.result.results_path!r})")
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return json.loads(self.result.summary_json or "{}")
+
+    def results_file(self, data_dir: str | Path | None = None) -> Path:
+        """The audit's SQLite store. ``results_path`` is inside the server's data directory: give ``data_dir``
+        (that directory, or a copy of it) unless this process runs where the path resolves."""
+        path = Path(self.result.results_path)
+        if data_dir is not None and not path.is_absolute():
+            path = Path(data_dir) / path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the audit's results are in the server's data directory; pass "
+                                    "data_dir= (that directory, or a copy of it) to read them")
+        return path
+
+    def to_dataframe(self, data_dir: str | Path | None = None):
+        """One row per item x model x method: model, method, item, label, predicted, score, correct, seconds,
+        then one column per metric (see ``onnxplain_client.frames.results_dataframe``)."""
+        from onnxplain_client.frames import results_dataframe
+
+        return results_dataframe(self.results_file(data_dir))
+
+    def summary_dataframe(self):
+        """One row per model x method: items, accuracy, seconds per item, mean reliability, mean of each metric."""
+        from onnxplain_client.frames import summary_dataframe
+
+        return summary_dataframe(self.summary)
 
 
 class OnnxplainClient:
@@ -326,9 +396,10 @@ class OnnxplainClient:
               | None = None, metrics: Mapping[str, Mapping[str, Any] | None] | None = None, seed: int | None = None,
               measures: Sequence[str] = (), ensemble: Mapping[str, Any] | None = None,
               scales: Mapping[str, Any] | None = None, timeout: float | None = None,
-              on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AuditResult:
+              on_progress: Callable[[ex.Progress], None] | None = None) -> AuditReport:
         """Audit ``dataset`` (a path inside the server's data directory) with loaded ``models``; results go to
-        <data dir>/audits/``name``, and the same call resumes an interrupted audit."""
+        <data dir>/audits/``name``, and the same call resumes an interrupted audit. The AuditReport reads like the
+        xai.v1.AuditResult and loads the results into pandas (``to_dataframe``, ``summary_dataframe``)."""
         request = ex.AuditRequest(
             dataset=dataset, models=list(models), name=name,
             methods=[method_spec(n, p) for n, p in _pairs(methods)],
@@ -347,7 +418,8 @@ class OnnxplainClient:
                 corruptions=[ex.Corruption.Value(full_name("Corruption", c)) for c in scales.get("corruptions", ())],
                 severities=list(scales.get("severities", ())), zooms=list(scales.get("zooms", ())),
                 num_designs=scales.get("num_designs", 0)))
-        return self._last(self.explainer.Audit(request, timeout=timeout, metadata=self._metadata), on_progress)
+        return AuditReport(self._last(self.explainer.Audit(request, timeout=timeout, metadata=self._metadata),
+                                      on_progress))
 
     @staticmethod
     def _last(stream, on_progress):
@@ -484,5 +556,5 @@ def precision(message: ex.Precision) -> Precision | None:
     )
 
 
-__all__ = ["Attribution", "Explanation", "OnnxplainClient", "Precision", "Prediction", "image_message", "method_spec",
+__all__ = ["Attribution", "AuditReport", "Explanation", "OnnxplainClient", "Precision", "Prediction", "image_message", "method_spec",
            "metric_spec", "precision"]
