@@ -143,8 +143,20 @@ class OnnxplainClient {
     await this._unary(this._models, 'UnloadModel', { name }, options);
   }
 
-  // InspectModel (issue 15, "onnxplain inspect"): its helper goes here, `inspectModel(...)`, built like
-  // loadModel (a server path or uploaded bytes) and sent with this._unary(this._models, 'InspectModel', ...).
+  /**
+   * What the server makes of a loaded model (as `onnxplain inspect`): its `ModelInfo` (layout and output kind
+   * with how each was decided, preprocessing with each value's source, provider, EVA's verdict per bound
+   * method), forward-pass timings and warnings.
+   * @param {string} name A loaded model's name.
+   * @param {CallOptions & {verify?: boolean, repeats?: number}} [options] `verify: false` skips EVA's check
+   *   (it builds the PyTorch mirror); `repeats`: passes timed per batch size, 1 to 20 (server default 5).
+   * @returns {Promise<object>} The `InspectModelResponse`: `model`, `forwardTimings`, `warnings`.
+   */
+  async inspectModel(name, options = {}) {
+    const { verify = true, repeats } = options;
+    const request = this.requests.build('InspectModelRequest', { name, skipVerification: !verify, repeats });
+    return this._unary(this._models, 'InspectModel', request, options);
+  }
 
   // --- ExplainService ----------------------------------------------------------------------------------------
 

@@ -37,6 +37,22 @@ test('loadModel uploads ONNX bytes: served as "upload" with the file\'s sha256, 
   await assert.rejects(client.getModel(name), { name: 'OnnxplainError', codeName: 'NOT_FOUND' });
 });
 
+test('inspectModel describes a served model with its forward timings, and refuses repeats out of range by field', async () => {
+  const served = await client.getModel(env.model);
+  const inspected = await client.inspectModel(env.model, { verify: false, repeats: 2 });
+  assert.equal(inspected.model.name, env.model);
+  assert.equal(inspected.model.sha256, served.sha256);
+  assert.ok(inspected.model.layoutSource.length > 0);
+  assert.ok(inspected.forwardTimings.length >= 1);
+  assert.equal(inspected.forwardTimings[0].batchSize, 1);
+  for (const timing of inspected.forwardTimings) {
+    assert.equal(timing.repeats, 2);
+    assert.ok(timing.medianMs > 0);
+  }
+  await assert.rejects(client.inspectModel(env.model, { verify: false, repeats: 21 }),
+    { name: 'OnnxplainError', codeName: 'INVALID_ARGUMENT', field: 'repeats' });
+});
+
 test('listMethods names every method of MethodSpec, listMetrics every metric of MetricSpec', async () => {
   const methods = (await client.listMethods()).map((m) => m.name);
   const metrics = (await client.listMetrics()).map((m) => m.name);
