@@ -210,3 +210,44 @@ def aggregate_figure(labels: list[str], members: list[np.ndarray], scores: list[
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
     return path
+
+
+def wavelet_layout(picture: np.ndarray, levels: int, wavelet: str) -> tuple[np.ndarray, list]:
+    """A grey view of ``picture``'s wavelet transform in WCAM's packed layout (log scale: details are orders
+    of magnitude smaller than the approximation) and the layout's sub-bands (``wavelets.Subband``)."""
+    from service.explainers import wavelets
+
+    grey = picture.astype(np.float32).mean(axis=2) / 255.0 if picture.ndim == 3 else picture / 255.0
+    layout = wavelets.make_layout(grey.shape[0], grey.shape[1], levels, wavelet)
+    return np.log1p(np.abs(wavelets.forward(grey, layout)) * 50), wavelets.subbands(layout)
+
+
+def wavelet_layout_figure(transform_view: np.ndarray, wavelet_map: np.ndarray, bands: list,
+                          level_importance: list[float], title: str = "", size: tuple[float, float] = (4.4, 2.2)):
+    """WCAM in the wavelet layout, each sub-band outlined and named by its level (A: the approximation, 1: the
+    finest details), beside the share of the importance per level. Returns the matplotlib figure."""
+    from matplotlib import pyplot
+    from matplotlib.patches import Rectangle
+
+    figure, (layout_axis, shares_axis) = pyplot.subplots(1, 2, figsize=size, constrained_layout=True,
+                                                         gridspec_kw={"width_ratios": [1, 1.1]})
+    layout_axis.imshow(transform_view, cmap="gray")
+    layout_axis.imshow(wavelet_map, cmap="jet", alpha=0.55)
+    for band in bands:
+        top, left = band.rows.start, band.cols.start
+        height, width = band.rows.stop - top, band.cols.stop - left
+        layout_axis.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, edgecolor="white",
+                                        linewidth=0.8))
+        if band.name in ("approximation", "diagonal"):  # one label per level, in its diagonal block
+            layout_axis.text(left + width / 2 - 0.5, top + height / 2 - 0.5,
+                             "A" if band.name == "approximation" else str(band.level), color="white",
+                             ha="center", va="center", fontsize=7, fontweight="bold")
+    layout_axis.set_title(title or "wavelet layout", fontsize=8)
+    layout_axis.axis("off")
+    labels = ["A"] + [str(level) for level in range(len(level_importance) - 1, 0, -1)]
+    shares_axis.bar(labels, level_importance, color="#c0392b")
+    shares_axis.set_ylim(0, 1)
+    shares_axis.set_title("share per level", fontsize=8)
+    shares_axis.set_xlabel("coarse → fine", fontsize=7)
+    shares_axis.tick_params(labelsize=7)
+    return figure

@@ -76,10 +76,10 @@ def connect(args: argparse.Namespace, model: str | None = None) -> Iterator[tupl
 
 
 @contextlib.contextmanager
-def progress_bar(description: str):
+def progress_bar(description: str, unit: str = "pass"):
     from tqdm import tqdm
 
-    with tqdm(desc=description, unit="pass", file=sys.stderr, leave=False, disable=None) as bar:
+    with tqdm(desc=description, unit=unit, file=sys.stderr, leave=False, disable=None) as bar:
         def on_progress(progress) -> None:
             bar.total = progress.total
             bar.update(progress.done - bar.n)
