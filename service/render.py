@@ -232,7 +232,8 @@ def wavelet_layout_figure(transform_view: np.ndarray, wavelet_map: np.ndarray, b
     figure, (layout_axis, shares_axis) = pyplot.subplots(1, 2, figsize=size, constrained_layout=True,
                                                          gridspec_kw={"width_ratios": [1, 1.1]})
     layout_axis.imshow(transform_view, cmap="gray")
-    layout_axis.imshow(wavelet_map, cmap="jet", alpha=0.55)
+    # Square root: the approximation's few cells would otherwise take the whole colour range.
+    layout_axis.imshow(np.sqrt(np.clip(wavelet_map, 0, None)), cmap="jet", alpha=0.55)
     for band in bands:
         top, left = band.rows.start, band.cols.start
         height, width = band.rows.stop - top, band.cols.stop - left
@@ -241,13 +242,13 @@ def wavelet_layout_figure(transform_view: np.ndarray, wavelet_map: np.ndarray, b
         if band.name in ("approximation", "diagonal"):  # one label per level, in its diagonal block
             layout_axis.text(left + width / 2 - 0.5, top + height / 2 - 0.5,
                              "A" if band.name == "approximation" else str(band.level), color="white",
-                             ha="center", va="center", fontsize=7, fontweight="bold")
-    layout_axis.set_title(title or "wavelet layout", fontsize=8)
+                             ha="center", va="center", fontsize=8, fontweight="bold")
+    layout_axis.set_title(title or "wavelet layout", fontsize=9)
     layout_axis.axis("off")
     labels = ["A"] + [str(level) for level in range(len(level_importance) - 1, 0, -1)]
     shares_axis.bar(labels, level_importance, color="#c0392b")
     shares_axis.set_ylim(0, 1)
-    shares_axis.set_title("share per level", fontsize=8)
-    shares_axis.set_xlabel("coarse → fine", fontsize=7)
-    shares_axis.tick_params(labelsize=7)
+    shares_axis.set_title("share per level", fontsize=9)
+    shares_axis.set_xlabel("coarse → fine", fontsize=8)
+    shares_axis.tick_params(labelsize=8)
     return figure
