@@ -14,7 +14,7 @@ from conftest import MODELS
 from service.cli import main
 
 # Two models, one with ground-truth masks (relevance mass) and one without; one sample each; every method.
-MODELS_SHOWN = ["digits", "scale_shape"]
+MODELS_SHOWN = ["digits", "scale_texture"]
 ALL_METHODS = ["occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap", "wcam", "eva"]
 
 
@@ -58,7 +58,7 @@ def test_the_summary_covers_every_model_sample_and_method(demo):
     for result in summary["results"]:
         assert list(result["methods"]) == summary["methods"]
         assert not [m for m in result["methods"].values() if "error" in m]
-        # relevance mass exactly where the model ships a mask (scale_shape does, digits does not)
+        # relevance mass exactly where the model ships a mask (scale_texture does, digits does not)
         assert [("relevance_mass" in m["scores"]) for m in result["methods"].values()] == \
             [bool(manifest_first(result["model"])["mask"])] * len(summary["methods"])
 
