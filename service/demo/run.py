@@ -16,9 +16,14 @@ from service.demo.page import write_page
 from service.demo.sample import explain_sample
 
 
+# The bundled models in the order a newcomer meets them; any other model that ships samples follows by name.
+ORDER = ["shapes", "digits", "scale_texture", "scale_shape"]
+
+
 def demo_models(models_dir: Path) -> list[str]:
     """The models that ship samples (shapes, digits, scale_texture, scale_shape; not the study's retrained runs)."""
-    return sorted(path.parent.parent.name for path in models_dir.glob("*/samples/manifest.json"))
+    names = [path.parent.parent.name for path in models_dir.glob("*/samples/manifest.json")]
+    return sorted(names, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
 def run_demo(models_dir: Path | None, out: Path, *, samples_per_model: int = 2, methods: list[str] | None = None,
