@@ -10,6 +10,7 @@ Everything runs in-process on the bundled models with fixed seeds; chromium and 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -71,8 +72,9 @@ def methods_side_by_side(client, path: Path) -> None:
     sample = MODELS / "shapes" / "samples"
     image, mask = sample / "sample_02.png", sample / "sample_02.mask.png"
     methods = [m for m in METHODS if m != "eva" or eva_installed()]
-    figure, axes = pyplot.subplots(1, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.6),
-                                   constrained_layout=True)
+    columns = (len(methods) + 2) // 2  # two rows: the input, then the methods in the demo's order
+    figure, axes = pyplot.subplots(2, columns, figsize=(2.1 * columns, 5.0), constrained_layout=True)
+    axes = axes.ravel()
     for axis, method in zip(axes[1:], methods):
         explanation = client.explain("shapes", image, method, METHODS[method], seed=SEED, baseline=BASELINE,
                                      metrics={**METRICS, "localisation": {}}, mask=mask)
@@ -85,6 +87,8 @@ def methods_side_by_side(client, path: Path) -> None:
     axes[0].set_title(f"input\npredicted {attribution.label}\n({attribution.score:.2f} logit)", fontsize=8)
     for axis in axes:
         axis.axis("off")
+    figure.suptitle("one shapes image, every method: deletion (lower is better), insertion (higher), "
+                    "relevance mass on the triangle", fontsize=9)
     _save(figure, path, dpi=110)
 
 
@@ -132,10 +136,11 @@ def audit_report(scratch: Path, path: Path) -> None:
                 shutil.copy(samples / name, dataset)
             rows.writerow([entry["image"], entry["label_name"], entry["mask"]])
     out = scratch / "audit"
-    assert onnxplain(["audit", str(dataset / "manifest.csv"), "--model", str(MODELS / "shapes"),
-                      "--model", str(MODELS / "shapes_run1"), "--method", "occlusion:window=4,stride=2",
-                      "--method", "rise:num_masks=500", "--metric", "deletion:steps=8", "--metric", "localisation",
-                      "--seed", "0", "--out", str(out)]) == 0
+    with contextlib.chdir(scratch):  # the report names the dataset as given: a relative path, not a temporary one
+        assert onnxplain(["audit", "dataset/manifest.csv", "--model", str(MODELS / "shapes"),
+                          "--model", str(MODELS / "shapes_run1"), "--method", "occlusion:window=4,stride=2",
+                          "--method", "rise:num_masks=500", "--metric", "deletion:steps=8", "--metric",
+                          "localisation", "--seed", "0", "--out", str(out)]) == 0
     _screenshot(next(out.glob("*.html")), scratch / "profile-audit", path)
 
 
