@@ -124,3 +124,19 @@ def test_a_bad_flag_is_one_line_naming_it(flags, option, tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), *flags]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: {option}: ") and "\n" not in error
+
+
+def test_without_the_verify_extra_the_page_says_how_to_get_eva(monkeypatch, tmp_path):
+    """The other side of EVA's tile, whatever this machine has installed: the note, and no EVA run."""
+    from selenium.webdriver.common.by import By
+
+    monkeypatch.setattr("service.demo.run.eva_installed", lambda: False)
+    assert main(["demo", "--out", str(tmp_path), "--samples-per-model", "1", "--models", "digits",
+                 "--methods", "occlusion,eva"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["eva"], summary["methods"]) == ("not installed", ["occlusion"])
+    with chromium(tmp_path / "profile") as session:
+        session.get((tmp_path / "index.html").as_uri())
+        notes = [n.text for n in session.find_elements(By.CSS_SELECTOR, "#eva-note, .eva-missing")]
+        assert session.find_elements(By.CSS_SELECTOR, '.tile.method[data-method="eva"] img') == []
+    assert len(notes) == 2 and all("EVA needs the verify extra: `make install-verify`" in n for n in notes)
