@@ -1,8 +1,7 @@
-"""Pictures of explanations: heatmap overlays and a small HTML index, for people to look at."""
+"""Pictures of explanations for people to look at: heatmap overlays and matplotlib figures (pages: service.reports)."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import matplotlib
@@ -126,40 +125,6 @@ def wcam_figure(picture: np.ndarray, transform_view: np.ndarray, wavelet_map: np
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
     return path
-
-
-def index_page(title: str, rows: list[dict], columns: list[str], image_columns: list[str]) -> str:
-    """A self-contained table page; image columns hold paths relative to the page."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for column in columns:
-            value = row.get(column, "")
-            if column in image_columns and value:
-                cells.append(f'<td><img src="{html.escape(str(value))}" width="160"></td>')
-            else:
-                cells.append(f"<td>{html.escape(_format(value))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: .4rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
-img {{ image-rendering: pixelated; border-radius: 4px; }} th {{ background: #f4f4f6; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>Red: evidence for the explained class; blue: evidence against it.</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{chr(10).join(body)}
-</tbody></table></body></html>
-"""
-
-
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def measures_figure(result, path: Path) -> Path:
