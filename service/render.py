@@ -1,8 +1,7 @@
-"""Pictures of explanations: heatmap overlays and a small HTML index, for people to look at."""
+"""Pictures of explanations for people to look at: heatmap overlays and matplotlib figures (pages: service.reports)."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import matplotlib
@@ -128,40 +127,6 @@ def wcam_figure(picture: np.ndarray, transform_view: np.ndarray, wavelet_map: np
     return path
 
 
-def index_page(title: str, rows: list[dict], columns: list[str], image_columns: list[str]) -> str:
-    """A self-contained table page; image columns hold paths relative to the page."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for column in columns:
-            value = row.get(column, "")
-            if column in image_columns and value:
-                cells.append(f'<td><img src="{html.escape(str(value))}" width="160"></td>')
-            else:
-                cells.append(f"<td>{html.escape(_format(value))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: .4rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
-img {{ image-rendering: pixelated; border-radius: 4px; }} th {{ background: #f4f4f6; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>Red: evidence for the explained class; blue: evidence against it.</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{chr(10).join(body)}
-</tbody></table></body></html>
-"""
-
-
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
 def measures_figure(result, path: Path) -> Path:
     """The salience measures at a glance: the noise curves, SSIM per transform, stability and entropy
     distributions, and the degradation drops (``result`` an xai.v1.MeasureResult)."""
@@ -210,3 +175,45 @@ def aggregate_figure(labels: list[str], members: list[np.ndarray], scores: list[
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
     return path
+
+
+def wavelet_layout(picture: np.ndarray, levels: int, wavelet: str) -> tuple[np.ndarray, list]:
+    """A grey view of ``picture``'s wavelet transform in WCAM's packed layout (log scale: details are orders
+    of magnitude smaller than the approximation) and the layout's sub-bands (``wavelets.Subband``)."""
+    from service.explainers import wavelets
+
+    grey = picture.astype(np.float32).mean(axis=2) / 255.0 if picture.ndim == 3 else picture / 255.0
+    layout = wavelets.make_layout(grey.shape[0], grey.shape[1], levels, wavelet)
+    return np.log1p(np.abs(wavelets.forward(grey, layout)) * 50), wavelets.subbands(layout)
+
+
+def wavelet_layout_figure(transform_view: np.ndarray, wavelet_map: np.ndarray, bands: list,
+                          level_importance: list[float], title: str = "", size: tuple[float, float] = (4.4, 2.2)):
+    """WCAM in the wavelet layout, each sub-band outlined and named by its level (A: the approximation, 1: the
+    finest details), beside the share of the importance per level. Returns the matplotlib figure."""
+    from matplotlib import pyplot
+    from matplotlib.patches import Rectangle
+
+    figure, (layout_axis, shares_axis) = pyplot.subplots(1, 2, figsize=size, constrained_layout=True,
+                                                         gridspec_kw={"width_ratios": [1, 1.1]})
+    layout_axis.imshow(transform_view, cmap="gray")
+    # Square root: the approximation's few cells would otherwise take the whole colour range.
+    layout_axis.imshow(np.sqrt(np.clip(wavelet_map, 0, None)), cmap="jet", alpha=0.55)
+    for band in bands:
+        top, left = band.rows.start, band.cols.start
+        height, width = band.rows.stop - top, band.cols.stop - left
+        layout_axis.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, edgecolor="white",
+                                        linewidth=0.8))
+        if band.name in ("approximation", "diagonal"):  # one label per level, in its diagonal block
+            layout_axis.text(left + width / 2 - 0.5, top + height / 2 - 0.5,
+                             "A" if band.name == "approximation" else str(band.level), color="white",
+                             ha="center", va="center", fontsize=8, fontweight="bold")
+    layout_axis.set_title(title or "wavelet layout", fontsize=9)
+    layout_axis.axis("off")
+    labels = ["A"] + [str(level) for level in range(len(level_importance) - 1, 0, -1)]
+    shares_axis.bar(labels, level_importance, color="#c0392b")
+    shares_axis.set_ylim(0, 1)
+    shares_axis.set_title("share per level", fontsize=9)
+    shares_axis.set_xlabel("coarse → fine", fontsize=8)
+    shares_axis.tick_params(labelsize=8)
+    return figure

@@ -1,4 +1,4 @@
-"""The command line, embedded (no --server) and against a server, and the demo."""
+"""The command line, embedded (no --server) and against a server (the demo: test_demo_page.py)."""
 
 from __future__ import annotations
 
@@ -45,16 +45,6 @@ def test_grpc_errors_become_one_line(server, capsys):
     sample = load_samples("shapes")[0]
     assert main(["explain", "missing-model", str(sample["path"]), "--server", server.address]) == 1
     assert capsys.readouterr().err.startswith("error: NOT_FOUND: model_name: no model named 'missing-model'")
-
-
-def test_demo_writes_a_page_and_a_summary(tmp_path):
-    main(["demo", "--out", str(tmp_path)])
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    bundled = sum(len(json.loads(manifest.read_text())["samples"]) for manifest in MODELS.glob("*/samples/manifest.json"))
-    assert bundled == 24 and summary["samples"] == bundled and summary["accuracy"] == 1.0
-    page = (tmp_path / "index.html").read_text()
-    for result in summary["results"]:
-        assert result["overlay"] in page and (tmp_path / result["overlay"]).is_file()
 
 
 def test_consistency_command_writes_a_figure_and_json(tmp_path, capsys):

@@ -241,8 +241,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, default=3.0)
     check.set_defaults(run=basic.health)
 
-    demo = commands.add_parser("demo", help="explain the bundled sample images; writes out/demo/")
+    demo = commands.add_parser("demo", help="every method side by side on the bundled samples; writes out/demo/")
     demo.add_argument("--models-dir", type=Path, default=None)
+    demo.add_argument("--samples-per-model", type=int, default=2, metavar="N", help="samples of each model (default 2)")
+    demo.add_argument("--methods", help="comma-separated, e.g. occlusion,wcam (default: all; EVA where installed)")
+    demo.add_argument("--models", help="comma-separated model names (default: every model that ships samples)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     demo.set_defaults(run=basic.demo)
 

@@ -8,7 +8,7 @@ import json
 import sys
 
 from service import __version__
-from service.cli.common import connect, existing_files, fail
+from service.cli.common import connect, existing_files, fail, progress_bar
 from service.config import Settings
 
 
@@ -88,8 +88,28 @@ def health(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> None:
+    from service.config import bundled_models_dir
     from service.demo import run_demo
+    from service.demo.methods import parse_methods
+    from service.demo.run import demo_models
 
-    if args.models_dir is not None and not args.models_dir.is_dir():
-        fail(f"{args.models_dir}: no such directory", "--models-dir")
-    run_demo(args.models_dir, args.out)
+    if args.samples_per_model < 1:
+        fail(f"{args.samples_per_model}: explain at least one sample per model", "--samples-per-model")
+    try:
+        methods = parse_methods(args.methods)
+    except ValueError as error:
+        fail(str(error), "--methods")
+    models_dir = args.models_dir or bundled_models_dir()
+    if not models_dir.is_dir():
+        fail(f"{models_dir} is not a directory", "--models-dir")
+    available = demo_models(models_dir)
+    if not available:
+        fail(f"no model under {models_dir} ships samples (MODEL/samples/manifest.json)", "--models-dir")
+    models = [name.strip() for name in args.models.split(",") if name.strip()] if args.models else None
+    unknown = [name for name in models or [] if name not in available]
+    if unknown or models == []:
+        fail(f"unknown model(s) {', '.join(unknown) or '(none given)'}; models with samples: {', '.join(available)}",
+             "--models")
+    with progress_bar("demo", unit="map") as on_progress:
+        run_demo(models_dir, args.out, samples_per_model=args.samples_per_model, methods=methods, models=models,
+                 on_progress=on_progress)
