@@ -93,6 +93,7 @@ def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(c
 
 @pytest.mark.parametrize("params, field", [
     ({"epsilon": -0.1}, "eva.epsilon"),
+    ({"epsilon": 0.1, "calibrate_radius": True}, "eva.calibrate_radius"),
     ({"grid_size": 65}, "eva.grid_size"),
     ({"segments": [0, 1, 2]}, "eva.segments"),
 ])
@@ -117,17 +118,23 @@ def test_list_methods_describes_eva_with_its_paper(client):
     assert "Verified Perturbation Analysis" in methods["eva"].reference
     parameters = {p.name: p.default_value for p in methods["eva"].parameters}
     assert parameters["bound_method"] == "crown_ibp" and parameters["grid_size"] == "8"
+    assert parameters["epsilon"] == "0" and parameters["calibrate_radius"] == "False"
+    described = {p.name: p.description for p in methods["eva"].parameters}
+    assert "1/255" in described["epsilon"] and "shared by every image" in described["epsilon"]
 
 
-def test_default_epsilon_is_calibrated_and_hybrid_mode_says_it_is_not_certified(client):
+def test_calibrate_radius_is_twice_the_certified_one_and_hybrid_mode_says_it_is_not_certified(client):
     sample = load_samples("shapes")[4]
-    calibrated = client.explain("shapes", sample["path"], "eva", {"grid_size": 2}).response.attributions[0].eva
-    assert calibrated.certified and calibrated.certified_radius > 0
+    calibrated = client.explain("shapes", sample["path"], "eva", {"grid_size": 2, "calibrate_radius": True}
+                                ).response.attributions[0].eva
+    assert calibrated.certified and calibrated.certified_radius > 0 and calibrated.radius_source == "calibrated"
     assert calibrated.epsilon == pytest.approx(2 * calibrated.certified_radius, rel=1e-6)
+    assert not calibrated.ball_certified  # twice the certified radius: the verifier cannot prove this ball
     layer = "/features/features.3/features.3.0/Conv"
     hybrid = client.explain("shapes", sample["path"], "eva", {"grid_size": 2, "split_layer": layer},
                             seed=0).response.attributions[0].eva
     assert not hybrid.certified and hybrid.split_layer == layer and hybrid.head_runtime == "pytorch"
+    assert not hybrid.ball_certified and hybrid.radius_source == "default"  # a sampled head proves nothing
     assert hybrid.verified.startswith(f"tail after {layer}: ")
     assert calibrated.verified == "whole model" and not calibrated.split_layer and not calibrated.head_runtime
     assert_status(lambda: client.explain("shapes", sample["path"], "eva", {"split_layer": "nowhere"}),
