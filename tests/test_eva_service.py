@@ -118,7 +118,7 @@ def test_list_methods_describes_eva_with_its_paper(client):
     assert "Verified Perturbation Analysis" in methods["eva"].reference
     parameters = {p.name: p.default_value for p in methods["eva"].parameters}
     assert parameters["bound_method"] == "crown_ibp" and parameters["grid_size"] == "8"
-    assert parameters["epsilon"] == "0" and parameters["calibrate_radius"] == "False"
+    assert parameters["epsilon"] == "0.0" and parameters["calibrate_radius"] == "False"
     described = {p.name: p.description for p in methods["eva"].parameters}
     assert "1/255" in described["epsilon"] and "shared by every image" in described["epsilon"]
 
