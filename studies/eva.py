@@ -36,7 +36,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -300,11 +300,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print the tables of a saved run")
+    parser.add_argument("--models", nargs="+", choices=MODELS, help="only these models")
+    parser.add_argument("--crown-images", type=int, help="images per model with CROWN (0: none)")
     args = parser.parse_args()
     if args.report:
         report(json.loads(args.report.read_text()))
         return
-    result = run(QUICK if args.quick else Size())
+    size = QUICK if args.quick else Size()
+    if args.models:
+        size = replace(size, models=tuple(args.models))
+    if args.crown_images is not None:
+        size = replace(size, crown_images=args.crown_images)
+    result = run(size)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1, default=float))
     report(result)
