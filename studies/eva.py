@@ -289,7 +289,8 @@ def report(result: dict) -> None:
             print(f"  {key:22s} {entry['certified']}/{entry['items']}")
         print("random (8 x 8 grid): " + ", ".join(f"{s} {v['mean']:.3f} (sd over seeds {v['sd_over_seeds']})"
                                                   for s, v in model_summary["random"].items()))
-        print(f"{'setting':34s} " + " ".join(f"{s:>18s}" for s in SCORES) + "  flat  | minus random: del, ins, mu, mass")
+        print(f"{'setting':34s} " + " ".join(f"{s:>18s}" for s in SCORES)
+              + "  flat  | minus random: del, ins, mu, mass")
         for setting, entry in model_summary["settings"].items():
             print(f"{setting:34s} " + " ".join(f"{fmt(entry[s]):>18s}" for s in SCORES) + f"  {entry['flat']}/"
                   f"{entry['images']} | " + ", ".join(fmt(entry[f'{s}_minus_random']) for s in SCORES))

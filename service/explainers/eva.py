@@ -57,10 +57,11 @@ DEFAULT_CHUNKS = {"ibp": 64, "crown_ibp": 16, "crown": 1, "alpha_crown": 1}
 LADDER, SMALLEST_RADIUS = 16, 1e-5
 # EvaParams.epsilon 0: one radius for every image, so maps share a scale and the certified rate of an audit is a
 # rate at a stated radius. 1/255, one 8-bit grey level: on the bundled digits model the verifier certifies it for
-# every image while the maps still beat a random map; studies/eva.md measures the choice.
+# every image (and no shapes scene: their certified radius is about 0.03/255), and no radius gave better maps
+# (studies/eva.md).
 DEFAULT_RADIUS = 1 / 255
-# The calibrated ball (calibrate_radius): twice the certified radius, so that it can hold candidate adversaries (AO > 0 unless
-# the whole range [0, 1] is certified, where the radius stays 1).
+# The calibrated ball (calibrate_radius): twice the certified radius, so that it can hold candidate adversaries
+# (AO > 0 unless the whole range [0, 1] is certified, where the radius stays 1).
 RADIUS_FACTOR = 2.0
 # Hybrid mode samples in rounds: the cap hybrid_samples is spent in this many (each half draws
 # hybrid_samples / (2 ROUNDS_AT_CAP) points per region per round, at least 1), so a target reached after
@@ -293,8 +294,8 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
     (AO(B)), "group_overlaps" (AO(B_u) per group), "group_importance" (EVA per group), "competitors",
     "segments" (H, W), "certified", "ball_certified" (whole model only: the verifier proved no class change in the
     ball), "bound_method", "epsilon" (the radius used), "radius_source" ("default", "requested", "calibrated"),
-    "certified_radius" (with calibrate_radius: the largest radius certified, else None), "split_layer" (the cut used, "" for the
-    whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head ran); in hybrid
+    "certified_radius" (with calibrate_radius: the largest radius certified, else None), "split_layer" (the cut
+    used, "" for the whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head ran); in hybrid
     mode also "group_standard_error" and "hybrid_samples_used", and ``Output.precision`` (``hybrid``)."""
     # Bound-based, no baseline; ``bound_margins`` checkpoints after every chunk. Whole-model bounds draw nothing.
     del predict, baseline, batch_size
