@@ -24,6 +24,8 @@ def test_explain_returns_the_map_of_group_importances_with_verified_details(clie
     details = attribution.eva
     assert attribution.class_index == sample["label"] and details.certified
     assert details.bound_method == 1 and details.epsilon == pytest.approx(1 / 255)  # BOUND_METHOD_IBP
+    # shapes' certified radius is under 0.01/255 with IBP (studies/eva.md): this ball is not proved
+    assert details.radius_source == "requested" and details.adversarial_overlap > 0 and not details.ball_certified
     assert sorted(details.competitors) == [j for j in range(5) if j != sample["label"]]
     segments = from_tensor(details.segments)
     assert segments.shape == (64, 64) and segments.dtype == np.int32 and len(np.unique(segments)) == 16
