@@ -151,7 +151,8 @@ def test_labels_model_names_and_item_ids_are_shown_as_text_never_run(browser, tm
     rows, images = synthetic_rows(tmp_path, 4, ["<b>model</b>", long])
     for index, row in enumerate(rows):
         row["item"] = f'"><img src=x onerror=alert(2)>{row["item"]}'
-        row["details"] = {"adversarial_overlap": -1.0 if index < 2 else 0.5}  # one image of four certified
+        row["details"] = {"adversarial_overlap": -1.0 if index < 2 else 0.5, "ball_certified": index < 2,
+                          "epsilon": 1 / 255}  # one image of four certified, per model
     images = {f'"><img src=x onerror=alert(2)>{item}': path for item, path in images.items()}
     page = write_report(tmp_path / "report.html", summarise(rows, {"deletion": False}), rows, images,
                         {"<b>model</b>": [script, "plain"], long: [script, "plain"]})
@@ -165,6 +166,7 @@ def test_labels_model_names_and_item_ids_are_shown_as_text_never_run(browser, tm
     overview = cells(browser, "#overview")
     assert [dict(zip(overview[0], row))["certified"] for row in overview[1:]] == ["0.250", "0.250"]
     assert cells(browser, "#models")[-1] == ["occlusion: certified", "0.250", "0.250"]
+    assert text.count("at radius 1/255 the verifier proved for 1\nof 4 images (25%)") == 2
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
     assert horizontal_overflow(browser) == 0
 

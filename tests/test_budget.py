@@ -96,7 +96,8 @@ METHOD_CASES = [
     ("wcam", {"num_designs": 4, "grid_size": 8, "rescale": "minmax"}, (48, 40, 1), 2, 32),
     ("wcam", {"num_designs": 2, "wavelet": "db2", "levels": 2, "sufficient_image": False}, (64, 64, 3), 1, 64),
     ("eva", {"epsilon": 0.05}, (32, 32, 3), 1, 1),
-    ("eva", {"epsilon": 0, "grid_size": 4}, (32, 32, 1), 2, 1),
+    ("eva", {"calibrate_radius": True, "grid_size": 4}, (32, 32, 1), 2, 1),
+    ("eva", {"grid_size": 4}, (32, 32, 1), 2, 1),
     ("eva", {"epsilon": 0.05, "bound_method": "ibp"}, (32, 32, 3), 1, 1),
 ]
 

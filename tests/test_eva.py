@@ -264,7 +264,7 @@ def test_first_divergence_names_the_node_that_differs():
     assert first_divergence(prepared, mirror.module, values) == second_conv
 
 
-def test_calibrated_epsilon_is_the_certified_radius_of_a_linear_model():
+def test_calibrate_radius_is_twice_the_certified_radius_of_a_linear_model():
     """For f linear and a ball inside [0, 1], AO(eps) = max_j (m_j + eps ||d_j||_1): the verifier certifies
     exactly the radii below eps* = min_j -m_j / ||d_j||_1, and the ladder lands within one fine rung of it."""
     rng = np.random.default_rng(6)
@@ -272,7 +272,7 @@ def test_calibrated_epsilon_is_the_certified_radius_of_a_linear_model():
     weights = rng.normal(size=(math.prod(shape), classes))
     model = load_model("linear", image_classifier(weights, shape).SerializeToString(), source="test")
     image = (0.3 + 0.4 * rng.random(shape)).astype(np.float32)
-    _, details, target = explain(model, image, "crown", epsilon=0.0, grid_size=3)
+    _, details, target = explain(model, image, "crown", calibrate_radius=True, grid_size=3)
     scores = image.ravel() @ weights
     radii = [-(scores[j] - scores[target]) / np.abs(weights[:, j] - weights[:, target]).sum()
              for j in range(classes) if j != target]
@@ -281,6 +281,28 @@ def test_calibrated_epsilon_is_the_certified_radius_of_a_linear_model():
     assert exact / fine_step <= details["certified_radius"] <= exact
     assert details["epsilon"] == pytest.approx(2 * details["certified_radius"])
     assert details["adversarial_overlap"] > 0  # twice the certified radius: the ball holds candidate adversaries
+    assert details["radius_source"] == "calibrated" and not details["ball_certified"]
+
+
+def test_default_radius_is_one_grey_level_for_every_image_and_ball_certified_is_the_linear_closed_form():
+    """epsilon 0 (the default) is 1/255 whatever the image, with no certified radius computed; on a linear model
+    AO(1/255) = max_j (m_j + ||d_j||_1 / 255) for a ball inside [0, 1], so ball_certified is exactly AO < 0."""
+    rng = np.random.default_rng(7)
+    shape, classes = (6, 6, 1), 3
+    weights = rng.normal(size=(math.prod(shape), classes))
+    model = load_model("linear", image_classifier(weights, shape).SerializeToString(), source="test")
+    for _ in range(6):
+        image = (0.3 + 0.4 * rng.random(shape)).astype(np.float32)
+        _, details, target = explain(model, image, "crown", grid_size=3)
+        scores = image.ravel() @ weights
+        exact = max(scores[j] - scores[target] + np.abs(weights[:, j] - weights[:, target]).sum() / 255
+                    for j in range(classes) if j != target)
+        assert details["epsilon"] == eva.DEFAULT_RADIUS == pytest.approx(1 / 255)
+        assert details["radius_source"] == "default" and details["certified_radius"] is None
+        assert details["adversarial_overlap"] == pytest.approx(exact, abs=1e-4)
+        assert details["ball_certified"] == (exact < 0)
+    _, requested, _ = explain(model, image, "crown", epsilon=0.02, grid_size=3)
+    assert requested["epsilon"] == pytest.approx(0.02) and requested["radius_source"] == "requested"
 
 
 def test_hybrid_bounds_sit_between_the_points_they_saw_and_the_verified_bounds():

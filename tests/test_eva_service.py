@@ -24,6 +24,8 @@ def test_explain_returns_the_map_of_group_importances_with_verified_details(clie
     details = attribution.eva
     assert attribution.class_index == sample["label"] and details.certified
     assert details.bound_method == 1 and details.epsilon == pytest.approx(1 / 255)  # BOUND_METHOD_IBP
+    # shapes' certified radius is under 0.01/255 with IBP (studies/eva.md): this ball is not proved
+    assert details.radius_source == "requested" and details.adversarial_overlap > 0 and not details.ball_certified
     assert sorted(details.competitors) == [j for j in range(5) if j != sample["label"]]
     segments = from_tensor(details.segments)
     assert segments.shape == (64, 64) and segments.dtype == np.int32 and len(np.unique(segments)) == 16
@@ -93,6 +95,7 @@ def test_get_model_says_which_models_are_verifiable_and_eva_refuses_the_others(c
 
 @pytest.mark.parametrize("params, field", [
     ({"epsilon": -0.1}, "eva.epsilon"),
+    ({"epsilon": 0.1, "calibrate_radius": True}, "eva.calibrate_radius"),
     ({"grid_size": 65}, "eva.grid_size"),
     ({"segments": [0, 1, 2]}, "eva.segments"),
 ])
@@ -117,17 +120,23 @@ def test_list_methods_describes_eva_with_its_paper(client):
     assert "Verified Perturbation Analysis" in methods["eva"].reference
     parameters = {p.name: p.default_value for p in methods["eva"].parameters}
     assert parameters["bound_method"] == "crown_ibp" and parameters["grid_size"] == "8"
+    assert parameters["epsilon"] == "0.0" and parameters["calibrate_radius"] == "False"
+    described = {p.name: p.description for p in methods["eva"].parameters}
+    assert "1/255" in described["epsilon"] and "shared by every image" in described["epsilon"]
 
 
-def test_default_epsilon_is_calibrated_and_hybrid_mode_says_it_is_not_certified(client):
+def test_calibrate_radius_is_twice_the_certified_one_and_hybrid_mode_says_it_is_not_certified(client):
     sample = load_samples("shapes")[4]
-    calibrated = client.explain("shapes", sample["path"], "eva", {"grid_size": 2}).response.attributions[0].eva
-    assert calibrated.certified and calibrated.certified_radius > 0
+    calibrated = client.explain("shapes", sample["path"], "eva", {"grid_size": 2, "calibrate_radius": True}
+                                ).response.attributions[0].eva
+    assert calibrated.certified and calibrated.certified_radius > 0 and calibrated.radius_source == "calibrated"
     assert calibrated.epsilon == pytest.approx(2 * calibrated.certified_radius, rel=1e-6)
+    assert not calibrated.ball_certified  # twice the certified radius: the verifier cannot prove this ball
     layer = "/features/features.3/features.3.0/Conv"
     hybrid = client.explain("shapes", sample["path"], "eva", {"grid_size": 2, "split_layer": layer},
                             seed=0).response.attributions[0].eva
     assert not hybrid.certified and hybrid.split_layer == layer and hybrid.head_runtime == "pytorch"
+    assert not hybrid.ball_certified and hybrid.radius_source == "default"  # a sampled head proves nothing
     assert hybrid.verified.startswith(f"tail after {layer}: ")
     assert calibrated.verified == "whole model" and not calibrated.split_layer and not calibrated.head_runtime
     assert_status(lambda: client.explain("shapes", sample["path"], "eva", {"split_layer": "nowhere"}),

@@ -174,6 +174,7 @@ def eva_details(details: dict) -> ex.EvaDetails:
         head_runtime=details.get("head_runtime", ""),
         group_standard_error=details.get("group_standard_error", []),
         hybrid_samples_used=details.get("hybrid_samples_used", 0),
+        ball_certified=details.get("ball_certified", False), radius_source=details.get("radius_source", ""),
     )
 
 

@@ -70,6 +70,13 @@ class AuditPlan:
         if unknown:
             raise InvalidArgument(f"{sorted(unknown)}: per-image measures are {list(ITEM_MEASURES)} (stability comes "
                                   "from comparing the audit's models)", field="measures")
+        for i, (name, params) in enumerate(methods):
+            if name == "eva" and params.get("calibrate_radius"):
+                # One radius per image would put the audit's EVA maps on different scales and make its certified
+                # rate a rate at no stated radius.
+                raise InvalidArgument("an audit's EVA maps share one radius so they compare across images; set "
+                                      "eva.epsilon (0: the default 1/255) instead of calibrate_radius",
+                                      field=f"methods[{i}].eva.calibrate_radius")
         freeze = lambda pairs: tuple((name, tuple(sorted(params.items()))) for name, params in pairs)  # noqa: E731
         labels = [cls.label(name, params) for name, params in freeze(methods)]
         if len(set(labels)) != len(labels):
@@ -172,7 +179,8 @@ def label_index(label: str | None, model: LoadedModel, item: Item) -> int | None
 
 
 # The method details an audit keeps: numbers to aggregate over a dataset, not per-image pictures.
-REPORTED_DETAILS = ("level_importance", "approximation_share", "certified", "adversarial_overlap", "epsilon")
+REPORTED_DETAILS = ("level_importance", "approximation_share", "certified", "adversarial_overlap", "epsilon",
+                    "ball_certified")
 
 
 def reported_details(details: dict[str, Any]) -> dict[str, Any]:

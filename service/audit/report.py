@@ -41,7 +41,7 @@ def report_context(summary: dict[str, Any], rows: list[dict], images: dict[str, 
     drawn = pictures.Pictures(images)
     drill = drilldown.build(rows, summary, labels, drawn)
     metric_names = sorted({name for group in summary["groups"] for name in group["metrics"]})
-    certified = {key: _certified(list(results.values())) for key, results in by_group.items()}
+    certified = {(g["model"], g["method"]): _certified(g) for g in summary["groups"]}
     models = sorted({group["model"] for group in summary["groups"]})
     return {
         "title": title, "dataset": str(summary.get("dataset", "")), "images": drill.total,
@@ -66,10 +66,16 @@ def _reliability(group: dict[str, Any]) -> tuple[float | None, float | None]:
     return (None, None) if not found else (found["mean"], found["min"])
 
 
-def _certified(results: list[dict]) -> float | None:
-    """EVA's certification rate: the share of images whose ball the verifier proved (adversarial overlap < 0)."""
-    found = [r["details"]["adversarial_overlap"] < 0 for r in results if "adversarial_overlap" in r["details"]]
-    return float(np.mean(found)) if found else None
+def _certified(group: dict[str, Any]) -> float | None:
+    """EVA's certified rate at the audit's one radius (the summary's ``certification``); None for other methods."""
+    certification = group.get("certification")
+    return None if certification is None else certification["rate"]
+
+
+def _radius_text(certification: dict[str, Any]) -> str:
+    """The ball's radius in grey levels, as a user states it ("1/255")."""
+    radii = certification["radius"] if isinstance(certification["radius"], list) else [certification["radius"]]
+    return " and ".join(f"{255 * radius:.3g}/255" for radius in radii)
 
 
 def _side_by_side(summary: dict[str, Any], models: list[str], metric_names: list[str],
@@ -131,6 +137,8 @@ def _group(group: dict[str, Any], results: dict[str, dict], names: list[str], me
         "worst": [(metric, [case(c, metric, c["metrics"][metric]) for c in cases])
                   for metric, cases in group["worst_by_metric"].items()],
         "figures": figures, "variants": _variants(listed), "certified": certified,
+        "certification": None if group.get("certification") is None else {
+            **group["certification"], "radius_text": _radius_text(group["certification"])},
     }
 
 

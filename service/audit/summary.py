@@ -39,6 +39,7 @@ def summarise(rows: Iterable[dict[str, Any]], higher_is_better: dict[str, bool])
                 for name in metric_names},
             "measures": _measures(results),
             **_precision(results),
+            "certification": _certification(results),
             "seconds_per_item": float(np.mean([r["seconds"] for r in results])),
         })
     return {"groups": summary, "stability": _stability(groups)}
@@ -52,6 +53,20 @@ def _measures(results: list[dict]) -> dict[str, dict[str, float]]:
     names = sorted({k for r in results for k, v in r["details"].items() if isinstance(v, float) and k not in skipped})
     found = {name: stats([r["details"][name] for r in results if name in r["details"]]) for name in names}
     return {name: values for name, values in found.items() if values["count"]}  # none finite: nothing to say
+
+
+def _certification(results: list[dict]) -> dict[str, Any] | None:
+    """EVA's certified rate at the audit's radius: of the items whose ball the verifier bounded (whole model), how
+    many it proved no perturbation in the ball can change the class; null for other methods. Every EVA result of
+    an audit has one radius (calibrate_radius is refused), so the rate answers "at radius r, which images cannot
+    change class?"."""
+    found = [r for r in results if "ball_certified" in r["details"]]
+    if not found:
+        return None
+    radii = sorted({float(r["details"]["epsilon"]) for r in found})
+    certified = sum(bool(r["details"]["ball_certified"]) for r in found)
+    return {"radius": radii[0] if len(radii) == 1 else radii, "certified": certified, "items": len(found),
+            "rate": certified / len(found)}
 
 
 def _precision(results: list[dict]) -> dict[str, Any]:

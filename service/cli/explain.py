@@ -131,11 +131,15 @@ def _eva_outputs(eva) -> dict[str, Any]:
     """EVA's numbers: the verified overlap of the whole ball and of each group held, and whether it is certified."""
     outputs = {"adversarial_overlap": eva.adversarial_overlap, "group_overlaps": list(eva.group_overlaps),
                "group_importance": list(eva.group_importance), "competitors": list(eva.competitors),
-               "certified": eva.certified, "epsilon": eva.epsilon}
-    if eva.adversarial_overlap >= 0:
+               "certified": eva.certified, "epsilon": eva.epsilon, "ball_certified": eva.ball_certified,
+               "radius_source": eva.radius_source}
+    if eva.ball_certified:
+        verdict = "certified: no competitor can win"
+    elif eva.adversarial_overlap >= 0:
         verdict = "not certified robust"
     else:
-        verdict = "certified: no competitor can win" if eva.certified else "no competitor won (hybrid: not a proof)"
-    print(f"  adversarial overlap bound {eva.adversarial_overlap:.4g} over the ball ({verdict}); "
+        verdict = "no competitor won (hybrid: not a proof)"
+    print(f"  adversarial overlap bound {eva.adversarial_overlap:.4g} over the ball of radius "
+          f"{eva.epsilon * 255:.3g}/255 ({eva.radius_source}; {verdict}); "
           f"bounds {'verified' if eva.certified else 'partly empirical (hybrid)'}")
     return outputs

@@ -8,7 +8,9 @@ model does not call c. A verifier gives a sound upper bound of it. The importanc
 
     EVA(u) = AO(B) - AO(B_u)
 
-where B is the L-infinity ball of radius ``epsilon`` around the image (in pixel units, clipped to [0, 1])
+where B is the L-infinity ball of radius ``epsilon`` around the image (in pixel units, clipped to [0, 1];
+by default ``DEFAULT_RADIUS``, 1/255, for every image, or with ``calibrate_radius`` twice the radius the
+verifier certifies for the image: studies/eva.md)
 and B_u the same ball with u held at its clean value: how much fixing u shrinks what an adversary can
 reach. The margins f_j - f_c are bounded directly (a specification matrix with rows e_j - e_c, upper
 bounds only), which is tighter than differencing per-logit bounds (reference note eva.md §1.2 (B)).
@@ -53,8 +55,13 @@ MAX_HYBRID_SAMPLES, MAX_ATTACK_STEPS = 4096, 1000
 DEFAULT_CHUNKS = {"ibp": 64, "crown_ibp": 16, "crown": 1, "alpha_crown": 1}
 # The calibration's ladder: radii from 1e-5 (0.0026/255, below any pixel quantum) to 1 (the whole range).
 LADDER, SMALLEST_RADIUS = 16, 1e-5
-# The calibrated ball: twice the certified radius, so that it can hold candidate adversaries (AO > 0 unless
-# the whole range [0, 1] is certified, where the radius stays 1).
+# EvaParams.epsilon 0: one radius for every image, so maps share a scale and the certified rate of an audit is a
+# rate at a stated radius. 1/255, one 8-bit grey level: on the bundled digits model the verifier certifies it for
+# every image (and no shapes scene: their certified radius is about 0.03/255), and no radius gave better maps
+# (studies/eva.md).
+DEFAULT_RADIUS = 1 / 255
+# The calibrated ball (calibrate_radius): twice the certified radius, so that it can hold candidate adversaries
+# (AO > 0 unless the whole range [0, 1] is certified, where the radius stays 1).
 RADIUS_FACTOR = 2.0
 # Hybrid mode samples in rounds: the cap hybrid_samples is spent in this many (each half draws
 # hybrid_samples / (2 ROUNDS_AT_CAP) points per region per round, at least 1), so a target reached after
@@ -84,9 +91,14 @@ class EvaParams(SamplingParams):
     whole model samples nothing, is exact for its verifier and has no precision to reach."""
 
     epsilon: float = param(0.0, "Radius of the L-infinity ball in pixel units of [0, 1], carried through the "
-                                "model's normalisation and clipped to the valid range. 0: twice the largest radius "
-                                "the verifier certifies for this image and class, so the ball holds candidate "
-                                "adversaries and the bounds are not vacuous (eva.md 1.5: calibrate per model).")
+                                "model's normalisation and clipped to the valid range. 0: the documented default "
+                                "1/255, shared by every image, so the maps of one audit share a scale and "
+                                "EvaDetails.ball_certified answers 'at radius 1/255, can any perturbation change "
+                                "the class?' (studies/eva.md).")
+    calibrate_radius: bool = param(False, "Per image and class: twice the largest radius the verifier certifies (the "
+                                          "pre-issue-14 default; the ball then holds candidate adversaries, but maps "
+                                          "of different images are on different scales). Not with epsilon; refused "
+                                          "in audits.")
     grid_size: int = param(8, "Cells per side when segmentation is 'grid' (Xplique's Sobol grid).")
     segmentation: str = param("grid", "Feature groups: 'grid' (grid_size x grid_size cells) or 'slic' "
                                       "(scikit-image SLIC superpixels, about n_segments of them).")
@@ -154,8 +166,11 @@ def region_boxes(image: np.ndarray, labels: np.ndarray, fixed: np.ndarray, epsil
 
 def check(params: EvaParams, image_shape: tuple[int, int, int]) -> None:
     if not 0 <= params.epsilon <= 1:
-        raise InvalidArgument(f"epsilon {params.epsilon} must be in [0, 1] (pixel units; 0 calibrates it)",
-                              field="eva.epsilon")
+        raise InvalidArgument(f"epsilon {params.epsilon} must be in [0, 1] (pixel units; 0: the default "
+                              f"{DEFAULT_RADIUS:.6g})", field="eva.epsilon")
+    if params.calibrate_radius and params.epsilon:
+        raise InvalidArgument("calibrate_radius chooses the radius per image; leave epsilon unset (0) with it",
+                              field="eva.calibrate_radius")
     if params.segmentation not in SEGMENTATIONS:
         raise InvalidArgument(f"segmentation {params.segmentation!r} is not one of {list(SEGMENTATIONS)}",
                               field="eva.segmentation")
@@ -194,7 +209,7 @@ def check(params: EvaParams, image_shape: tuple[int, int, int]) -> None:
 def regions_per_class(params: EvaParams, image_shape: tuple[int, int, int]) -> int:
     """Regions bounded per class: the full ball, one per group and the calibration's balls (SLIC's count is
     known only after segmenting: this is what was asked for)."""
-    calibration = 0 if params.epsilon else 2 * LADDER
+    calibration = 2 * LADDER if params.calibrate_radius else 0
     if params.segments:
         return len(set(params.segments)) + 1 + calibration
     return (params.grid_size**2 if params.segmentation == "grid" else params.n_segments) + 1 + calibration
@@ -253,7 +268,7 @@ def memory(params: EvaParams, image_shape: tuple[int, int, int], targets: int, b
     bounds it; in hybrid mode that includes the head's output boxes, 3 per region and class (each half and
     their union), each twice the cut tensor's size."""
     pixels, channels = footprint.pixels(image_shape), image_shape[2]
-    regions = max(chunk_size(params), SAMPLE_REGIONS, 2 * LADDER if not params.epsilon else 0)
+    regions = max(chunk_size(params), SAMPLE_REGIONS, 2 * LADDER if params.calibrate_radius else 0)
     segmentation = SEGMENTATION_BYTES_PER_PIXEL * pixels if params.segmentation == "slic" else 0
     boxes = regions * pixels * (footprint.F32 + 1 + 6 * footprint.F32 * channels)
     return (footprint.OVERHEAD + segmentation + 4 * footprint.I64 * pixels + boxes
@@ -261,11 +276,15 @@ def memory(params: EvaParams, image_shape: tuple[int, int, int], targets: int, b
 
 
 def calibrated_epsilon(bound_margins: BoundMargins, image: np.ndarray, target: int, competitors: list[int],
-                       params: EvaParams) -> tuple[float, float | None]:
-    """(epsilon, certified radius): the radius asked for, else twice the certified one (None when asked)."""
-    radius = (certified_radius(bound_margins, image, target, competitors, chunk_size(params))
-              if not params.epsilon else None)
-    return params.epsilon or min(RADIUS_FACTOR * (radius or SMALLEST_RADIUS), 1.0), radius
+                       params: EvaParams) -> tuple[float, float | None, str]:
+    """(epsilon, certified radius, source): the radius asked for ("requested"), twice the certified one with
+    calibrate_radius ("calibrated"; the certified radius is None otherwise), else DEFAULT_RADIUS ("default")."""
+    if params.calibrate_radius:
+        radius = certified_radius(bound_margins, image, target, competitors, chunk_size(params))
+        return min(RADIUS_FACTOR * (radius or SMALLEST_RADIUS), 1.0), radius, "calibrated"
+    if params.epsilon:
+        return params.epsilon, None, "requested"
+    return DEFAULT_RADIUS, None, "default"
 
 
 def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baseline: Fill, batch_size: int,
@@ -273,9 +292,10 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
               targets: Sequence[int], checkpoint: Checkpoint = no_checkpoint) -> Output:
     """EVA maps (T, H, W), each pixel holding its group's EVA, and per class ``details``: "adversarial_overlap"
     (AO(B)), "group_overlaps" (AO(B_u) per group), "group_importance" (EVA per group), "competitors",
-    "segments" (H, W), "certified", "bound_method", "epsilon" (the radius used), "certified_radius" (when
-    epsilon was calibrated: the largest radius certified, else None), "split_layer" (the cut used, "" for the
-    whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head ran); in hybrid
+    "segments" (H, W), "certified", "ball_certified" (whole model only: the verifier proved no class change in the
+    ball), "bound_method", "epsilon" (the radius used), "radius_source" ("default", "requested", "calibrated"),
+    "certified_radius" (with calibrate_radius: the largest radius certified, else None), "split_layer" (the cut
+    used, "" for the whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head ran); in hybrid
     mode also "group_standard_error" and "hybrid_samples_used", and ``Output.precision`` (``hybrid``)."""
     # Bound-based, no baseline; ``bound_margins`` checkpoints after every chunk. Whole-model bounds draw nothing.
     del predict, baseline, batch_size
@@ -285,17 +305,21 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
     maps, details = [], []
     for target in targets:
         competitors = competitors_of(all_scores, target, params.max_competitors)
-        epsilon, radius = calibrated_epsilon(bound_margins, image, target, competitors, params)
+        epsilon, radius, source = calibrated_epsilon(bound_margins, image, target, competitors, params)
         ao = overlaps(bound_margins, image, found, target, competitors, params, epsilon)
         importance = ao[0] - ao[1:]
         maps.append(importance[found.labels].astype(np.float32))
-        details.append(target_details(bound_margins, params, found, competitors, epsilon, radius, ao))
+        details.append(target_details(bound_margins, params, found, competitors, epsilon, radius, ao, source))
     return Output(np.stack(maps), details)
 
 
 def target_details(bound_margins: BoundMargins, params: EvaParams, found: Groups, competitors: list[int],
-                   epsilon: float, radius: float | None, ao: np.ndarray) -> dict[str, Any]:
-    return {"adversarial_overlap": float(ao[0]), "group_overlaps": ao[1:].tolist(),
+                   epsilon: float, radius: float | None, ao: np.ndarray, source: str) -> dict[str, Any]:
+    # The verifier proved that no point of the ball changes the class: only when every bound is verified (the
+    # whole model; hybrid mode's head is sampled, so its AO < 0 proves nothing).
+    ball_certified = bool(bound_margins.certified and ao[0] < 0)
+    return {"ball_certified": ball_certified, "radius_source": source,
+            "adversarial_overlap": float(ao[0]), "group_overlaps": ao[1:].tolist(),
             "group_importance": (ao[0] - ao[1:]).tolist(), "competitors": competitors,
             "segments": found.labels.astype(np.int32), "certified": bound_margins.certified,
             "bound_method": params.bound_method, "epsilon": epsilon, "certified_radius": radius,
@@ -359,8 +383,9 @@ def hybrid(image: np.ndarray, params: EvaParams, rng: np.random.Generator, bound
     classes = []  # per class: competitors, epsilon, radius, and per half the boxes of each chunk of regions
     for target in targets:
         competitors = competitors_of(all_scores, target, params.max_competitors)
-        epsilon, radius = calibrated_epsilon(bound_margins, image, target, competitors, params)
+        epsilon, radius, source = calibrated_epsilon(bound_margins, image, target, competitors, params)
         classes.append({"target": target, "competitors": competitors, "epsilon": epsilon, "radius": radius,
+                        "source": source,
                         "boxes": [[None] * len(chunks), [None] * len(chunks)]})
 
     def overlaps_of(entry: dict, boxes: list) -> np.ndarray:
@@ -410,7 +435,7 @@ def hybrid(image: np.ndarray, params: EvaParams, rng: np.random.Generator, bound
         maps.append((ao[0] - ao[1:])[found.labels].astype(np.float32))
         errors.append(group_error[found.labels].astype(np.float32))
         details.append(target_details(bound_margins, params, found, entry["competitors"], entry["epsilon"],
-                                      entry["radius"], ao)
+                                      entry["radius"], ao, entry["source"])
                        | {"group_standard_error": group_error.tolist(), "hybrid_samples_used": 2 * drawn})
     precision = Precision(standard_error=np.stack(errors), reliability=reliability, samples=2 * drawn,
                           max_samples=2 * half_cap, forward_passes=bound_margins.head_passes - passes_before,

@@ -277,7 +277,7 @@ class Precision(_message.Message):
     def __init__(self, standard_error: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., reliability: _Optional[float] = ..., samples: _Optional[int] = ..., max_samples: _Optional[int] = ..., forward_passes: _Optional[int] = ..., rounds: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., samples_for_target: _Optional[int] = ..., target_reliability: _Optional[float] = ...) -> None: ...
 
 class EvaDetails(_message.Message):
-    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon", "certified_radius", "split_layer", "verified", "head_runtime", "group_standard_error", "hybrid_samples_used")
+    __slots__ = ("adversarial_overlap", "group_overlaps", "group_importance", "competitors", "segments", "certified", "bound_method", "epsilon", "certified_radius", "split_layer", "verified", "head_runtime", "group_standard_error", "hybrid_samples_used", "ball_certified", "radius_source")
     ADVERSARIAL_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     GROUP_OVERLAPS_FIELD_NUMBER: _ClassVar[int]
     GROUP_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -292,6 +292,8 @@ class EvaDetails(_message.Message):
     HEAD_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     GROUP_STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
     HYBRID_SAMPLES_USED_FIELD_NUMBER: _ClassVar[int]
+    BALL_CERTIFIED_FIELD_NUMBER: _ClassVar[int]
+    RADIUS_SOURCE_FIELD_NUMBER: _ClassVar[int]
     adversarial_overlap: float
     group_overlaps: _containers.RepeatedScalarFieldContainer[float]
     group_importance: _containers.RepeatedScalarFieldContainer[float]
@@ -306,7 +308,9 @@ class EvaDetails(_message.Message):
     head_runtime: str
     group_standard_error: _containers.RepeatedScalarFieldContainer[float]
     hybrid_samples_used: int
-    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ..., certified_radius: _Optional[float] = ..., split_layer: _Optional[str] = ..., verified: _Optional[str] = ..., head_runtime: _Optional[str] = ..., group_standard_error: _Optional[_Iterable[float]] = ..., hybrid_samples_used: _Optional[int] = ...) -> None: ...
+    ball_certified: bool
+    radius_source: str
+    def __init__(self, adversarial_overlap: _Optional[float] = ..., group_overlaps: _Optional[_Iterable[float]] = ..., group_importance: _Optional[_Iterable[float]] = ..., competitors: _Optional[_Iterable[int]] = ..., segments: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., certified: _Optional[bool] = ..., bound_method: _Optional[_Union[_methods_pb2.BoundMethod, str]] = ..., epsilon: _Optional[float] = ..., certified_radius: _Optional[float] = ..., split_layer: _Optional[str] = ..., verified: _Optional[str] = ..., head_runtime: _Optional[str] = ..., group_standard_error: _Optional[_Iterable[float]] = ..., hybrid_samples_used: _Optional[int] = ..., ball_certified: _Optional[bool] = ..., radius_source: _Optional[str] = ...) -> None: ...
 
 class SubbandImportance(_message.Message):
     __slots__ = ("name", "level", "importance")

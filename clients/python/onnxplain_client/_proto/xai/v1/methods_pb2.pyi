@@ -213,7 +213,7 @@ class WcamParams(_message.Message):
     def __init__(self, grid_size: _Optional[int] = ..., num_designs: _Optional[int] = ..., levels: _Optional[int] = ..., wavelet: _Optional[str] = ..., keep_approximation: _Optional[bool] = ..., rescale: _Optional[_Union[WaveletRescale, str]] = ..., sufficient_image: _Optional[bool] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class EvaParams(_message.Message):
-    __slots__ = ("epsilon", "grid_size", "segmentation", "n_segments", "bound_method", "max_competitors", "chunk_size", "segments", "split_layer", "hybrid_samples", "attack_steps", "target_reliability", "max_seconds")
+    __slots__ = ("epsilon", "grid_size", "segmentation", "n_segments", "bound_method", "max_competitors", "chunk_size", "segments", "split_layer", "hybrid_samples", "attack_steps", "target_reliability", "max_seconds", "calibrate_radius")
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     GRID_SIZE_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +227,7 @@ class EvaParams(_message.Message):
     ATTACK_STEPS_FIELD_NUMBER: _ClassVar[int]
     TARGET_RELIABILITY_FIELD_NUMBER: _ClassVar[int]
     MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATE_RADIUS_FIELD_NUMBER: _ClassVar[int]
     epsilon: float
     grid_size: int
     segmentation: EvaSegmentation
@@ -240,7 +241,8 @@ class EvaParams(_message.Message):
     attack_steps: int
     target_reliability: float
     max_seconds: float
-    def __init__(self, epsilon: _Optional[float] = ..., grid_size: _Optional[int] = ..., segmentation: _Optional[_Union[EvaSegmentation, str]] = ..., n_segments: _Optional[int] = ..., bound_method: _Optional[_Union[BoundMethod, str]] = ..., max_competitors: _Optional[int] = ..., chunk_size: _Optional[int] = ..., segments: _Optional[_Iterable[int]] = ..., split_layer: _Optional[str] = ..., hybrid_samples: _Optional[int] = ..., attack_steps: _Optional[int] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
+    calibrate_radius: bool
+    def __init__(self, epsilon: _Optional[float] = ..., grid_size: _Optional[int] = ..., segmentation: _Optional[_Union[EvaSegmentation, str]] = ..., n_segments: _Optional[int] = ..., bound_method: _Optional[_Union[BoundMethod, str]] = ..., max_competitors: _Optional[int] = ..., chunk_size: _Optional[int] = ..., segments: _Optional[_Iterable[int]] = ..., split_layer: _Optional[str] = ..., hybrid_samples: _Optional[int] = ..., attack_steps: _Optional[int] = ..., target_reliability: _Optional[float] = ..., max_seconds: _Optional[float] = ..., calibrate_radius: _Optional[bool] = ...) -> None: ...
 
 class MethodSpec(_message.Message):
     __slots__ = ("occlusion", "rise", "sobol", "hsic", "lime", "kernel_shap", "wcam", "eva")
