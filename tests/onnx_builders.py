@@ -62,7 +62,8 @@ def pooled_classifier(weights: np.ndarray, image_shape: tuple[int, int, int]) ->
              helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
              helper.make_node("MatMul", ["flat", "weights"], ["logits"])]
     graph = helper.make_graph(
-        nodes, "pooled", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, height, width])],
+        nodes, "pooled",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, height, width])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", weights.shape[1]])],
         initializer=[numpy_helper.from_array(weights.astype(np.float32), "weights")],
     )
@@ -85,6 +86,24 @@ def strided_maxpool_classifier() -> onnx.ModelProto:
              helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
     graph = helper.make_graph(nodes, "maxpool", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
                                                                                 ["n", 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def thresholded_relu_graph() -> onnx.ModelProto:
+    """conv -> ThresholdedRelu (no onnx2torch converter) -> flatten -> Gemm, input [n, 1, 8, 8], 3 logits."""
+    rng = np.random.default_rng(5)
+    initializers = {"w1": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
+                    "w2": rng.normal(size=(4 * 8 * 8, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
+    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("ThresholdedRelu", ["c1"], ["t1"], alpha=0.1, name="thresholded"),
+             helper.make_node("Flatten", ["t1"], ["flat"], axis=1, name="flatten"),
+             helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
+    graph = helper.make_graph(nodes, "thresholded",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 1, 8, 8])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])],
                               initializer=[numpy_helper.from_array(v, k) for k, v in initializers.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -16,7 +16,7 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
-from onnx_builders import export_torch, strided_maxpool_classifier
+from onnx_builders import export_torch, strided_maxpool_classifier, thresholded_relu_graph
 
 from service.errors import FailedPrecondition
 from service.explainers import eva
@@ -188,14 +188,7 @@ def test_a_tiny_vit_runs_hybrid_at_its_class_token(tmp_path):
 def test_a_graph_onnx2torch_cannot_convert_runs_its_head_on_onnxruntime():
     """ThresholdedRelu has no onnx2torch converter (onnxruntime runs it): the cut is made on the ONNX graph, the
     head is the served graph on onnxruntime (samples only: no gradient), the tail converted and bounded."""
-    rng = np.random.default_rng(5)
-    initializers = {"w1": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
-                    "w2": rng.normal(size=(4 * 8 * 8, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
-    nodes = [helper.make_node("Conv", ["image", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("ThresholdedRelu", ["c1"], ["t1"], alpha=0.1, name="thresholded"),
-             helper.make_node("Flatten", ["t1"], ["flat"], axis=1, name="flatten"),
-             helper.make_node("Gemm", ["flat", "w2", "b2"], ["logits"], name="classifier")]
-    model = onnx_classifier("thresholded", nodes, ["n", 1, 8, 8], 3, initializers)
+    model = load_model("thresholded", thresholded_relu_graph().SerializeToString(), source="test")
     mirror = mirror_for(model)
     assert mirror.module is None and "ThresholdedRelu" in mirror.whole_reason
     image = np.random.default_rng(6).random((8, 8, 1), dtype=np.float32)

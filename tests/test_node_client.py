@@ -28,7 +28,8 @@ def test_node_client_against_the_real_server(server, data_dir):
     environment = {**os.environ, "ONNXPLAIN_ADDRESS": server.address, "ONNXPLAIN_MODEL": "shapes",
                    "ONNXPLAIN_SAMPLE": str(samples[0]["path"]), "ONNXPLAIN_SAMPLE_LABEL": str(samples[0]["label"]),
                    "ONNXPLAIN_SAMPLE_2": str(samples[1]["path"]),
-                   "ONNXPLAIN_DATASET": str(manifest.relative_to(data_dir)), "ONNXPLAIN_DATASET_ITEMS": str(AUDIT_ITEMS),
+                   "ONNXPLAIN_DATASET": str(manifest.relative_to(data_dir)),
+                   "ONNXPLAIN_DATASET_ITEMS": str(AUDIT_ITEMS),
                    "ONNXPLAIN_MODEL_FILE": str(MODELS / "shapes" / "model.onnx")}
     files = sorted(str(path.relative_to(NODE_CLIENT)) for path in (NODE_CLIENT / "test").glob("*.test.js"))
     run = subprocess.run([node, "--test", *files], cwd=NODE_CLIENT, env=environment, capture_output=True,

@@ -295,8 +295,9 @@ def attribute(predict: Predict, image: np.ndarray, params: EvaParams, *, baselin
     "segments" (H, W), "certified", "ball_certified" (whole model only: the verifier proved no class change in the
     ball), "bound_method", "epsilon" (the radius used), "radius_source" ("default", "requested", "calibrated"),
     "certified_radius" (with calibrate_radius: the largest radius certified, else None), "split_layer" (the cut
-    used, "" for the whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head ran); in hybrid
-    mode also "group_standard_error" and "hybrid_samples_used", and ``Output.precision`` (``hybrid``)."""
+    used, "" for the whole model), "verified" (what was verified), "head_runtime" (hybrid mode: where the head
+    ran); in hybrid mode also "group_standard_error" and "hybrid_samples_used", and ``Output.precision``
+    (``hybrid``)."""
     # Bound-based, no baseline; ``bound_margins`` checkpoints after every chunk. Whole-model bounds draw nothing.
     del predict, baseline, batch_size
     if getattr(bound_margins, "sample_boxes", None) is not None:

@@ -556,5 +556,5 @@ def precision(message: ex.Precision) -> Precision | None:
     )
 
 
-__all__ = ["Attribution", "AuditReport", "Explanation", "OnnxplainClient", "Precision", "Prediction", "image_message", "method_spec",
-           "metric_spec", "precision"]
+__all__ = ["Attribution", "AuditReport", "Explanation", "OnnxplainClient", "Precision", "Prediction", "image_message",
+           "method_spec", "metric_spec", "precision"]

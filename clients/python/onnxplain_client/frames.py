@@ -43,7 +43,8 @@ def results_dataframe(path: str | Path):
     for *values, metrics in rows:
         record = dict(zip(RESULT_COLUMNS, values))
         record["correct"] = None if record["correct"] is None else bool(record["correct"])
-        scores = {name: (float("nan") if value is None else float(value)) for name, value in json.loads(metrics).items()}
+        scores = {name: (float("nan") if value is None else float(value))
+                  for name, value in json.loads(metrics).items()}
         names.update(scores)
         records.append({**record, **scores})
     columns = RESULT_COLUMNS + sorted(names)
