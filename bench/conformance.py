@@ -39,8 +39,8 @@ def row(client, models, name: str, eva_timeout: float) -> list[str]:
     images = sample_images(case.height, case.width)
     error, within, predicted, _ = predict_error(client, case, images)
     tolerance = case.tolerance
-    prediction = (f"{error:.1e} ({'within' if within else 'OUTSIDE'} rtol {tolerance.rtol:g} / atol {tolerance.atol:g})"
-                  if predicted.ok else f"{predicted.code}: {predicted.message}")
+    prediction = (f"{error:.1e} ({'within' if within else 'OUTSIDE'} rtol {tolerance.rtol:g} / "
+                  f"atol {tolerance.atol:g} x scale)" if predicted.ok else f"{predicted.code}: {predicted.message}")
     failures = []
     for method in BLACK_BOX_PARAMS:
         attribution, outcome = explain_map(client, case, images[0], method)

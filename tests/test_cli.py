@@ -31,7 +31,9 @@ def test_explain_embedded_writes_maps_overlays_and_json(tmp_path, capsys, client
     # The same explanation as the server gives through the client.
     reference = client.explain("shapes", sample["path"], "occlusion", {"window": [8], "stride": [4]}, top_k=2)
     np.testing.assert_allclose(maps[0], reference.map, atol=1e-6)
-    assert '"forward_passes"' in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == summary  # stdout is the JSON alone; the lines for people go to stderr
+    assert "forward passes" in printed.err
 
 
 def test_commands_against_a_server(server, capsys):

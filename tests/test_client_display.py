@@ -174,3 +174,18 @@ def test_a_letterbox_explanation_is_drawn_over_the_image_not_its_padding():
         y = TITLE_ROWS + row * 30 + 15
         np.testing.assert_allclose(pixels[y, 15 * 15 + 7], (0.4, 0.4, 0.4), atol=2 / 255)
         np.testing.assert_allclose(pixels[y, 5 * 15 + 7], EXPECTED["top-left"], atol=2 / 255)
+
+
+def test_a_colour_image_is_greyed_under_the_map():
+    """Red evidence must stay visible on a red object: where the map is 0 the pixel is the mean of the image's
+    channels, and at the map's peak it is pure red whatever the image."""
+    from onnxplain_client.display import overlay
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[..., 0] = 240  # a red object everywhere
+    image[..., 2] = 30
+    attribution = np.zeros((4, 4))
+    attribution[0, 0] = 1.0
+    drawn = overlay(image, attribution, alpha=1.0)
+    np.testing.assert_allclose(drawn[1:, 1:], (240 + 30) / 3 / 255, atol=1e-12)
+    np.testing.assert_allclose(drawn[0, 0], [1.0, 0.0, 0.0], atol=2 / 255)

@@ -170,6 +170,7 @@ def test_a_method_that_does_not_run_on_the_model_is_refused_by_name_or_bounded_h
         # CROWN does not run through the pooling, but on the tail after it: auto offers it hybrid.
         assert checks["crown"].runs and checks["crown"].split_layer == "flatten"
         assert checks["crown"].head_runtime == "pytorch"
+        assert "stride" in checks["crown"].reason and not checks["ibp"].reason  # why not whole; ibp is whole
         image = (np.random.default_rng(0).random((8, 8)) * 255).astype(np.uint8)
         whole = {**QUICK, "bound_method": "BOUND_METHOD_CROWN", "split_layer": "whole"}
         assert_status(lambda: client.explain("maxpool-test", image, "eva", whole),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import numpy as np
 import onnx
 import pytest
@@ -181,13 +182,16 @@ def test_eva_runs_hybrid_after_the_operator_no_converter_takes(served, capsys):
     assert verification["verifiable"] and "ThresholdedRelu" in verification["whole_model_reason"]
     checks = {c["name"]: c for c in verification["bound_methods"]}
     for method in ("ibp", "crown_ibp", "crown"):
+        # Why not the whole model rides along with the cut: the operator no converter takes.
+        reason = checks[method].pop("reason")
+        assert reason.startswith("operator ThresholdedRelu (node thresholded): onnx2torch has no converter"), reason
         assert checks[method] == {"name": method, "runs": True, "split_layer": "flatten",
-                                  "verified": "tail after flatten: 1 operators", "head_runtime": "onnxruntime",
-                                  "reason": ""}
+                                  "verified": "tail after flatten: 1 operators", "head_runtime": "onnxruntime"}
     assert facts["layout_source"] == "graph: axis 1 of [?, 1, 8, 8] has 1 channel"
     text = inspect_text(capsys, "thresholded", "--server", served)
     assert text["EVA"][0] == "verifiable"
-    assert "ibp: hybrid at flatten: tail after flatten: 1 operators, head on onnxruntime" in text["EVA"]
+    assert any(line.startswith("ibp: hybrid at flatten: tail after flatten: 1 operators, head on onnxruntime (whole "
+                               "model: operator ThresholdedRelu") for line in text["EVA"]), text["EVA"]
 
 
 def test_a_sidecar_typo_is_refused_in_one_line_naming_the_key_meant(tmp_path, capsys):
@@ -208,6 +212,14 @@ def test_a_missing_file_exits_2_in_one_line(tmp_path, capsys):
         f"error: MODEL: {missing} is neither a local model file nor (without --server) a model name"]
 
 
-def test_repeats_out_of_range_is_invalid_argument_naming_the_field(served, capsys):
-    assert main(["inspect", "nhwc_keras", "--server", served, "--no-verify", "--repeats", "21"]) == 1
-    assert capsys.readouterr().err.strip() == "error: INVALID_ARGUMENT: repeats: must be from 1 to 20, not 21"
+def test_repeats_out_of_range_is_refused_by_the_command_line_and_by_the_server(served, capsys):
+    for repeats in ("21", "-1"):
+        assert main(["inspect", "nhwc_keras", "--server", served, "--no-verify", "--repeats", repeats]) == 2
+        assert capsys.readouterr().err == (f"error: --repeats: {repeats}: time from 1 to 20 passes per batch size "
+                                           "(0: 5)\n")
+    from onnxplain_client import OnnxplainClient
+
+    with OnnxplainClient(served) as client, pytest.raises(grpc.RpcError) as refused:
+        client.inspect_model("nhwc_keras", verify=False, repeats=21)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "repeats: must be from 1 to 20, not 21"

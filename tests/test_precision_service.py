@@ -95,7 +95,7 @@ def test_cli_prints_and_writes_precision(tmp_path, capsys):
     code = main(["explain", str(MODELS / "shapes"), str(sample["path"]), "--method", "rise", "-p", "num_masks=512",
                  "--seed", "2", "--out", str(tmp_path), "--json"])
     assert code == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # with --json, stdout is the JSON document alone
     summary = json.loads((tmp_path / "sample_00.rise.json").read_text())
     (target,) = summary["targets"]
     precision = target["precision"]

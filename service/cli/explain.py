@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +31,27 @@ def explain(args: argparse.Namespace) -> None:
     # A letterbox model's maps come in the image's own frame: drawn over the image as given.
     background = explanation.image if explanation.map_frame == "model_input" else _own_image(args.image)
     targets = []
-    for attribution in explanation.attributions:
-        picture = render.save_png(render.overlay(background, attribution.map),
-                                  args.out / f"{stem}.{attribution.class_index}.png", upscale=4)
-        target = {"class_index": attribution.class_index, "label": attribution.label,
-                  "score": attribution.score, "overlay": str(picture)}
-        details = explanation.response.attributions[len(targets)]
-        if details.HasField("wcam"):
-            target.update(_wcam_outputs(explanation.image, attribution, details.wcam,
-                                        args.out / f"{stem}.{attribution.class_index}"))
-        if details.HasField("eva"):
-            target.update(_eva_outputs(details.eva))
-        if attribution.precision is not None:
-            target["precision"] = _precision_summary(attribution.precision)
-        targets.append(target)
-        print(f"{attribution.label} (class {attribution.class_index}, score {attribution.score:.4f}): {picture}")
-        if attribution.precision is not None:
-            print(f"  {precision_line(attribution.precision)}")
-    print(f"{explanation.forward_passes} forward passes in {explanation.timings.get('total_ms', 0):.0f} ms on "
-          f"{explanation.provider}; seed {explanation.seed}; maps: {maps_path}")
+    # With --json stdout is the JSON document alone (for jq and json.load); the lines for people go to stderr.
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        for attribution in explanation.attributions:
+            picture = render.save_png(render.overlay(background, attribution.map),
+                                      args.out / f"{stem}.{attribution.class_index}.png", upscale=4)
+            target = {"class_index": attribution.class_index, "label": attribution.label,
+                      "score": attribution.score, "overlay": str(picture)}
+            details = explanation.response.attributions[len(targets)]
+            if details.HasField("wcam"):
+                target.update(_wcam_outputs(explanation.image, attribution, details.wcam,
+                                            args.out / f"{stem}.{attribution.class_index}"))
+            if details.HasField("eva"):
+                target.update(_eva_outputs(details.eva))
+            if attribution.precision is not None:
+                target["precision"] = _precision_summary(attribution.precision)
+            targets.append(target)
+            print(f"{attribution.label} (class {attribution.class_index}, score {attribution.score:.4f}): {picture}")
+            if attribution.precision is not None:
+                print(f"  {precision_line(attribution.precision)}")
+        print(f"{explanation.forward_passes} forward passes in {explanation.timings.get('total_ms', 0):.0f} ms on "
+              f"{explanation.provider}; seed {explanation.seed}; maps: {maps_path}")
     if args.json:
         summary = {"image": str(args.image), "method": explanation.method, "parameters": explanation.parameters,
                    "seed": explanation.seed, "forward_passes": explanation.forward_passes,

@@ -9,8 +9,9 @@ import argparse
 import json
 from typing import Any
 
-from service.cli.common import client_options, connect
+from service.cli.common import client_options, connect, fail
 from service.cli.overrides import set_option
+from service.inspect import MAX_REPEATS
 
 # Labels shown in the text (the JSON has the first LABELS_SHOWN too; the count says how many there are).
 LABELS_SHOWN = 5
@@ -31,6 +32,8 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if not 0 <= args.repeats <= MAX_REPEATS:
+        fail(f"{args.repeats}: time from 1 to {MAX_REPEATS} passes per batch size (0: 5)", "--repeats")
     with connect(args, args.model) as (client, name):
         response = client.inspect_model(name, verify=not args.no_verify, repeats=args.repeats)
     found = facts(response)
@@ -158,7 +161,8 @@ def text(f: dict[str, Any]) -> str:
         for check in verification["bound_methods"]:
             if check["runs"]:
                 where = "whole model" if not check["split_layer"] else (
-                    f"hybrid at {check['split_layer']}: {check['verified']}, head on {check['head_runtime']}")
+                    f"hybrid at {check['split_layer']}: {check['verified']}, head on {check['head_runtime']}"
+                    + (f" (whole model: {check['reason']})" if check["reason"] else ""))
                 add("", f"{check['name']}: {where}")
             else:
                 add("", f"{check['name']}: no ({check['reason']})")

@@ -604,9 +604,11 @@ def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lam
         except FailedPrecondition as refusal:
             checks.append({"name": name, "runs": False, "reason": refusal.message})
             continue
+        # After a cut, say why not on the whole model (vacuous bounds, an operator): the user's next question.
         checks.append({"name": name, "runs": True, "split_layer": parts.layer if parts else "",
                        "verified": parts.verified if parts else "whole model",
-                       "head_runtime": parts.head_runtime if parts else ""})
+                       "head_runtime": parts.head_runtime if parts else "",
+                       "reason": mirror.methods[method].reason if parts else ""})
     running = [check["name"] for check in checks if check["runs"]]
     reason = "" if running else (mirror.whole_reason or checks[0]["reason"])
     mirror.report = {"verifiable": bool(running), "reason": reason,

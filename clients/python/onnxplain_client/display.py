@@ -4,10 +4,11 @@
 The overlay is defined here, in closed form, so a picture can be checked pixel by pixel: with the map scaled to
 [-1, 1] by its largest magnitude (v = map / max|map|), each pixel is
 
-    (1 - alpha |v|) * image + alpha |v| * colour(v)
+    (1 - alpha |v|) * grey(image) + alpha |v| * colour(v)
 
 where colour is matplotlib's ``bwr`` colormap at (v + 1) / 2: pure red (1, 0, 0) where the map is at its most
-positive, pure blue (0, 0, 1) at its most negative, and the image untouched where the map is 0.
+positive, pure blue (0, 0, 1) at its most negative, and grey(image), the mean of its channels, where the map is
+0 (a colour image would hide red evidence on a red object).
 
 matplotlib is the ``plot`` extra (``pip install 'onnxplain-client[plot]'``), imported only when a picture is
 drawn; the figures are plain ``matplotlib.figure.Figure`` objects, never pyplot's global state.
@@ -38,7 +39,7 @@ def _matplotlib():
 
 
 def overlay(image: np.ndarray | None, attribution: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """The map over the image as float RGB in [0, 1], (H, W, 3), by the formula of this module's docstring.
+    """The map over the image, greyed, as float RGB in [0, 1], (H, W, 3), by the formula of this module's docstring.
     ``image``: (H, W, 3) or (H, W) uint8 (or float in [0, 1]) at the map's size; None for a mid-grey canvas."""
     matplotlib, _, _ = _matplotlib()
     attribution = np.asarray(attribution, dtype=np.float64)
@@ -48,9 +49,10 @@ def overlay(image: np.ndarray | None, attribution: np.ndarray, alpha: float = AL
         base = np.asarray(image, dtype=np.float64)
         if np.asarray(image).dtype == np.uint8:
             base = base / 255.0
-        if base.ndim == 2:
-            base = np.repeat(base[..., None], 3, axis=2)
-        base = base[..., :3]
+        # Drawn over a grey version of the image, as the CLI and the pages do: red evidence on a red object
+        # would otherwise vanish into it.
+        grey = base if base.ndim == 2 else base[..., :3].mean(axis=2)
+        base = np.repeat(grey[..., None], 3, axis=2)
         if base.shape[:2] != attribution.shape:
             raise ValueError(f"the image is {base.shape[0]} x {base.shape[1]}, the map {attribution.shape[0]} x "
                              f"{attribution.shape[1]}: draw them at one size")
