@@ -110,3 +110,14 @@ def test_progress_bars_share_one_style_and_stay_off_unless_stderr_is_a_terminal(
     monkeypatch.setenv("ONNXPLAIN_PROGRESS", "sometimes")
     code, err = run(["explain", SHAPES, str(load_samples("shapes")[0]["path"]), "--server", "127.0.0.1:1"], capsys)
     assert (code, err.count("\n")) == (2, 1) and err.startswith("error: ONNXPLAIN_PROGRESS: "), err
+
+
+def test_a_method_or_parameter_the_protos_lack_is_a_command_line_error(capsys):
+    sample = str(load_samples("shapes")[0]["path"])
+    assert run(["explain", SHAPES, sample, "--method", "gradcam"], capsys) == (
+        2, "error: --method: unknown method 'gradcam'; this client knows ['occlusion', 'rise', 'sobol', 'hsic', "
+           "'lime', 'kernel_shap', 'wcam', 'eva']\n")
+    assert run(["explain", SHAPES, sample, "-p", "windw=4"], capsys) == (
+        2, "error: --param: method occlusion: OcclusionParams has no field 'windw' (it has window, stride)\n")
+    code, err = run(["measure", SHAPES, sample, "--method", "rise", "-p", "num_masks=many"], capsys)
+    assert code == 2 and err.startswith("error: --param: method rise: ") and err.count("\n") == 1, err

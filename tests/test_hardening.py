@@ -90,6 +90,16 @@ def test_a_mask_without_pixels(client):
     assert_status(lambda: client.explainer.Explain(request), INVALID, "mask.pixels", "0x5")
 
 
+def test_bytes_of_no_image_format_are_named_as_such_not_as_a_buffer(client):
+    request = ex.PredictRequest(model_name="shapes", images=[tensor_pb2.Image(encoded=b"plain text, no picture")])
+    with pytest.raises(grpc.RpcError) as refused:
+        client.explainer.Predict(request)
+    assert refused.value.code() == INVALID
+    assert refused.value.details() == ("images[0].encoded: is not an image format Pillow reads; send PNG or JPEG "
+                                       "bytes")
+    still_serving(client)
+
+
 def test_png_whose_decoder_raises_syntax_error(client):
     data = png(64, 64, broken=True)
     with pytest.raises(SyntaxError):  # the precondition: Pillow's own exception type for this file

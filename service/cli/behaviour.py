@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from service.cli.common import connect, existing_files, fail, parse_params, progress_bar
+from service.cli.common import connect, existing_files, fail, method_params, parse_params, progress_bar
 from service.cli.explain import reliability_line
 
 
@@ -32,7 +32,7 @@ def measure(args: argparse.Namespace) -> None:
 
     from service import render
 
-    params = parse_params(args.param)
+    params = method_params(args.method, args.param)
     existing_files(*args.images)
     with connect(args, args.model) as (client, name), progress_bar("measure") as on_progress:
         result = client.measure(name, [image.read_bytes() for image in args.images], args.method,

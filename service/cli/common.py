@@ -135,6 +135,19 @@ def enum_choices(enum_name: str) -> list[str]:
     return [short_name(enum_name, name) for name in getattr(ex, enum_name).keys() if not name.endswith("_UNSPECIFIED")]
 
 
+def method_params(method: str, items: list[str]) -> dict[str, Any]:
+    """``--param`` values for ``method``, checked against the protos before any model loads: an unknown method
+    fails on ``--method``, a parameter of another name or type on ``--param`` (exit 2, as a malformed flag)."""
+    from onnxplain_client.client import InvalidRequest, method_spec
+
+    params = parse_params(items)
+    try:
+        method_spec(method, params)
+    except InvalidRequest as error:
+        fail(str(error), "--param" if str(error).startswith("method ") else "--method")
+    return params
+
+
 def parse_params(items: list[str]) -> dict[str, Any]:
     params = {}
     for item in items:

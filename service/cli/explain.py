@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.cli.common import baseline, connect, existing_files, parse_params, progress_bar
+from service.cli.common import baseline, connect, existing_files, method_params, progress_bar
 
 
 def explain(args: argparse.Namespace) -> None:
@@ -17,7 +17,7 @@ def explain(args: argparse.Namespace) -> None:
 
     from service import render
 
-    params = parse_params(args.param)
+    params = method_params(args.method, args.param)
     existing_files(args.image)
     with connect(args, args.model) as (client, name), progress_bar(args.method) as on_progress:
         explanation = client.explain(name, args.image.read_bytes(), args.method, params, classes=args.classes,

@@ -29,6 +29,8 @@ def decode(data: bytes, field: str = "image.encoded", max_pixels: int | None = N
             array = _to_uint8(image, field)
     except ServiceError:
         raise
+    except Image.UnidentifiedImageError as error:  # its message names an in-memory buffer, not the client's image
+        raise InvalidArgument("is not an image format Pillow reads; send PNG or JPEG bytes", field=field) from error
     except Image.DecompressionBombError as error:  # Pillow's own limit, above ours: the same cause, the same code
         raise ResourceExhausted(f"the image is too large to decode ({error}); send a smaller image",
                                 field=field) from error

@@ -34,6 +34,9 @@ def validate_image(data: bytes, limits: Limits, field: str = "image") -> tuple[i
                 picture.load()  # decodes every pixel: a truncated or corrupt file fails here
     except Refusal:
         raise
+    except Image.UnidentifiedImageError:  # Pillow's message names an in-memory buffer, not the upload
+        raise Refusal(400, "INVALID_ARGUMENT", "not a PNG or JPEG image (nor any format Pillow reads)",
+                      field) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise Refusal(400, "INVALID_ARGUMENT", f"not a PNG or JPEG image that decodes ({error})", field) from None
     return width, height

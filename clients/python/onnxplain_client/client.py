@@ -439,6 +439,12 @@ class InvalidRequest(ValueError):
 
 
 def _parse(values: Mapping[str, Any], message, what: str):
+    fields = message.DESCRIPTOR.fields
+    known = {name for f in fields for name in (f.name, f.json_name)}
+    unknown = [key for key in values if key not in known]
+    if unknown:  # protobuf's own message lists its fields in its internal form; say it as a user would read it
+        raise InvalidRequest(f"{what}: {message.DESCRIPTOR.name} has no field {unknown[0]!r} "
+                             f"(it has {', '.join(f.name for f in fields) or 'none'})")
     try:
         return json_format.ParseDict(values, message)
     except json_format.ParseError as error:
