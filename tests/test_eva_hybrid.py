@@ -104,7 +104,7 @@ def test_auto_cuts_an_erf_cnn_at_its_pooled_features_and_bounds_every_point_it_s
     latest = producers[classifier.input[0]].name  # the Flatten of the pooled features
     details, target, hybrid = explain(model, image, "crown_ibp", epsilon=0.02, grid_size=2)
     assert details["split_layer"] == latest == mirror.cuts()[0]
-    assert details["verified"] == f"tail after {latest}: 1 operators" and details["head_runtime"] == "pytorch"
+    assert details["verified"] == f"tail after {latest}: 1 operator" and details["head_runtime"] == "pytorch"
     assert not details["certified"]
     points = assert_sound_on_seen_points(model, hybrid, image, target, details["competitors"], 0.02)
     assert len(points) == 1 + 16 + 2 * (2 + 1)  # centre, samples, two attack paths
@@ -181,7 +181,7 @@ def test_a_tiny_vit_runs_hybrid_at_its_class_token(tmp_path):
     cut = next(node for node in graph.node if node.name == details["split_layer"])
     assert cut.op_type == "Gather" and [n.op_type for n in graph.node if cut.output[0] in n.input] == ["Gemm"]
     assert not details["certified"] and details["head_runtime"] == "pytorch"
-    assert details["verified"] == f"tail after {cut.name}: 1 operators"
+    assert details["verified"] == f"tail after {cut.name}: 1 operator"
     assert_sound_on_seen_points(model, hybrid, image, target, details["competitors"], 0.01, fixed=(-1,))
 
 
@@ -194,7 +194,7 @@ def test_a_graph_onnx2torch_cannot_convert_runs_its_head_on_onnxruntime():
     image = np.random.default_rng(6).random((8, 8, 1), dtype=np.float32)
     details, target, hybrid = explain(model, image, "crown", samples=24, attack_steps=5, epsilon=0.05, grid_size=2)
     assert details["split_layer"] == "flatten" and details["head_runtime"] == "onnxruntime"
-    assert not details["certified"] and details["verified"] == "tail after flatten: 1 operators"
+    assert not details["certified"] and details["verified"] == "tail after flatten: 1 operator"
     points = assert_sound_on_seen_points(model, hybrid, image, target, details["competitors"], 0.05)
     assert len(points) == 1 + 24  # no attack without gradients
     with pytest.raises(FailedPrecondition, match="ThresholdedRelu"):  # a cut before it leaves it in the tail

@@ -178,7 +178,7 @@ def test_a_method_that_does_not_run_on_the_model_is_refused_by_name_or_bounded_h
         hybrid = client.explain("maxpool-test", image, "eva", {**QUICK, "bound_method": "BOUND_METHOD_CROWN"},
                                 seed=0).response.attributions[0].eva
         assert not hybrid.certified and hybrid.split_layer == "flatten"
-        assert hybrid.verified == "tail after flatten: 1 operators"
+        assert hybrid.verified == "tail after flatten: 1 operator"
     finally:
         client.unload_model("maxpool-test")
     still_serving(client)

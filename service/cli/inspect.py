@@ -120,7 +120,7 @@ def text(f: dict[str, Any]) -> str:
     size = [f"{'dynamic' if f['dynamic_height'] else f['height']} x {'dynamic' if f['dynamic_width'] else f['width']}",
             f"{f['channels']} channel{'s' * (f['channels'] != 1)}"]
     add("image size", ", ".join(size))
-    add("batch axis", f"{f['batch_axis']}, {f['max_batch']} images a call"
+    add("batch axis", f"{f['batch_axis']}, {f['max_batch']} image{'s' if f['max_batch'] != 1 else ''} a call"
         + (f"  ({f['batch_axis_reason']})" if f["batch_axis_reason"] else ""))
     for rewrite in f["batch_axis_rewrites"]:
         add("", f"rewrite: {rewrite}")

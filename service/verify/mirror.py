@@ -83,7 +83,7 @@ class HybridParts:
 
     @property
     def verified(self) -> str:
-        return f"tail after {self.layer}: {self.operators} operators"
+        return f"tail after {self.layer}: {self.operators} operator{'s' if self.operators != 1 else ''}"
 
 
 @dataclass
