@@ -184,11 +184,18 @@ def test_a_wrong_form_is_refused_before_a_run_starts(page, methods, seed, field)
 
 def test_the_servers_refusal_is_shown_as_its_status(page):
     base, _ = page
-    status, started = post_run(base, [{"name": "occlusion"}], SAMPLE.read_bytes(), model="no_such_model")
-    assert status == 202
+    status, started = post_run(base, [{"name": "occlusion", "params": {"stride": "0"}}], SAMPLE.read_bytes())
+    assert status == 202  # the client cannot know a range: the server refuses it
     error = wait_finished(base, started["id"])["methods"][0]["error"]
-    assert error["code"] == "NOT_FOUND" and "no_such_model" in error["message"]
+    assert error["code"] == "INVALID_ARGUMENT" and "stride" in error["message"]
     assert "Traceback" not in error["message"]
+
+
+def test_a_model_the_server_lacks_is_refused_before_a_run_starts(page):
+    status, body = post_run(page[0], [{"name": "occlusion"}], SAMPLE.read_bytes(), model="no_such_model")
+    assert status == 404 and body["error"]["code"] == "NOT_FOUND" and body["error"]["field"] == "model"
+    assert body["error"]["message"].startswith("no model 'no_such_model' on the server; it serves ")
+    assert "shapes" in body["error"]["message"]
 
 
 def test_cancel_stops_the_run_and_the_servers_job(page, client):

@@ -66,6 +66,10 @@ def create_app(client, limits: Limits = Limits()) -> Starlette:
             chosen = _methods(form.get("methods"))
             seed = _seed(form.get("seed"))
         await run_in_threadpool(validate_image, image, limits)
+        served = {info.name for info in await run_in_threadpool(client.list_models)}
+        if model not in served:  # said before the run starts, not once per method after it
+            raise Refusal(404, "NOT_FOUND", f"no model {model!r} on the server; it serves "
+                                            f"{', '.join(sorted(served)) or 'none'}", "model")
         run = store.start(model, image, chosen, seed)
         return JSONResponse(run.view()[1], status_code=202)
 
