@@ -298,6 +298,8 @@ def test_set_values_are_checked_naming_the_option(files, capsys):
     cases = [
         (["--set", "height=abc"], "error: INVALID_ARGUMENT: --set height: 'abc': must be a positive integer"),
         (["--set", "colour=red"], "error: INVALID_ARGUMENT: --set colour: is not a model override; known: layout"),
+        (["--set", "labls=a"], "error: INVALID_ARGUMENT: --set labls: is not a model override ('labls': did you "
+                               "mean 'labels'?); known: layout"),
         (["--set", "preprocessing.resize=squash"], "error: INVALID_ARGUMENT: --set preprocessing.resize: 'squash'"),
         (["--set", "height"], "error: INVALID_ARGUMENT: --set: 'height': write KEY=VALUE"),
         # Checked by the server against the model: the field it names is the command line's option.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import InvalidArgument, ServiceError
+from service.runtime.model_config import did_you_mean
 from service.runtime.preprocessing import Preprocessing
 
 # The sidecar keys LoadModel's ModelOverrides carries (name, description, metrics and source are the file's).
@@ -53,9 +54,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         known = (top in OVERRIDE_KEYS and not sub or top == "preprocessing" and sub in PREPROCESSING_KEYS
                  or top == "dynamic_batching" and sub in BATCHING_KEYS)
         if not known:
-            names = ", ".join([*OVERRIDE_KEYS, *(f"preprocessing.{k}" for k in PREPROCESSING_KEYS),
-                               *(f"dynamic_batching.{k}" for k in BATCHING_KEYS)])
-            raise InvalidArgument(f"is not a model override; known: {names}", field=f"--set {key}")
+            names = [*OVERRIDE_KEYS, *(f"preprocessing.{k}" for k in PREPROCESSING_KEYS),
+                     *(f"dynamic_batching.{k}" for k in BATCHING_KEYS)]
+            raise InvalidArgument(f"is not a model override{did_you_mean({key}, set(names))}; known: "
+                                  f"{', '.join(names)}", field=f"--set {key}")
         value = _labels(raw, key) if key == "labels" else raw.strip() if key == "output" else _value(raw)
         update = {top: {sub: value}} if sub else {top: value}
         try:

@@ -101,7 +101,7 @@ class ModelConfig:
         ``source`` is what ModelInfo reports ("sidecar"), ``prefix`` what errors name."""
         unknown = set(spec) - KNOWN_KEYS
         if unknown:
-            raise InvalidArgument(f"unknown keys {sorted(unknown)}{_did_you_mean(unknown, KNOWN_KEYS)}; known: "
+            raise InvalidArgument(f"unknown keys {sorted(unknown)}{did_you_mean(unknown, KNOWN_KEYS)}; known: "
                                   f"{sorted(KNOWN_KEYS)}", field=prefix)
         if "preprocessing" in spec:
             updates = Preprocessing.parse_updates(spec["preprocessing"], f"{prefix}.preprocessing")
@@ -168,7 +168,7 @@ class ModelConfig:
                                   f"{_short(value)}", field=prefix)
         unknown = set(value) - DYNAMIC_BATCHING_KEYS
         if unknown:
-            raise InvalidArgument(f"unknown keys {sorted(unknown)}{_did_you_mean(unknown, DYNAMIC_BATCHING_KEYS)}; "
+            raise InvalidArgument(f"unknown keys {sorted(unknown)}{did_you_mean(unknown, DYNAMIC_BATCHING_KEYS)}; "
                                   f"known: {sorted(DYNAMIC_BATCHING_KEYS)}", field=prefix)
         checked: dict[str, Any] = {}
         if "enabled" in value:
@@ -192,7 +192,7 @@ class ModelConfig:
         self.fields.update({f"dynamic_batching.{key}": f"{prefix}.{key}" for key in checked})
 
 
-def _did_you_mean(unknown: set, known: set[str]) -> str:
+def did_you_mean(unknown: set, known: set[str]) -> str:
     """" ('labls': did you mean 'labels'?)" for unknown keys that look like typos of known ones; "" when none does."""
     guesses = [f"{key!r}: did you mean {match[0]!r}?" for key in sorted(map(str, unknown))
                if (match := difflib.get_close_matches(key, known, n=1, cutoff=0.75))]
