@@ -152,7 +152,7 @@ def test_labels_model_names_and_item_ids_are_shown_as_text_never_run(browser, tm
     for index, row in enumerate(rows):
         row["item"] = f'"><img src=x onerror=alert(2)>{row["item"]}'
         row["details"] = {"adversarial_overlap": -1.0 if index < 2 else 0.5, "ball_certified": index < 2,
-                          "epsilon": 1 / 255}  # one image of four certified, per model
+                          "certified": True, "epsilon": 1 / 255}  # whole-model bounds: one image of four, per model
     images = {f'"><img src=x onerror=alert(2)>{item}': path for item, path in images.items()}
     page = write_report(tmp_path / "report.html", summarise(rows, {"deletion": False}), rows, images,
                         {"<b>model</b>": [script, "plain"], long: [script, "plain"]})

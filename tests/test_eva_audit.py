@@ -60,3 +60,17 @@ def test_calibrate_radius_in_an_audit_is_invalid_argument_naming_the_field(clien
                  "eva:calibrate_radius=true", "--out", str(data_dir / "eva_refused_out")]) == 1
     printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and "calibrate_radius" in printed[0]
+
+
+def test_certification_counts_whole_model_balls_only():
+    """A hybrid ball's head is sampled, so its AO < 0 proves nothing: such results are not counted as uncertified
+    images, and a group of only hybrid results has no certification at all."""
+    from service.audit.summary import _certification
+
+    def result(certified: bool, ball_certified: bool) -> dict:
+        return {"details": {"certified": certified, "ball_certified": ball_certified, "epsilon": 1 / 255}}
+
+    whole = [result(True, True), result(True, False), result(True, True)]
+    hybrid = [result(False, False), result(False, False)]
+    assert _certification(whole + hybrid) == {"radius": 1 / 255, "certified": 2, "items": 3, "rate": 2 / 3}
+    assert _certification(hybrid) is None

@@ -389,3 +389,15 @@ def test_a_command_line_the_page_cannot_use_fails_with_one_line(arguments, expec
 
     assert main(["ui", *arguments]) == 2
     assert capsys.readouterr().err.strip() == expected
+
+
+def test_finished_runs_are_kept_up_to_the_bound_newest_first():
+    from service.ui.guard import Limits
+    from service.ui.runs import Run, RunStore
+
+    store = RunStore(client=None, limits=Limits(max_kept_runs=2, run_ttl_s=100.0))
+    for index, started in enumerate((0.0, 50.0, 60.0, 70.0, 80.0)):  # run 0 has expired at 120, the rest not
+        store._runs[f"r{index}"] = Run(f"r{index}", "shapes", 0, [], b"", started=started, finished=True)
+    store._runs["going"] = Run("going", "shapes", 0, [], b"", started=0.0)  # unfinished: never dropped
+    store.expire(now=120.0)
+    assert sorted(store._runs) == ["going", "r3", "r4"]

@@ -60,7 +60,7 @@ def _certification(results: list[dict]) -> dict[str, Any] | None:
     many it proved no perturbation in the ball can change the class; null for other methods. Every EVA result of
     an audit has one radius (calibrate_radius is refused), so the rate answers "at radius r, which images cannot
     change class?"."""
-    found = [r for r in results if "ball_certified" in r["details"]]
+    found = [r for r in results if "ball_certified" in r["details"] and r["details"].get("certified")]
     if not found:
         return None
     radii = sorted({float(r["details"]["epsilon"]) for r in found})

@@ -8,7 +8,7 @@ import json
 import sys
 
 from service import __version__
-from service.cli.common import connect, existing_files, fail, progress_bar
+from service.cli.common import connect, existing_directory, existing_files, fail, progress_bar
 from service.config import Settings
 
 
@@ -16,8 +16,7 @@ def serve(args: argparse.Namespace) -> None:
     from service.api.server import serve
     from service.runtime.providers import DevicePreference
 
-    if args.models_dir is not None and not args.models_dir.is_dir():
-        fail(f"{args.models_dir}: no such directory", "--models-dir")
+    existing_directory(args.models_dir, "--models-dir")
     settings = Settings.from_env(
         models_dir=args.models_dir, host=args.host, port=args.port, token_file=args.token_file,
         tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, batch_size=args.batch_size,
@@ -37,8 +36,7 @@ def serve(args: argparse.Namespace) -> None:
 def models(args: argparse.Namespace) -> None:
     from google.protobuf import json_format
 
-    if args.models_dir is not None and not args.models_dir.is_dir():
-        fail(f"{args.models_dir}: no such directory", "--models-dir")
+    existing_directory(args.models_dir, "--models-dir")
     with connect(args) as (client, _):
         models = client.list_models()
     if args.json:
@@ -99,9 +97,8 @@ def demo(args: argparse.Namespace) -> None:
         methods = parse_methods(args.methods)
     except ValueError as error:
         fail(str(error), "--methods")
+    existing_directory(args.models_dir, "--models-dir")
     models_dir = args.models_dir or bundled_models_dir()
-    if not models_dir.is_dir():
-        fail(f"{models_dir} is not a directory", "--models-dir")
     available = demo_models(models_dir)
     if not available:
         fail(f"no model under {models_dir} ships samples (MODEL/samples/manifest.json)", "--models-dir")

@@ -119,6 +119,12 @@ def progress_bar(description: str, unit: str = "pass"):
         yield on_progress
 
 
+def existing_directory(path: Path | None, option: str) -> None:
+    """Stop (one line, exit 2) when a directory the command line names is not one; None: the default is used."""
+    if path is not None and not path.is_dir():
+        fail(f"{path}: no such directory", option)
+
+
 def existing_files(*paths: Path) -> None:
     """Stop (one line, exit 2) before any work when a file the command line names is missing: ``error: PATH:
     No such file or directory``, as the operating system words it."""

@@ -106,17 +106,12 @@ def _own_image(path: Path):
 
 def _wcam_outputs(image, attribution, wcam, stem: Path) -> dict[str, Any]:
     """WCAM's pictures and numbers: the map over the transform, the scale profile, the sufficient image."""
-    import numpy as np
     from onnxplain_client import from_tensor
 
     from service import render
-    from service.explainers import wavelets
 
-    grey = image.astype(np.float32).mean(axis=2) / 255.0
-    layout = wavelets.make_layout(grey.shape[0], grey.shape[1], wcam.levels, wcam.wavelet)
-    view = np.log1p(np.abs(wavelets.forward(grey, layout)) * 50)  # log scale: details are orders smaller
-    bounds = [(b.rows.start, b.cols.start, b.rows.stop - b.rows.start, b.cols.stop - b.cols.start)
-              for b in wavelets.subbands(layout)]
+    view, bands = render.wavelet_layout(image, wcam.levels, wcam.wavelet)
+    bounds = [(b.rows.start, b.cols.start, b.rows.stop - b.rows.start, b.cols.stop - b.cols.start) for b in bands]
     figure = render.wcam_figure(image, view, from_tensor(wcam.wavelet_map), attribution.map,
                                 list(wcam.level_importance), bounds,
                                 f"{attribution.label}: {100 * wcam.approximation_share:.0f}% of the importance in "

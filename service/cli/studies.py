@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from service.cli.common import baseline, connect, existing_files, fail, json_or_text, parse_params, progress_bar
+from service.cli.common import (baseline, connect, existing_files, fail, json_or_text, method_params, parse_params,
+                                progress_bar)
 from service.cli.explain import precision_line
 
 
@@ -19,7 +20,7 @@ def consistency(args: argparse.Namespace) -> None:
 
     from service import render
 
-    shared = parse_params(args.param)
+    shared = method_params(args.method, args.param)
     grid = {}
     for item in args.grid:
         key, _, raw = item.partition("=")

@@ -124,10 +124,10 @@ class RunStore:
         now = time.monotonic() if now is None else now
         with self._lock:
             finished = sorted((r for r in self._runs.values() if r.finished), key=lambda r: r.started)
-            stale = [r for r in finished if now - r.started > self.limits.run_ttl_s]
-            stale += finished[:max(0, len(finished) - len(stale) - self.limits.max_kept_runs)]
-            for run in stale:
-                self._runs.pop(run.id, None)
+            # Sorted by start, the expired runs are a prefix: drop it, or more to keep at most max_kept_runs.
+            expired = sum(now - run.started > self.limits.run_ttl_s for run in finished)
+            for run in finished[:max(expired, len(finished) - self.limits.max_kept_runs)]:
+                del self._runs[run.id]
 
     # --- the background thread ------------------------------------------------------------------------------
     def _explain_all(self, run: Run) -> None:
