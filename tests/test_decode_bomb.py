@@ -1,8 +1,12 @@
 """A decoding bomb does not stall the server: while one Predict carries 20 PNGs of 8000 x 8000 (1.25 MB on the wire,
-3.8 GB of RGB pixels), health checks and ListModels still answer within 100 ms.
+3.8 GB of RGB pixels), health checks and ListModels still answer at once.
 
 Decoding belongs off the event loop, and the pixel budget is checked from each image's header before decoding; a
 server that decodes on the loop answered nothing else for 42 s with this request.
+
+The latency bounds separate a blocked loop from a busy machine, not fast from slow: a probe that waits for one
+decode takes a second or more, one that does not takes a few milliseconds, and on a shared 2-core CI machine the OS
+may still delay a single probe of many by a few hundred milliseconds (CI once saw 121 ms for one ListModels of ten).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ SIDE = 8000
 # The event loop only routes: an answer that waits for a decode takes a second or more (one 8000 x 8000 PNG decodes
 # in about 1 s on the development machine), one that does not takes a few milliseconds.
 LATENCY_S = 0.100
+# No probe, even one the OS delays, may wait as long as a single decode would hold a blocked loop (while two
+# images decode, a ListModels of over a hundred has taken up to 0.33 s on the development machine).
+BLOCKED_S = 1.0
 # Probes taken even when the server refuses the bomb at once: the probing starts as the bomb is sent.
 MIN_PROBES = 10
 
@@ -83,6 +90,13 @@ def _summary(latencies: dict[str, list[float]]) -> str:
                      f"max {max(v) * 1000:.1f} ms" for name, v in latencies.items())
 
 
+def _assert_never_blocked(latencies: dict[str, list[float]], report: str) -> None:
+    """A loop blocked by decoding (42 s before the decoding pool) fails every probe taken meanwhile; a busy machine
+    delays one probe of many, which the 90th percentile allows, and never by as long as a decode."""
+    assert all(np.percentile(v, 90) < LATENCY_S for v in latencies.values()), report
+    assert max(max(v) for v in latencies.values()) < BLOCKED_S, report
+
+
 def test_the_bomb_is_refused_and_health_answers_meanwhile(bomb):
     request = ex.PredictRequest(model_name="shapes", images=[tensor_pb2.Image(encoded=bomb)] * 20)
     with _serve() as address:
@@ -90,7 +104,7 @@ def test_the_bomb_is_refused_and_health_answers_meanwhile(bomb):
     report = f"Predict: {code.name} ({details}); {_summary(latencies)}"
     print("\n" + report)
     assert code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT), report
-    assert max(max(v) for v in latencies.values()) < LATENCY_S, report
+    _assert_never_blocked(latencies, report)
 
 
 def test_images_a_budget_admits_are_decoded_off_the_event_loop(bomb):
@@ -102,6 +116,4 @@ def test_images_a_budget_admits_are_decoded_off_the_event_loop(bomb):
     report = f"Predict: {code.name} ({details}); {_summary(latencies)}"
     print("\n" + report)
     assert code == grpc.StatusCode.OK, report
-    # A loop blocked by decoding (42 s before the decoding pool) fails every probe taken meanwhile; on a 2-core
-    # machine busy with other work, the OS may still delay one probe of many, which the 90th percentile allows.
-    assert all(np.percentile(v, 90) < LATENCY_S for v in latencies.values()), report
+    _assert_never_blocked(latencies, report)
