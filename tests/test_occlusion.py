@@ -59,6 +59,19 @@ def test_forward_passes_are_counted_exactly(size, window, stride):
                                     shape) == windows + 1
 
 
+def test_an_unset_stride_is_half_the_window_and_the_echo_names_it():
+    """Windows of 6 x 9 move by (3, 4) when no stride is given: the maps equal those of that stride given, and the
+    parameters a response echoes name it rather than null."""
+    rng = np.random.default_rng(2)
+    shape = (18, 21, 3)
+    model = load_model("linear", image_classifier(rng.normal(size=(math.prod(shape), 2)), shape).SerializeToString(),
+                       source="test")
+    image = rng.random(shape, dtype=np.float32)
+    unset, given = _explain(model, image, window=[6, 9]), _explain(model, image, window=[6, 9], stride=[3, 4])
+    assert unset.parameters == {"window": (6, 9), "stride": (3, 4)}
+    np.testing.assert_array_equal(unset.maps, given.maps)
+
+
 @pytest.mark.parametrize("window, stride, baseline", [
     ((5, 5), (3, 3), Baseline()),
     ((4, 6), (2, 5), Baseline(BaselineKind.CONSTANT, 0.3)),

@@ -29,8 +29,14 @@ class OcclusionParams:
     stride: tuple[int, int] | None = param(
         None, "Step between windows (height, width); default half the window, at least 1.", kind="pair")
 
+    def __post_init__(self) -> None:
+        # Resolved here, not when used, so that every echo of the parameters (responses, audits) says the stride
+        # the windows moved by rather than "unset".
+        if self.stride is None:
+            object.__setattr__(self, "stride", (max(1, self.window[0] // 2), max(1, self.window[1] // 2)))
+
     def strides(self) -> tuple[int, int]:
-        return self.stride or (max(1, self.window[0] // 2), max(1, self.window[1] // 2))
+        return self.stride
 
 
 def window_starts(size: int, window: int, stride: int) -> range:
