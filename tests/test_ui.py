@@ -187,8 +187,8 @@ def test_the_servers_refusal_is_shown_as_its_status(page):
     status, started = post_run(base, [{"name": "occlusion", "params": {"stride": "0"}}], SAMPLE.read_bytes())
     assert status == 202  # the client cannot know a range: the server refuses it
     error = wait_finished(base, started["id"])["methods"][0]["error"]
-    assert error["code"] == "INVALID_ARGUMENT" and "stride" in error["message"]
-    assert "Traceback" not in error["message"]
+    assert (error["code"], error["field"]) == ("INVALID_ARGUMENT", "occlusion.stride")
+    assert error["message"].startswith("stride height must be at least 1"), error["message"]  # the field said once
 
 
 def test_a_model_the_server_lacks_is_refused_before_a_run_starts(page):

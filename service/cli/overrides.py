@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from onnxplain_client.errors import bad_request_field
+
 from service.errors import InvalidArgument, ServiceError
 from service.runtime.model_config import did_you_mean
 from service.runtime.preprocessing import Preprocessing
@@ -140,7 +142,7 @@ def refusal_line(error: BaseException) -> str | None:
     code = getattr(error, "code", None)
     if callable(code) and hasattr(error, "details"):
         name, text = code().name, error.details() or ""
-        field = _status_field(error)
+        field = bad_request_field(error)
         message = text[len(field) + 2:] if field and text.startswith(f"{field}: ") else text
     elif isinstance(error, ServiceError):
         from service.api.status import CODES
@@ -157,21 +159,3 @@ def refusal_line(error: BaseException) -> str | None:
         field = _OVERRIDE_FIELD.sub(r"--set \1", field)
         return f"error: {name}: {field}: {message}"
     return f"error: {name}: {message}"
-
-
-def _status_field(error) -> str | None:
-    """The field a status' BadRequest names, if it carries one."""
-    try:
-        from google.rpc import error_details_pb2
-        from grpc_status import rpc_status
-
-        status = rpc_status.from_call(error)
-    except (ValueError, AttributeError, TypeError):  # no call behind it, or a malformed status
-        return None
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            request = error_details_pb2.BadRequest()
-            detail.Unpack(request)
-            if request.field_violations:
-                return request.field_violations[0].field
-    return None

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from service.ui.guard import Limits, Refusal, check_upload_size
-from service.ui.runs import METRICS, RunStore
+from service.ui.runs import METRICS, RunStore, refusal_body
 from service.ui.upload import validate_image
 
 STATIC = Path(__file__).parent / "static"
@@ -100,8 +100,7 @@ def create_app(client, limits: Limits = Limits()) -> Starlette:
         return JSONResponse(error.body(), status_code=error.status)
 
     async def rpc_failed(request: Request, error: grpc.RpcError) -> Response:  # list_models, list_methods
-        return JSONResponse({"error": {"code": error.code().name, "message": error.details() or "", "field": None}},
-                            status_code=502)
+        return JSONResponse({"error": refusal_body(error)}, status_code=502)
 
     async def http_error(request: Request, error: HTTPException) -> Response:  # multipart limits, 404s
         code = "NOT_FOUND" if error.status_code == 404 else "INVALID_ARGUMENT"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from onnxplain_client import OnnxplainError
 
 from service.ui.guard import Limits, Refusal, check_admission
 
@@ -157,7 +158,7 @@ class RunStore:
         except _Cancelled:
             run.update(method, status="cancelled")
         except grpc.RpcError as error:  # the server's refusal, shown as its status
-            run.update(method, status="error", error={"code": error.code().name, "message": error.details() or ""})
+            run.update(method, status="error", error=refusal_body(error))
         except ValueError as error:  # the client's InvalidRequest: nothing was sent
             run.update(method, status="error", error={"code": "INVALID_ARGUMENT", "message": str(error)})
         except Exception:  # a bug of the page: logged in full here, one line on the page
@@ -190,3 +191,10 @@ def summary(explanation) -> dict[str, Any]:
         "parameters": explanation.parameters,
         "overlay": png_uri(picture, upscale=OVERLAY_UPSCALE),
     }
+
+
+def refusal_body(error: grpc.RpcError) -> dict[str, Any]:
+    """The page's ``{code, field, message}`` of a server's refusal (the client raises OnnxplainError)."""
+    if isinstance(error, OnnxplainError):
+        return {"code": error.code_name, "field": error.field, "message": error.message}
+    return {"code": error.code().name, "field": None, "message": error.details() or ""}

@@ -20,6 +20,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
 from onnxplain_client.enums import full_name, short_name
+from onnxplain_client.errors import TranslatingStub
 from onnxplain_client.tensors import from_tensor, to_tensor
 
 ImageLike = Any  # str | Path | bytes | np.ndarray | PIL.Image.Image
@@ -165,8 +166,9 @@ class OnnxplainClient:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.models = ms_grpc.ModelServiceStub(self._channel)
-        self.explainer = ex_grpc.ExplainServiceStub(self._channel)
+        # A refusal raises OnnxplainError (a grpc.RpcError naming the field at fault), raw stubs included.
+        self.models = TranslatingStub(ms_grpc.ModelServiceStub(self._channel))
+        self.explainer = TranslatingStub(ex_grpc.ExplainServiceStub(self._channel))
 
     def close(self) -> None:
         self._channel.close()

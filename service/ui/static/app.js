@@ -195,7 +195,10 @@ function methodCard(method) {
     const bar = element("progress", { max: method.total || 1, value: method.done });
     parts.push(bar, element("p", { class: "hint", text: `${method.stage || "waiting"} ${method.done}/${method.total}` }));
   }
-  if (method.error) parts.push(element("p", { class: "error", role: "alert", text: `${method.error.code}: ${method.error.message}` }));
+  if (method.error) {
+    const { code, field, message } = method.error;
+    parts.push(element("p", { class: "error", role: "alert", text: [code, field, message].filter(Boolean).join(": ") }));
+  }
   const result = method.result;
   if (result) {
     parts.push(element("img", { class: "overlay", src: result.overlay, alt: `${method.name} map over the image` }));

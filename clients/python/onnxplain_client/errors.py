@@ -1,0 +1,115 @@
+"""One error type for every refusal of the server, as the Node client's ``OnnxplainError``.
+
+A failed call raises :class:`OnnxplainError`: its gRPC status (``code()``, ``code_name``), the request field the
+server's ``google.rpc.BadRequest`` names (``field``, e.g. ``"occlusion.stride"``), and the message without that
+field repeated (``message``). It is still a ``grpc.RpcError`` with ``code()``, ``details()`` and
+``trailing_metadata()``, so code written against raw grpc keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+class OnnxplainError(grpc.RpcError):
+    """A call the server refused, cancelled or let run past its deadline."""
+
+    def __init__(self, cause: grpc.RpcError) -> None:
+        self._cause = cause
+        self.code_name: str = cause.code().name
+        self.field: str | None = bad_request_field(cause)
+        text = cause.details() or ""
+        self.message: str = text[len(self.field) + 2:] if self.field and text.startswith(f"{self.field}: ") else text
+        super().__init__(str(self))
+
+    def code(self) -> grpc.StatusCode:
+        return self._cause.code()
+
+    def details(self) -> str | None:
+        return self._cause.details()
+
+    def trailing_metadata(self) -> Any:
+        return self._cause.trailing_metadata()
+
+    def initial_metadata(self) -> Any:
+        return self._cause.initial_metadata()
+
+    def __str__(self) -> str:
+        return f"{self.code_name}: {self.field}: {self.message}" if self.field else f"{self.code_name}: {self.message}"
+
+
+def bad_request_field(error: grpc.RpcError) -> str | None:
+    """The first field the status details' ``google.rpc.BadRequest`` names, or None (no details, or a status
+    without a call behind it, as a channel that never connected gives)."""
+    try:
+        status = rpc_status.from_call(error)
+    except (AttributeError, TypeError):  # not a call: no trailing metadata to read
+        return None
+    except ValueError:  # details that disagree with the status line: the message still says what went wrong
+        return None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            for violation in request.field_violations:
+                return violation.field
+    return None
+
+
+class TranslatingStub:
+    """A generated stub whose calls raise :class:`OnnxplainError` for a failed status, streamed calls included
+    (a stream still answers ``cancel()`` and the other methods of its call)."""
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+
+    def __getattr__(self, name: str) -> Any:
+        return _TranslatingMethod(getattr(self._stub, name))
+
+
+class _TranslatingMethod:
+    """One multi-callable: calling it translates; ``future``, ``with_call`` and the rest are grpc's own."""
+
+    def __init__(self, method: Any) -> None:
+        self._method = method
+
+    def __call__(self, *args, **kwargs) -> Any:
+        try:
+            answer = self._method(*args, **kwargs)
+        except grpc.RpcError as error:
+            _raise_translated(error)
+        # A unary call answers a message; a server-streaming call answers an iterator that fails as it is read.
+        return _TranslatingStream(answer) if isinstance(answer, grpc.Call) else answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._method, name)
+
+
+class _TranslatingStream:
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._call)
+        except grpc.RpcError as error:
+            _raise_translated(error)
+
+    next = __next__  # grpc's streams also have it
+
+    def __getattr__(self, name: str) -> Any:  # cancel(), code(), details(), is_active(), ...
+        return getattr(self._call, name)
+
+
+def _raise_translated(error: grpc.RpcError):
+    """Raise ``error`` as an OnnxplainError when it carries a status; an RpcError without one as it is."""
+    if isinstance(error, OnnxplainError) or not callable(getattr(error, "code", None)):
+        raise error
+    raise OnnxplainError(error) from error
