@@ -252,6 +252,31 @@ def test_a_method_whose_bounds_miss_a_point_of_the_box_is_not_offered(monkeypatc
     assert not checks["IBP"].runs and checks["IBP"].reason.startswith("unsound")
 
 
+def test_a_bound_method_is_checked_when_first_asked_for_and_a_stopped_check_decides_nothing():
+    """A job asking for IBP does not wait for CROWN's check (tens of seconds on a 224-pixel CNN): each method is
+    checked on first use, once; a check stopped by the job's deadline or cancellation is not cached as a
+    refusal, and GetModel's report still checks every method."""
+    from service.errors import Cancelled
+    from service.verify.mirror import verification_report
+
+    model = maxpool_model()
+    mirror = build_mirror(model)
+    assert all(mirror.methods.decided(name) is None for name in mirror.methods)
+    assert mirror.resolve("auto", "IBP") is None
+    assert mirror.methods.decided("IBP").runs
+    assert [name for name in mirror.methods if mirror.methods.decided(name) is not None] == ["IBP"]
+
+    def cancelled() -> None:
+        raise Cancelled("stopped")
+
+    with pytest.raises(Cancelled):
+        mirror.check(mirror.methods, "CROWN", cancelled)
+    assert mirror.methods.decided("CROWN") is None
+    checks = {check["name"]: check for check in verification_report(model)["method_checks"]}
+    assert set(checks) == {"ibp", "crown_ibp", "crown", "alpha_crown"}
+    assert checks["ibp"]["verified"] == "whole model" and "stride" in checks["crown"]["reason"]
+
+
 def test_a_method_whose_bounds_are_vacuous_is_not_offered():
     """x -> H x with H = [[1, 1], [1, -1]] (H H = 2 I), 28 times: the function is 2**14 x, linear, so CROWN's
     bounds are exact, while IBP multiplies the box's width by |H|'s row sums, 2, at every layer: its margin bounds

@@ -106,7 +106,7 @@ class MarginBounds(_Bounds):
                  on_chunk: Callable[[int], None] | None = None,
                  checkpoint: Callable[[], None] | None = None, *, share: bool = True) -> None:
         super().__init__(model, mirror, method, on_chunk, checkpoint)
-        mirror.resolve(WHOLE, self.method)
+        mirror.resolve(WHOLE, self.method, checkpoint or (lambda: None))
         self.share = share and self.method in SHARED_METHODS
         # (low, high, intermediate bounds) of the last box bounded alone, one row each.
         self.enclosing: tuple | None = None

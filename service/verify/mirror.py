@@ -6,8 +6,8 @@ bound is computed, four computations on the same random batch of 3 must agree to
 absolute: onnxruntime on the prepared graph, the mirror, auto_LiRPA's forward of the mirror, and
 auto_LiRPA's bounds of a zero-width box around each input. Where the mirror and onnxruntime disagree, the
 error names the first node whose outputs differ; where a converter or auto_LiRPA lacks an operator, it
-names the operator and its node. Then every bound method is run on a tiny box (``capability``): only those
-that run and hold are offered.
+names the operator and its node. Each bound method is run on a tiny box (``capability``) the first time it is
+asked for: only those that run and hold are offered.
 
 A model that cannot be bounded whole keeps its mirror, with the reason, for hybrid EVA (Fel et al. 2023,
 Fig. 3): cut at a layer, the head runs on the mirror (PyTorch) or, where onnx2torch cannot convert the whole
@@ -35,7 +35,7 @@ from service.runtime.scores import log_softmax, softmax
 from service.runtime.signature import Layout
 from service.verify import capability, graph_passes, onnx_cut
 from service.verify import split as split_module
-from service.verify.capability import MethodCheck
+from service.verify.capability import MethodCheck, MethodChecks
 from service.verify.device import torch_device
 from service.verify.lirpa_compat import (LirpaUnavailable, auto_lirpa, available_methods, bounded_module,
                                          compute_upper_bounds)
@@ -75,7 +75,7 @@ class HybridParts:
     tail: Any  # torch.nn.Module: the cut tensor -> logits
     bounded_tail: Any  # auto_LiRPA BoundedModule of ``tail``, None when it cannot be bounded
     operators: int  # in the tail
-    methods: dict[str, MethodCheck]  # per compat method name, on the tail
+    methods: MethodChecks  # per compat method name, on the tail
 
     @property
     def differentiable(self) -> bool:
@@ -99,7 +99,8 @@ class Mirror:
     prepared: Any = None  # onnx.ModelProto after graph_passes, batch axis free
     reference: Any = None  # onnxruntime's logits of the prepared graph on the check batch (numpy)
     whole_reason: str = ""  # why the whole model cannot be bounded at all
-    methods: dict[str, MethodCheck] = field(default_factory=dict)  # per compat method name, on the whole model
+    # Per compat method name, on the whole model; each checked when first asked for (``check``).
+    methods: MethodChecks = field(default_factory=lambda: MethodChecks.refused("not mirrored"))
     # A BoundedModule keeps the state of a bound computation in its nodes: one computation at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
     hybrids: dict[str, "HybridParts | _Refusal"] = field(default_factory=dict)
@@ -118,8 +119,8 @@ class Mirror:
         return self._cuts
 
     def hybrid(self, layer: str, checkpoint: Callable[[], None] = lambda: None) -> HybridParts:
-        """The mirror cut at ``layer``, its tail wrapped for auto_LiRPA, checked and probed like the whole
-        (cached per layer, refusals too). InvalidArgument for a layer that is not there or does not cut."""
+        """The mirror cut at ``layer``, its tail wrapped for auto_LiRPA and checked like the whole (cached per
+        layer, refusals too; its bound methods are checked when first asked for, as the whole model's). InvalidArgument for a layer that is not there or does not cut."""
         with holding(self.lock, checkpoint):
             if layer not in self.hybrids:
                 try:
@@ -177,11 +178,23 @@ class Mirror:
         checkpoint()
         try:
             bounded = _checked_bounded(tail, features, self.reference, self.device)
-            methods = capability.probe(bounded, tail, features, checkpoint)
+            methods = MethodChecks(bounded, tail, features)
         except FailedPrecondition as error:
             log.warning("tail not bounded: %s", error.message, extra={"layer": name})
-            bounded, methods = None, capability.refused(error.message)
+            bounded, methods = None, MethodChecks.refused(error.message)
         return HybridParts(name, head, runtime, tail, bounded, operators, methods)
+
+    def check(self, checks: MethodChecks, method: str, checkpoint: Callable[[], None] = lambda: None
+              ) -> MethodCheck:
+        """``method``'s check on the whole model or a tail (``checks``), run on first use under the mirror's lock:
+        a bounded module holds one computation at a time. An unknown method does not run."""
+        if method not in checks:
+            return MethodCheck(False, "unknown method")
+        decided = checks.decided(method)
+        if decided is None:
+            with holding(self.lock, checkpoint):
+                decided = checks.check(method, checkpoint)
+        return decided
 
     def resolve(self, split_layer: str, method: str, checkpoint: Callable[[], None] = lambda: None
                 ) -> HybridParts | None:
@@ -190,7 +203,7 @@ class Mirror:
         "whole": the whole model only; a node name: that cut. FailedPrecondition naming the method and why,
         when it runs on none of them."""
         wanted = split_layer.strip()
-        whole = self.methods.get(method, MethodCheck(False, "unknown method"))
+        whole = self.check(self.methods, method, checkpoint)
         if wanted.lower() == WHOLE or (wanted.lower() in ("", AUTO) and whole.runs):
             if not whole.runs:
                 raise FailedPrecondition(f"bound_method {method} does not run on the whole model: {whole.reason}",
@@ -198,7 +211,7 @@ class Mirror:
             return None
         if wanted.lower() not in ("", AUTO):
             parts = self.hybrid(wanted, checkpoint)
-            check = parts.methods[method]
+            check = self.check(parts.methods, method, checkpoint)
             if not check.runs:
                 raise FailedPrecondition(f"bound_method {method} does not run on the {parts.verified}: "
                                          f"{check.reason}", field="eva.bound_method")
@@ -213,9 +226,10 @@ class Mirror:
             except FailedPrecondition as error:
                 tried.append(f"{layer}: {error.message}")
                 continue
-            if parts.methods[method].runs:
+            check = self.check(parts.methods, method, checkpoint)
+            if check.runs:
                 return parts
-            tried.append(f"{parts.verified}: {parts.methods[method].reason}")
+            tried.append(f"{parts.verified}: {check.reason}")
         cuts = (f"nor after any layer ({tried[0]})" if tried
                 else "and no layer cuts the graph with a weighted layer after it")
         field_name = FIELD if self.whole_reason else "eva.bound_method"
@@ -438,11 +452,11 @@ def _checked_bounded(module: Any, x: Any, reference: np.ndarray, device: str) ->
 
 def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: str | None = None,
                  checkpoint: Callable[[], None] = lambda: None) -> Mirror:
-    """Convert, check, wrap and probe ``model`` for bound propagation. Raises FailedPrecondition only when no
-    part of the model can be mirrored (a non-float input, graph rewrites that change the function); a model
-    that cannot be converted or bounded whole gets a mirror without ``module`` or ``bounded``, with the reason,
-    for hybrid EVA. ``checkpoint`` runs between the steps (conversion, checks, auto_LiRPA's wrapping, each
-    method's probe), each one call that cannot be interrupted."""
+    """Convert, check and wrap ``model`` for bound propagation (its bound methods are checked when first asked
+    for: ``Mirror.check``). Raises FailedPrecondition only when no part of the model can be mirrored (a non-float
+    input, graph rewrites that change the function); a model that cannot be converted or bounded whole gets a
+    mirror without ``module`` or ``bounded``, with the reason, for hybrid EVA. ``checkpoint`` runs between the
+    steps (conversion, checks, auto_LiRPA's wrapping), each one call that cannot be interrupted."""
     torch = _torch()
     info = model.info
     if info.signature.input_elem_type not in MIRRORED_INPUTS:
@@ -511,13 +525,11 @@ def build_mirror(model: LoadedModel, *, fold_batch_norm: bool = True, device: st
         except FailedPrecondition as refusal:
             whole_reason = refusal.message
     checkpoint()
-    methods = capability.probe(bounded, module, x, checkpoint) if bounded is not None else capability.refused(
-        whole_reason)
+    methods = MethodChecks(bounded, module, x) if bounded is not None else MethodChecks.refused(whole_reason)
     if whole_reason:
         log.warning("the whole model cannot be bounded: %s", whole_reason, extra={"model": info.name})
     log.info("mirror built", extra={"model": info.name, "device": device, "rewrites": rewrites,
-                                    "max_error": max_error,
-                                    "methods": {name: check.runs for name, check in methods.items()}})
+                                    "max_error": max_error})
     return Mirror(module=module, bounded=bounded, device=device, rewrites=rewrites, max_error=max_error,
                   channels_first=channels_first, check_input=x, prepared=prepared, reference=reference,
                   whole_reason=whole_reason, methods=methods)
@@ -608,7 +620,7 @@ def verification_report(model: LoadedModel, checkpoint: Callable[[], None] = lam
         checks.append({"name": name, "runs": True, "split_layer": parts.layer if parts else "",
                        "verified": parts.verified if parts else "whole model",
                        "head_runtime": parts.head_runtime if parts else "",
-                       "reason": mirror.methods[method].reason if parts else ""})
+                       "reason": mirror.check(mirror.methods, method, checkpoint).reason if parts else ""})
     running = [check["name"] for check in checks if check["runs"]]
     reason = "" if running else (mirror.whole_reason or checks[0]["reason"])
     mirror.report = {"verifiable": bool(running), "reason": reason,
