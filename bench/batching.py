@@ -121,7 +121,8 @@ def concurrency_ratio(model_path: Path, clients: int = 8, repeats: int = 3, devi
     executions, merged_images = calls[(True, True)]
     chunks = -(-merged_images // clients // CLIENT_BATCH) * clients
     return {
-        "model": Path(model_path).stem, "input": f"{info.height}x{info.width}", "provider": info.provider, "clients": clients,
+        "model": Path(model_path).stem, "input": f"{info.height}x{info.width}", "provider": info.provider,
+        "clients": clients,
         "client_batch": CLIENT_BATCH, "max_queue_delay_ms": max_queue_delay_ms,
         "images_per_s": {f"{'on' if b else 'off'}_{'concurrent' if c else 'single'}": round(rate, 1)
                          for (b, c), rate in sorted(best.items())},

@@ -96,7 +96,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown cases {unknown}; known: {', '.join(CASES)}")
     header = ["case", "source / configuration", "loads", "predict max error", "black-box methods ok",
-              "EVA (2x2, IBP, eps 1/255)", "EVA 8x8 (CROWN-IBP): mode, time", "output kind (how detected), output shape"]
+              "EVA (2x2, IBP, eps 1/255)", "EVA 8x8 (CROWN-IBP): mode, time",
+              "output kind (how detected), output shape"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header), flush=True)
     with tempfile.TemporaryDirectory(prefix="conformance-") as directory:

@@ -83,7 +83,8 @@ def aggregate_job(images: list[np.ndarray], metric: str, seed: int, splits: int,
     definition = get_metric(metric)
     methods = tuple((get_method(name), get_method(name).make_params(params))
                     for name, params in METHODS[size].items())
-    return AggregateJob(images=tuple(images), metric=MetricRequest(definition, definition.make_params({"steps": STEPS})),
+    scored_by = MetricRequest(definition, definition.make_params({"steps": STEPS}))
+    return AggregateJob(images=tuple(images), metric=scored_by,
                         methods=methods, search=True, seed=seed, batch_size=32,
                         split=SplitSpec(validation_fraction=fraction, num_splits=splits, seed=seed))
 

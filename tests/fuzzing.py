@@ -428,22 +428,22 @@ def slots(message: Message, prefix: str = "", depth: int = 0) -> list[Slot]:
     if message.DESCRIPTOR.full_name in CHEAP_PARAMS:
         return _spec_slots(message, prefix, depth)
     found = []
-    for field in message.DESCRIPTOR.fields:
-        path = f"{prefix}{field.name}"
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+    for descriptor in message.DESCRIPTOR.fields:
+        path = f"{prefix}{descriptor.name}"
+        if descriptor.message_type is not None and descriptor.message_type.GetOptions().map_entry:
             continue
-        found.append(Slot(path, message, field))
-        value = getattr(message, field.name)
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
+        found.append(Slot(path, message, descriptor))
+        value = getattr(message, descriptor.name)
+        if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
             if depth >= MAX_DEPTH:
                 continue
-            if _repeated(field):
+            if _repeated(descriptor):
                 for i, element in enumerate(value):
                     found += slots(element, f"{path}[{i}].", depth + 1)
             else:
                 found += slots(value, f"{path}.", depth + 1)
-        elif _repeated(field):
-            found += [Slot(f"{path}[{i}]", message, field, i) for i in range(len(value))]
+        elif _repeated(descriptor):
+            found += [Slot(f"{path}[{i}]", message, descriptor, i) for i in range(len(value))]
     return found
 
 
@@ -452,15 +452,15 @@ def _spec_slots(spec: Message, prefix: str, depth: int) -> list[Slot]:
     with cheap parameters (the defaults of RISE or EVA take seconds: a deadline, not a finding, every time)."""
     chosen = spec.WhichOneof("params")
     found = []
-    for field in spec.DESCRIPTOR.fields:
-        path = f"{prefix}{field.name}"
-        if field.name == chosen:
-            found.append(Slot(path, spec, field))
-            found += slots(getattr(spec, field.name), f"{path}.", depth + 1)
+    for descriptor in spec.DESCRIPTOR.fields:
+        path = f"{prefix}{descriptor.name}"
+        if descriptor.name == chosen:
+            found.append(Slot(path, spec, descriptor))
+            found += slots(getattr(spec, descriptor.name), f"{path}.", depth + 1)
             continue
-        prototype = CHEAP_PARAMS[spec.DESCRIPTOR.full_name][field.name]()
+        prototype = CHEAP_PARAMS[spec.DESCRIPTOR.full_name][descriptor.name]()
 
-        def attach(spec=spec, name=field.name, prototype=prototype) -> None:
+        def attach(spec=spec, name=descriptor.name, prototype=prototype) -> None:
             getattr(spec, name).CopyFrom(prototype)
         found += [Slot(f"{path}.{f.name}", prototype, f, attach=attach) for f in prototype.DESCRIPTOR.fields]
     return found

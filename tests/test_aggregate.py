@@ -61,7 +61,8 @@ def test_the_search_scores_every_combination_and_keeps_the_best(client):
         expected = references.aggregated(normalised, aggregator, kappa=result.chosen.kappa)
         np.testing.assert_allclose(from_tensor(chosen), expected, rtol=1e-4, atol=1e-6)
     # Same seed, same table.
-    again = client.aggregate("shapes", samples, methods=METHODS, search=True, seed=0, metric=("deletion", {"steps": 16}))
+    again = client.aggregate("shapes", samples, methods=METHODS, search=True, seed=0,
+                             metric=("deletion", {"steps": 16}))
     assert [row.score for row in again.table] == pytest.approx(list(scores))
 
 

@@ -23,7 +23,8 @@ def test_entropy_of_constant_one_hot_and_all_distinct_maps():
     all_distinct = RNG.permutation(256).reshape(16, 16).astype(float)
     assert histogram_entropy(constant) == 0.0
     assert histogram_entropy(all_distinct) == pytest.approx(1.0)  # 256 levels on 256 pixels: the maximum
-    assert histogram_entropy(one_hot) == pytest.approx(-(1 / 256 * np.log2(1 / 256) + 255 / 256 * np.log2(255 / 256)) / 8)
+    one_in_256 = -(1 / 256 * np.log2(1 / 256) + 255 / 256 * np.log2(255 / 256))  # bits over 2 levels, of 8
+    assert histogram_entropy(one_hot) == pytest.approx(one_in_256 / 8)
     assert spatial_entropy(one_hot) == 0.0 and spatial_entropy(constant) == pytest.approx(1.0)
     assert 0 < spatial_entropy(all_distinct) < 1
 

@@ -224,7 +224,8 @@ def test_tensor_bytes_that_do_not_match_the_shape(client):
     still_serving(client)
 
 
-@pytest.mark.parametrize("params, field", [({"window": [65]}, "occlusion.window"), ({"stride": [0]}, "occlusion.stride")])
+@pytest.mark.parametrize("params, field", [({"window": [65]}, "occlusion.window"),
+                                           ({"stride": [0]}, "occlusion.stride")])
 def test_out_of_range_parameters(client, params, field):
     image = load_samples("shapes")[0]["path"]
     assert_status(lambda: client.explain("shapes", image, "occlusion", params), grpc.StatusCode.INVALID_ARGUMENT,

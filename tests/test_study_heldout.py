@@ -115,8 +115,9 @@ def test_split_scores_equal_scoring_those_images_directly():
     np.testing.assert_allclose((split.selection_scores + split.held_out_scores) / 2,
                                [row.score for row in result.table], rtol=1e-9)
     best = int(np.argmin(split.member_selection_scores))
-    assert split.held_out_gain == pytest.approx(split.member_held_out_scores[best] - split.held_out_scores[split.chosen])
-    assert split.selection_gain == pytest.approx(split.member_selection_scores[best] - split.selection_scores[split.chosen])
+    row = split.chosen
+    assert split.held_out_gain == pytest.approx(split.member_held_out_scores[best] - split.held_out_scores[row])
+    assert split.selection_gain == pytest.approx(split.member_selection_scores[best] - split.selection_scores[row])
 
 
 def test_the_search_gain_holds_on_held_out_digits():

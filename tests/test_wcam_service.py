@@ -124,10 +124,10 @@ def test_level_profile_tells_a_texture_model_from_a_shape_model_on_five_seeds(cl
     level 2, level 1]. Shape: the approximation holds 0.996-0.999 per sample (sd <= 0.005). Texture: the
     approximation and the period's level share nearly all of it, in proportions that change from seed to seed
     (sample 00: 0.56 / 0.43, sd 0.30 each with the former single-scramble design; 0.71 / 0.29, sd 0.06, with
-    the two-scramble one); the model does use both (bench/scale_periods.py). What holds on every sample is that the other detail levels get
-    almost nothing: the period's level holds 0.988, 0.997, 0.853 and 0.996 of the detail levels' share
-    (sd 0.007, 0.002, 0.086, 0.003; sample 02 measured again with the two-scramble design of issue 12,
-    seeds 0-4: 0.78, sd 0.12). With the approximation held intact (keep_approximation False, 32 designs:
+    the two-scramble one); the model does use both (bench/scale_periods.py). What holds on every sample is that
+    the other detail levels get almost nothing: the period's level holds 0.988, 0.997, 0.853 and 0.996 of the
+    detail levels' share (sd 0.007, 0.002, 0.086, 0.003; sample 02 measured again with the two-scramble design of
+    issue 12, seeds 0-4: 0.78, sd 0.12). With the approximation held intact (keep_approximation False, 32 designs:
     the least that gives intervals) the period's level leads the other period's level by 0.91, 0.99, 0.22 and
     0.996 (sd 0.012, 0.003, 0.22, 0.001; seeds 0-4, two-scramble design). Thresholds: 0.6 of the details, a
     margin of 0.5 where the model's own level ablation agrees (not sample 02),

@@ -7,8 +7,8 @@ the Hilbert-Schmidt Independence Criterion between its on/off state and the
 score over p random masks: unlike Sobol indices it needs no replicated design,
 so p passes suffice. The g x g map is resized bicubically to the image.
 Defaults are Xplique's ``HsicAttributionMethod`` (grid 8, Sobol' sampler) but
-for the designs: at most 4096, stopped at reliability 0.9 (Xplique's 500 reach 0.3-0.6); its docs recommend grid 7 with 750 (budget) or 1500 (paper)
-designs, and the paper samples with a Latin hypercube.
+for the designs: at most 4096, stopped at reliability 0.9 (Xplique's 500 reach 0.3-0.6); its docs recommend
+grid 7 with 750 (budget) or 1500 (paper) designs, and the paper samples with a Latin hypercube.
 """
 
 from __future__ import annotations

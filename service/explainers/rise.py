@@ -6,9 +6,9 @@ stretched bilinearly to (grid_size + 1) cells and cropped at a random shift
 smooth keep-masks M. The saliency of a pixel is the score-weighted mean of the
 masks, E[f(x_M) M] / p, estimated as sum_n f(x_Mn) Mn / (N p).
 
-Defaults: N = 8000 at most (the paper's upper setting: 4000 left one bundled image short of reliability 0.9), grid 7, p = 0.5, the paper's ResNet-50 setting and
-Xplique's defaults. The masks come from two independent halves of ``rng``
-(``rng.spawn(2)``), each with its own ``MaskSampler`` over half the cap. A
+Defaults: N = 8000 at most (the paper's upper setting: 4000 left one bundled image short of reliability 0.9),
+grid 7, p = 0.5, the paper's ResNet-50 setting and Xplique's defaults. The masks come from two independent
+halves of ``rng`` (``rng.spawn(2)``), each with its own ``MaskSampler`` over half the cap. A
 sampler holds only the shifts (16 bytes per mask): the grids are drawn batch by
 batch, ``DRAW_CELLS`` random numbers at a time, as masks are built and scored.
 A float32 stream drawn in pieces is the stream drawn at once, so the map does

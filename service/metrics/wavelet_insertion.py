@@ -23,7 +23,8 @@ def evaluate(score: Score, image: np.ndarray, attribution: np.ndarray, params: W
 
 METRIC = Metric(
     name="wavelet_insertion",
-    summary="Area under the score as the most relevant wavelet coefficients are added to an empty transform; higher is better.",
+    summary="Area under the score as the most relevant wavelet coefficients are added to an empty transform; "
+            "higher is better.",
     reference="Kasmi et al., One Wave To Explain Them All: A Unifying Perspective On Feature Attribution, ICML 2025",
     params=WaveletCurveParams,
     evaluate=evaluate,

@@ -120,7 +120,8 @@ class Mirror:
 
     def hybrid(self, layer: str, checkpoint: Callable[[], None] = lambda: None) -> HybridParts:
         """The mirror cut at ``layer``, its tail wrapped for auto_LiRPA and checked like the whole (cached per
-        layer, refusals too; its bound methods are checked when first asked for, as the whole model's). InvalidArgument for a layer that is not there or does not cut."""
+        layer, refusals too; its bound methods are checked when first asked for, as the whole model's).
+        InvalidArgument for a layer that is not there or does not cut."""
         with holding(self.lock, checkpoint):
             if layer not in self.hybrids:
                 try:
