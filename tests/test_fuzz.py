@@ -92,7 +92,8 @@ def test_a_case_is_rebuilt_from_its_seed_and_index_alone(assets):
     for index in (0, 1, 17, 999, 123_456):
         one, other = fuzzing.case(fuzzing.SEED, index, assets), fuzzing.case(fuzzing.SEED, index, again)
         assert (one.rpc, one.body, one.mutations) == (other.rpc, other.body, other.mutations)
-    bodies = {fuzzing.case(seed, 5, assets).body for seed in range(20)}
+    drawn = len(fuzzing.ATTACKS) + 5  # past the named attacks every run opens with
+    bodies = {fuzzing.case(seed, drawn, assets).body for seed in range(20)}
     assert len(bodies) > 10  # the seed matters
 
 
@@ -138,3 +139,11 @@ def test_the_cases_reach_every_rpc_and_every_attack(assets):
                       for c in cases)
     valid = sum(not c.mutations for c in cases)
     assert undecodable >= 50 and valid >= 50, (undecodable, valid)
+
+
+def test_every_rpc_of_the_api_is_fuzzed():
+    from onnxplain_client._proto.xai.v1 import explain_service_pb2, model_service_pb2
+
+    served = {method.name for module in (explain_service_pb2, model_service_pb2)
+              for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
+    assert served - {rpc.name for rpc in fuzzing.RPCS} == set()
