@@ -1,14 +1,18 @@
 """The Python client raises one error type for every refusal, as the Node client does: the gRPC status, the field
-the server's BadRequest names, and the message without that field repeated; still a grpc.RpcError."""
+the server's BadRequest names, and the message without that field repeated; still a grpc.RpcError. A
+``Cancellation`` stops calls from another thread, as the Node client's AbortSignal, queued ones included."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import grpc
 import numpy as np
 import pytest
 from conftest import MODELS, load_samples
 from grpc_status import rpc_status
-from onnxplain_client import OnnxplainError
+from onnxplain_client import Cancellation, OnnxplainError
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 
 SAMPLE = load_samples("shapes")[0]["path"]
@@ -49,3 +53,54 @@ def test_a_deadline_is_one_too(client):
                                            timeout=0.3))
     assert (error.code(), error.field) == (grpc.StatusCode.DEADLINE_EXCEEDED, None)
     assert str(error) == f"DEADLINE_EXCEEDED: {error.details()}"
+
+
+# A RISE run far longer than any test: every mask drawn (no reliability stop), so only a cancel ends it.
+LONG = dict(method="rise", params={"num_masks": 200000, "target_reliability": 0}, seed=1)
+
+
+def _wait_idle(server, timeout: float = 5.0) -> None:
+    until = time.monotonic() + timeout
+    while server.server.runner.in_flight and time.monotonic() < until:
+        time.sleep(0.02)
+    assert server.server.runner.in_flight == 0, "the cancelled jobs still hold their workers"
+
+
+def test_a_cancellation_stops_running_and_queued_calls_from_another_thread(server, client):
+    """The server's two workers hold two long calls; a third waits in its queue, where it gets no progress event.
+    One ``cancel()`` ends all three as CANCELLED, and the server's workers are free again."""
+    image = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    cancellation, outcomes, progress = Cancellation(), [], []
+
+    def call(index: int) -> None:
+        try:
+            client.explain("shapes", image, **LONG, cancel=cancellation,
+                           on_progress=(lambda p: progress.append(index)) if index < 2 else None)
+            outcomes.append("finished")
+        except OnnxplainError as error:
+            outcomes.append(error.code())
+
+    callers = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+    for caller in callers[:2]:
+        caller.start()
+    until = time.monotonic() + 30
+    while set(progress) != {0, 1} and time.monotonic() < until:  # both workers busy
+        time.sleep(0.02)
+    assert set(progress) == {0, 1}
+    callers[2].start()
+    time.sleep(0.3)
+    cancelled_at = time.monotonic()
+    cancellation.cancel()
+    for caller in callers:
+        caller.join(timeout=10)
+    assert outcomes == [grpc.StatusCode.CANCELLED] * 3, outcomes
+    assert time.monotonic() - cancelled_at < 5
+    _wait_idle(server)
+
+
+def test_a_call_given_a_cancelled_cancellation_is_cancelled_at_once(server, client):
+    cancellation = Cancellation()
+    cancellation.cancel()
+    error = _raised(lambda: client.explain("shapes", SAMPLE, **LONG, cancel=cancellation))
+    assert error.code() == grpc.StatusCode.CANCELLED and cancellation.cancelled
+    _wait_idle(server)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from onnxplain_client import OnnxplainError
+from onnxplain_client import Cancellation, OnnxplainError
 
 from service.ui.guard import Limits, Refusal, check_admission
 
@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 # The scores every map gets: what the page compares methods by (defaults as ListMethods states them).
 METRICS: dict[str, dict[str, Any]] = {"deletion": {}, "insertion": {}, "mu_fidelity": {}}
 OVERLAY_UPSCALE = 4  # small model inputs (64 px) are drawn at a size one can read
-
-
-class _Cancelled(Exception):
-    """Raised in the progress callback to leave the stream."""
 
 
 @dataclass
@@ -56,7 +52,8 @@ class Run:
     methods: list[MethodRun]
     image: bytes = field(repr=False)
     started: float = field(default_factory=time.monotonic)
-    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    # Cancels the method in flight at once, even while it waits in the server's queue, and the methods after it.
+    cancellation: Cancellation = field(default_factory=Cancellation)
     finished: bool = False
     version: int = 0  # bumped on every change: the event stream sends a state only when it changed
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -79,7 +76,7 @@ class Run:
             percent = 100.0 * sum(shares) / len(shares)
             return self.version, {
                 "id": self.id, "model": self.model, "seed": self.seed, "finished": self.finished,
-                "cancelled": self.cancel_requested.is_set(), "percent": round(percent, 1),
+                "cancelled": self.cancellation.cancelled, "percent": round(percent, 1),
                 "done": done, "total": total, "elapsed_s": round(time.monotonic() - self.started, 3),
                 "methods": [m.view() for m in self.methods]}
 
@@ -117,7 +114,7 @@ class RunStore:
 
     def cancel(self, run_id: str) -> Run:
         run = self.get(run_id)
-        run.cancel_requested.set()
+        run.cancellation.cancel()
         run.update()
         return run
 
@@ -134,7 +131,7 @@ class RunStore:
     def _explain_all(self, run: Run) -> None:
         try:
             for method in run.methods:
-                if run.cancel_requested.is_set():
+                if run.cancellation.cancelled:
                     run.update(method, status="cancelled")
                     continue
                 self._explain_one(run, method)
@@ -146,18 +143,17 @@ class RunStore:
         run.update(method, status="running")
 
         def on_progress(progress) -> None:
-            if run.cancel_requested.is_set():
-                raise _Cancelled
             run.update(method, stage=progress.stage, done=progress.done, total=progress.total)
 
         try:
             explanation = self.client.explain(run.model, run.image, method.name, method.params, seed=run.seed,
-                                              metrics=METRICS, on_progress=on_progress)
+                                              metrics=METRICS, on_progress=on_progress, cancel=run.cancellation)
             run.update(method, status="done", result=summary(explanation), done=method.total or 1,
                        total=method.total or 1)
-        except _Cancelled:
-            run.update(method, status="cancelled")
-        except grpc.RpcError as error:  # the server's refusal, shown as its status
+        except grpc.RpcError as error:  # the server's refusal, shown as its status; or the user's cancel
+            if run.cancellation.cancelled and error.code() == grpc.StatusCode.CANCELLED:
+                run.update(method, status="cancelled")
+                return
             run.update(method, status="error", error=refusal_body(error))
         except ValueError as error:  # the client's InvalidRequest: nothing was sent
             run.update(method, status="error", error={"code": "INVALID_ARGUMENT", "message": str(error)})

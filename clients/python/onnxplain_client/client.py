@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import contextlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from onnxplain_client._proto.xai.v1 import methods_pb2, metrics_pb2
 from onnxplain_client._proto.xai.v1 import model_service_pb2 as ms
 from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
+from onnxplain_client.cancellation import Cancellation
 from onnxplain_client.enums import full_name, short_name
 from onnxplain_client.errors import TranslatingStub
 from onnxplain_client.tensors import from_tensor, to_tensor
@@ -242,9 +244,10 @@ class OnnxplainClient:
                 seed: int | None = None, baseline: Mapping[str, Any] | None = None, probabilities: bool = False,
                 batch_size: int = 0, metrics: Mapping[str, Mapping[str, Any]] | None = None,
                 mask: ImageLike | None = None, score_space: str | None = None, metric_score_space: str | None = None,
-                timeout: float | None = None,
-                on_progress: Callable[[ex.Progress], None] | None = None) -> Explanation:
-        """Explain ``image``; with ``on_progress`` the call streams progress events to it.
+                timeout: float | None = None, on_progress: Callable[[ex.Progress], None] | None = None,
+                cancel: Cancellation | None = None) -> Explanation:
+        """Explain ``image``; with ``on_progress`` the call streams progress events to it, and ``cancel`` (a
+        ``Cancellation``) stops it from another thread.
 
         ``params`` are the method's parameters by name (see ``list_methods``); ``baseline`` is a
         Baseline in JSON form, e.g. ``{"kind": "KIND_CONSTANT", "value": 0.5}``; ``metrics`` maps
@@ -261,11 +264,11 @@ class OnnxplainClient:
         request.metrics.extend(metric_spec(name, values) for name, values in (metrics or {}).items())
         if mask is not None:
             request.mask.CopyFrom(image_message(mask))
-        if on_progress is None:
+        if on_progress is None and cancel is None:
             return _explanation(self.explainer.Explain(request, timeout=timeout, metadata=self._metadata))
         return _explanation(self._last(self.explainer.ExplainStream(ex.ExplainStreamRequest(request=request),
                                                                     timeout=timeout, metadata=self._metadata),
-                                       on_progress))
+                                       on_progress, cancel))
 
     def evaluate(self, model: str, image: ImageLike, attribution: np.ndarray,
                  metrics: Mapping[str, Mapping[str, Any]], *, class_index: int | None = None,
@@ -293,7 +296,8 @@ class OnnxplainClient:
                     top_fraction: float = 0.1, seed: int | None = None, probabilities: bool = False,
                     return_maps: bool = False, batch_size: int = 0, score_space: str | None = None,
                     metric_score_space: str | None = None, timeout: float | None = None,
-                    on_progress: Callable[[ex.Progress], None] | None = None) -> ex.ConsistencyResult:
+                    on_progress: Callable[[ex.Progress], None] | None = None,
+                    cancel: Cancellation | None = None) -> ex.ConsistencyResult:
         """Compare explanation settings, each ``{"method": name, "params": {...}, "baseline": {...},
         "label": "..."}``: agreement of their maps and stability of their ranking across metric baselines."""
         request = ex.ConsistencyRequest(model_name=model, image=image_message(image), top_fraction=top_fraction,
@@ -312,14 +316,15 @@ class OnnxplainClient:
         for values in metric_baselines:
             _parse(dict(values), request.metric_baselines.add(), "metric_baselines")
         return self._last(self.explainer.Consistency(request, timeout=timeout, metadata=self._metadata),
-                          on_progress)
+                          on_progress, cancel)
 
     def analyze_scales(self, model: str, image: ImageLike, *, corruptions: Sequence[str] = (),
                        severities: Sequence[int] = (), zooms: Sequence[float] = (),
                        wcam: Mapping[str, Any] | None = None, class_index: int | None = None,
                        seed: int | None = None, probabilities: bool = False, return_maps: bool = False,
                        batch_size: int = 0, score_space: str | None = None, timeout: float | None = None,
-                       on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AnalyzeScalesResult:
+                       on_progress: Callable[[ex.Progress], None] | None = None,
+                       cancel: Cancellation | None = None) -> ex.AnalyzeScalesResult:
         """WCAM on ``image`` and on its corrupted (e.g. ``["gaussian_blur", "jpeg"]``, severities 1-5) or zoomed
         (e.g. ``[1.5, 2]``) versions: how the prediction and the importance per scale shift."""
         request = ex.AnalyzeScalesRequest(
@@ -331,7 +336,7 @@ class OnnxplainClient:
             request.class_index = class_index
         request.wcam.CopyFrom(method_spec("wcam", wcam).wcam)
         return self._last(self.explainer.AnalyzeScales(request, timeout=timeout, metadata=self._metadata),
-                          on_progress)
+                          on_progress, cancel)
 
     def aggregate(self, model: str, images: ImageLike | Sequence[ImageLike], *,
                   methods: Mapping[str, Mapping[str, Any] | None] | Sequence[tuple[str, Mapping[str, Any] | None]]
@@ -344,7 +349,8 @@ class OnnxplainClient:
                   metric_score_space: str | None = None, validation_fraction: float | None = None,
                   selection: Sequence[int] = (), held_out: Sequence[int] = (), num_splits: int = 0,
                   split_seed: int | None = None, timeout: float | None = None,
-                  on_progress: Callable[[ex.Progress], None] | None = None) -> ex.AggregateResult:
+                  on_progress: Callable[[ex.Progress], None] | None = None,
+                  cancel: Cancellation | None = None) -> ex.AggregateResult:
         """Combine explanations of ``images``: ``methods`` by name with their parameters (run first; a list of
         (name, params) pairs holds one method under several settings) and/or your
         ``maps`` (one image), normalised and aggregated (names as in ListMethods: "max_abs", "ucb", ...), every
@@ -374,14 +380,16 @@ class OnnxplainClient:
             request.validation_fraction = validation_fraction
         if split_seed is not None:
             request.split_seed = split_seed
-        return self._last(self.explainer.Aggregate(request, timeout=timeout, metadata=self._metadata), on_progress)
+        return self._last(self.explainer.Aggregate(request, timeout=timeout, metadata=self._metadata), on_progress,
+                          cancel)
 
     def measure(self, model: str, images: ImageLike | Sequence[ImageLike], method: str = "occlusion",
                 params: Mapping[str, Any] | None = None, *, measures: Sequence[str] = (),
                 stability_models: Sequence[str] = (), noise_levels: Sequence[float] = (), seed: int | None = None,
                 baseline: Mapping[str, Any] | None = None, probabilities: bool = False, batch_size: int = 0,
                 score_space: str | None = None, timeout: float | None = None,
-                on_progress: Callable[[ex.Progress], None] | None = None) -> ex.MeasureResult:
+                on_progress: Callable[[ex.Progress], None] | None = None,
+                cancel: Cancellation | None = None) -> ex.MeasureResult:
         """The salience measures ("entropy", "out_of_set", "transforms", "stability", "degradation"; default all,
         stability when ``stability_models`` are named) of ``method``'s maps over ``images``."""
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -391,14 +399,16 @@ class OnnxplainClient:
             stability_models=list(stability_models), noise_levels=list(noise_levels),
             score_space=_score_space(probabilities, score_space), batch_size=batch_size)
         _common(request, seed=seed, baseline=baseline)
-        return self._last(self.explainer.Measure(request, timeout=timeout, metadata=self._metadata), on_progress)
+        return self._last(self.explainer.Measure(request, timeout=timeout, metadata=self._metadata), on_progress,
+                          cancel)
 
     def audit(self, dataset: str, models: Sequence[str], name: str, *,
               methods: Mapping[str, Mapping[str, Any] | None] | Sequence[tuple[str, Mapping[str, Any] | None]]
               | None = None, metrics: Mapping[str, Mapping[str, Any] | None] | None = None, seed: int | None = None,
               measures: Sequence[str] = (), ensemble: Mapping[str, Any] | None = None,
               scales: Mapping[str, Any] | None = None, timeout: float | None = None,
-              on_progress: Callable[[ex.Progress], None] | None = None) -> AuditReport:
+              on_progress: Callable[[ex.Progress], None] | None = None,
+              cancel: Cancellation | None = None) -> AuditReport:
         """Audit ``dataset`` (a path inside the server's data directory) with loaded ``models``; results go to
         <data dir>/audits/``name``, and the same call resumes an interrupted audit. The AuditReport reads like the
         xai.v1.AuditResult and loads the results into pandas (``to_dataframe``, ``summary_dataframe``)."""
@@ -421,17 +431,19 @@ class OnnxplainClient:
                 severities=list(scales.get("severities", ())), zooms=list(scales.get("zooms", ())),
                 num_designs=scales.get("num_designs", 0)))
         return AuditReport(self._last(self.explainer.Audit(request, timeout=timeout, metadata=self._metadata),
-                                      on_progress))
+                                      on_progress, cancel))
 
     @staticmethod
-    def _last(stream, on_progress):
-        """The result of a progress-then-result stream, handing progress events to ``on_progress``."""
-        for event in stream:
-            if event.HasField("progress"):
-                if on_progress is not None:
-                    on_progress(event.progress)
-            else:
-                return event.result
+    def _last(stream, on_progress, cancel: Cancellation | None = None):
+        """The result of a progress-then-result stream, handing progress events to ``on_progress``; ``cancel``
+        cancels it from another thread (OnnxplainError CANCELLED)."""
+        with cancel.tracking(stream) if cancel is not None else contextlib.nullcontext():
+            for event in stream:
+                if event.HasField("progress"):
+                    if on_progress is not None:
+                        on_progress(event.progress)
+                else:
+                    return event.result
         raise RuntimeError("the stream ended without a result")
 
 
