@@ -164,8 +164,8 @@ def test_labels_model_names_and_item_ids_are_shown_as_text_never_run(browser, tm
     labels = browser.execute_script("return [...document.querySelectorAll('summary .label')].map(e => e.textContent)")
     assert labels == [script, "plain", script, "plain"]  # items 0..3, labels alternate
     overview = cells(browser, "#overview")
-    assert [dict(zip(overview[0], row))["certified"] for row in overview[1:]] == ["0.250", "0.250"]
-    assert cells(browser, "#models")[-1] == ["occlusion: certified", "0.250", "0.250"]
+    assert [dict(zip(overview[0], row))["certified"] for row in overview[1:]] == ["25%", "25%"]
+    assert cells(browser, "#models")[-1] == ["occlusion: certified", "25%", "25%"]
     assert text.count("at radius 1/255 the verifier proved for 1\nof 4 images (25%)") == 2
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
     assert horizontal_overflow(browser) == 0

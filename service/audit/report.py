@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from service.audit import drilldown, pictures
-from service.reports import render_page
+from service.reports import Share, render_page
 
 MEASURE_PREFIXES = ("entropy_", "noise_", "transforms_", "degradation_")
 
@@ -66,10 +66,10 @@ def _reliability(group: dict[str, Any]) -> tuple[float | None, float | None]:
     return (None, None) if not found else (found["mean"], found["min"])
 
 
-def _certified(group: dict[str, Any]) -> float | None:
+def _certified(group: dict[str, Any]) -> Share | None:
     """EVA's certified rate at the audit's one radius (the summary's ``certification``); None for other methods."""
     certification = group.get("certification")
-    return None if certification is None else certification["rate"]
+    return None if certification is None else Share(certification["rate"])
 
 
 def _radius_text(certification: dict[str, Any]) -> str:

@@ -17,10 +17,17 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 
+class Share(float):
+    """A fraction that a table shows as a percent (EVA's certified rate), still a number to the table's layout."""
+
+
 def number(value: Any, digits: int = 3) -> str:
-    """A table cell: floats to ``digits`` decimals, integers with thousands separators, missing as "n/a"."""
+    """A table cell: floats to ``digits`` decimals, shares as percents, integers with thousands separators,
+    missing as "n/a"."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    if isinstance(value, Share):
+        return percent(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
