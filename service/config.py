@@ -27,6 +27,9 @@ class Settings:
     # Worker threads running jobs; more jobs than workers wait in a queue of max_queue.
     workers: int = 2
     max_queue: int = 16
+    # Worker threads for the short requests (Predict; LoadModel, GetModel's first verification, InspectModel), with
+    # a queue of max_queue of their own: a Predict must not wait behind a ten-minute audit or explanation.
+    interactive_workers: int = 2
     batch_size: int = 32
     device: DevicePreference = DevicePreference.AUTO
     # GPU execution: each default and its reason is documented on service.runtime.providers.ExecutionSettings.

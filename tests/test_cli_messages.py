@@ -66,7 +66,8 @@ def test_every_command_refuses_a_bad_command_line_in_one_line_with_exit_2(capsys
         code, err = run(argv, capsys)
         assert code == 2, f"{name}: exit {code}, stderr {err!r}"
         assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), f"{name}: {err!r}"
-    for argv in (["no-such-command"], [], ["--log-level", "loud", "models"], ["serve", "--models-dir", "/no/such"]):
+    for argv in (["no-such-command"], [], ["--log-level", "loud", "models"], ["serve", "--models-dir", "/no/such"],
+                 ["serve", "--interactive-workers", "0"]):
         code, err = run(argv, capsys)
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
 

@@ -104,3 +104,22 @@ def test_a_call_given_a_cancelled_cancellation_is_cancelled_at_once(server, clie
     error = _raised(lambda: client.explain("shapes", SAMPLE, **LONG, cancel=cancellation))
     assert error.code() == grpc.StatusCode.CANCELLED and cancellation.cancelled
     _wait_idle(server)
+
+
+def test_the_raw_stubs_future_and_with_call_raise_it_too(client):
+    from onnxplain_client._proto.xai.v1 import explain_service_pb2 as ex
+
+    request = ex.ExplainRequest(model_name="no_such_model")
+    for call in (lambda: client.explainer.Explain.with_call(request),
+                 lambda: client.explainer.Explain.future(request).result()):
+        assert _raised(call).code() == grpc.StatusCode.NOT_FOUND
+    future = client.explainer.Explain.future(request)
+    assert isinstance(future.exception(), OnnxplainError) and future.exception().field == "model_name"
+
+
+def test_a_cancelled_call_says_who_cancelled_it(client):
+    cancellation = Cancellation()
+    cancellation.cancel()
+    error = _raised(lambda: client.explain("shapes", SAMPLE, **LONG, cancel=cancellation))
+    assert error.message.startswith("cancelled by this client"), error.message
+    assert error.__cause__ is None and error.__suppress_context__  # one traceback, not grpc's chained under it

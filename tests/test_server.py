@@ -277,8 +277,9 @@ def test_busy_server_answers_resource_exhausted():
         stream = client.explainer.ExplainStream(ex.ExplainStreamRequest(request=ex.ExplainRequest(
             model_name="shapes", image=tensor_pb2.Image(encoded=image.read_bytes()), batch_size=4,
             method={"occlusion": {"window": [1]}})))
-        next(stream)  # the only worker is now busy
-        assert_status(lambda: client.predict("shapes", image), grpc.StatusCode.RESOURCE_EXHAUSTED, match="busy")
+        next(stream)  # the only job worker is now busy
+        assert_status(lambda: client.explain("shapes", image), grpc.StatusCode.RESOURCE_EXHAUSTED, match="busy")
+        assert client.predict("shapes", image)[0].top  # its own lane
         stream.cancel()
 
 
@@ -345,6 +346,43 @@ def _wait_idle(server, timeout: float = 5.0) -> None:
     while server.server.runner.in_flight and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.server.runner.in_flight == 0
+
+
+def test_predict_and_the_model_rpcs_do_not_wait_behind_long_jobs(server, client):
+    """Both job workers hold explanations of minutes; a Predict, an InspectModel and a LoadModel still answer
+    while they run (their own interactive lane), and a cancel then frees the job workers."""
+    from onnxplain_client import Cancellation, OnnxplainError
+
+    image = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    cancellation, progressed, ended = Cancellation(), set(), []
+
+    def long_job(index: int) -> None:
+        try:
+            client.explain("shapes", image, "rise", {"num_masks": 200000, "target_reliability": 0}, seed=index,
+                           cancel=cancellation, on_progress=lambda p: progressed.add(index))
+        except OnnxplainError as error:
+            ended.append(error.code())
+
+    jobs = [threading.Thread(target=long_job, args=(i,)) for i in range(2)]
+    for job in jobs:
+        job.start()
+    until = time.monotonic() + 30
+    while progressed != {0, 1} and time.monotonic() < until:
+        time.sleep(0.02)
+    try:
+        assert progressed == {0, 1} and server.server.runner.running == 2
+        # Each RISE run takes minutes: an answer within these timeouts did not wait for a job worker.
+        assert client.predict("shapes", image, timeout=20)[0].top
+        assert client.inspect_model("shapes", verify=False, repeats=1).forward_timings
+        assert client.load_model("shapes", name="shapes_copy").name == "shapes_copy"
+        assert server.server.runner.running == 2 and not ended  # the jobs ran all along
+    finally:
+        cancellation.cancel()
+        for job in jobs:
+            job.join(timeout=10)
+        client.unload_model("shapes_copy")
+    assert ended == [grpc.StatusCode.CANCELLED] * 2
+    _wait_idle(server)
 
 
 # --- metrics, inline and on their own; the consistency study -----------------------------------------------------

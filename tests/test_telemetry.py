@@ -93,8 +93,9 @@ def test_scraped_counts_equal_the_calls_made_and_the_statistics_rpc():
         frozenset({"model": "shapes", "method": "predict"}.items()),
         frozenset({"model": "shapes", "method": "occlusion"}.items())}
     # Every job has ended: none waits, none runs.
-    assert samples[("onnxplain_jobs_queued", frozenset())] == 0
-    assert samples[("onnxplain_jobs_running", frozenset())] == 0
+    for lane in ("jobs", "interactive"):
+        assert samples[("onnxplain_jobs_queued", frozenset({"lane": lane}.items()))] == 0
+        assert samples[("onnxplain_jobs_running", frozenset({"lane": lane}.items()))] == 0
     assert samples[("process_resident_memory_bytes", frozenset())] > 0
 
     # The statistics RPC counts the same requests and passes.
@@ -183,7 +184,7 @@ async def counted(telemetry: Telemetry, method: str, code: str, timeout: float =
 
 
 def test_every_ending_is_counted_once_under_the_status_the_client_got():
-    telemetry = Telemetry(JobRunner(1, 1), serves=lambda name: False)
+    telemetry = Telemetry({"jobs": JobRunner(1, 1)}, serves=lambda name: False)
 
     async def scenario():
         forever = Forever()
@@ -242,7 +243,7 @@ def test_every_ending_is_counted_once_under_the_status_the_client_got():
 
 
 def test_a_refusal_by_authentication_is_counted():
-    telemetry = Telemetry(JobRunner(1, 1), serves=lambda name: False)
+    telemetry = Telemetry({"jobs": JobRunner(1, 1)}, serves=lambda name: False)
 
     async def scenario():
         server = bare_server(telemetry, Forever(), token="secret")
@@ -275,8 +276,10 @@ class RecordingSink:
 
 def test_gauges_show_the_running_and_the_queued_jobs_and_each_job_reports_its_wait_once():
     runner = JobRunner(workers=1, max_queue=2)
-    telemetry = Telemetry(runner, serves=lambda name: False)
-    gauge = telemetry.registry.get_sample_value
+    telemetry = Telemetry({"jobs": runner}, serves=lambda name: False)
+
+    def gauge(name: str) -> float:
+        return telemetry.registry.get_sample_value(name, {"lane": "jobs"})
     release, first_started = threading.Event(), threading.Event()
 
     def blocking(_control):

@@ -40,9 +40,12 @@ class Server:
                                                         device=settings.execution, budget=settings.budget,
                                                         batching=settings.batching)
         self.runner = JobRunner(settings.workers, settings.max_queue, settings.budget)
+        # Its own lane for short requests, so that they never queue behind long jobs (see Settings).
+        self.interactive = JobRunner(settings.interactive_workers, settings.max_queue, settings.budget,
+                                     name="onnxplain-interactive")
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
                                   name="onnxplain-prepare", reports_queue=False)
-        self.telemetry = Telemetry(self.runner, serves=lambda name: any(m.info.name == name
+        self.telemetry = Telemetry({"jobs": self.runner, "interactive": self.interactive}, serves=lambda name: any(m.info.name == name
                                                                          for m in self.repository.list()),
                                    sessions=lambda: {m.info.name: m.batch_stats.snapshot()
                                                      for m in self.repository.list()})
@@ -66,10 +69,11 @@ class Server:
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", 0)],
         )
-        ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.runner, self.telemetry),
+        ms_grpc.add_ModelServiceServicer_to_server(ModelService(self.repository, self.interactive, self.telemetry),
                                                   server)
         ex_grpc.add_ExplainServiceServicer_to_server(
-            ExplainService(self.repository, self.runner, self.preparer, limit, self.settings.data_dir), server)
+            ExplainService(self.repository, self.runner, self.preparer, limit, self.settings.data_dir,
+                           interactive=self.interactive), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         if self.settings.tls_cert and self.settings.tls_key:
@@ -99,6 +103,7 @@ class Server:
         await self.health.enter_graceful_shutdown()
         await self._server.stop(grace)  # past the grace, gRPC cancels the RPCs still running, and so their jobs
         self.preparer.shutdown()
+        self.interactive.shutdown()
         self.runner.shutdown()
         self.repository.close()
         self.telemetry.stop_http()

@@ -46,6 +46,7 @@ def _deadline(context) -> float | None:
 
 class ModelService(ms_grpc.ModelServiceServicer):
     def __init__(self, repository: ModelRepository, runner: JobRunner, telemetry: Telemetry) -> None:
+        """``runner``: the server's interactive lane: loading and describing a model never waits behind a job."""
         self.repository = repository
         self.runner = runner
         self.telemetry = telemetry
@@ -124,9 +125,11 @@ class ModelService(ms_grpc.ModelServiceServicer):
 
 class ExplainService(ex_grpc.ExplainServiceServicer):
     def __init__(self, repository: ModelRepository, runner: JobRunner, preparer: JobRunner, max_message_bytes: int,
-                 data_dir: Path | None = None) -> None:
+                 data_dir: Path | None = None, *, interactive: JobRunner | None = None) -> None:
         self.repository = repository
         self.runner = runner
+        # Predict runs in the interactive lane: a prediction takes milliseconds and must not wait behind jobs.
+        self.interactive = interactive or runner
         # Decoding and parsing run in this small pool of their own: the event loop only routes, so health checks
         # answer while a request decodes large images, and a flood of them queues (and is refused) there.
         self.preparer = preparer
@@ -155,7 +158,7 @@ class ExplainService(ex_grpc.ExplainServiceServicer):
         pixels = await self._prepare(decode, context)
         prepare_ms = (time.perf_counter() - started) * 1000.0
         space = requests.score_space(request.score_space, default=ScoreSpace.RAW)  # Predict: the model's own output
-        outcome = await self.runner.run(
+        outcome = await self.interactive.run(
             lambda control: run_predict(model, pixels, top_k=request.top_k, score_space=space,
                                         batch_size=request.batch_size or None, control=control),
             deadline=_deadline(context))

@@ -6,7 +6,8 @@ Exposed on their own HTTP port when ``Settings.metrics_port`` is set:
 - ``grpc_server_handled_total{grpc_service, grpc_method, grpc_type, grpc_code}``: RPCs by their final status, and
   ``grpc_server_handling_seconds{grpc_service, grpc_method, grpc_type}``: their latency (the names of
   go-grpc-prometheus, so that its dashboards read them);
-- ``onnxplain_jobs_queued`` and ``onnxplain_jobs_running``: the job runner's queue depth and busy workers;
+- ``onnxplain_jobs_queued{lane}`` and ``onnxplain_jobs_running{lane}``: each runner's queue depth and busy workers
+  (lane "jobs": explanations, metrics, studies, audits; "interactive": Predict and the model RPCs);
 - ``onnxplain_forward_passes_total{model, method}`` and ``onnxplain_model_seconds_total{model, method}``: images
   scored and session time, counted as the jobs run (service.jobs.usage);
 - ``onnxplain_session_calls_total{model}``, ``onnxplain_session_images_total{model}`` and
@@ -78,7 +79,7 @@ class Telemetry:
     """What one server counts. ``serves(name)`` tells whether a model of that name is loaded: requests are
     attributed to the model they name only then, so that made-up names cannot grow the statistics."""
 
-    def __init__(self, runner: JobRunner, serves: Callable[[str], bool],
+    def __init__(self, runners: Mapping[str, JobRunner], serves: Callable[[str], bool],
                  sessions: Callable[[], Mapping[str, BatchStats]] | None = None) -> None:
         """``sessions``: each loaded model's session statistics, by name (the repository's models)."""
         self.registry = CollectorRegistry()
@@ -90,10 +91,13 @@ class Telemetry:
                                (*rpc_labels, "grpc_code"), registry=self.registry)
         self.latency = Histogram("grpc_server_handling_seconds", "Time from an RPC's start to its final status.",
                                  rpc_labels, buckets=LATENCY_BUCKETS, registry=self.registry)
-        Gauge("onnxplain_jobs_queued", "Jobs accepted and waiting for a worker.",
-              registry=self.registry).set_function(lambda: runner.queued)
-        Gauge("onnxplain_jobs_running", "Jobs a worker is executing (a cancelled one until its next batch).",
-              registry=self.registry).set_function(lambda: runner.running)
+        queued = Gauge("onnxplain_jobs_queued", "Jobs accepted and waiting for a worker, by lane.", ("lane",),
+                       registry=self.registry)
+        running = Gauge("onnxplain_jobs_running", "Jobs a worker is executing (a cancelled one until its next "
+                        "batch), by lane.", ("lane",), registry=self.registry)
+        for lane, runner in runners.items():  # "jobs", and "interactive" for Predict and the model RPCs
+            queued.labels(lane=lane).set_function(lambda runner=runner: runner.queued)
+            running.labels(lane=lane).set_function(lambda runner=runner: runner.running)
         self.forward_passes = Counter("onnxplain_forward_passes", "Images a model scored, by the method they served.",
                                       ("model", "method"), registry=self.registry)
         self.model_seconds = Counter("onnxplain_model_seconds", "Time spent in a model's session, by method.",

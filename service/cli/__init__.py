@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
     serve.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    serve.add_argument("--workers", type=int)
+    serve.add_argument("--workers", type=int, help="jobs run at once (env ONNXPLAIN_WORKERS, default 2)")
+    serve.add_argument("--interactive-workers", type=int,
+                       help="threads for Predict and the model RPCs, which never wait behind jobs "
+                            "(env ONNXPLAIN_INTERACTIVE_WORKERS, default 2)")
     serve.add_argument("--batch-size", type=int)
     serve.add_argument("--max-message-mb", type=int)
     serve.add_argument("--metrics-port", type=int, help="Prometheus metrics on this port (env ONNXPLAIN_METRICS_PORT)")

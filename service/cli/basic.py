@@ -17,9 +17,13 @@ def serve(args: argparse.Namespace) -> None:
     from service.runtime.providers import DevicePreference
 
     existing_directory(args.models_dir, "--models-dir")
+    for flag, threads in (("--workers", args.workers), ("--interactive-workers", args.interactive_workers)):
+        if threads is not None and threads < 1:
+            fail(f"{threads}: the server needs at least one thread here", flag)
     settings = Settings.from_env(
         models_dir=args.models_dir, host=args.host, port=args.port, token_file=args.token_file,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, batch_size=args.batch_size,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers,
+        interactive_workers=args.interactive_workers, batch_size=args.batch_size,
         max_message_mb=args.max_message_mb, device=DevicePreference(args.device) if args.device else None,
         metrics_port=args.metrics_port, shutdown_grace_s=args.shutdown_grace,
     )

@@ -155,7 +155,9 @@ def text(f: dict[str, Any]) -> str:
     if verification is None:
         add("EVA", "not checked (--no-verify)")
     else:
-        add("EVA", "verifiable" if verification["verifiable"] else f"not verifiable: {verification['reason']}")
+        whole = any(check["runs"] and not check["split_layer"] for check in verification["bound_methods"])
+        add("EVA", f"not verifiable: {verification['reason']}" if not verification["verifiable"] else "verifiable"
+            if whole else "verifiable, hybrid only (the head is sampled: no map certified for the whole model)")
         if verification["whole_model_reason"]:
             add("", f"whole model: no ({verification['whole_model_reason']})")
         for check in verification["bound_methods"]:

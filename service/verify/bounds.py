@@ -80,7 +80,7 @@ class _Bounds:
         except Exception as error:
             reason = one_line(error)
             log.warning("bounds failed: %s", reason, extra={"model": self.model.info.name, "method": self.method})
-            raise FailedPrecondition(f"bound_method {self.method_name} failed on this model's {self.verified}: "
+            raise FailedPrecondition(f"{self.method_name} failed on this model's {self.verified}: "
                                      f"{reason}", field="eva.bound_method") from error
         return bounds.detach().cpu().numpy().astype(np.float64)
 

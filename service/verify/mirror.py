@@ -207,18 +207,18 @@ class Mirror:
         whole = self.check(self.methods, method, checkpoint)
         if wanted.lower() == WHOLE or (wanted.lower() in ("", AUTO) and whole.runs):
             if not whole.runs:
-                raise FailedPrecondition(f"bound_method {method} does not run on the whole model: {whole.reason}",
+                raise FailedPrecondition(f"{method} does not run on the whole model: {whole.reason}",
                                          field="eva.bound_method")
             return None
         if wanted.lower() not in ("", AUTO):
             parts = self.hybrid(wanted, checkpoint)
             check = self.check(parts.methods, method, checkpoint)
             if not check.runs:
-                raise FailedPrecondition(f"bound_method {method} does not run on the {parts.verified}: "
+                raise FailedPrecondition(f"{method} does not run on the {parts.verified}: "
                                          f"{check.reason}", field="eva.bound_method")
             return parts
         if method not in available_methods():
-            raise FailedPrecondition(f"bound_method {method}: {whole.reason}", field="eva.bound_method")
+            raise FailedPrecondition(f"{method} is {whole.reason}", field="eva.bound_method")
         tried = []
         for layer in self.cuts()[:AUTO_CUTS]:
             checkpoint()
@@ -234,7 +234,7 @@ class Mirror:
         cuts = (f"nor after any layer ({tried[0]})" if tried
                 else "and no layer cuts the graph with a weighted layer after it")
         field_name = FIELD if self.whole_reason else "eva.bound_method"
-        raise FailedPrecondition(f"bound_method {method} runs neither on the whole model ({whole.reason}) {cuts}",
+        raise FailedPrecondition(f"{method} runs neither on the whole model ({whole.reason}) {cuts}",
                                  field=field_name)
 
 

@@ -185,21 +185,24 @@ class OnnxplainClient:
         grpc.channel_ready_future(self._channel).result(timeout=timeout)
 
     # --- models ---------------------------------------------------------------------------------------------
-    def list_models(self) -> list[ms.ModelInfo]:
-        return list(self.models.ListModels(ms.ListModelsRequest(), metadata=self._metadata).models)
+    # Every helper takes ``timeout`` (seconds; None: no deadline), a deadline the server honours within a second.
+    def list_models(self, *, timeout: float | None = None) -> list[ms.ModelInfo]:
+        return list(self.models.ListModels(ms.ListModelsRequest(), timeout=timeout, metadata=self._metadata).models)
 
-    def get_model(self, name: str) -> ms.ModelInfo:
-        return self.models.GetModel(ms.GetModelRequest(name=name), metadata=self._metadata).model
+    def get_model(self, name: str, *, timeout: float | None = None) -> ms.ModelInfo:
+        return self.models.GetModel(ms.GetModelRequest(name=name), timeout=timeout, metadata=self._metadata).model
 
-    def inspect_model(self, name: str, *, verify: bool = True, repeats: int = 0) -> ms.InspectModelResponse:
+    def inspect_model(self, name: str, *, verify: bool = True, repeats: int = 0,
+                      timeout: float | None = None) -> ms.InspectModelResponse:
         """What the server makes of a loaded model: its ModelInfo (with ``verification`` unless not ``verify``:
         finding it needs torch on the server), forward passes timed at batch 1 and at its batch (median of
         ``repeats``, 0: the server's 5), and warnings."""
         request = ms.InspectModelRequest(name=name, skip_verification=not verify, repeats=repeats)
-        return self.models.InspectModel(request, metadata=self._metadata)
+        return self.models.InspectModel(request, timeout=timeout, metadata=self._metadata)
 
     def load_model(self, path: str | None = None, *, onnx_model: bytes | str | Path | None = None, name: str = "",
-                   overrides: Mapping[str, Any] | None = None, replace: bool = False) -> ms.ModelInfo:
+                   overrides: Mapping[str, Any] | None = None, replace: bool = False,
+                   timeout: float | None = None) -> ms.ModelInfo:
         """Load ``path`` (inside the server's models directory) or upload ``onnx_model`` (bytes or a local file).
 
         ``overrides`` uses ModelOverrides' JSON form, e.g. ``{"layout": "LAYOUT_NHWC"}``.
@@ -211,20 +214,21 @@ class OnnxplainClient:
             request.path = path
         elif onnx_model is not None:
             request.onnx_model = onnx_model if isinstance(onnx_model, bytes) else Path(onnx_model).read_bytes()
-        return self.models.LoadModel(request, metadata=self._metadata).model
+        return self.models.LoadModel(request, timeout=timeout, metadata=self._metadata).model
 
-    def unload_model(self, name: str) -> None:
-        self.models.UnloadModel(ms.UnloadModelRequest(name=name), metadata=self._metadata)
+    def unload_model(self, name: str, *, timeout: float | None = None) -> None:
+        self.models.UnloadModel(ms.UnloadModelRequest(name=name), timeout=timeout, metadata=self._metadata)
 
-    def get_model_statistics(self, name: str = "") -> list[ms.ModelStatistics]:
+    def get_model_statistics(self, name: str = "", *, timeout: float | None = None) -> list[ms.ModelStatistics]:
         """Requests, forward passes, queue and model time since the server started: of ``name``, or of every
         loaded model when it is empty."""
         request = ms.GetModelStatisticsRequest(name=name)
-        return list(self.models.GetModelStatistics(request, metadata=self._metadata).models)
+        return list(self.models.GetModelStatistics(request, timeout=timeout, metadata=self._metadata).models)
 
     # --- explanations ---------------------------------------------------------------------------------------
-    def list_methods(self) -> list[ex.MethodInfo]:
-        return list(self.explainer.ListMethods(ex.ListMethodsRequest(), metadata=self._metadata).methods)
+    def list_methods(self, *, timeout: float | None = None) -> list[ex.MethodInfo]:
+        return list(self.explainer.ListMethods(ex.ListMethodsRequest(), timeout=timeout,
+                                               metadata=self._metadata).methods)
 
     def predict(self, model: str, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5,
                 probabilities: bool = False, score_space: str | None = None,

@@ -15,6 +15,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 
+# What grpc's Python client says of a call it cancelled itself.
+_GRPC_LOCAL_CANCEL = "Locally cancelled by application!"
+
+
 class OnnxplainError(grpc.RpcError):
     """A call the server refused, cancelled or let run past its deadline."""
 
@@ -23,6 +27,8 @@ class OnnxplainError(grpc.RpcError):
         self.code_name: str = cause.code().name
         self.field: str | None = bad_request_field(cause)
         text = cause.details() or ""
+        if self.code_name == "CANCELLED" and text == _GRPC_LOCAL_CANCEL:
+            text = "cancelled by this client (Cancellation.cancel(), or the call's cancel())"
         self.message: str = text[len(self.field) + 2:] if self.field and text.startswith(f"{self.field}: ") else text
         super().__init__(str(self))
 
@@ -72,7 +78,7 @@ class TranslatingStub:
 
 
 class _TranslatingMethod:
-    """One multi-callable: calling it translates; ``future``, ``with_call`` and the rest are grpc's own."""
+    """One multi-callable: calling it, ``with_call`` and ``future`` translate; the rest is grpc's own."""
 
     def __init__(self, method: Any) -> None:
         self._method = method
@@ -85,8 +91,37 @@ class _TranslatingMethod:
         # A unary call answers a message; a server-streaming call answers an iterator that fails as it is read.
         return _TranslatingStream(answer) if isinstance(answer, grpc.Call) else answer
 
+    def with_call(self, *args, **kwargs) -> Any:
+        try:
+            return self._method.with_call(*args, **kwargs)
+        except grpc.RpcError as error:
+            _raise_translated(error)
+
+    def future(self, *args, **kwargs) -> Any:
+        return _TranslatingFuture(self._method.future(*args, **kwargs))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._method, name)
+
+
+class _TranslatingFuture:
+    """A unary call's future whose ``result()`` raises, and ``exception()`` returns, an OnnxplainError."""
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return self._future.result(timeout)
+        except grpc.RpcError as error:
+            _raise_translated(error)
+
+    def exception(self, timeout: float | None = None) -> Any:
+        error = self._future.exception(timeout)
+        return OnnxplainError(error) if isinstance(error, grpc.RpcError) and _has_status(error) else error
+
+    def __getattr__(self, name: str) -> Any:  # cancel(), done(), add_done_callback(), code(), ...
+        return getattr(self._future, name)
 
 
 class _TranslatingStream:
@@ -108,8 +143,13 @@ class _TranslatingStream:
         return getattr(self._call, name)
 
 
+def _has_status(error: grpc.RpcError) -> bool:
+    return not isinstance(error, OnnxplainError) and callable(getattr(error, "code", None))
+
+
 def _raise_translated(error: grpc.RpcError):
-    """Raise ``error`` as an OnnxplainError when it carries a status; an RpcError without one as it is."""
-    if isinstance(error, OnnxplainError) or not callable(getattr(error, "code", None)):
+    """Raise ``error`` as an OnnxplainError when it carries a status; an RpcError without one as it is. grpc's
+    own error is kept as ``_cause``, not chained: its traceback would only repeat this one."""
+    if not _has_status(error):
         raise error
-    raise OnnxplainError(error) from error
+    raise OnnxplainError(error) from None
