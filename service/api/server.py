@@ -45,8 +45,8 @@ class Server:
                                      name="onnxplain-interactive")
         self.preparer = JobRunner(settings.decode_workers, settings.max_queue, settings.budget,
                                   name="onnxplain-prepare", reports_queue=False)
-        self.telemetry = Telemetry({"jobs": self.runner, "interactive": self.interactive}, serves=lambda name: any(m.info.name == name
-                                                                         for m in self.repository.list()),
+        self.telemetry = Telemetry({"jobs": self.runner, "interactive": self.interactive},
+                                   serves=lambda name: any(m.info.name == name for m in self.repository.list()),
                                    sessions=lambda: {m.info.name: m.batch_stats.snapshot()
                                                      for m in self.repository.list()})
         self.health = health.aio.HealthServicer()
