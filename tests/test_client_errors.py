@@ -123,3 +123,20 @@ def test_a_cancelled_call_says_who_cancelled_it(client):
     error = _raised(lambda: client.explain("shapes", SAMPLE, **LONG, cancel=cancellation))
     assert error.message.startswith("cancelled by this client"), error.message
     assert error.__cause__ is None and error.__suppress_context__  # one traceback, not grpc's chained under it
+
+
+def test_a_request_the_client_would_not_send_is_one_too_with_its_field(client):
+    """As the Node client's ``local`` errors: INVALID_ARGUMENT naming the field, and nothing sent."""
+    from onnxplain_client import InvalidRequest
+
+    cases = [(lambda: client.explain("shapes", SAMPLE, "occlusion", {"strides": [2]}), "method.occlusion.strides",
+              "OcclusionParams has no field 'strides' (it has window, stride)"),
+             (lambda: client.explain("shapes", SAMPLE, "occlussion"), "method", "unknown method 'occlussion'"),
+             (lambda: client.explain("shapes", SAMPLE, score_space="logits"), "score_space",
+              "unknown score space 'logits'; one of raw, probability, logit, log_probability")]
+    for call, field, message in cases:
+        error = _raised(call)
+        assert isinstance(error, InvalidRequest) and isinstance(error, ValueError) and error.local
+        assert (error.code(), error.field) == (grpc.StatusCode.INVALID_ARGUMENT, field)
+        assert error.message.startswith(message), error.message
+        assert str(error) == f"INVALID_ARGUMENT: {field}: {error.message}"

@@ -144,13 +144,16 @@ def enum_choices(enum_name: str) -> list[str]:
 def method_params(method: str, items: list[str]) -> dict[str, Any]:
     """``--param`` values for ``method``, checked against the protos before any model loads: an unknown method
     fails on ``--method``, a parameter of another name or type on ``--param`` (exit 2, as a malformed flag)."""
-    from onnxplain_client.client import InvalidRequest, method_spec
+    from onnxplain_client.client import method_spec
+    from onnxplain_client.errors import InvalidRequest
 
     params = parse_params(items)
     try:
         method_spec(method, params)
     except InvalidRequest as error:
-        fail(str(error), "--param" if str(error).startswith("method ") else "--method")
+        if error.field == "method":
+            fail(error.message, "--method")
+        fail(f"{error.field}: {error.message}", "--param")
     return params
 
 

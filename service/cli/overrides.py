@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from onnxplain_client.errors import bad_request_field
+from onnxplain_client.errors import OnnxplainError, bad_request_field
 
 from service.errors import InvalidArgument, ServiceError
 from service.runtime.model_config import did_you_mean
@@ -140,7 +140,9 @@ def refusal_line(error: BaseException) -> str | None:
     ``error: PATH: reason`` for a file that cannot be read; None for anything else (a bug, whose traceback is
     wanted)."""
     code = getattr(error, "code", None)
-    if callable(code) and hasattr(error, "details"):
+    if isinstance(error, OnnxplainError):  # the server's refusal, or the client's (a request it would not send)
+        name, field, message = error.code_name, error.field, error.message
+    elif callable(code) and hasattr(error, "details"):  # a raw grpc error
         name, text = code().name, error.details() or ""
         field = bad_request_field(error)
         message = text[len(field) + 2:] if field and text.startswith(f"{field}: ") else text
@@ -148,8 +150,6 @@ def refusal_line(error: BaseException) -> str | None:
         from service.api.status import CODES
 
         name, field, message = CODES[type(error)].name, error.field, error.message
-    elif type(error).__name__ == "InvalidRequest":  # the client's: a method, parameter or baseline it cannot send
-        return f"error: INVALID_ARGUMENT: {error}"
     elif isinstance(error, OSError) and error.filename is not None:  # an image or model file the user named
         return f"error: {error.filename}: {error.strerror or error}"
     else:

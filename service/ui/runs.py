@@ -155,7 +155,7 @@ class RunStore:
                 run.update(method, status="cancelled")
                 return
             run.update(method, status="error", error=refusal_body(error))
-        except ValueError as error:  # the client's InvalidRequest: nothing was sent
+        except ValueError as error:  # an image the client cannot send (TensorError): nothing was sent
             run.update(method, status="error", error={"code": "INVALID_ARGUMENT", "message": str(error)})
         except Exception:  # a bug of the page: logged in full here, one line on the page
             log.exception("run %s, method %s", run.id, method.name)

@@ -22,7 +22,7 @@ from onnxplain_client._proto.xai.v1 import model_service_pb2_grpc as ms_grpc
 from onnxplain_client._proto.xai.v1 import tensor_pb2
 from onnxplain_client.cancellation import Cancellation
 from onnxplain_client.enums import full_name, short_name
-from onnxplain_client.errors import TranslatingStub
+from onnxplain_client.errors import InvalidRequest, TranslatingStub
 from onnxplain_client.tensors import from_tensor, to_tensor
 
 ImageLike = Any  # str | Path | bytes | np.ndarray | PIL.Image.Image
@@ -262,7 +262,7 @@ class OnnxplainClient:
         request = ex.ExplainRequest(model_name=model, image=image_message(image), batch_size=batch_size,
                                     target=ex.Target(class_indices=list(classes), top_k=top_k),
                                     score_space=_score_space(probabilities, score_space),
-                                    metric_score_space=_score_space(False, metric_score_space))
+                                    metric_score_space=_score_space(False, metric_score_space, "metric_score_space"))
         _common(request, seed=seed, baseline=baseline)
         request.method.CopyFrom(method_spec(method, params))
         request.metrics.extend(metric_spec(name, values) for name, values in (metrics or {}).items())
@@ -307,7 +307,8 @@ class OnnxplainClient:
         request = ex.ConsistencyRequest(model_name=model, image=image_message(image), top_fraction=top_fraction,
                                         metric=metric_spec(*metric),
                                         score_space=_score_space(probabilities, score_space),
-                                        metric_score_space=_score_space(False, metric_score_space),
+                                        metric_score_space=_score_space(False, metric_score_space,
+                                                                        "metric_score_space"),
                                         return_maps=return_maps, batch_size=batch_size)
         _common(request, seed=seed)
         if class_index is not None:
@@ -370,7 +371,7 @@ class OnnxplainClient:
             aggregator=ex.Aggregator.Value(full_name("Aggregator", aggregator)), absolute=absolute,
             metric=metric_spec(*metric), search=search, kappas=list(kappas),
             score_space=_score_space(probabilities, score_space),
-            metric_score_space=_score_space(False, metric_score_space),
+            metric_score_space=_score_space(False, metric_score_space, "metric_score_space"),
             return_members=return_members, batch_size=batch_size)
         _common(request, seed=seed, baseline=baseline)
         if kappa is not None:
@@ -451,22 +452,18 @@ class OnnxplainClient:
         raise RuntimeError("the stream ended without a result")
 
 
-class InvalidRequest(ValueError):
-    """What was given cannot make a request (an unknown method, a parameter of another name, type or range):
-    nothing was sent."""
-
-
-def _parse(values: Mapping[str, Any], message, what: str):
+def _parse(values: Mapping[str, Any], message, field: str):
+    """``values`` into ``message``, the request's ``field`` (e.g. "method.occlusion"); InvalidRequest naming it."""
     fields = message.DESCRIPTOR.fields
     known = {name for f in fields for name in (f.name, f.json_name)}
     unknown = [key for key in values if key not in known]
     if unknown:  # protobuf's own message lists its fields in its internal form; say it as a user would read it
-        raise InvalidRequest(f"{what}: {message.DESCRIPTOR.name} has no field {unknown[0]!r} "
-                             f"(it has {', '.join(f.name for f in fields) or 'none'})")
+        raise InvalidRequest(f"{message.DESCRIPTOR.name} has no field {unknown[0]!r} "
+                             f"(it has {', '.join(f.name for f in fields) or 'none'})", f"{field}.{unknown[0]}")
     try:
         return json_format.ParseDict(values, message)
     except json_format.ParseError as error:
-        raise InvalidRequest(f"{what}: {error}") from error
+        raise InvalidRequest(str(error), field) from error
 
 
 def method_spec(name: str, params: Mapping[str, Any] | None = None) -> methods_pb2.MethodSpec:
@@ -481,10 +478,10 @@ def metric_spec(name: str, params: Mapping[str, Any] | None = None) -> metrics_p
 def _spec(spec, name: str, params: Mapping[str, Any] | None, kind: str):
     known = [f.name for f in spec.DESCRIPTOR.oneofs_by_name["params"].fields]
     if name not in known:
-        raise InvalidRequest(f"unknown {kind} {name!r}; this client knows {known}")
+        raise InvalidRequest(f"unknown {kind} {name!r}; this client knows {known}", kind)
     chosen = getattr(spec, name)
     chosen.SetInParent()  # selects it even when every parameter keeps its default
-    _parse(_listify_repeated(dict(params or {}), chosen), chosen, f"{kind} {name}")
+    _parse(_listify_repeated(dict(params or {}), chosen), chosen, f"{kind}.{name}")
     return spec
 
 
@@ -495,10 +492,14 @@ def _common(request, *, seed: int | None = None, baseline: Mapping[str, Any] | N
         _parse(dict(baseline), request.baseline, "baseline")
 
 
-def _score_space(probabilities: bool, space: str | None = None) -> int:
+def _score_space(probabilities: bool, space: str | None = None, field: str = "score_space") -> int:
     """A ScoreSpace by short name ("raw", "logit", "probability", "log_probability"); ``probabilities`` is
     "probability"; neither leaves it unspecified, for the server's default (see the proto's ScoreSpace)."""
     if space:
+        if full_name("ScoreSpace", space) not in ex.ScoreSpace.keys():
+            names = [short_name("ScoreSpace", name) for name in ex.ScoreSpace.keys()
+                     if not name.endswith("UNSPECIFIED")]
+            raise InvalidRequest(f"unknown score space {space!r}; one of {', '.join(names)}", field)
         return ex.ScoreSpace.Value(full_name("ScoreSpace", space))
     return ex.SCORE_SPACE_PROBABILITY if probabilities else ex.SCORE_SPACE_UNSPECIFIED
 

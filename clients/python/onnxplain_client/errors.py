@@ -1,9 +1,10 @@
-"""One error type for every refusal of the server, as the Node client's ``OnnxplainError``.
+"""One error type for every refusal, the server's or this client's, as the Node client's ``OnnxplainError``.
 
 A failed call raises :class:`OnnxplainError`: its gRPC status (``code()``, ``code_name``), the request field the
 server's ``google.rpc.BadRequest`` names (``field``, e.g. ``"occlusion.stride"``), and the message without that
 field repeated (``message``). It is still a ``grpc.RpcError`` with ``code()``, ``details()`` and
-``trailing_metadata()``, so code written against raw grpc keeps working.
+``trailing_metadata()``, so code written against raw grpc keeps working. A request this client cannot build
+raises :class:`InvalidRequest`, an OnnxplainError with ``local`` true (and a ``ValueError``): nothing was sent.
 """
 
 from __future__ import annotations
@@ -20,32 +21,54 @@ _GRPC_LOCAL_CANCEL = "Locally cancelled by application!"
 
 
 class OnnxplainError(grpc.RpcError):
-    """A call the server refused, cancelled or let run past its deadline."""
+    """A call the server refused, cancelled or let run past its deadline (``from_rpc_error``), or a request this
+    client would not send (``local``)."""
 
-    def __init__(self, cause: grpc.RpcError) -> None:
-        self._cause = cause
-        self.code_name: str = cause.code().name
-        self.field: str | None = bad_request_field(cause)
-        text = cause.details() or ""
-        if self.code_name == "CANCELLED" and text == _GRPC_LOCAL_CANCEL:
-            text = "cancelled by this client (Cancellation.cancel(), or the call's cancel())"
-        self.message: str = text[len(self.field) + 2:] if self.field and text.startswith(f"{self.field}: ") else text
+    def __init__(self, code: grpc.StatusCode, message: str, field: str | None = None, *,
+                 cause: grpc.RpcError | None = None) -> None:
+        self._code, self._cause = code, cause
+        self.code_name: str = code.name
+        self.field, self.message = field, message
         super().__init__(str(self))
 
+    @classmethod
+    def from_rpc_error(cls, cause: grpc.RpcError) -> "OnnxplainError":
+        field = bad_request_field(cause)
+        text = cause.details() or ""
+        if cause.code() == grpc.StatusCode.CANCELLED and text == _GRPC_LOCAL_CANCEL:
+            text = "cancelled by this client (Cancellation.cancel(), or the call's cancel())"
+        message = text[len(field) + 2:] if field and text.startswith(f"{field}: ") else text
+        return cls(cause.code(), message, field, cause=cause)
+
+    @property
+    def local(self) -> bool:
+        """True when this client refused to send the request."""
+        return self._cause is None
+
     def code(self) -> grpc.StatusCode:
-        return self._cause.code()
+        return self._code
 
     def details(self) -> str | None:
-        return self._cause.details()
+        if self._cause is not None:
+            return self._cause.details()
+        return f"{self.field}: {self.message}" if self.field else self.message
 
     def trailing_metadata(self) -> Any:
-        return self._cause.trailing_metadata()
+        return self._cause.trailing_metadata() if self._cause is not None else ()
 
     def initial_metadata(self) -> Any:
-        return self._cause.initial_metadata()
+        return self._cause.initial_metadata() if self._cause is not None else ()
 
     def __str__(self) -> str:
         return f"{self.code_name}: {self.field}: {self.message}" if self.field else f"{self.code_name}: {self.message}"
+
+
+class InvalidRequest(OnnxplainError, ValueError):
+    """What was given cannot make a request (an unknown method, a parameter of another name, type or range):
+    INVALID_ARGUMENT naming the field, and nothing was sent."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message, field)
 
 
 def bad_request_field(error: grpc.RpcError) -> str | None:
@@ -118,7 +141,8 @@ class _TranslatingFuture:
 
     def exception(self, timeout: float | None = None) -> Any:
         error = self._future.exception(timeout)
-        return OnnxplainError(error) if isinstance(error, grpc.RpcError) and _has_status(error) else error
+        return OnnxplainError.from_rpc_error(error) if isinstance(error, grpc.RpcError) and _has_status(error) \
+            else error
 
     def __getattr__(self, name: str) -> Any:  # cancel(), done(), add_done_callback(), code(), ...
         return getattr(self._future, name)
@@ -152,4 +176,4 @@ def _raise_translated(error: grpc.RpcError):
     own error is kept as ``_cause``, not chained: its traceback would only repeat this one."""
     if not _has_status(error):
         raise error
-    raise OnnxplainError(error) from None
+    raise OnnxplainError.from_rpc_error(error) from None
