@@ -19,7 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from onnxplain_client.errors import OnnxplainError, bad_request_field
+import grpc
+from onnxplain_client.errors import OnnxplainError
 
 from service.errors import InvalidArgument, ServiceError
 from service.runtime.model_config import did_you_mean
@@ -139,13 +140,10 @@ def refusal_line(error: BaseException) -> str | None:
     this process), with the server's ``overrides.KEY`` named as the command line's ``--set KEY``;
     ``error: PATH: reason`` for a file that cannot be read; None for anything else (a bug, whose traceback is
     wanted)."""
-    code = getattr(error, "code", None)
-    if isinstance(error, OnnxplainError):  # the server's refusal, or the client's (a request it would not send)
-        name, field, message = error.code_name, error.field, error.message
-    elif callable(code) and hasattr(error, "details"):  # a raw grpc error
-        name, text = code().name, error.details() or ""
-        field = bad_request_field(error)
-        message = text[len(field) + 2:] if field and text.startswith(f"{field}: ") else text
+    if isinstance(error, grpc.RpcError) and callable(getattr(error, "code", None)):
+        # The server's refusal or the client's (a request it would not send); a raw grpc error read the same way.
+        refusal = error if isinstance(error, OnnxplainError) else OnnxplainError.from_rpc_error(error)
+        name, field, message = refusal.code_name, refusal.field, refusal.message
     elif isinstance(error, ServiceError):
         from service.api.status import CODES
 

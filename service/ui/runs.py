@@ -191,6 +191,5 @@ def summary(explanation) -> dict[str, Any]:
 
 def refusal_body(error: grpc.RpcError) -> dict[str, Any]:
     """The page's ``{code, field, message}`` of a server's refusal (the client raises OnnxplainError)."""
-    if isinstance(error, OnnxplainError):
-        return {"code": error.code_name, "field": error.field, "message": error.message}
-    return {"code": error.code().name, "field": None, "message": error.details() or ""}
+    refusal = error if isinstance(error, OnnxplainError) else OnnxplainError.from_rpc_error(error)
+    return {"code": refusal.code_name, "field": refusal.field, "message": refusal.message}

@@ -76,10 +76,8 @@ def bad_request_field(error: grpc.RpcError) -> str | None:
     without a call behind it, as a channel that never connected gives)."""
     try:
         status = rpc_status.from_call(error)
-    except (AttributeError, TypeError):  # not a call: no trailing metadata to read
-        return None
-    except ValueError:  # details that disagree with the status line: the message still says what went wrong
-        return None
+    except (AttributeError, TypeError, ValueError):  # not a call, or details that disagree with the status line:
+        return None  # the message still says what went wrong
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             request = error_details_pb2.BadRequest()
