@@ -32,8 +32,8 @@ SIDE = 8000
 # The event loop only routes: an answer that waits for a decode takes a second or more (one 8000 x 8000 PNG decodes
 # in about 1 s on the development machine), one that does not takes a few milliseconds.
 LATENCY_S = 0.100
-# No probe, even one the OS delays, may wait as long as a single decode would hold a blocked loop (while two
-# images decode, a ListModels of over a hundred has taken up to 0.33 s on the development machine).
+# Where nothing decodes (the bomb refused from its header), no probe, even one the OS delays, may wait as long as a
+# single decode would hold a blocked loop.
 BLOCKED_S = 1.0
 # Probes taken even when the server refuses the bomb at once: the probing starts as the bomb is sent.
 MIN_PROBES = 10
@@ -92,7 +92,8 @@ def _summary(latencies: dict[str, list[float]]) -> str:
 
 def _assert_never_blocked(latencies: dict[str, list[float]], report: str) -> None:
     """A loop blocked by decoding (42 s before the decoding pool) fails every probe taken meanwhile; a busy machine
-    delays one probe of many, which the 90th percentile allows, and never by as long as a decode."""
+    delays one probe of many, which the 90th percentile allows, and, with nothing decoding, never by as long as a
+    decode."""
     assert all(np.percentile(v, 90) < LATENCY_S for v in latencies.values()), report
     assert max(max(v) for v in latencies.values()) < BLOCKED_S, report
 
@@ -116,4 +117,7 @@ def test_images_a_budget_admits_are_decoded_off_the_event_loop(bomb):
     report = f"Predict: {code.name} ({details}); {_summary(latencies)}"
     print("\n" + report)
     assert code == grpc.StatusCode.OK, report
-    _assert_never_blocked(latencies, report)
+    # Only the 90th percentile here: decoding threads share this process's GIL with the event loop and with the
+    # probing client, and CI once saw one health probe of 166 take 1.7 s while two 64-MP images decoded (median
+    # 2 ms): a single stall, which a blocked loop (every probe meanwhile) is not.
+    assert all(np.percentile(v, 90) < LATENCY_S for v in latencies.values()), report
